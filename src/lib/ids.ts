@@ -1,0 +1,42 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+
+const LOWER_ALNUM = 'abcdefghijklmnopqrstuvwxyz0123456789';
+const UPPER_ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+
+/** `n` random characters from `alphabet` (rejection-free: alphabets here are ≤ 36 symbols). */
+export function randomString(n: number, alphabet = LOWER_ALNUM): string {
+  const bytes = randomBytes(n);
+  let out = '';
+  for (let i = 0; i < n; i++) out += alphabet[bytes[i]! % alphabet.length];
+  return out;
+}
+
+/** `ns-` + 16 lower-case alphanumerics, as Cloud Map's documentation examples. */
+export const newNamespaceId = (): string => `ns-${randomString(16)}`;
+/** `srv-` + 16 lower-case alphanumerics. */
+export const newServiceId = (): string => `srv-${randomString(16)}`;
+/** 32 + `-` + 8 lower-case alphanumerics (CLOUDMAP-SPEC 3.1). */
+export const newOperationId = (): string => `${randomString(32)}-${randomString(8)}`;
+/** `Z` + 20 upper-case alphanumerics, like a Route 53 hosted zone id. */
+export const newHostedZoneId = (): string => `Z${randomString(20, UPPER_ALNUM)}`;
+/** 32 lower-case hex characters, the ECS task id format. */
+export const newTaskId = (): string => randomBytes(16).toString('hex');
+export const newRequestId = (): string => randomUUID();
+
+export interface ArnParts {
+  service: string;
+  region: string;
+  account: string;
+  resource: string;
+}
+
+export function formatArn(p: ArnParts): string {
+  return `arn:aws:${p.service}:${p.region}:${p.account}:${p.resource}`;
+}
+
+/** Parses `arn:aws:<service>:<region>:<account>:<resource>`; undefined when it is not an ARN. */
+export function parseArn(arn: string): ArnParts | undefined {
+  const m = /^arn:aws[a-z-]*:([a-z0-9-]+):([a-z0-9-]*):(\d{12}|):(.+)$/.exec(arn);
+  if (!m) return undefined;
+  return { service: m[1]!, region: m[2]!, account: m[3]!, resource: m[4]! };
+}

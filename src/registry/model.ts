@@ -1,0 +1,153 @@
+/**
+ * The records the registry keeps in the store, and their keys. These are Pharos's own shapes
+ * (camelCase); `api/` output shapes are built from them by the registry's operations.
+ * Every record is JSON text under one key:
+ *
+ *   /ns/<namespaceId>                 NamespaceRecord
+ *   /svc/<serviceId>                  ServiceRecord
+ *   /inst/<serviceId>/<instanceId>    InstanceRecord
+ *   /health/<serviceId>/<instanceId>  HealthRecord   (kept apart so a health change never bumps InstancesRevision)
+ *   /irev/<serviceId>                 InstancesRevisionMarker (written with each deregistration, so the
+ *                                     revision survives restarts even when the last change was a delete)
+ *   /op/<operationId>                 OperationRecord
+ */
+
+export type NamespaceType = 'HTTP' | 'DNS_PRIVATE' | 'DNS_PUBLIC';
+export type ServiceType = 'HTTP' | 'DNS_HTTP' | 'DNS';
+export type RoutingPolicy = 'MULTIVALUE' | 'WEIGHTED';
+export type RecordType = 'A' | 'AAAA' | 'SRV' | 'CNAME';
+export type HealthStatus = 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
+export type HealthCheckType = 'HTTP' | 'HTTPS' | 'TCP';
+export type OperationType =
+  | 'CREATE_NAMESPACE'
+  | 'DELETE_NAMESPACE'
+  | 'UPDATE_NAMESPACE'
+  | 'UPDATE_SERVICE'
+  | 'REGISTER_INSTANCE'
+  | 'DEREGISTER_INSTANCE';
+export type OperationStatus = 'SUBMITTED' | 'PENDING' | 'SUCCESS' | 'FAIL';
+
+export interface Tag {
+  Key: string;
+  Value: string;
+}
+
+export interface NamespaceRecord {
+  id: string;
+  arn: string;
+  name: string;
+  type: NamespaceType;
+  description?: string;
+  /** The name DiscoverInstances looks namespaces up by (equals `name` unless reused). */
+  httpName: string;
+  /** DNS namespaces only. */
+  hostedZoneId?: string;
+  /** DNS namespaces: SOA TTL, also the negative-caching TTL. Undefined when none was given. */
+  soaTtl?: number;
+  vpc?: string;
+  /** Epoch milliseconds. */
+  createDate: number;
+  creatorRequestId?: string;
+  tags: Tag[];
+}
+
+export interface DnsRecordConfig {
+  type: RecordType;
+  ttl: number;
+}
+
+export interface DnsConfigRecord {
+  routingPolicy: RoutingPolicy;
+  dnsRecords: DnsRecordConfig[];
+}
+
+export interface HealthCheckConfigRecord {
+  type: HealthCheckType;
+  resourcePath?: string;
+  failureThreshold: number;
+}
+
+export interface ServiceRecord {
+  id: string;
+  arn: string;
+  name: string;
+  namespaceId: string;
+  description?: string;
+  type: ServiceType;
+  dnsConfig?: DnsConfigRecord;
+  healthCheckConfig?: HealthCheckConfigRecord;
+  /** Custom health: `failureThreshold` is deprecated and always 1. */
+  healthCheckCustomConfig?: { failureThreshold: number };
+  createDate: number;
+  creatorRequestId?: string;
+  tags: Tag[];
+  /** Service attributes (Get/Update/DeleteServiceAttributes). */
+  attributes: Record<string, string>;
+}
+
+export interface InstanceRecord {
+  id: string;
+  serviceId: string;
+  creatorRequestId?: string;
+  attributes: Record<string, string>;
+  /** Epoch milliseconds of the (last) registration. */
+  registeredAt: number;
+}
+
+export interface HealthRecord {
+  /** The status in effect. */
+  status: HealthStatus;
+  /** Why (e.g. `HTTP 503`, `connect ECONNREFUSED`, `custom`). */
+  reason?: string;
+  /** Epoch milliseconds of the last change of `status`. */
+  updatedAt: number;
+  /** Custom health with a delay: a change waiting to take effect (CLOUDMAP-SPEC 3.7). */
+  pending?: { status: 'HEALTHY' | 'UNHEALTHY'; effectiveAt: number };
+}
+
+export interface InstancesRevisionMarker {
+  serviceId: string;
+}
+
+export interface OperationRecord {
+  id: string;
+  type: OperationType;
+  status: OperationStatus;
+  createDate: number;
+  updateDate: number;
+  targets: Partial<Record<'NAMESPACE' | 'SERVICE' | 'INSTANCE', string>>;
+  errorCode?: string;
+  errorMessage?: string;
+  /** Idempotency token of the request that created it (Creator/UpdaterRequestId). */
+  requestId?: string;
+  /** What the operation will apply, so an operation acknowledged before a crash is finished after restart. */
+  payload?: unknown;
+}
+
+export const keys = {
+  namespacePrefix: '/ns/',
+  servicePrefix: '/svc/',
+  instancePrefix: '/inst/',
+  healthPrefix: '/health/',
+  instancesRevisionPrefix: '/irev/',
+  operationPrefix: '/op/',
+  namespace: (id: string) => `/ns/${id}`,
+  service: (id: string) => `/svc/${id}`,
+  serviceInstances: (serviceId: string) => `/inst/${serviceId}/`,
+  instance: (serviceId: string, instanceId: string) => `/inst/${serviceId}/${instanceId}`,
+  serviceHealth: (serviceId: string) => `/health/${serviceId}/`,
+  health: (serviceId: string, instanceId: string) => `/health/${serviceId}/${instanceId}`,
+  instancesRevision: (serviceId: string) => `/irev/${serviceId}`,
+  operation: (id: string) => `/op/${id}`,
+} as const;
+
+/** Splits `/inst/<serviceId>/<instanceId>` (or `/health/...`); instance ids may contain `/`. */
+export function splitInstanceKey(key: string): { serviceId: string; instanceId: string } | undefined {
+  const m = /^\/(?:inst|health)\/(srv-[a-z0-9]+)\/(.+)$/.exec(key);
+  return m ? { serviceId: m[1]!, instanceId: m[2]! } : undefined;
+}
+
+/** Whether DNS answers and HEALTHY filters should include an instance with this status under this service. */
+export function hasHealthConfig(service: ServiceRecord): boolean {
+  return service.healthCheckConfig !== undefined || service.healthCheckCustomConfig !== undefined;
+}

@@ -1,0 +1,36 @@
+import { PharosError } from '../lib/index.ts';
+
+export const STORE_KEY_EXISTS = 'StoreKeyExists';
+export const STORE_KEY_NOT_FOUND = 'StoreKeyNotFound';
+export const STORE_REVISION_MISMATCH = 'StoreRevisionMismatch';
+export const STORE_COMPACTED = 'StoreCompacted';
+export const STORE_CLOSED = 'StoreClosed';
+export const STORE_BAD_URL = 'StoreBadUrl';
+
+export class KeyExistsError extends PharosError {
+  constructor(key: string) {
+    super(STORE_KEY_EXISTS, `key already exists: ${key}`, { fields: { key } });
+  }
+}
+export class KeyNotFoundError extends PharosError {
+  constructor(key: string) {
+    super(STORE_KEY_NOT_FOUND, `key not found: ${key}`, { fields: { key } });
+  }
+}
+export class RevisionMismatchError extends PharosError {
+  constructor(key: string, expected: number, actual: number) {
+    super(STORE_REVISION_MISMATCH, `revision mismatch on ${key}: expected ${expected}, found ${actual}`, {
+      fields: { key, expected, actual },
+    });
+  }
+}
+export class CompactedError extends PharosError {
+  constructor(requested: number, compacted: number) {
+    super(STORE_COMPACTED, `revision ${requested} has been compacted (compacted through ${compacted})`);
+  }
+}
+export class StoreClosedError extends PharosError {
+  constructor() {
+    super(STORE_CLOSED, 'store is closed');
+  }
+}

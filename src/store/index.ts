@@ -1,0 +1,3 @@
+export * from './kv.ts';
+export * from './errors.ts';
+export { openStore } from './open.ts';
