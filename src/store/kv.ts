@@ -38,7 +38,7 @@ export interface WatchEvent {
   key: string;
   /** The new value (put) — absent for deletes. */
   value?: string;
-  /** Revision of the write. Events of one txn share a revision. */
+  /** Revision of the write. Each op of a txn gets its own, consecutive revision; one txn's events arrive in one batch. */
   revision: number;
   /** The value before this write, if the key existed. */
   prev?: KeyValue;
@@ -74,8 +74,8 @@ export interface KV {
   /** Deletes a key (CAS when `prevRevision` given); `KeyNotFoundError` if absent. */
   delete(key: string, prevRevision?: number): Promise<number>;
   /**
-   * Applies all ops atomically under one revision, or none of them: a failed guard rejects with
-   * `RevisionMismatchError` / `KeyExistsError`. Resolves with the revision once durable.
+   * Applies all ops atomically (consecutive revisions, one commit), or none of them: a failed guard
+   * rejects with `RevisionMismatchError` / `KeyExistsError`. Resolves with the last revision once durable.
    */
   txn(ops: TxnOp[]): Promise<number>;
   /**
