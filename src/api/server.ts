@@ -1,0 +1,274 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Logger, Registry as MetricsRegistry } from '../lib/index.ts';
+import {
+  BoundaryError,
+  CLOUD_MAP_STYLE,
+  REQUEST_TOO_LARGE,
+  SERIALIZATION_ERROR,
+  UNKNOWN_OPERATION,
+  toWireError,
+  type ErrorStyle,
+} from './errors.ts';
+import { ApiMetrics, OK_LABEL, UNKNOWN_LABEL } from './metrics.ts';
+
+/**
+ * Largest request body accepted. The biggest legitimate Cloud Map request (200 tags, or 30
+ * service attributes of 1,279 characters) is well under 100 KiB; 1 MiB leaves room and still
+ * bounds what one request can make the server buffer.
+ */
+export const MAX_BODY_BYTES = 1024 * 1024;
+/** How long `close()` lets in-flight requests finish before cutting their connections. */
+export const CLOSE_GRACE_MS = 10_000;
+
+const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
+
+/** An operation: takes the untrusted parsed JSON body, returns the AWS output object (or nothing). */
+export type OperationHandler = (input: Record<string, unknown>) => unknown;
+
+/** One AWS JSON 1.1 service: its `X-Amz-Target` prefix, its operations and how it writes errors. */
+export interface ApiTarget {
+  /** e.g. `Route53AutoNaming_v20170314` or `AmazonEC2ContainerServiceV20141113`. */
+  prefix: string;
+  /** PascalCase operation name → handler. */
+  operations: Readonly<Record<string, OperationHandler>>;
+  style: ErrorStyle;
+}
+
+export interface ApiServerOptions {
+  logger: Logger;
+  metrics: MetricsRegistry;
+  maxBodyBytes?: number;
+}
+
+interface Route {
+  operation: string;
+  handler: OperationHandler;
+  style: ErrorStyle;
+}
+
+/**
+ * The HTTP boundary: AWS JSON 1.1 (`POST /`, dispatch on `X-Amz-Target` only, never on `Host`, so
+ * the SDKs' `data-` host prefix works), `GET /ping` for readiness and `GET /metrics` for Prometheus.
+ * @see CLOUDMAP-SPEC 2 (wire protocol)
+ */
+export class ApiServer {
+  private readonly server: Server;
+  private readonly routes = new Map<string, Route>();
+  private readonly styles = new Map<string, ErrorStyle>();
+  private readonly logger: Logger;
+  private readonly metricsRegistry: MetricsRegistry;
+  private readonly metrics: ApiMetrics;
+  private readonly maxBodyBytes: number;
+  private ready = false;
+  private closing?: Promise<void>;
+
+  constructor(options: ApiServerOptions) {
+    this.logger = options.logger;
+    this.metricsRegistry = options.metrics;
+    this.metrics = new ApiMetrics(options.metrics);
+    this.maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
+    this.server = createServer((req, res) => this.onRequest(req, res));
+  }
+
+  /** Adds a service's operations to the target table. */
+  addTarget(target: ApiTarget): void {
+    this.styles.set(target.prefix, target.style);
+    for (const [operation, handler] of Object.entries(target.operations)) {
+      this.routes.set(`${target.prefix}.${operation}`, { operation, handler, style: target.style });
+    }
+  }
+
+  /** `/ping` answers 200 only once this is set (after every part of the server has started). */
+  setReady(ready: boolean): void {
+    this.ready = ready;
+  }
+
+  /** Starts listening; port 0 picks a free port. Resolves with the bound address. */
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.server.once('error', onError);
+      this.server.listen({ host, port }, () => {
+        this.server.off('error', onError);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Base URL of the bound server, e.g. `http://127.0.0.1:7700`. */
+  get url(): string {
+    const addr = this.server.address() as AddressInfo | null;
+    if (!addr) throw new Error('API server is not listening');
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    return `http://${host}:${addr.port}`;
+  }
+
+  /**
+   * Stops accepting connections, lets in-flight requests finish (their responses carry
+   * `Connection: close`), closes idle keep-alive sockets at once and cuts what is left after
+   * `CLOSE_GRACE_MS`. Repeatable.
+   */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.ready = false;
+    if (!this.server.listening) return (this.closing = Promise.resolve());
+    this.closing = new Promise<void>((resolve) => {
+      const grace = setTimeout(() => this.server.closeAllConnections(), CLOSE_GRACE_MS);
+      grace.unref();
+      this.server.close(() => {
+        clearTimeout(grace);
+        resolve();
+      });
+      this.server.closeIdleConnections();
+    });
+    return this.closing;
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method === 'POST') {
+      this.onPost(req, res);
+      return;
+    }
+    const path = req.url?.split('?', 1)[0];
+    if (req.method === 'GET' && path === '/ping') {
+      if (this.ready) this.send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
+      else this.send(res, 503, 'text/plain; charset=utf-8', 'starting\n');
+      return;
+    }
+    if (req.method === 'GET' && path === '/metrics') {
+      this.metricsRegistry.metrics().then(
+        (text) => this.send(res, 200, this.metricsRegistry.contentType, text),
+        (err: unknown) => {
+          this.logger.error({ err }, 'metrics collection failed');
+          this.send(res, 500, 'text/plain; charset=utf-8', 'metrics collection failed\n');
+        },
+      );
+      return;
+    }
+    this.send(res, 404, 'text/plain; charset=utf-8', 'not found: the AWS JSON API is POST / with X-Amz-Target\n');
+  }
+
+  private onPost(req: IncomingMessage, res: ServerResponse): void {
+    const declared = Number(req.headers['content-length']);
+    if (declared > this.maxBodyBytes) {
+      this.rejectTooLarge(req, res);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let rejected = false;
+    req.on('data', (chunk: Buffer) => {
+      if (rejected) return;
+      size += chunk.length;
+      if (size > this.maxBodyBytes) {
+        rejected = true;
+        this.rejectTooLarge(req, res);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!rejected) this.dispatch(req, res, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    });
+    // A client that goes away mid-body: nothing to answer.
+    req.on('error', () => undefined);
+  }
+
+  private rejectTooLarge(req: IncomingMessage, res: ServerResponse): void {
+    const style = this.styleFor(req.headers['x-amz-target']);
+    // Connection: close, so the unread rest of the body is never parsed as a next request.
+    res.setHeader('Connection', 'close');
+    const err = new BoundaryError(REQUEST_TOO_LARGE, `request body exceeds ${this.maxBodyBytes} bytes`, 413);
+    this.sendError(res, toWireError(err, style));
+    req.resume();
+    this.metrics.record(UNKNOWN_LABEL, REQUEST_TOO_LARGE, 0);
+  }
+
+  private dispatch(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+    const started = performance.now();
+    const target = req.headers['x-amz-target'];
+    const route = typeof target === 'string' ? this.routes.get(target) : undefined;
+    if (!route) {
+      const style = this.styleFor(target);
+      const shown = typeof target === 'string' ? JSON.stringify(target) : 'missing';
+      this.fail(res, UNKNOWN_LABEL, started, new BoundaryError(UNKNOWN_OPERATION, `unknown operation: X-Amz-Target is ${shown}`), style);
+      return;
+    }
+    let input: unknown;
+    try {
+      // An operation without input sends `{}`; an empty body is read the same way.
+      input = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
+    } catch {
+      this.fail(res, route.operation, started, new BoundaryError(SERIALIZATION_ERROR, 'request body is not valid JSON'), route.style);
+      return;
+    }
+    if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+      this.fail(res, route.operation, started, new BoundaryError(SERIALIZATION_ERROR, 'request body must be a JSON object'), route.style);
+      return;
+    }
+    let result: unknown;
+    try {
+      result = route.handler(input as Record<string, unknown>);
+    } catch (err) {
+      this.fail(res, route.operation, started, err, route.style);
+      return;
+    }
+    // Handlers may answer synchronously (DiscoverInstances reads the snapshot): no extra tick then.
+    if (result instanceof Promise) {
+      result.then(
+        (output: unknown) => this.succeed(res, route, started, output),
+        (err: unknown) => this.fail(res, route.operation, started, err, route.style),
+      );
+    } else {
+      this.succeed(res, route, started, result);
+    }
+  }
+
+  private succeed(res: ServerResponse, route: Route, started: number, output: unknown): void {
+    let payload: string;
+    try {
+      payload = JSON.stringify(output ?? {});
+    } catch (err) {
+      this.fail(res, route.operation, started, err, route.style);
+      return;
+    }
+    this.send(res, 200, JSON_CONTENT_TYPE, payload);
+    this.metrics.record(route.operation, OK_LABEL, (performance.now() - started) / 1000);
+  }
+
+  private fail(res: ServerResponse, operation: string, started: number, err: unknown, style: ErrorStyle): void {
+    const wire = toWireError(err, style);
+    const requestId = this.sendError(res, wire);
+    // Client errors are the caller's business; a fault is logged once, here, with its cause.
+    if (wire.fault) this.logger.error({ err, operation, requestId }, 'API request failed');
+    this.metrics.record(operation, wire.code, (performance.now() - started) / 1000);
+  }
+
+  private sendError(res: ServerResponse, wire: { status: number; code: string; body: Record<string, unknown> }): string {
+    return this.send(res, wire.status, JSON_CONTENT_TYPE, JSON.stringify(wire.body), wire.code);
+  }
+
+  private send(res: ServerResponse, status: number, contentType: string, payload: string, errorType?: string): string {
+    const requestId = randomUUID();
+    const headers: Record<string, string | number> = {
+      'Content-Type': contentType,
+      'Content-Length': Buffer.byteLength(payload),
+      'x-amzn-RequestId': requestId,
+    };
+    if (errorType !== undefined) headers['x-amzn-ErrorType'] = errorType;
+    if (this.closing) headers['Connection'] = 'close';
+    res.writeHead(status, headers);
+    res.end(payload);
+    return requestId;
+  }
+
+  /** Errors for an unknown operation still follow the style of the service the prefix names. */
+  private styleFor(target: string | string[] | undefined): ErrorStyle {
+    if (typeof target !== 'string') return CLOUD_MAP_STYLE;
+    const dot = target.lastIndexOf('.');
+    return (dot > 0 && this.styles.get(target.slice(0, dot))) || CLOUD_MAP_STYLE;
+  }
+}
