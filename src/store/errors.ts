@@ -34,3 +34,26 @@ export class StoreClosedError extends PharosError {
     super(STORE_CLOSED, 'store is closed');
   }
 }
+
+export const STORE_INVALID_ARGUMENT = 'StoreInvalidArgument';
+export const STORE_WRITE_FAILED = 'StoreWriteFailed';
+export const STORE_LOCKED = 'StoreLocked';
+
+/** A malformed key, value, revision or option: the caller's fault, nothing was written. */
+export class InvalidArgumentError extends PharosError {
+  constructor(message: string, fields: Record<string, unknown> = {}) {
+    super(STORE_INVALID_ARGUMENT, message, { fields });
+  }
+}
+/** The backend failed to commit (disk full, I/O error): the write may be retried. */
+export class StoreWriteError extends PharosError {
+  constructor(cause: unknown) {
+    super(STORE_WRITE_FAILED, `store write failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+/** Another process holds the store's database file (only one process may own it). */
+export class StoreLockedError extends PharosError {
+  constructor(path: string, cause: unknown) {
+    super(STORE_LOCKED, `store ${path} is in use by another process`, { cause, fields: { path } });
+  }
+}

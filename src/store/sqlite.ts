@@ -1,0 +1,624 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  LATENCY_BUCKETS,
+  systemClock,
+  type Clock,
+  type Logger,
+  type Registry as MetricsRegistry,
+} from '../lib/index.ts';
+import {
+  CompactedError,
+  InvalidArgumentError,
+  KeyExistsError,
+  KeyNotFoundError,
+  RevisionMismatchError,
+  StoreClosedError,
+  StoreLockedError,
+  StoreWriteError,
+} from './errors.ts';
+import type { KV, KeyValue, ListOptions, ListResult, TxnOp, Watch, WatchEvent } from './kv.ts';
+
+/** At most this many queued writes go into one SQLite transaction, so one flush never blocks the loop for long. */
+export const MAX_BATCH_WRITES = 1000;
+/** Catch-up reads history in pages this big, yielding between pages, so a far-behind watcher cannot stall writers. */
+export const WATCH_PAGE_ROWS = 5000;
+/** Compaction deletes history in windows of this many revisions, one short transaction each. */
+export const COMPACT_BATCH_REVISIONS = 1000;
+/** etcd's default request limit is 1.5 MiB; values are JSON records far smaller than this. */
+export const MAX_VALUE_BYTES = 1024 * 1024;
+/** Keys are paths built from ids; anything longer is a bug or an attack. */
+export const MAX_KEY_BYTES = 4096;
+/** Largest page a `list` may ask for; larger lists page with `after`. Unlimited when no limit is given. */
+export const MAX_LIST_LIMIT = 1_000_000;
+
+/** Schema version kept in `PRAGMA user_version`, so a future layout change can migrate. */
+const SCHEMA_VERSION = 1;
+
+/**
+ * The kine layout: `kine` is the table and the log. The row id is the global revision
+ * (AUTOINCREMENT, so ids are never reused even after compaction deletes the newest rows); a delete
+ * is a tombstone row; `UNIQUE(name, prev_revision)` lets each row have at most one successor, so
+ * two writers racing from the same revision cannot both commit.
+ * `kine_latest` points at the newest row of every key still in the log (tombstones included), so
+ * `get` is a point lookup and `list` is a range scan instead of kine's `MAX(id) GROUP BY name`.
+ * @see https://github.com/k3s-io/kine pkg/drivers/generic/generic.go
+ */
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS kine (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  deleted INTEGER NOT NULL,
+  create_revision INTEGER NOT NULL,
+  prev_revision INTEGER NOT NULL,
+  value TEXT,
+  committed_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS kine_name_prev_revision ON kine (name, prev_revision);
+CREATE TABLE IF NOT EXISTS kine_latest (
+  name TEXT PRIMARY KEY,
+  id INTEGER NOT NULL,
+  deleted INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kine_meta (
+  key TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
+export interface SqliteKVOptions {
+  clock?: Clock;
+  logger?: Logger;
+  metrics?: MetricsRegistry;
+}
+
+interface QueuedWrite {
+  ops: TxnOp[];
+  /** How a single-op write reports a failed guard (create → KeyExists, delete → KeyNotFound). */
+  kind: 'create' | 'update' | 'delete' | 'txn';
+  resolve: (revision: number) => void;
+  reject: (err: Error) => void;
+}
+
+interface Watcher {
+  prefix: string;
+  /** Every event with revision <= delivered has been handed to this watcher (or did not match it). */
+  delivered: number;
+  live: boolean;
+  cancelled: boolean;
+  onEvents: (events: WatchEvent[]) => void;
+  onError?: (err: Error) => void;
+}
+
+interface LatestRow {
+  id: number;
+  deleted: number;
+  create_revision: number;
+  value: string | null;
+}
+
+interface HistoryRow {
+  id: number;
+  name: string;
+  deleted: number;
+  value: string | null;
+  committed_at: number;
+  prev_id: number | null;
+  prev_value: string | null;
+  prev_create: number | null;
+}
+
+interface Metrics {
+  writes: Counter<'result'>;
+  batchSize: Histogram;
+  commitSeconds: Histogram;
+  revision: Gauge;
+  compacted: Gauge;
+  watchers: Gauge;
+  listenerErrors: Counter;
+}
+
+/** The upper bound of a prefix range: U+10FFFF sorts after every character a key can hold. */
+const PREFIX_END = '\u{10FFFF}';
+
+/**
+ * The default `KV` backend: one SQLite file (better-sqlite3, WAL, `synchronous = FULL`), owned by one
+ * process. Writes issued in the same event-loop turn are committed together (group commit, one
+ * fsync); watchers are fed in-process, synchronously after the commit and before the writers'
+ * promises resolve.
+ */
+export class SqliteKV implements KV {
+  private readonly queue: QueuedWrite[] = [];
+  private flushScheduled = false;
+  private readonly watchers = new Set<Watcher>();
+  private rev: number;
+  private compactRev: number;
+  private closed = false;
+  private compacting: Promise<void> | undefined;
+  private readonly metrics?: Metrics;
+  private readonly clock: Clock;
+  private readonly logger?: Logger;
+
+  private readonly stmts: ReturnType<typeof prepare>;
+  private readonly applyTxn: (w: QueuedWrite, startRev: number, now: number, events: WatchEvent[]) => number;
+  private readonly commitBatch: (batch: QueuedWrite[], now: number, results: (number | Error)[], events: WatchEvent[]) => number;
+
+  private constructor(
+    private readonly db: Database.Database,
+    readonly path: string,
+    options: SqliteKVOptions,
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger;
+    this.stmts = prepare(db);
+    this.rev = (this.stmts.sequence.get() as { seq: number } | undefined)?.seq ?? 0;
+    this.compactRev = (this.stmts.getMeta.get('compact_revision') as { value: number } | undefined)?.value ?? 0;
+    // Nested better-sqlite3 transactions are savepoints: a txn whose later op fails its guard
+    // rolls back its earlier ops without touching the other writes of the batch.
+    this.applyTxn = db.transaction((w: QueuedWrite, startRev: number, now: number, events: WatchEvent[]) => this.applyWrite(w, startRev, now, events));
+    this.commitBatch = db.transaction((batch: QueuedWrite[], now: number, results: (number | Error)[], events: WatchEvent[]) => {
+      let rev = this.rev;
+      for (const w of batch) {
+        const mark = events.length;
+        try {
+          // A single op checks its guard before writing anything, so it needs no savepoint.
+          rev = w.ops.length > 1 ? this.applyTxn(w, rev, now, events) : this.applyWrite(w, rev, now, events);
+          results.push(rev);
+        } catch (err) {
+          // A failed guard rejects this write only; anything else (I/O, constraint) fails the batch.
+          if (!isGuardError(err)) throw err;
+          events.length = mark;
+          results.push(err);
+        }
+      }
+      return rev;
+    });
+    if (options.metrics) {
+      this.metrics = createMetrics(options.metrics, () => this.rev);
+      this.metrics.compacted.set(this.compactRev);
+    }
+  }
+
+  /**
+   * Opens (creating if needed, with its parent directory) the store at `path`. Takes an exclusive
+   * lock on the file: a second process would commit revisions this one's watchers never see.
+   */
+  static async open(path: string, options: SqliteKVOptions = {}): Promise<SqliteKV> {
+    if (typeof path !== 'string' || path.length === 0) throw new InvalidArgumentError('store path is empty');
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const db = new Database(path);
+    try {
+      // EXCLUSIVE before WAL: the WAL index then lives in heap memory instead of a -shm file,
+      // and the lock held for the connection's life keeps other processes out.
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.pragma('journal_mode = WAL');
+      // FULL: every commit fsyncs the WAL, so an acknowledged write survives power loss / kill -9.
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = OFF');
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version > SCHEMA_VERSION) {
+        throw new InvalidArgumentError(`store ${path} has schema version ${version}, newer than this Pharos (${SCHEMA_VERSION})`);
+      }
+      db.exec(SCHEMA);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    } catch (err) {
+      db.close();
+      if (isBusy(err)) throw new StoreLockedError(path, err);
+      throw err;
+    }
+    return new SqliteKV(db, path, options);
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    this.assertOpen();
+    checkKey(key);
+    return this.stmts.get.get(key) as KeyValue | undefined;
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<ListResult> {
+    this.assertOpen();
+    if (typeof prefix !== 'string') throw new InvalidArgumentError('prefix must be a string');
+    const after = options.after ?? '';
+    if (typeof after !== 'string') throw new InvalidArgumentError('after must be a string');
+    const limit = options.limit ?? -1;
+    if (options.limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT)) {
+      throw new InvalidArgumentError(`limit must be an integer in [1, ${MAX_LIST_LIMIT}]`, { limit });
+    }
+    const items = this.stmts.list.all({ lo: prefix, hi: prefix + PREFIX_END, after, limit }) as KeyValue[];
+    return { revision: this.rev, items };
+  }
+
+  create(key: string, value: string): Promise<number> {
+    return this.enqueue('create', [{ type: 'put', key, value, prevRevision: 0 }]);
+  }
+
+  update(key: string, value: string, prevRevision: number): Promise<number> {
+    return this.enqueue('update', [{ type: 'put', key, value, prevRevision }]);
+  }
+
+  delete(key: string, prevRevision?: number): Promise<number> {
+    return this.enqueue('delete', [{ type: 'delete', key, prevRevision }]);
+  }
+
+  txn(ops: TxnOp[]): Promise<number> {
+    if (!Array.isArray(ops)) return Promise.reject(new InvalidArgumentError('txn ops must be an array'));
+    return this.enqueue('txn', ops);
+  }
+
+  watch(prefix: string, afterRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void): Watch {
+    const w: Watcher = { prefix, delivered: afterRevision, live: false, cancelled: false, onEvents, onError };
+    const handle: Watch = {
+      cancel: () => {
+        w.cancelled = true;
+        this.watchers.delete(w);
+        this.metrics?.watchers.set(this.watchers.size);
+      },
+    };
+    if (this.closed) {
+      queueMicrotask(() => this.fail(w, new StoreClosedError()));
+      return handle;
+    }
+    if (typeof prefix !== 'string' || !Number.isInteger(afterRevision) || afterRevision < 0) {
+      queueMicrotask(() => this.fail(w, new InvalidArgumentError('watch needs a string prefix and a revision >= 0', { prefix, afterRevision })));
+      return handle;
+    }
+    this.watchers.add(w);
+    this.metrics?.watchers.set(this.watchers.size);
+    // Subscribed first (live publication skips it until caught up); the catch-up reads everything
+    // committed so far, so nothing is missed or delivered twice. A microtask: before any flush.
+    queueMicrotask(() => this.catchUp(w));
+    return handle;
+  }
+
+  async revision(): Promise<number> {
+    this.assertOpen();
+    return this.rev;
+  }
+
+  /** The revision history has been compacted through (watches must start at or after it). */
+  get compactedRevision(): number {
+    return this.compactRev;
+  }
+
+  async compact(revision: number): Promise<void> {
+    this.assertOpen();
+    if (!Number.isInteger(revision) || revision < 0) throw new InvalidArgumentError('compact revision must be an integer >= 0', { revision });
+    if (revision > this.rev) throw new InvalidArgumentError(`cannot compact to ${revision}: the store is at ${this.rev}`, { revision });
+    // One compaction at a time: a second caller waits for the first, then does what is left.
+    while (this.compacting) await this.compacting;
+    if (revision <= this.compactRev) return;
+    this.compacting = this.runCompaction(revision);
+    try {
+      await this.compacting;
+    } finally {
+      this.compacting = undefined;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // Whatever is queued was promised a result: commit it now.
+    while (this.queue.length > 0) this.flush();
+    this.closed = true;
+    for (const w of this.watchers) w.cancelled = true;
+    this.watchers.clear();
+    this.metrics?.watchers.set(0);
+    await this.compacting?.catch(() => undefined);
+    this.db.close();
+  }
+
+  // ---- writes ----
+
+  private enqueue(kind: QueuedWrite['kind'], ops: TxnOp[]): Promise<number> {
+    if (this.closed) return Promise.reject(new StoreClosedError());
+    try {
+      for (const op of ops) checkOp(op);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<number>((resolve, reject) => {
+      this.queue.push({ ops, kind, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // setImmediate, not a microtask: every write issued in this turn joins the same commit.
+        setImmediate(() => {
+          this.flushScheduled = false;
+          this.flush();
+        });
+      }
+    });
+  }
+
+  /** Commits up to MAX_BATCH_WRITES queued writes in one transaction, publishes, then settles them. */
+  private flush(): void {
+    if (this.closed || this.queue.length === 0) return;
+    const batch = this.queue.splice(0, MAX_BATCH_WRITES);
+    if (this.queue.length > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
+    }
+    const started = performance.now();
+    const now = this.clock.now();
+    const results: (number | Error)[] = [];
+    const events: WatchEvent[] = [];
+    let rev: number;
+    try {
+      rev = this.commitBatch(batch, now, results, events);
+    } catch (err) {
+      const failure = new StoreWriteError(err);
+      this.metrics?.writes.inc({ result: 'error' }, batch.length);
+      for (const w of batch) w.reject(failure);
+      return;
+    }
+    this.rev = rev;
+    this.metrics?.commitSeconds.observe((performance.now() - started) / 1000);
+    this.metrics?.batchSize.observe(batch.length);
+    if (events.length > 0) this.publish(events);
+    for (let i = 0; i < batch.length; i++) {
+      const r = results[i]!;
+      if (typeof r === 'number') {
+        this.metrics?.writes.inc({ result: 'ok' });
+        batch[i]!.resolve(r);
+      } else {
+        this.metrics?.writes.inc({ result: 'conflict' });
+        batch[i]!.reject(r);
+      }
+    }
+  }
+
+  /** Checks each op's guard against the current state and appends its row; throws a guard error. */
+  private applyWrite(w: QueuedWrite, startRev: number, now: number, events: WatchEvent[]): number {
+    let rev = startRev;
+    for (const op of w.ops) {
+      const latest = this.stmts.latest.get(op.key) as LatestRow | undefined;
+      const live = latest !== undefined && latest.deleted === 0 ? latest : undefined;
+      const modRevision = live?.id ?? 0;
+      const prev: KeyValue | undefined = live && { key: op.key, value: live.value ?? '', createRevision: live.create_revision, modRevision: live.id };
+      if (op.type === 'put') {
+        if (op.prevRevision === 0 && live) throw new KeyExistsError(op.key);
+        if (op.prevRevision !== undefined && op.prevRevision !== 0 && op.prevRevision !== modRevision) {
+          throw new RevisionMismatchError(op.key, op.prevRevision, modRevision);
+        }
+        rev++;
+        const createRevision = live ? live.create_revision : rev;
+        this.stmts.insert.run(rev, op.key, 0, createRevision, latest?.id ?? 0, op.value, now);
+        this.stmts.setLatest.run(op.key, rev, 0);
+        const ev: WatchEvent = { type: 'put', key: op.key, value: op.value, revision: rev, committedAt: now };
+        if (prev) ev.prev = prev;
+        events.push(ev);
+      } else {
+        if (w.kind === 'delete' && !live) throw new KeyNotFoundError(op.key);
+        if (op.prevRevision !== undefined && op.prevRevision !== modRevision) {
+          throw new RevisionMismatchError(op.key, op.prevRevision, modRevision);
+        }
+        if (!live) continue; // unguarded delete of an absent key: nothing to record
+        rev++;
+        this.stmts.insert.run(rev, op.key, 1, live.create_revision, live.id, null, now);
+        this.stmts.setLatest.run(op.key, rev, 1);
+        events.push({ type: 'delete', key: op.key, revision: rev, prev, committedAt: now });
+      }
+    }
+    return rev;
+  }
+
+  // ---- watch ----
+
+  /** Hands a committed batch to every live watcher whose prefix matches; runs before writers resolve. */
+  private publish(events: WatchEvent[]): void {
+    const last = events[events.length - 1]!.revision;
+    for (const w of [...this.watchers]) {
+      if (!w.live || w.cancelled) continue;
+      const matching = events.filter((e) => e.revision > w.delivered && e.key.startsWith(w.prefix));
+      w.delivered = Math.max(w.delivered, last);
+      if (matching.length > 0) this.deliver(w, matching);
+    }
+  }
+
+  private deliver(w: Watcher, events: WatchEvent[]): void {
+    try {
+      w.onEvents(events);
+    } catch (err) {
+      // A faulty listener must not break the commit path or other watchers; it keeps its watch.
+      this.metrics?.listenerErrors.inc();
+      this.logger?.error({ err, prefix: w.prefix }, 'store watch listener threw');
+      try {
+        w.onError?.(err instanceof Error ? err : new Error(String(err)));
+      } catch {
+        // nothing more to tell anyone
+      }
+    }
+  }
+
+  private fail(w: Watcher, err: Error): void {
+    w.cancelled = true;
+    this.watchers.delete(w);
+    this.metrics?.watchers.set(this.watchers.size);
+    try {
+      w.onError?.(err);
+    } catch (e) {
+      this.logger?.error({ err: e }, 'store watch error handler threw');
+    }
+  }
+
+  /** Reads committed history after `w.delivered` a page at a time; goes live once it reaches the head. */
+  private catchUp(w: Watcher): void {
+    if (w.cancelled || this.closed) return;
+    if (w.delivered < this.compactRev) {
+      this.fail(w, new CompactedError(w.delivered, this.compactRev));
+      return;
+    }
+    if (w.delivered >= this.rev) {
+      w.live = true;
+      return;
+    }
+    const rows = this.stmts.history.all({
+      after: w.delivered,
+      head: this.rev,
+      lo: w.prefix,
+      hi: w.prefix + PREFIX_END,
+      limit: WATCH_PAGE_ROWS,
+    }) as HistoryRow[];
+    let take = rows.length;
+    const complete = rows.length < WATCH_PAGE_ROWS;
+    if (!complete) {
+      // One txn's events arrive together: all rows of one commit share committed_at, so never
+      // end a page inside a run of equal timestamps (unless the whole page is one run).
+      const lastAt = rows[take - 1]!.committed_at;
+      while (take > 0 && rows[take - 1]!.committed_at === lastAt) take--;
+      if (take === 0) take = rows.length;
+    }
+    const events = rows.slice(0, take).map(toEvent);
+    w.delivered = complete ? this.rev : rows[take - 1]!.id;
+    if (complete) w.live = true;
+    if (events.length > 0) this.deliver(w, events);
+    if (!complete) setImmediate(() => this.catchUp(w));
+  }
+
+  // ---- compaction ----
+
+  private async runCompaction(target: number): Promise<void> {
+    const from = this.compactRev;
+    // Raised first: a watcher that would need the rows about to go fails cleanly instead of
+    // silently skipping them.
+    this.compactRev = target;
+    this.stmts.setMeta.run('compact_revision', target);
+    this.metrics?.compacted.set(target);
+    for (let lo = from + 1; lo <= target; lo += COMPACT_BATCH_REVISIONS) {
+      if (this.closed) throw new StoreClosedError();
+      const hi = Math.min(target, lo + COMPACT_BATCH_REVISIONS - 1);
+      this.compactWindow(lo, hi, target);
+      // Yield between windows so writes and DNS answers keep flowing.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private compactWindow(lo: number, hi: number, target: number): void {
+    this.db.transaction(() => {
+      const tombstones = this.stmts.tombstonesIn.all(lo, hi) as { id: number; name: string }[];
+      this.stmts.deleteSuperseded.run({ lo, hi, target });
+      for (const t of tombstones) this.stmts.deleteLatestIf.run(t.name, t.id);
+      this.stmts.deleteTombstones.run(lo, hi);
+    })();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreClosedError();
+  }
+}
+
+function prepare(db: Database.Database) {
+  return {
+    sequence: db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'kine'`),
+    getMeta: db.prepare(`SELECT value FROM kine_meta WHERE key = ?`),
+    setMeta: db.prepare(`INSERT INTO kine_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
+    get: db.prepare(
+      `SELECT l.name AS key, l.value AS value, l.create_revision AS createRevision, l.id AS modRevision
+       FROM kine_latest c JOIN kine l ON l.id = c.id WHERE c.name = ? AND c.deleted = 0`,
+    ),
+    list: db.prepare(
+      `SELECT l.name AS key, l.value AS value, l.create_revision AS createRevision, l.id AS modRevision
+       FROM kine_latest c JOIN kine l ON l.id = c.id
+       WHERE c.name >= @lo AND c.name < @hi AND c.name > @after AND c.deleted = 0
+       ORDER BY c.name LIMIT @limit`,
+    ),
+    latest: db.prepare(
+      `SELECT c.id, c.deleted, l.create_revision, l.value FROM kine_latest c JOIN kine l ON l.id = c.id WHERE c.name = ?`,
+    ),
+    insert: db.prepare(
+      `INSERT INTO kine (id, name, deleted, create_revision, prev_revision, value, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    setLatest: db.prepare(
+      `INSERT INTO kine_latest (name, id, deleted) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET id = excluded.id, deleted = excluded.deleted`,
+    ),
+    history: db.prepare(
+      `SELECT l.id, l.name, l.deleted, l.value, l.committed_at, p.id AS prev_id, p.value AS prev_value, p.create_revision AS prev_create
+       FROM kine l LEFT JOIN kine p ON p.id = l.prev_revision AND p.deleted = 0
+       WHERE l.id > @after AND l.id <= @head AND l.name >= @lo AND l.name < @hi
+       ORDER BY l.id LIMIT @limit`,
+    ),
+    tombstonesIn: db.prepare(`SELECT id, name FROM kine WHERE id BETWEEN ? AND ? AND deleted = 1`),
+    // Superseded = has a successor at or below the compaction target (etcd keeps the newest
+    // version of each key as of the target, so events after it still know their previous value).
+    deleteSuperseded: db.prepare(
+      `DELETE FROM kine WHERE id IN (
+         SELECT r.id FROM kine r WHERE r.id BETWEEN @lo AND @hi AND EXISTS (
+           SELECT 1 FROM kine s WHERE s.name = r.name AND s.prev_revision = r.id AND s.id <= @target))`,
+    ),
+    deleteTombstones: db.prepare(`DELETE FROM kine WHERE id BETWEEN ? AND ? AND deleted = 1`),
+    deleteLatestIf: db.prepare(`DELETE FROM kine_latest WHERE name = ? AND id = ?`),
+  };
+}
+
+function toEvent(r: HistoryRow): WatchEvent {
+  const prev: KeyValue | undefined =
+    r.prev_id === null ? undefined : { key: r.name, value: r.prev_value ?? '', createRevision: r.prev_create ?? r.prev_id, modRevision: r.prev_id };
+  const ev: WatchEvent =
+    r.deleted === 1
+      ? { type: 'delete', key: r.name, revision: r.id, committedAt: r.committed_at }
+      : { type: 'put', key: r.name, value: r.value ?? '', revision: r.id, committedAt: r.committed_at };
+  if (prev) ev.prev = prev;
+  return ev;
+}
+
+function isGuardError(err: unknown): err is Error {
+  return err instanceof KeyExistsError || err instanceof RevisionMismatchError || err instanceof KeyNotFoundError;
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+}
+
+function checkKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0) throw new InvalidArgumentError('key must be a non-empty string', { key });
+  if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw new InvalidArgumentError(`key longer than ${MAX_KEY_BYTES} bytes`);
+}
+
+function checkOp(op: TxnOp): void {
+  if (op === null || typeof op !== 'object' || (op.type !== 'put' && op.type !== 'delete')) {
+    throw new InvalidArgumentError('txn op must be {type: "put" | "delete", key, ...}');
+  }
+  checkKey(op.key);
+  if (op.prevRevision !== undefined && (!Number.isInteger(op.prevRevision) || op.prevRevision < 0)) {
+    throw new InvalidArgumentError('prevRevision must be an integer >= 0', { key: op.key, prevRevision: op.prevRevision });
+  }
+  if (op.type === 'put') {
+    if (typeof op.value !== 'string') throw new InvalidArgumentError('value must be a string', { key: op.key });
+    if (op.value.length > MAX_VALUE_BYTES / 3 && Buffer.byteLength(op.value) > MAX_VALUE_BYTES) {
+      throw new InvalidArgumentError(`value larger than ${MAX_VALUE_BYTES} bytes`, { key: op.key });
+    }
+  }
+}
+
+function createMetrics(registry: MetricsRegistry, currentRevision: () => number): Metrics {
+  const registers = [registry];
+  return {
+    writes: new Counter({ name: 'pharos_store_writes_total', help: 'Store writes by result (ok, conflict, error).', labelNames: ['result'], registers }),
+    batchSize: new Histogram({
+      name: 'pharos_store_commit_batch_writes',
+      help: 'Writes committed together in one SQLite transaction (group commit).',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000],
+      registers,
+    }),
+    commitSeconds: new Histogram({ name: 'pharos_store_commit_seconds', help: 'Time to commit one batch, fsync included.', buckets: LATENCY_BUCKETS, registers }),
+    // Read at scrape time rather than updated on every write.
+    revision: new Gauge({
+      name: 'pharos_store_revision',
+      help: 'The latest committed store revision.',
+      registers,
+      collect() {
+        this.set(currentRevision());
+      },
+    }),
+    compacted: new Gauge({ name: 'pharos_store_compacted_revision', help: 'The revision history is compacted through.', registers }),
+    watchers: new Gauge({ name: 'pharos_store_watchers', help: 'Open store watches.', registers }),
+    listenerErrors: new Counter({ name: 'pharos_store_watch_listener_errors_total', help: 'Watch listeners that threw.', registers }),
+  };
+}
