@@ -38,7 +38,6 @@ const target = (op: string, prefix = CLOUD_MAP_PREFIX) => ({ 'X-Amz-Target': `${
 describe('ApiServer', () => {
   const api = new ApiServer({ logger: silentLogger(), metrics: createMetricsRegistry() });
   let url = '';
-  let releaseSlow: () => void = () => undefined;
 
   api.addTarget({
     prefix: CLOUD_MAP_PREFIX,
@@ -61,7 +60,6 @@ describe('ApiServer', () => {
       Crash: () => {
         throw new TypeError('x is undefined');
       },
-      Slow: () => new Promise((resolve) => (releaseSlow = () => resolve({ Done: true }))),
     },
   });
   api.addTarget({
