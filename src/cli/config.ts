@@ -1,0 +1,238 @@
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { LOG_LEVELS, PharosError, type LogLevel } from '../lib/index.ts';
+
+/** Error code of a bad flag or environment value; `main` turns it into exit code 2. */
+export const BAD_CONFIG = 'BadConfig';
+
+export class ConfigError extends PharosError {
+  constructor(message: string) {
+    super(BAD_CONFIG, message);
+  }
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** Everything `pharos server` can be told, after parsing and validation. */
+export interface ServerConfig {
+  apiAddr: HostPort;
+  dnsAddr: HostPort;
+  dataDir: string;
+  store: string;
+  region: string;
+  accountId: string;
+  logLevel: LogLevel;
+  opDelayMs: number;
+  customHealthDelayMs: number;
+  healthIntervalMs: number;
+  /** Upstream resolver for names outside Pharos's zones; undefined = refuse them. */
+  dnsForward: HostPort | undefined;
+  dnsMaxAnswers: number;
+  taskCidr: string;
+  maxNamespaces: number;
+  maxInstancesPerNamespace: number;
+  maxInstancesPerService: number;
+}
+
+interface Setting<K extends keyof ServerConfig> {
+  key: K;
+  flag: string;
+  env: string;
+  /** Shown in help, e.g. `host:port`. */
+  arg: string;
+  /** A literal, or computed from the settings before it (the store URL follows the data dir). */
+  default: string | ((resolved: Partial<ServerConfig>) => string);
+  /** Shown instead of a computed default. */
+  defaultHelp?: string;
+  help: string;
+  parse: (raw: string) => ServerConfig[K];
+}
+
+// Constructor helper so each row keeps its own key/value type inside one heterogeneous table.
+const setting = <K extends keyof ServerConfig>(s: Setting<K>): Setting<keyof ServerConfig> => s as unknown as Setting<keyof ServerConfig>;
+
+/** The one config table: every flag, its environment variable, default and help (STYLE habit 7). */
+export const SETTINGS: readonly Setting<keyof ServerConfig>[] = [
+  setting({ key: 'apiAddr', flag: '--api-addr', env: 'PHAROS_API_ADDR', arg: 'host:port', default: '127.0.0.1:7700', help: 'HTTP API (AWS JSON 1.1), /ping and /metrics. Port 0 picks a free port.', parse: parseHostPort }),
+  setting({ key: 'dnsAddr', flag: '--dns-addr', env: 'PHAROS_DNS_ADDR', arg: 'host:port', default: '127.0.0.1:7753', help: 'Authoritative DNS server (UDP and TCP) for the DNS namespaces.', parse: parseHostPort }),
+  setting({ key: 'dataDir', flag: '--data-dir', env: 'PHAROS_DATA_DIR', arg: 'path', default: './.pharos', help: 'Directory for local state (the SQLite database by default); created if missing.', parse: nonEmpty }),
+  setting({
+    key: 'store',
+    flag: '--store',
+    env: 'PHAROS_STORE',
+    arg: 'url',
+    default: (c) => `sqlite:${join(c.dataDir ?? './.pharos', 'pharos.db')}`,
+    defaultHelp: 'sqlite:<data-dir>/pharos.db',
+    help: 'Where records live: sqlite:<path> (etcd://host:port later).',
+    parse: parseStoreUrl,
+  }),
+  setting({ key: 'region', flag: '--region', env: 'PHAROS_REGION', arg: 'name', default: 'us-east-1', help: 'Region that appears in every ARN.', parse: parseRegion }),
+  setting({ key: 'accountId', flag: '--account-id', env: 'PHAROS_ACCOUNT_ID', arg: '12 digits', default: '000000000000', help: 'Account id in ARNs and ResourceOwner fields.', parse: parseAccountId }),
+  setting({ key: 'logLevel', flag: '--log-level', env: 'PHAROS_LOG_LEVEL', arg: 'level', default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}. Logs are JSON lines on stderr.`, parse: parseLogLevel }),
+  setting({ key: 'opDelayMs', flag: '--op-delay', env: 'PHAROS_OP_DELAY', arg: 'duration', default: '0ms', help: 'Time an asynchronous operation (namespace create, register, ...) stays pending before it runs; 0 finishes it before the call returns.', parse: parseDurationFlag }),
+  setting({ key: 'customHealthDelayMs', flag: '--custom-health-delay', env: 'PHAROS_CUSTOM_HEALTH_DELAY', arg: 'duration', default: '0s', help: 'Delay before UpdateInstanceCustomHealthStatus takes effect (AWS: about 30s).', parse: parseDurationFlag }),
+  setting({ key: 'healthIntervalMs', flag: '--health-interval', env: 'PHAROS_HEALTH_INTERVAL', arg: 'duration', default: '5s', help: 'Interval between HTTP/HTTPS/TCP health probes of an instance (AWS: 30s).', parse: parseDurationFlag }),
+  setting({ key: 'dnsForward', flag: '--dns-forward', env: 'PHAROS_DNS_FORWARD', arg: 'host[:port]|none', default: 'none', help: 'Resolver to forward names outside Pharos zones to; none answers REFUSED.', parse: parseForward }),
+  setting({ key: 'dnsMaxAnswers', flag: '--dns-max-answers', env: 'PHAROS_DNS_MAX_ANSWERS', arg: 'n', default: '8', help: 'Most records in a MULTIVALUE answer (Route 53: 8).', parse: parseIntFlag(1, 1000) }),
+  setting({ key: 'taskCidr', flag: '--task-cidr', env: 'PHAROS_TASK_CIDR', arg: 'cidr', default: '198.18.0.0/16', help: 'IPv4 range task network namespaces get their addresses from.', parse: parseCidr }),
+  setting({ key: 'maxNamespaces', flag: '--max-namespaces', env: 'PHAROS_MAX_NAMESPACES', arg: 'n', default: '50', help: 'Quota: namespaces per region (AWS default 50).', parse: parseIntFlag(1, 1_000_000) }),
+  setting({ key: 'maxInstancesPerNamespace', flag: '--max-instances-per-namespace', env: 'PHAROS_MAX_INSTANCES_PER_NAMESPACE', arg: 'n', default: '2000', help: 'Quota: instances per namespace (AWS default 2,000).', parse: parseIntFlag(1, 10_000_000) }),
+  setting({ key: 'maxInstancesPerService', flag: '--max-instances-per-service', env: 'PHAROS_MAX_INSTANCES_PER_SERVICE', arg: 'n', default: '1000', help: 'Quota: instances per service (AWS: 1,000).', parse: parseIntFlag(1, 10_000_000) }),
+];
+
+/** Result of reading the command line: the config, or a request for help. */
+export type ParsedArgs = { help: true } | { help: false; config: ServerConfig };
+
+/**
+ * Reads `pharos server` flags (`--flag value` or `--flag=value`) over `PHAROS_*` variables over
+ * defaults. Throws `ConfigError` with a message naming the flag or variable.
+ */
+export function parseServerArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): ParsedArgs {
+  const raw = new Map<keyof ServerConfig, { value: string; source: string }>();
+  for (const s of SETTINGS) {
+    const value = env[s.env];
+    if (value !== undefined && value !== '') raw.set(s.key, { value, source: s.env });
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') return { help: true };
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}`);
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    const s = SETTINGS.find((x) => x.flag === name);
+    if (!s) throw new ConfigError(`unknown flag ${name}`);
+    let value: string | undefined;
+    if (eq !== -1) value = arg.slice(eq + 1);
+    else {
+      value = argv[++i];
+      if (value === undefined) throw new ConfigError(`flag ${name} needs a value (${s.arg})`);
+    }
+    raw.set(s.key, { value, source: name });
+  }
+  const config: Partial<ServerConfig> = {};
+  for (const s of SETTINGS) {
+    const given = raw.get(s.key);
+    const value = given?.value ?? (typeof s.default === 'function' ? s.default(config) : s.default);
+    try {
+      (config as Record<string, unknown>)[s.key] = s.parse(value);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      throw new ConfigError(`${given?.source ?? s.flag}: ${why}`);
+    }
+  }
+  return { help: false, config: config as ServerConfig };
+}
+
+/** The defaults, as `pharos server` with no flags and no environment would run. */
+export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
+  const parsed = parseServerArgs([]);
+  if (parsed.help) throw new Error('unreachable');
+  return { ...parsed.config, ...overrides };
+}
+
+/** Help text for `pharos server --help`, generated from the table. */
+export function serverUsage(): string {
+  const rows = SETTINGS.map((s) => {
+    const def = s.defaultHelp ?? (typeof s.default === 'string' ? s.default : '');
+    return `  ${s.flag} <${s.arg}>\n      ${s.help}\n      env ${s.env}, default ${def}`;
+  });
+  return [
+    'Usage: pharos server [flags]',
+    '',
+    'Starts the Cloud Map-compatible API, the DNS server and the health checker over one store.',
+    'Every flag can also be set with its PHAROS_* environment variable; a flag wins over the variable.',
+    'Flags take `--flag value` or `--flag=value`. Durations: 500ms, 5s, 1m.',
+    '',
+    'Flags:',
+    ...rows,
+    '  -h, --help',
+    '      Show this help.',
+    '',
+  ].join('\n');
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses `500ms`, `5s`, `1.5s`, `1m`, `1h`, or `0`, into milliseconds. */
+export function parseDuration(raw: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
+  if (!m || (m[2] === undefined && Number(m[1]) !== 0)) {
+    throw new Error(`${JSON.stringify(raw)} is not a duration (use e.g. 500ms, 5s, 1m)`);
+  }
+  return Math.round(Number(m[1]) * DURATION_UNITS_MS[m[2] ?? 'ms']!);
+}
+
+function parseDurationFlag(raw: string): number {
+  const ms = parseDuration(raw);
+  // setTimeout caps at 2^31-1 ms (about 24.8 days); a larger delay would fire at once.
+  if (ms > 2 ** 31 - 1) throw new Error(`${raw} is too long (at most 24 days)`);
+  return ms;
+}
+
+export function parseHostPort(raw: string, defaultPort?: number): HostPort {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s\[\]]+))(?::(\d+))?$/.exec(raw.trim());
+  if (!m) throw new Error(`${JSON.stringify(raw)} is not host:port`);
+  const host = m[1] ?? m[2]!;
+  if (m[3] === undefined) {
+    if (defaultPort === undefined) throw new Error(`${JSON.stringify(raw)} has no port (use host:port, e.g. 127.0.0.1:7700)`);
+    return { host, port: defaultPort };
+  }
+  const port = Number(m[3]);
+  if (!Number.isInteger(port) || port > 65535) throw new Error(`port ${m[3]} is out of range 0-65535`);
+  return { host, port };
+}
+
+/** `host:port` for people and URLs (IPv6 in brackets). */
+export function formatHostPort(hp: HostPort): string {
+  return isIP(hp.host) === 6 ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+}
+
+function parseForward(raw: string): HostPort | undefined {
+  if (raw.trim() === 'none') return undefined;
+  const DNS_PORT = 53;
+  const hp = parseHostPort(raw, DNS_PORT);
+  if (isIP(hp.host) === 0) throw new Error(`${JSON.stringify(raw)}: the forwarder must be an IP address (or none)`);
+  return hp;
+}
+
+function nonEmpty(raw: string): string {
+  if (raw.trim() === '') throw new Error('must not be empty');
+  return raw;
+}
+
+function parseStoreUrl(raw: string): string {
+  if (/^sqlite:.+/.test(raw) || /^etcd:\/\/.+/.test(raw)) return raw;
+  throw new Error(`${JSON.stringify(raw)} is not a store URL (use sqlite:<path>)`);
+}
+
+function parseRegion(raw: string): string {
+  if (/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/.test(raw)) return raw;
+  throw new Error(`${JSON.stringify(raw)} is not a region name like us-east-1`);
+}
+
+function parseAccountId(raw: string): string {
+  if (/^\d{12}$/.test(raw)) return raw;
+  throw new Error(`${JSON.stringify(raw)} is not a 12-digit account id`);
+}
+
+function parseLogLevel(raw: string): LogLevel {
+  if ((LOG_LEVELS as readonly string[]).includes(raw)) return raw as LogLevel;
+  throw new Error(`${JSON.stringify(raw)} is not a log level (${LOG_LEVELS.join(', ')})`);
+}
+
+function parseIntFlag(min: number, max: number): (raw: string) => number {
+  return (raw) => {
+    const n = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new Error(`${JSON.stringify(raw)} is not a whole number in ${min}-${max}`);
+    return n;
+  };
+}
+
+function parseCidr(raw: string): string {
+  const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d{1,2})$/.exec(raw.trim());
+  if (!m || isIP(m[1]!) !== 4 || Number(m[2]) > 30) throw new Error(`${JSON.stringify(raw)} is not an IPv4 CIDR with room for tasks (e.g. 198.18.0.0/16)`);
+  return raw.trim();
+}
