@@ -1,0 +1,297 @@
+/**
+ * The ECS records the orchestrator keeps in the store, and their keys. Pharos's own shapes; the
+ * ECS wire shapes are built from them in `output.ts`. Every record is JSON under one key:
+ *
+ *   /ecs/cluster/<name>                          ClusterRecord
+ *   /ecs/taskdef/<family>/<revision, 10 digits>  TaskDefinitionRecord
+ *   /ecs/service/<cluster>/<name>                EcsServiceRecord (the desired state)
+ *   /ecs/task/<cluster>/<taskId>                 TaskRecord (desired + observed state)
+ *
+ * Writers: the API writes clusters, task definitions, services and new tasks; the scheduler writes
+ * services' deployments and new/stopping tasks; the task supervisor writes observed task state.
+ * Every update is compare-and-swap on the key's revision (`EcsStore.mutate`).
+ */
+
+export type NetworkMode = 'bridge' | 'host' | 'awsvpc' | 'none';
+export type LaunchType = 'EC2' | 'FARGATE' | 'EXTERNAL';
+export type TaskHealth = 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
+
+/** ECS task lifecycle (CLOUDMAP-SPEC 4.2), in order. */
+export const TASK_STATUSES = [
+  'PROVISIONING',
+  'PENDING',
+  'ACTIVATING',
+  'RUNNING',
+  'DEACTIVATING',
+  'STOPPING',
+  'DEPROVISIONING',
+  'STOPPED',
+] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+export type StopCode = 'TaskFailedToStart' | 'EssentialContainerExited' | 'UserInitiated' | 'ServiceSchedulerInitiated';
+
+export interface KeyValuePair {
+  name: string;
+  value: string;
+}
+export interface EcsTag {
+  key: string;
+  value: string;
+}
+
+export interface ClusterRecord {
+  name: string;
+  arn: string;
+  status: 'ACTIVE' | 'INACTIVE';
+  createdAt: number;
+  tags: EcsTag[];
+  settings: KeyValuePair[];
+}
+
+export interface PortMapping {
+  containerPort: number;
+  hostPort: number;
+  protocol: 'tcp' | 'udp';
+  name?: string;
+  appProtocol?: string;
+}
+
+export interface ContainerHealthCheck {
+  command: string[];
+  interval: number;
+  timeout: number;
+  retries: number;
+  startPeriod?: number;
+}
+
+/** A container definition as stored (validated fields typed; everything else echoed back as given). */
+export interface ContainerDefinition {
+  name: string;
+  image: string;
+  command?: string[];
+  entryPoint?: string[];
+  environment: KeyValuePair[];
+  workingDir?: string;
+  portMappings: PortMapping[];
+  essential: boolean;
+  healthCheck?: ContainerHealthCheck;
+  /** Seconds between SIGTERM and SIGKILL. */
+  stopTimeout?: number;
+  cpu: number;
+  memory?: number;
+  memoryReservation?: number;
+  [other: string]: unknown;
+}
+
+export interface TaskDefinitionRecord {
+  arn: string;
+  family: string;
+  revision: number;
+  status: 'ACTIVE' | 'INACTIVE';
+  networkMode: NetworkMode;
+  containerDefinitions: ContainerDefinition[];
+  requiresCompatibilities?: string[];
+  compatibilities: string[];
+  cpu?: string;
+  memory?: string;
+  taskRoleArn?: string;
+  executionRoleArn?: string;
+  registeredAt: number;
+  deregisteredAt?: number;
+  tags: EcsTag[];
+  /** Fields Pharos does not interpret (volumes, placementConstraints, ...), echoed back. */
+  extra: Record<string, unknown>;
+}
+
+export interface AwsVpcConfiguration {
+  subnets: string[];
+  securityGroups?: string[];
+  assignPublicIp?: 'ENABLED' | 'DISABLED';
+}
+export interface NetworkConfiguration {
+  awsvpcConfiguration: AwsVpcConfiguration;
+}
+
+export interface ServiceRegistry {
+  registryArn: string;
+  port?: number;
+  containerName?: string;
+  containerPort?: number;
+}
+
+export interface DeploymentConfiguration {
+  maximumPercent: number;
+  minimumHealthyPercent: number;
+  deploymentCircuitBreaker: { enable: boolean; rollback: boolean };
+}
+
+export type DeploymentStatus = 'PRIMARY' | 'ACTIVE' | 'INACTIVE';
+export type RolloutState = 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+
+export interface DeploymentRecord {
+  /** `ecs-svc/` + 19 digits (CLOUDMAP-SPEC 4.1). */
+  id: string;
+  status: DeploymentStatus;
+  taskDefinitionArn: string;
+  networkConfiguration?: NetworkConfiguration;
+  serviceRegistries: ServiceRegistry[];
+  launchType: LaunchType;
+  rolloutState: RolloutState;
+  rolloutStateReason: string;
+  failedTasks: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ServiceEvent {
+  id: string;
+  createdAt: number;
+  message: string;
+}
+
+export interface EcsServiceRecord {
+  name: string;
+  arn: string;
+  clusterName: string;
+  clusterArn: string;
+  status: 'ACTIVE' | 'DRAINING' | 'INACTIVE';
+  desiredCount: number;
+  taskDefinitionArn: string;
+  launchType: LaunchType;
+  networkConfiguration?: NetworkConfiguration;
+  serviceRegistries: ServiceRegistry[];
+  deploymentConfiguration: DeploymentConfiguration;
+  healthCheckGracePeriodSeconds: number;
+  /** Newest first; the PRIMARY one is the target of the rollout. */
+  deployments: DeploymentRecord[];
+  /** Newest first, capped (MAX_SERVICE_EVENTS). */
+  events: ServiceEvent[];
+  createdAt: number;
+  clientToken?: string;
+  tags: EcsTag[];
+  propagateTags: string;
+  enableECSManagedTags: boolean;
+  enableExecuteCommand: boolean;
+  /**
+   * Scheduler bookkeeping: consecutive failed starts and when the next start may happen, so a
+   * service whose tasks cannot start backs off instead of spinning.
+   */
+  backoff?: { failures: number; notBefore: number };
+}
+
+export interface ContainerOverride {
+  name: string;
+  command?: string[];
+  environment?: KeyValuePair[];
+}
+
+export interface NetworkBinding {
+  bindIP: string;
+  containerPort: number;
+  hostPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
+export interface ContainerState {
+  name: string;
+  /** The uuid of the container ARN. */
+  id: string;
+  image: string;
+  essential: boolean;
+  lastStatus: 'PENDING' | 'RUNNING' | 'STOPPED';
+  exitCode?: number;
+  reason?: string;
+  healthStatus: TaskHealth;
+  networkBindings: NetworkBinding[];
+}
+
+/** Where a service task is registered in Cloud Map (set once registration succeeded). */
+export interface TaskRegistration {
+  serviceId: string;
+  /** The custom health status last sent, when the Cloud Map service has HealthCheckCustomConfig. */
+  customHealth?: 'HEALTHY' | 'UNHEALTHY';
+}
+
+export interface TaskRecord {
+  id: string;
+  arn: string;
+  clusterName: string;
+  clusterArn: string;
+  taskDefinitionArn: string;
+  family: string;
+  group: string;
+  startedBy?: string;
+  /** Set for service tasks. */
+  serviceName?: string;
+  deploymentId?: string;
+  launchType: LaunchType;
+  networkMode: NetworkMode;
+  networkConfiguration?: NetworkConfiguration;
+  availabilityZone: string;
+  lastStatus: TaskStatus;
+  desiredStatus: 'RUNNING' | 'STOPPED';
+  healthStatus: TaskHealth;
+  cpu?: string;
+  memory?: string;
+  overrides: { containerOverrides: ContainerOverride[] };
+  containers: ContainerState[];
+  createdAt: number;
+  pullStartedAt?: number;
+  pullStoppedAt?: number;
+  startedAt?: number;
+  /** When the task last turned HEALTHY/UNHEALTHY (the scheduler's grace period starts at startedAt). */
+  healthChangedAt?: number;
+  stoppingAt?: number;
+  executionStoppedAt?: number;
+  stoppedAt?: number;
+  stopCode?: StopCode;
+  stoppedReason?: string;
+  /** The task's own address (awsvpc) or the host's advertise address. */
+  privateIpv4Address?: string;
+  attachmentId?: string;
+  macAddress?: string;
+  /** The node whose supervisor runs the task. */
+  node?: string;
+  registration?: TaskRegistration;
+  version: number;
+  tags: EcsTag[];
+}
+
+const REVISION_DIGITS = 10;
+
+export const ecsKeys = {
+  root: '/ecs/',
+  clusterPrefix: '/ecs/cluster/',
+  taskDefinitionPrefix: '/ecs/taskdef/',
+  servicePrefix: '/ecs/service/',
+  taskPrefix: '/ecs/task/',
+  cluster: (name: string) => `/ecs/cluster/${name}`,
+  family: (family: string) => `/ecs/taskdef/${family}/`,
+  taskDefinition: (family: string, revision: number) => `/ecs/taskdef/${family}/${String(revision).padStart(REVISION_DIGITS, '0')}`,
+  clusterServices: (cluster: string) => `/ecs/service/${cluster}/`,
+  service: (cluster: string, name: string) => `/ecs/service/${cluster}/${name}`,
+  clusterTasks: (cluster: string) => `/ecs/task/${cluster}/`,
+  task: (cluster: string, id: string) => `/ecs/task/${cluster}/${id}`,
+} as const;
+
+/** Index of a status in the lifecycle, so "at or past RUNNING" is a comparison. */
+export function statusRank(status: TaskStatus): number {
+  return TASK_STATUSES.indexOf(status);
+}
+
+/** A task the scheduler counts as alive: not stopped and not asked to stop. */
+export function isLive(task: TaskRecord): boolean {
+  return task.desiredStatus === 'RUNNING' && task.lastStatus !== 'STOPPED';
+}
+
+/**
+ * Task health from its essential containers (CLOUDMAP-SPEC 4.5): any UNHEALTHY → UNHEALTHY,
+ * else any UNKNOWN → UNKNOWN, else HEALTHY.
+ */
+export function deriveTaskHealth(containers: readonly Pick<ContainerState, 'essential' | 'healthStatus'>[]): TaskHealth {
+  const essential = containers.filter((c) => c.essential);
+  if (essential.some((c) => c.healthStatus === 'UNHEALTHY')) return 'UNHEALTHY';
+  if (essential.some((c) => c.healthStatus === 'UNKNOWN')) return 'UNKNOWN';
+  return 'HEALTHY';
+}

@@ -1,0 +1,173 @@
+import { clientException, invalidParameter } from './errors.ts';
+import type { ContainerDefinition, ContainerHealthCheck, KeyValuePair, NetworkMode, PortMapping, TaskDefinitionRecord } from './model.ts';
+import { arr, bool, int, isObject, objects, str, strings, type Json } from './validate.ts';
+
+/** `family` and container names: ECS allows up to 255 letters, digits, hyphens and underscores. */
+export const NAME_PATTERN = /^[A-Za-z0-9_-]{1,255}$/;
+/** Container health check limits and defaults, in seconds (CLOUDMAP-SPEC 4.5). */
+export const HEALTH_CHECK_LIMITS = {
+  interval: { min: 5, max: 300, default: 30 },
+  timeout: { min: 2, max: 60, default: 5 },
+  retries: { min: 1, max: 10, default: 3 },
+  startPeriod: { min: 0, max: 300 },
+} as const;
+/** ECS `stopTimeout` bounds in seconds; the default is 30 (the ECS agent's). */
+export const STOP_TIMEOUT_LIMITS = { min: 2, max: 120, default: 30 } as const;
+const NETWORK_MODES: readonly NetworkMode[] = ['bridge', 'host', 'awsvpc', 'none'];
+const COMPATIBILITIES = ['EC2', 'FARGATE', 'EXTERNAL', 'MANAGED_INSTANCES'] as const;
+/** Container definitions per task definition (the ECS quota). */
+const MAX_CONTAINERS = 10;
+/** Fields of RegisterTaskDefinition that Pharos stores and echoes back without interpreting them. */
+const ECHOED_FIELDS = ['volumes', 'placementConstraints', 'pidMode', 'ipcMode', 'proxyConfiguration', 'inferenceAccelerators', 'ephemeralStorage', 'runtimePlatform'];
+
+/** Validates a RegisterTaskDefinition body into the record fields (without arn/revision). */
+export function parseTaskDefinition(input: Json): Omit<TaskDefinitionRecord, 'arn' | 'revision' | 'registeredAt' | 'status' | 'tags'> {
+  const family = str(input, 'family', { required: true, code: 'ClientException', pattern: NAME_PATTERN, patternHelp: 'must be up to 255 letters (uppercase and lowercase), numbers, hyphens, and underscores.' })!;
+  const networkMode = (str(input, 'networkMode', { oneOf: NETWORK_MODES }) ?? 'bridge') as NetworkMode;
+  const requiresCompatibilities = strings(input, 'requiresCompatibilities');
+  for (const c of requiresCompatibilities ?? []) {
+    if (!(COMPATIBILITIES as readonly string[]).includes(c)) throw invalidParameter(`requiresCompatibilities must contain only ${COMPATIBILITIES.join(', ')}.`);
+  }
+  const cpu = taskSize(input, 'cpu');
+  const memory = taskSize(input, 'memory');
+  if (requiresCompatibilities?.includes('FARGATE')) {
+    if (networkMode !== 'awsvpc') throw clientException('Fargate only supports network mode \'awsvpc\'.');
+    if (cpu === undefined || memory === undefined) throw clientException('Fargate requires that \'cpu\' be defined at the task level.');
+  }
+  const defs = objects(input, 'containerDefinitions', { required: true, code: 'ClientException', min: 1, max: MAX_CONTAINERS })!;
+  const containerDefinitions = defs.map((d, i) => parseContainer(d, i, networkMode));
+  const names = new Set<string>();
+  for (const c of containerDefinitions) {
+    if (names.has(c.name)) throw clientException(`Duplicate container name "${c.name}" in the task definition.`);
+    names.add(c.name);
+  }
+  if (!containerDefinitions.some((c) => c.essential)) throw clientException('A task definition must have at least one essential container.');
+  const extra: Record<string, unknown> = {};
+  for (const f of ECHOED_FIELDS) if (input[f] !== undefined && input[f] !== null) extra[f] = input[f];
+  return {
+    family,
+    networkMode,
+    containerDefinitions,
+    requiresCompatibilities,
+    // What the definition can run on: EC2 always; FARGATE when it has the shape Fargate needs.
+    compatibilities: networkMode === 'awsvpc' && cpu !== undefined && memory !== undefined ? ['EC2', 'FARGATE'] : ['EC2'],
+    cpu,
+    memory,
+    taskRoleArn: str(input, 'taskRoleArn', { max: 2048 }),
+    executionRoleArn: str(input, 'executionRoleArn', { max: 2048 }),
+    extra,
+  };
+}
+
+/** Task-level cpu/memory: strings in the model ("256", "1 vCPU", "0.5 GB"); kept as given. */
+function taskSize(input: Json, field: string): string | undefined {
+  const v = input[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'number' && Number.isInteger(v) && v > 0) return String(v);
+  if (typeof v !== 'string' || v.trim() === '' || v.length > 32) throw clientException(`${field} must be a string such as "256" or "1 vCPU".`);
+  return v;
+}
+
+function parseContainer(d: Json, i: number, networkMode: NetworkMode): ContainerDefinition {
+  const p = `containerDefinitions[${i}]`;
+  const name = d['name'];
+  if (typeof name !== 'string' || name === '') throw clientException('Container.name should not be null or empty.');
+  if (!NAME_PATTERN.test(name)) throw clientException(`Container.name "${name.slice(0, 300)}" must be up to 255 letters (uppercase and lowercase), numbers, hyphens, and underscores.`);
+  const image = d['image'];
+  if (typeof image !== 'string' || image === '') throw clientException('Container.image should not be null or empty.');
+  if (image.length > 1024) throw clientException('Container.image must be at most 1024 characters long.');
+  const command = strings(d, `${p}.command`, { itemMax: 32_768 });
+  const entryPoint = strings(d, `${p}.entryPoint`, { itemMax: 32_768 });
+  const environment = parsePairs(d, `${p}.environment`);
+  const workingDir = str(d, `${p}.workingDir`, { max: 4096 });
+  const essential = bool(d, `${p}.essential`) ?? true;
+  const portMappings = (objects(d, `${p}.portMappings`) ?? []).map((m, j) => parsePortMapping(m, `${p}.portMappings[${j}]`, networkMode));
+  const seen = new Set<string>();
+  for (const m of portMappings) {
+    const k = `${m.containerPort}/${m.protocol}`;
+    if (seen.has(k)) throw invalidParameter(`${p}.portMappings has container port ${k} more than once.`);
+    seen.add(k);
+  }
+  const healthCheck = parseHealthCheck(d, `${p}.healthCheck`);
+  const stopTimeout = int(d, `${p}.stopTimeout`, STOP_TIMEOUT_LIMITS);
+  const cpu = int(d, `${p}.cpu`, { min: 0, max: 10_240 * 1024 }) ?? 0;
+  const memory = int(d, `${p}.memory`, { min: 6 });
+  const memoryReservation = int(d, `${p}.memoryReservation`, { min: 4 });
+  const out: ContainerDefinition = { ...d, name, image, environment, portMappings, essential, cpu, mountPoints: d['mountPoints'] ?? [], volumesFrom: d['volumesFrom'] ?? [] };
+  setIf(out, 'command', command);
+  setIf(out, 'entryPoint', entryPoint);
+  setIf(out, 'workingDir', workingDir);
+  setIf(out, 'healthCheck', healthCheck);
+  setIf(out, 'stopTimeout', stopTimeout);
+  setIf(out, 'memory', memory);
+  setIf(out, 'memoryReservation', memoryReservation);
+  return out;
+}
+
+function setIf<T extends object, K extends keyof T>(o: T, k: K, v: T[K] | undefined): void {
+  if (v === undefined) delete o[k];
+  else o[k] = v;
+}
+
+export function parsePairs(d: Json, path: string): KeyValuePair[] {
+  return (objects(d, path) ?? []).map((e, j) => {
+    const name = str(e, `${path}[${j}].name`, { required: true, max: 4096 })!;
+    const value = str(e, `${path}[${j}].value`, { max: 32_768 }) ?? '';
+    return { name, value };
+  });
+}
+
+function parsePortMapping(m: Json, p: string, networkMode: NetworkMode): PortMapping {
+  const containerPort = int(m, `${p}.containerPort`, { required: true, min: 1, max: 65535 })!;
+  let hostPort = int(m, `${p}.hostPort`, { min: 0, max: 65535 });
+  const protocol = (str(m, `${p}.protocol`, { oneOf: ['tcp', 'udp'] }) ?? 'tcp') as 'tcp' | 'udp';
+  if (networkMode === 'awsvpc' || networkMode === 'host') {
+    // ECS: "When networkMode=awsvpc, the host ports and container ports in port mappings must match."
+    if (hostPort !== undefined && hostPort !== containerPort) {
+      throw invalidParameter(`When networkMode=${networkMode}, the host ports and container ports in port mappings must match.`);
+    }
+    hostPort = containerPort;
+  } else if (hostPort === undefined || hostPort === 0) {
+    // Bridge tasks run on the host network in Pharos, so a dynamic host port is the container port.
+    hostPort = containerPort;
+  } else if (hostPort !== containerPort) {
+    throw invalidParameter(`${p}: Pharos runs bridge tasks on the host network, so hostPort must be 0 or equal containerPort.`);
+  }
+  const out: PortMapping = { containerPort, hostPort, protocol };
+  const name = str(m, `${p}.name`, { max: 64 });
+  if (name !== undefined) out.name = name;
+  const appProtocol = str(m, `${p}.appProtocol`, { oneOf: ['http', 'http2', 'grpc'] });
+  if (appProtocol !== undefined) out.appProtocol = appProtocol;
+  return out;
+}
+
+function parseHealthCheck(d: Json, p: string): ContainerHealthCheck | undefined {
+  const raw = d['healthCheck'];
+  if (raw === undefined || raw === null) return undefined;
+  if (!isObject(raw)) throw clientException(`${p} must be an object.`);
+  const command = arr(raw, `${p}.command`, { required: true, code: 'ClientException', min: 1 })!;
+  if (!command.every((c) => typeof c === 'string')) throw clientException(`${p}.command must be a list of strings.`);
+  const kind = command[0] as string;
+  if (kind !== 'CMD' && kind !== 'CMD-SHELL' && kind !== 'NONE') {
+    throw clientException(`${p}.command must start with "CMD", "CMD-SHELL" or "NONE".`);
+  }
+  if (kind !== 'NONE' && command.length < 2) throw clientException(`${p}.command must name the command to run after "${kind}".`);
+  const L = HEALTH_CHECK_LIMITS;
+  const out: ContainerHealthCheck = {
+    command: command as string[],
+    interval: int(raw, `${p}.interval`, { code: 'ClientException', min: L.interval.min, max: L.interval.max }) ?? L.interval.default,
+    timeout: int(raw, `${p}.timeout`, { code: 'ClientException', min: L.timeout.min, max: L.timeout.max }) ?? L.timeout.default,
+    retries: int(raw, `${p}.retries`, { code: 'ClientException', min: L.retries.min, max: L.retries.max }) ?? L.retries.default,
+  };
+  const startPeriod = int(raw, `${p}.startPeriod`, { code: 'ClientException', min: L.startPeriod.min, max: L.startPeriod.max });
+  if (startPeriod !== undefined) out.startPeriod = startPeriod;
+  return out;
+}
+
+/** The argv a health check runs: `CMD` directly, `CMD-SHELL` through `/bin/sh -c`; undefined for `NONE`. */
+export function healthCheckArgv(check: ContainerHealthCheck): string[] | undefined {
+  const [kind, ...rest] = check.command;
+  if (kind === 'CMD') return rest;
+  if (kind === 'CMD-SHELL') return ['/bin/sh', '-c', rest.join(' ')];
+  return undefined;
+}
