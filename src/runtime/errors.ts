@@ -18,6 +18,7 @@ export const RUNTIME_TASK_EXISTS = 'RuntimeTaskExists';
 export const RUNTIME_TASK_STOPPED = 'RuntimeTaskStopped';
 export const RUNTIME_CLOSED = 'RuntimeClosed';
 export const RUNTIME_ABORTED = 'RuntimeAborted';
+export const RUNTIME_BAD_CONFIG = 'RuntimeBadConfig';
 
 /** The container's executable does not exist or is not executable (ENOENT/EACCES). */
 export class ExecutableNotFoundError extends PharosError {
@@ -103,5 +104,12 @@ export class RuntimeClosedError extends PharosError {
 export class RuntimeAbortedError extends PharosError {
   constructor(taskId: string) {
     super(RUNTIME_ABORTED, `task ${taskId}: start aborted`, { fields: { taskId } });
+  }
+}
+
+/** A runtime option (task CIDR, bridge name, prefixes) is not valid. */
+export class BadRuntimeConfigError extends PharosError {
+  constructor(message: string) {
+    super(RUNTIME_BAD_CONFIG, message);
   }
 }

@@ -1,7 +1,9 @@
-/**
- * Public surface of the task runtimes. See README.md and runtime.ts for the contract.
- * Coming next in this file: `ProcessRuntime`, `NetnsRuntime` and `createRuntime(options)`
- * (one `Runtime` that sends host/bridge tasks to the process runtime and awsvpc tasks to netns).
- */
+/** Public surface of the task runtimes. See README.md and runtime.ts for the contract. */
 export type * from './runtime.ts';
 export * from './errors.ts';
+export { createRuntime, DispatchRuntime, type RuntimeOptions } from './create.ts';
+export { ProcessRuntime, CLOSE_STOP_TIMEOUT_MS, type ProcessRuntimeOptions } from './process.ts';
+export { NetnsRuntime, DEFAULT_BRIDGE, DEFAULT_NETNS_PREFIX, DEFAULT_VETH_PREFIX, type NetnsRuntimeOptions } from './netns.ts';
+export { IpAllocator, DEFAULT_TASK_CIDR } from './ipalloc.ts';
+export { TASK_LOG_LINES } from './logs.ts';
+export { EXEC_OUTPUT_LIMIT } from './task.ts';

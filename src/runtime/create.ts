@@ -1,0 +1,62 @@
+import { NetworkModeUnsupportedError } from './errors.ts';
+import { NetnsRuntime, type NetnsRuntimeOptions } from './netns.ts';
+import { ProcessRuntime } from './process.ts';
+import type { NetworkMode, Runtime, RunningTask, StopOptions, TaskSpec } from './runtime.ts';
+
+export interface RuntimeOptions {
+  /** `AWS_INSTANCE_IPV4` of host-network tasks. Default 127.0.0.1. */
+  advertiseAddress?: string;
+  /**
+   * awsvpc tasks: `netns` options (default), or `'host'` to run them on the host network like
+   * host-mode tasks (for machines without network namespaces: no own IP, ports are host ports).
+   */
+  awsvpc?: NetnsRuntimeOptions | 'host';
+}
+
+/**
+ * One Runtime for the orchestrator: host and bridge tasks go to a ProcessRuntime, awsvpc tasks to
+ * a NetnsRuntime (or to the process runtime when `awsvpc: 'host'`). Namespaces are only probed
+ * when the first awsvpc task starts, so a server that runs no awsvpc task needs no root.
+ */
+export class DispatchRuntime implements Runtime {
+  readonly networkModes: readonly NetworkMode[] = ['host', 'bridge', 'awsvpc'];
+  readonly host: ProcessRuntime;
+  readonly netns?: NetnsRuntime;
+
+  constructor(options: RuntimeOptions = {}) {
+    const onHost = options.awsvpc === 'host';
+    this.host = new ProcessRuntime({
+      ...(options.advertiseAddress !== undefined ? { advertiseAddress: options.advertiseAddress } : {}),
+      networkModes: onHost ? ['host', 'bridge', 'awsvpc'] : ['host', 'bridge'],
+    });
+    if (!onHost) this.netns = new NetnsRuntime(options.awsvpc === 'host' ? {} : (options.awsvpc ?? {}));
+  }
+
+  startTask(spec: TaskSpec, signal?: AbortSignal): Promise<RunningTask> {
+    const rt = this.#pick(spec?.networkMode);
+    if (rt === undefined) return Promise.reject(new NetworkModeUnsupportedError(String(spec?.networkMode), this.networkModes));
+    return rt.startTask(spec, signal);
+  }
+
+  tasks(): RunningTask[] {
+    return [...this.host.tasks(), ...(this.netns?.tasks() ?? [])];
+  }
+
+  async cleanup(): Promise<void> {
+    await Promise.all([this.host.cleanup(), this.netns?.cleanup()]);
+  }
+
+  async close(options?: Partial<StopOptions>): Promise<void> {
+    await Promise.all([this.host.close(options), this.netns?.close(options)]);
+  }
+
+  #pick(mode: NetworkMode | undefined): Runtime | undefined {
+    if (mode === 'awsvpc') return this.netns ?? this.host;
+    if (mode === 'host' || mode === 'bridge') return this.host;
+    return undefined;
+  }
+}
+
+export function createRuntime(options: RuntimeOptions = {}): DispatchRuntime {
+  return new DispatchRuntime(options);
+}

@@ -1,0 +1,246 @@
+import {
+  BadRuntimeConfigError,
+  NetnsUnsupportedError,
+  NetworkModeUnsupportedError,
+  RuntimeClosedError,
+  SetupFailedError,
+  TaskExistsError,
+} from './errors.ts';
+import { DEFAULT_TASK_CIDR, IpAllocator } from './ipalloc.ts';
+import { CLOSE_STOP_TIMEOUT_MS } from './process.ts';
+import type { NetworkBinding, NetworkMode, Runtime, RunningTask, StopOptions, TaskSpec } from './runtime.ts';
+import { prepareLaunches, validateTaskSpec } from './spec.ts';
+import { runHostCommand } from './spawn.ts';
+import { ProcessTask, type TaskNetwork } from './task.ts';
+
+export const DEFAULT_BRIDGE = 'pharos0';
+export const DEFAULT_NETNS_PREFIX = 'pharos-';
+export const DEFAULT_VETH_PREFIX = 'phv';
+/** Where `ip netns add` mounts namespaces (iproute2's NETNS_RUN_DIR). */
+const NETNS_DIR = '/var/run/netns';
+/** Linux interface names are at most 15 bytes (IFNAMSIZ - 1). */
+const IFNAME_MAX = 15;
+/** The veth suffix is the task's address offset in base 36: at most 7 characters for any CIDR we accept. */
+const VETH_PREFIX_MAX = IFNAME_MAX - 7;
+
+export interface NetnsRuntimeOptions {
+  /** Addresses for tasks; the first usable one is the bridge (gateway). Default 198.18.0.0/16. */
+  taskCidr?: string;
+  /** The host bridge every task's veth joins. Default `pharos0`. */
+  bridge?: string;
+  /** Names of task namespaces: `<prefix><taskId>`. cleanup() removes every namespace with it. */
+  netnsPrefix?: string;
+  /** Names of host-side veths: `<prefix><address offset>`. cleanup() removes every veth with it. */
+  vethPrefix?: string;
+}
+
+/**
+ * awsvpc-style runtime: each task gets a Linux network namespace with `eth0` (one end of a veth
+ * pair whose other end is on the bridge), an address from the task CIDR, loopback up and a default
+ * route via the bridge. The host and other tasks reach the task's IP over the bridge; containers
+ * of one task share the namespace and reach each other on localhost. Containers are entered with
+ * `nsenter --net` (no mount namespace: they see the host's files). Needs Linux, root, iproute2's
+ * `ip` and util-linux's `nsenter`. IP forwarding and NAT are not touched: tasks reach the host
+ * and each other, not the outside world.
+ *
+ * Setup is two `ip -batch` runs per task (host side, then inside the namespace), and independent
+ * tasks are set up concurrently.
+ */
+export class NetnsRuntime implements Runtime {
+  readonly networkModes: readonly NetworkMode[] = ['awsvpc'];
+  readonly bridge: string;
+  readonly netnsPrefix: string;
+  readonly vethPrefix: string;
+  readonly #ips: IpAllocator;
+  readonly #live = new Map<string, ProcessTask>();
+  readonly #starting = new Set<string>();
+  #ready?: Promise<void>;
+  #bridgeUp = false;
+  #closed = false;
+
+  constructor(options: NetnsRuntimeOptions = {}) {
+    this.#ips = new IpAllocator(options.taskCidr ?? DEFAULT_TASK_CIDR);
+    this.bridge = options.bridge ?? DEFAULT_BRIDGE;
+    this.netnsPrefix = options.netnsPrefix ?? DEFAULT_NETNS_PREFIX;
+    this.vethPrefix = options.vethPrefix ?? DEFAULT_VETH_PREFIX;
+    if (!/^[A-Za-z0-9_-]{1,15}$/.test(this.bridge)) throw new BadRuntimeConfigError(`bridge name "${this.bridge}" must be 1-${IFNAME_MAX} of [A-Za-z0-9_-]`);
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(this.netnsPrefix)) throw new BadRuntimeConfigError(`netns prefix "${this.netnsPrefix}" is not valid`);
+    if (!new RegExp(`^[A-Za-z0-9_-]{1,${VETH_PREFIX_MAX}}$`).test(this.vethPrefix)) {
+      throw new BadRuntimeConfigError(`veth prefix "${this.vethPrefix}" must be 1-${VETH_PREFIX_MAX} of [A-Za-z0-9_-]`);
+    }
+  }
+
+  /** The bridge's address: every task's default gateway. */
+  get gateway(): string {
+    return this.#ips.gateway;
+  }
+
+  /** Addresses in use / usable, for metrics. */
+  get addresses(): { inUse: number; capacity: number } {
+    return { inUse: this.#ips.inUse, capacity: this.#ips.capacity };
+  }
+
+  /**
+   * Why network namespaces cannot be used here, or undefined when they can. Creates and deletes a
+   * throwaway namespace, since being root is not enough inside some containers.
+   */
+  static async unsupportedReason(probePrefix = DEFAULT_NETNS_PREFIX): Promise<string | undefined> {
+    if (process.platform !== 'linux') return `not Linux (${process.platform})`;
+    if (process.getuid?.() !== 0) return 'not running as root';
+    if ((await runHostCommand('ip', ['-V'])).code !== 0) return '`ip` (iproute2) is not installed';
+    if ((await runHostCommand('nsenter', ['--version'])).code !== 0) return '`nsenter` (util-linux) is not installed';
+    const name = `${probePrefix}probe-${process.pid}`;
+    const add = await runHostCommand('ip', ['netns', 'add', name]);
+    if (add.code !== 0) return `cannot create network namespaces: ${add.stderr.trim()}`;
+    await runHostCommand('ip', ['netns', 'del', name]);
+    return undefined;
+  }
+
+  async startTask(spec: TaskSpec, signal?: AbortSignal): Promise<RunningTask> {
+    if (this.#closed) throw new RuntimeClosedError();
+    validateTaskSpec(spec);
+    if (!this.networkModes.includes(spec.networkMode)) throw new NetworkModeUnsupportedError(spec.networkMode, this.networkModes);
+    if (this.#live.has(spec.taskId) || this.#starting.has(spec.taskId)) throw new TaskExistsError(spec.taskId);
+    this.#starting.add(spec.taskId);
+    try {
+      const launches = await prepareLaunches(spec);
+      await this.#ensureReady();
+      const ipv4 = this.#ips.allocate();
+      const netns = `${this.netnsPrefix}${spec.taskId}`;
+      const veth = `${this.vethPrefix}${this.#ips.offsetOf(ipv4)!.toString(36)}`;
+      const bindings: NetworkBinding[] = spec.containers.flatMap((c) =>
+        (c.portMappings ?? []).map((pm) => ({ containerName: c.name, bindIP: ipv4, containerPort: pm.containerPort, hostPort: pm.containerPort, protocol: pm.protocol })),
+      );
+      let released: Promise<void> | undefined;
+      const release = () => (released ??= this.#teardown(netns, veth).finally(() => this.#ips.release(ipv4)));
+      try {
+        await this.#setup(netns, veth, ipv4);
+      } catch (err) {
+        await release();
+        throw err;
+      }
+      const network: TaskNetwork = {
+        ipv4,
+        netns,
+        bindings,
+        wrap: (file, args) => ({ file: 'nsenter', args: [`--net=${NETNS_DIR}/${netns}`, '--', file, ...args] }),
+        release,
+      };
+      const task = await ProcessTask.start(spec.taskId, spec.networkMode, launches, network, () => this.#live.delete(spec.taskId), signal);
+      if (this.#closed) {
+        await task.stop({ timeoutMs: 0 });
+        throw new RuntimeClosedError();
+      }
+      if (!task.isFinal) this.#live.set(spec.taskId, task);
+      return task;
+    } finally {
+      this.#starting.delete(spec.taskId);
+    }
+  }
+
+  tasks(): RunningTask[] {
+    return [...this.#live.values()];
+  }
+
+  /**
+   * Removes namespaces and veths with this runtime's prefixes that no live task owns (the
+   * processes still inside are killed first), and resets the bridge's address when no task is live.
+   */
+  async cleanup(): Promise<void> {
+    if ((await NetnsRuntime.unsupportedReason(this.netnsPrefix)) !== undefined) return;
+    const ownedNs = new Set(this.tasks().map((t) => t.netns));
+    const list = await runHostCommand('ip', ['netns', 'list']);
+    const namespaces = list.stdout
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/)[0] ?? '')
+      .filter((n) => n.startsWith(this.netnsPrefix) && !ownedNs.has(n));
+    const ownedVeth = new Set([...this.#live.values()].map((t) => `${this.vethPrefix}${this.#ips.offsetOf(t.ipv4)!.toString(36)}`));
+    const links = await runHostCommand('ip', ['-o', 'link', 'show', 'type', 'veth']);
+    const veths = links.stdout
+      .split('\n')
+      .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1] ?? '')
+      .filter((n) => n.startsWith(this.vethPrefix) && !ownedVeth.has(n));
+    await Promise.all(namespaces.map((n) => this.#killInside(n)));
+    const cmds = [...veths.map((v) => `link del ${v}`), ...namespaces.map((n) => `netns del ${n}`)];
+    if (this.#live.size === 0 && this.#starting.size === 0) {
+      cmds.push(`link del ${this.bridge}`);
+      this.#ready = undefined;
+      this.#bridgeUp = false;
+    }
+    if (cmds.length > 0) await runHostCommand('ip', ['-force', '-batch', '-'], cmds.join('\n') + '\n');
+  }
+
+  /** Stops every live task, then removes the bridge. */
+  async close(options: Partial<StopOptions> = {}): Promise<void> {
+    this.#closed = true;
+    const timeoutMs = options.timeoutMs ?? CLOSE_STOP_TIMEOUT_MS;
+    await Promise.all(this.tasks().map((t) => t.stop({ timeoutMs })));
+    if (this.#bridgeUp) {
+      this.#bridgeUp = false;
+      await runHostCommand('ip', ['link', 'del', this.bridge]);
+    }
+  }
+
+  /** Probes support and brings the bridge up with the gateway address, once. */
+  #ensureReady(): Promise<void> {
+    this.#ready ??= (async () => {
+      const reason = await NetnsRuntime.unsupportedReason(this.netnsPrefix);
+      if (reason !== undefined) throw new NetnsUnsupportedError(reason);
+      const addr = `${this.#ips.gateway}/${this.#ips.cidr.prefix}`;
+      const show = await runHostCommand('ip', ['-j', 'addr', 'show', 'dev', this.bridge]);
+      const cmds: string[] = [];
+      if (show.code !== 0) {
+        cmds.push(`link add ${this.bridge} type bridge`, `addr add ${addr} dev ${this.bridge}`);
+      } else {
+        const current = parseIpv4Addrs(show.stdout);
+        if (current.length !== 1 || current[0] !== addr) cmds.push(`addr flush dev ${this.bridge}`, `addr add ${addr} dev ${this.bridge}`);
+      }
+      cmds.push(`link set ${this.bridge} up`);
+      const r = await runHostCommand('ip', ['-batch', '-'], cmds.join('\n') + '\n');
+      if (r.code !== 0) throw new SetupFailedError(`bridge ${this.bridge}`, r.stderr.trim());
+      this.#bridgeUp = true;
+    })();
+    // A failed probe is retried by the next task (e.g. after the operator loads a module).
+    this.#ready.catch(() => (this.#ready = undefined));
+    return this.#ready;
+  }
+
+  async #setup(netns: string, veth: string, ipv4: string): Promise<void> {
+    const host = [`netns add ${netns}`, `link add ${veth} type veth peer name eth0 netns ${netns}`, `link set ${veth} master ${this.bridge} up`];
+    const r1 = await runHostCommand('ip', ['-batch', '-'], host.join('\n') + '\n');
+    if (r1.code !== 0) throw new SetupFailedError(`network namespace ${netns}`, r1.stderr.trim());
+    const inside = ['link set lo up', `addr add ${ipv4}/${this.#ips.cidr.prefix} dev eth0`, 'link set eth0 up', `route add default via ${this.#ips.gateway}`];
+    const r2 = await runHostCommand('ip', ['-n', netns, '-batch', '-'], inside.join('\n') + '\n');
+    if (r2.code !== 0) throw new SetupFailedError(`network namespace ${netns}`, r2.stderr.trim());
+  }
+
+  /** Kills every process left in the namespace, deletes the veth (synchronously: namespace teardown is lazy) and the namespace. */
+  async #teardown(netns: string, veth: string): Promise<void> {
+    await this.#killInside(netns);
+    await runHostCommand('ip', ['-force', '-batch', '-'], `link del ${veth}\nnetns del ${netns}\n`);
+  }
+
+  async #killInside(netns: string): Promise<void> {
+    const pids = await runHostCommand('ip', ['netns', 'pids', netns]);
+    for (const p of pids.stdout.split(/\s+/)) {
+      const pid = Number(p);
+      if (Number.isInteger(pid) && pid > 1) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+  }
+}
+
+/** IPv4 `addr/prefix` strings from `ip -j addr show` output. */
+function parseIpv4Addrs(json: string): string[] {
+  try {
+    const links = JSON.parse(json) as { addr_info?: { family: string; local: string; prefixlen: number }[] }[];
+    return links.flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`));
+  } catch {
+    return [];
+  }
+}

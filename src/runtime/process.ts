@@ -1,0 +1,120 @@
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { NetworkModeUnsupportedError, PortInUseError, RuntimeClosedError, TaskExistsError } from './errors.ts';
+import type { NetworkBinding, NetworkMode, Runtime, RunningTask, StopOptions, TaskSpec } from './runtime.ts';
+import { prepareLaunches, validateTaskSpec } from './spec.ts';
+import { ProcessTask } from './task.ts';
+
+/** close() gives live tasks this long between SIGTERM and SIGKILL: a server shutdown should not hang on a task. */
+export const CLOSE_STOP_TIMEOUT_MS = 2000;
+
+export interface ProcessRuntimeOptions {
+  /** Registered as every task's `ipv4` (`AWS_INSTANCE_IPV4`). Default 127.0.0.1. */
+  advertiseAddress?: string;
+  /** Network modes to accept. Default host and bridge (awsvpc only when used as a fallback). */
+  networkModes?: readonly NetworkMode[];
+}
+
+/**
+ * Host-network runtime: each container is a child process of the server, on the host's network.
+ * Port mappings are host ports (hostPort = containerPort); each is checked free before the task
+ * starts (by binding it for a moment) and reserved for the task's lifetime, so two tasks of this
+ * runtime never get the same port.
+ */
+export class ProcessRuntime implements Runtime {
+  readonly networkModes: readonly NetworkMode[];
+  readonly #advertise: string;
+  readonly #live = new Map<string, ProcessTask>();
+  readonly #ports = new Set<string>();
+  readonly #starting = new Set<string>();
+  #closed = false;
+
+  constructor(options: ProcessRuntimeOptions = {}) {
+    this.#advertise = options.advertiseAddress ?? '127.0.0.1';
+    this.networkModes = options.networkModes ?? ['host', 'bridge'];
+  }
+
+  async startTask(spec: TaskSpec, signal?: AbortSignal): Promise<RunningTask> {
+    if (this.#closed) throw new RuntimeClosedError();
+    validateTaskSpec(spec);
+    if (!this.networkModes.includes(spec.networkMode)) throw new NetworkModeUnsupportedError(spec.networkMode, this.networkModes);
+    if (this.#live.has(spec.taskId)) throw new TaskExistsError(spec.taskId);
+    const launches = await prepareLaunches(spec);
+
+    const bindings: NetworkBinding[] = spec.containers.flatMap((c) =>
+      (c.portMappings ?? []).map((pm) => ({
+        containerName: c.name,
+        bindIP: '0.0.0.0',
+        containerPort: pm.containerPort,
+        hostPort: pm.hostPort ?? pm.containerPort,
+        protocol: pm.protocol,
+      })),
+    );
+    // Reserve synchronously (no await between check and add), then probe the OS.
+    const keys = bindings.map((b) => `${b.hostPort}/${b.protocol}`);
+    const taken = bindings.find((_, i) => this.#ports.has(keys[i]!));
+    if (taken) throw new PortInUseError(taken.containerName, taken.hostPort, taken.protocol);
+    if (this.#live.has(spec.taskId) || this.#starting.has(spec.taskId)) throw new TaskExistsError(spec.taskId);
+    for (const k of keys) this.#ports.add(k);
+    this.#starting.add(spec.taskId);
+    const releasePorts = async () => {
+      for (const k of keys) this.#ports.delete(k);
+    };
+
+    let task: ProcessTask;
+    try {
+      for (const b of bindings) await assertPortFree(b);
+      const network = { ipv4: this.#advertise, bindings, wrap: (file: string, args: string[]) => ({ file, args }), release: releasePorts };
+      task = await ProcessTask.start(spec.taskId, spec.networkMode, launches, network, () => this.#live.delete(spec.taskId), signal);
+    } catch (err) {
+      await releasePorts();
+      throw err;
+    } finally {
+      this.#starting.delete(spec.taskId);
+    }
+    if (this.#closed) {
+      // close() ran while this task was starting: it must not outlive the runtime.
+      await task.stop({ timeoutMs: 0 });
+      throw new RuntimeClosedError();
+    }
+    if (!task.isFinal) this.#live.set(spec.taskId, task);
+    return task;
+  }
+
+  tasks(): RunningTask[] {
+    return [...this.#live.values()];
+  }
+
+  /** Nothing survives a server restart on the host network that this runtime could recognise. */
+  async cleanup(): Promise<void> {}
+
+  async close(options: Partial<StopOptions> = {}): Promise<void> {
+    this.#closed = true;
+    const timeoutMs = options.timeoutMs ?? CLOSE_STOP_TIMEOUT_MS;
+    await Promise.all(this.tasks().map((t) => t.stop({ timeoutMs })));
+  }
+}
+
+/** Binds the port for a moment; EADDRINUSE (or EACCES for privileged ports) means the task cannot have it. */
+async function assertPortFree(b: NetworkBinding): Promise<void> {
+  try {
+    if (b.protocol === 'tcp') {
+      await new Promise<void>((resolve, reject) => {
+        const srv = net.createServer();
+        srv.once('error', reject);
+        srv.listen({ port: b.hostPort, host: '0.0.0.0', exclusive: true }, () => srv.close(() => resolve()));
+      });
+    } else {
+      await new Promise<void>((resolve, reject) => {
+        const sock = dgram.createSocket('udp4');
+        sock.once('error', (err) => {
+          sock.close();
+          reject(err);
+        });
+        sock.bind({ port: b.hostPort, address: '0.0.0.0', exclusive: true }, () => sock.close(() => resolve()));
+      });
+    }
+  } catch (err) {
+    throw new PortInUseError(b.containerName, b.hostPort, b.protocol, err);
+  }
+}

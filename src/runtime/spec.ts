@@ -1,0 +1,109 @@
+import { BadContainerSpecError, ExecutableNotFoundError } from './errors.ts';
+import type { ContainerSpec, TaskSpec } from './runtime.ts';
+import { DEFAULT_PATH, isDirectory, resolveExecutable } from './spawn.ts';
+
+/** ECS allows 10 containers per task definition; more is a mistake, not a workload. */
+export const MAX_CONTAINERS_PER_TASK = 10;
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
+
+/** How one container is launched: the resolved program, its arguments, environment and cwd. */
+export interface Launch {
+  name: string;
+  essential: boolean;
+  /** argv[0] as written in the spec (for messages). */
+  program: string;
+  /** Absolute path of the executable. */
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+}
+
+/**
+ * Checks a TaskSpec that came (indirectly) from a user: shapes, names, ports. Throws
+ * BadContainerSpecError with a message naming the container and the field.
+ */
+export function validateTaskSpec(spec: TaskSpec): void {
+  if (typeof spec !== 'object' || spec === null) throw new BadContainerSpecError('task spec must be an object');
+  if (typeof spec.taskId !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(spec.taskId)) {
+    throw new BadContainerSpecError(`task id ${JSON.stringify(spec.taskId)} must be 1-64 characters of [A-Za-z0-9_.-]`);
+  }
+  if (!Array.isArray(spec.containers) || spec.containers.length === 0) throw new BadContainerSpecError('a task needs at least one container');
+  if (spec.containers.length > MAX_CONTAINERS_PER_TASK) {
+    throw new BadContainerSpecError(`a task may have at most ${MAX_CONTAINERS_PER_TASK} containers`);
+  }
+  const names = new Set<string>();
+  const ports = new Set<string>();
+  for (const c of spec.containers) {
+    if (typeof c?.name !== 'string' || !NAME_RE.test(c.name)) throw new BadContainerSpecError(`container name ${JSON.stringify(c?.name)} is not valid`);
+    if (names.has(c.name)) throw new BadContainerSpecError(`container name ${c.name} is used twice`);
+    names.add(c.name);
+    const argv = argvOf(c);
+    if (argv.length === 0) {
+      throw new BadContainerSpecError(`container ${c.name}: no entryPoint or command (Pharos runs commands, not images: "${c.image}" cannot supply one)`, { container: c.name });
+    }
+    if (argv.some((a) => typeof a !== 'string' || a.includes('\0'))) throw new BadContainerSpecError(`container ${c.name}: entryPoint and command must be strings`);
+    for (const [k, v] of Object.entries(c.environment ?? {})) {
+      if (k === '' || k.includes('=') || k.includes('\0') || typeof v !== 'string' || v.includes('\0')) {
+        throw new BadContainerSpecError(`container ${c.name}: environment variable ${JSON.stringify(k)} is not valid`);
+      }
+    }
+    if (c.workingDirectory !== undefined && (typeof c.workingDirectory !== 'string' || c.workingDirectory === '' || c.workingDirectory.includes('\0'))) {
+      throw new BadContainerSpecError(`container ${c.name}: workingDirectory is not valid`);
+    }
+    for (const pm of c.portMappings ?? []) {
+      if (!isPort(pm?.containerPort)) throw new BadContainerSpecError(`container ${c.name}: containerPort ${pm?.containerPort} must be 1-65535`);
+      if (pm.hostPort !== undefined && !isPort(pm.hostPort)) {
+        throw new BadContainerSpecError(`container ${c.name}: hostPort ${pm.hostPort} must be 1-65535 (dynamic host ports are not supported)`);
+      }
+      if (pm.hostPort !== undefined && pm.hostPort !== pm.containerPort) {
+        throw new BadContainerSpecError(
+          `container ${c.name}: hostPort ${pm.hostPort} differs from containerPort ${pm.containerPort}; containers are processes and cannot be remapped`,
+        );
+      }
+      if (pm.protocol !== 'tcp' && pm.protocol !== 'udp') throw new BadContainerSpecError(`container ${c.name}: protocol ${pm.protocol} must be tcp or udp`);
+      const key = `${pm.containerPort}/${pm.protocol}`;
+      if (ports.has(key)) throw new BadContainerSpecError(`port ${key} is mapped twice in the task`);
+      ports.add(key);
+    }
+  }
+}
+
+function isPort(p: unknown): p is number {
+  return Number.isInteger(p) && (p as number) >= 1 && (p as number) <= 65535;
+}
+
+/** Docker's rule: ENTRYPOINT ++ CMD. */
+export function argvOf(c: ContainerSpec): string[] {
+  return [...(c.entryPoint ?? []), ...(c.command ?? [])];
+}
+
+/**
+ * The environment a container starts with: a small base (never the server's own environment,
+ * which may hold credentials) overlaid with the spec's variables.
+ */
+export function containerEnv(c: ContainerSpec, taskId: string): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? DEFAULT_PATH,
+    HOME: '/root',
+    HOSTNAME: taskId.slice(0, 12),
+    ...(c.environment ?? {}),
+  };
+}
+
+/** Resolves executables and working directories of every container, before anything is created. */
+export async function prepareLaunches(spec: TaskSpec): Promise<Launch[]> {
+  const out: Launch[] = [];
+  for (const c of spec.containers) {
+    const cwd = c.workingDirectory ?? process.cwd();
+    if (!(await isDirectory(cwd))) {
+      throw new BadContainerSpecError(`container ${c.name}: working directory "${cwd}" does not exist`, { container: c.name });
+    }
+    const env = containerEnv(c, spec.taskId);
+    const [program, ...args] = argvOf(c);
+    const r = await resolveExecutable(program!, env.PATH ?? DEFAULT_PATH, cwd);
+    if (!r.ok) throw new ExecutableNotFoundError(c.name, program!, r.detail);
+    out.push({ name: c.name, essential: c.essential !== false, program: program!, file: r.file, args, env, cwd });
+  }
+  return out;
+}
