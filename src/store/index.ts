@@ -2,3 +2,4 @@ export * from './kv.ts';
 export * from './errors.ts';
 export { openStore } from './open.ts';
 export { SqliteKV, type SqliteKVOptions } from './sqlite.ts';
+export { Compactor, COMPACT_INTERVAL_MS, COMPACT_KEEP_REVISIONS, type CompactorOptions } from './compactor.ts';

@@ -36,6 +36,12 @@ export const MAX_KEY_BYTES = 4096;
 /** Largest page a `list` may ask for; larger lists page with `after`. Unlimited when no limit is given. */
 export const MAX_LIST_LIMIT = 1_000_000;
 
+/**
+ * How long `open` waits for another process's lock on the file: long enough for a server that is
+ * exiting to let go, short enough that a second server on the same file fails fast.
+ */
+export const OPEN_LOCK_TIMEOUT_MS = 500;
+
 /** Schema version kept in `PRAGMA user_version`, so a future layout change can migrate. */
 const SCHEMA_VERSION = 1;
 
@@ -190,7 +196,7 @@ export class SqliteKV implements KV {
   static async open(path: string, options: SqliteKVOptions = {}): Promise<SqliteKV> {
     if (typeof path !== 'string' || path.length === 0) throw new InvalidArgumentError('store path is empty');
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    const db = new Database(path);
+    const db = new Database(path, { timeout: OPEN_LOCK_TIMEOUT_MS });
     try {
       // EXCLUSIVE before WAL: the WAL index then lives in heap memory instead of a -shm file,
       // and the lock held for the connection's life keeps other processes out.
@@ -277,6 +283,20 @@ export class SqliteKV implements KV {
   async revision(): Promise<number> {
     this.assertOpen();
     return this.rev;
+  }
+
+  /** Settings and sizes for tests, `/debug` pages and bug reports (row counts scan: not for hot paths). */
+  diagnostics(): { journalMode: string; synchronous: number; lockingMode: string; logRows: number; keys: number; revision: number; compactedRevision: number } {
+    this.assertOpen();
+    return {
+      journalMode: this.db.pragma('journal_mode', { simple: true }) as string,
+      synchronous: this.db.pragma('synchronous', { simple: true }) as number,
+      lockingMode: this.db.pragma('locking_mode', { simple: true }) as string,
+      logRows: (this.db.prepare('SELECT count(*) AS n FROM kine').get() as { n: number }).n,
+      keys: (this.db.prepare('SELECT count(*) AS n FROM kine_latest WHERE deleted = 0').get() as { n: number }).n,
+      revision: this.rev,
+      compactedRevision: this.compactRev,
+    };
   }
 
   /** The revision history has been compacted through (watches must start at or after it). */

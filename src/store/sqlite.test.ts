@@ -1,0 +1,283 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { ManualClock, createMetricsRegistry, eventually, isPharosError } from '../lib/index.ts';
+import { Compactor } from './compactor.ts';
+import { runKvConformance } from './conformance.ts';
+import { STORE_COMPACTED, STORE_LOCKED } from './errors.ts';
+import type { TxnOp, WatchEvent } from './kv.ts';
+import { SqliteKV, WATCH_PAGE_ROWS } from './sqlite.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'pharos-store-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+let n = 0;
+const freshPath = () => join(root, `db${++n}`, 'pharos.db');
+
+runKvConformance('sqlite', async () => {
+  const path = freshPath();
+  const kv = await SqliteKV.open(path);
+  return Object.assign(kv, {
+    reopen: async () => {
+      await kv.close();
+      return SqliteKV.open(path);
+    },
+  });
+});
+
+/** `count` puts in txns of 1000 ops: the fastest way to seed a big store through the public API. */
+async function seed(kv: SqliteKV, count: number, key: (i: number) => string, value = (i: number) => JSON.stringify({ i, attrs: { AWS_INSTANCE_IPV4: '198.18.0.1' } })) {
+  for (let start = 0; start < count; start += 1000) {
+    const ops: TxnOp[] = [];
+    for (let i = start; i < Math.min(count, start + 1000); i++) ops.push({ type: 'put', key: key(i), value: value(i) });
+    await kv.txn(ops);
+  }
+}
+
+describe('SqliteKV specifics', () => {
+  test('creates the parent directory; WAL, synchronous=FULL, exclusive lock', async () => {
+    const path = join(root, 'nested', 'deeper', 'pharos.db');
+    const kv = await SqliteKV.open(path);
+    try {
+      assert.ok(existsSync(path));
+      const d = kv.diagnostics();
+      assert.equal(d.journalMode, 'wal');
+      assert.equal(d.synchronous, 2, 'FULL');
+      assert.equal(d.lockingMode, 'exclusive');
+    } finally {
+      await kv.close();
+    }
+  });
+
+  test('a second open of the same file fails with StoreLocked', async () => {
+    const path = freshPath();
+    const kv = await SqliteKV.open(path);
+    await kv.create('/a', '1');
+    try {
+      await assert.rejects(SqliteKV.open(path), (err) => isPharosError(err, STORE_LOCKED));
+    } finally {
+      await kv.close();
+    }
+    const again = await SqliteKV.open(path);
+    assert.equal((await again.get('/a'))?.value, '1');
+    await again.close();
+  });
+
+  test('group commit: writes of one turn share one transaction; a failed guard rejects only itself', async () => {
+    const metrics = createMetricsRegistry();
+    const kv = await SqliteKV.open(freshPath(), { metrics });
+    try {
+      await kv.create('/g/taken', 'x');
+      const results = await Promise.allSettled([
+        ...Array.from({ length: 99 }, (_, i) => kv.create(`/g/${i}`, String(i))),
+        kv.create('/g/taken', 'y'),
+      ]);
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 99);
+      assert.equal(results[99]!.status, 'rejected');
+      const json = await metrics.getMetricsAsJSON();
+      const batch = json.find((m) => m.name === 'pharos_store_commit_batch_writes')!;
+      const count = batch.values.find((v) => (v as { metricName?: string }).metricName === 'pharos_store_commit_batch_writes_count')!.value;
+      assert.equal(count, 2, 'one commit for the first create, one for the hundred');
+      const writes = json.find((m) => m.name === 'pharos_store_writes_total')!;
+      assert.deepEqual(
+        Object.fromEntries(writes.values.map((v) => [v.labels.result, v.value])),
+        { ok: 100, conflict: 1 },
+      );
+    } finally {
+      await kv.close();
+    }
+  });
+
+  test('watch events are published before the writer’s promise resolves', async () => {
+    const kv = await SqliteKV.open(freshPath());
+    try {
+      const seen = new Map<string, number>();
+      kv.watch('/', 0, (events) => events.forEach((e) => seen.set(e.key, e.revision)));
+      await new Promise((resolve) => setImmediate(resolve)); // let the (empty) catch-up finish
+      for (let i = 0; i < 20; i++) {
+        const rev = await kv.create(`/p/${i}`, 'x');
+        assert.equal(seen.get(`/p/${i}`), rev, 'already in the in-memory view when the write resolves');
+      }
+      const rev = await kv.txn([{ type: 'delete', key: '/p/0' }]);
+      assert.equal(seen.get('/p/0'), rev);
+    } finally {
+      await kv.close();
+    }
+  });
+
+  test('a long catch-up pages through history without gaps, duplicates or split txns', async () => {
+    const clock = new ManualClock();
+    const kv = await SqliteKV.open(freshPath(), { clock });
+    try {
+      // Txns of 7 ops so that page boundaries (every WATCH_PAGE_ROWS rows) fall inside them.
+      const txns = Math.ceil((WATCH_PAGE_ROWS * 2.5) / 7);
+      for (let t = 0; t < txns; t++) {
+        await clock.advance(1);
+        await kv.txn(Array.from({ length: 7 }, (_, i) => ({ type: 'put' as const, key: `/h/${t}/${i}`, value: String(i) })));
+      }
+      const head = await kv.revision();
+      const batches: WatchEvent[][] = [];
+      const w = kv.watch('/h/', 0, (evs) => batches.push(evs));
+      const live = await kv.create('/h/live', 'x');
+      await eventually(() => batches.flat().length === head + 1);
+      w.cancel();
+      const revs = batches.flat().map((e) => e.revision);
+      assert.deepEqual(revs, [...Array.from({ length: head }, (_, i) => i + 1), live]);
+      assert.ok(batches.length >= 3, 'paged');
+      for (const b of batches.slice(0, -1)) {
+        // Each txn wrote 7 rows, revisions 7k+1 .. 7k+7: a batch ends on a txn boundary.
+        assert.equal(b[b.length - 1]!.revision % 7, 0, 'batch ends at the end of a txn');
+      }
+    } finally {
+      await kv.close();
+    }
+  });
+
+  test('compaction deletes superseded rows and tombstones, keeps the newest version of each key', async () => {
+    const path = freshPath();
+    const kv = await SqliteKV.open(path);
+    try {
+      let rev = await kv.create('/c/a', '0');
+      for (let i = 1; i <= 50; i++) rev = await kv.update('/c/a', String(i), rev);
+      const b = await kv.create('/c/b', 'b');
+      await kv.delete('/c/b', b);
+      const keep = await kv.create('/c/c', 'c');
+      const mid = await kv.revision();
+      const after1 = await kv.update('/c/c', 'c2', keep);
+      assert.equal(kv.diagnostics().logRows, 55);
+      await kv.compact(mid);
+      // Left: /c/a's newest row, /c/c's row at `mid` (the prev of the later update) and the update.
+      assert.equal(kv.diagnostics().logRows, 3);
+      assert.equal(kv.diagnostics().compactedRevision, mid);
+      const events: WatchEvent[] = [];
+      kv.watch('/c/', mid, (evs) => events.push(...evs));
+      await eventually(() => events.length === 1);
+      assert.equal(events[0]!.revision, after1);
+      assert.deepEqual(events[0]!.prev, { key: '/c/c', value: 'c', createRevision: keep, modRevision: keep });
+    } finally {
+      await kv.close();
+    }
+    const raw = new Database(path);
+    assert.equal(raw.pragma('integrity_check', { simple: true }), 'ok');
+    assert.equal((raw.prepare('SELECT value FROM kine_meta WHERE key = ?').get('compact_revision') as { value: number }).value > 0, true);
+    raw.close();
+  });
+
+  test('compaction runs in batches: writes complete while a large compaction is in progress', async () => {
+    const kv = await SqliteKV.open(freshPath());
+    try {
+      await seed(kv, 5000, (i) => `/big/${i}`);
+      await seed(kv, 5000, (i) => `/big/${i}`); // supersedes every row of the first pass
+      const head = await kv.revision();
+      let compactDone = false;
+      const compaction = kv.compact(head).then(() => (compactDone = true));
+      const rev = await kv.create('/big/during', 'x');
+      assert.equal(compactDone, false, 'the write did not wait for the whole compaction');
+      assert.ok(rev > head);
+      await compaction;
+      assert.equal(kv.diagnostics().logRows, 5001);
+      assert.equal((await kv.list('/big/')).items.length, 5001);
+    } finally {
+      await kv.close();
+    }
+  });
+
+  test('a watcher catching up while compaction overtakes it gets Compacted, not a gap', async () => {
+    const kv = await SqliteKV.open(freshPath());
+    try {
+      await seed(kv, WATCH_PAGE_ROWS * 3, (i) => `/o/${i % 100}`);
+      const errors: Error[] = [];
+      const events: WatchEvent[] = [];
+      kv.watch('/o/', 0, (evs) => events.push(...evs), (err) => errors.push(err));
+      await kv.compact((await kv.revision()) - 10);
+      await eventually(() => errors.length === 1);
+      assert.ok(isPharosError(errors[0], STORE_COMPACTED));
+      // Whatever was delivered before the error is a gap-free prefix of the history.
+      assert.deepEqual(events.map((e) => e.revision), Array.from({ length: events.length }, (_, i) => i + 1));
+    } finally {
+      await kv.close();
+    }
+  });
+
+  test('100,000 keys: list under 1 s, reopen-to-listed under 5 s', async () => {
+    const path = freshPath();
+    const kv = await SqliteKV.open(path);
+    await seed(kv, 100_000, (i) => `/inst/srv-${i % 50}/i-${i}`);
+    let t = performance.now();
+    const all = await kv.list('/inst/');
+    const listMs = performance.now() - t;
+    assert.equal(all.items.length, 100_000);
+    const one = await kv.list('/inst/srv-7/');
+    assert.equal(one.items.length, 2000);
+    await kv.close();
+    t = performance.now();
+    const again = await SqliteKV.open(path);
+    const relisted = await again.list('/inst/');
+    const reopenMs = performance.now() - t;
+    await again.close();
+    assert.equal(relisted.items.length, 100_000);
+    // Generous bounds (the machine is shared); bench/store.ts records the real figures.
+    assert.ok(listMs < 1000, `list took ${listMs.toFixed(0)} ms`);
+    assert.ok(reopenMs < 5000, `reopen + list took ${reopenMs.toFixed(0)} ms`);
+  });
+
+  test('close while a compaction runs: the compaction stops, the file stays sound', async () => {
+    const path = freshPath();
+    const kv = await SqliteKV.open(path);
+    await seed(kv, 5000, (i) => `/x/${i % 10}`);
+    const compaction = kv.compact(await kv.revision());
+    await kv.close();
+    await compaction.catch(() => undefined);
+    const again = await SqliteKV.open(path);
+    assert.equal((await again.list('/x/')).items.length, 10);
+    await again.close();
+  });
+});
+
+describe('Compactor', () => {
+  test('keeps the last N revisions, on the clock; stop is awaitable and repeatable', async () => {
+    const kv = await SqliteKV.open(freshPath());
+    const clock = new ManualClock();
+    const compactor = new Compactor(kv, { keepRevisions: 10, intervalMs: 1000, clock });
+    try {
+      await seed(kv, 100, (i) => `/k/${i % 5}`);
+      assert.equal(await compactor.runOnce(), 90);
+      assert.equal(await compactor.runOnce(), undefined, 'nothing new to compact');
+      await seed(kv, 50, (i) => `/k/${i % 5}`);
+      compactor.start();
+      compactor.start();
+      await clock.advance(1000); // the first run is jittered within one interval
+      await eventually(() => kv.compactedRevision === 140);
+      await compactor.stop();
+      await compactor.stop();
+      await seed(kv, 50, (i) => `/k/${i % 5}`);
+      await clock.advance(5000);
+      assert.equal(kv.compactedRevision, 140, 'stopped');
+      compactor.start();
+      await clock.advance(1000);
+      await eventually(() => kv.compactedRevision === 190);
+    } finally {
+      await compactor.stop();
+      await kv.close();
+    }
+  });
+
+  test('stops on its AbortSignal and when the store closes', async () => {
+    const kv = await SqliteKV.open(freshPath());
+    const clock = new ManualClock();
+    const controller = new AbortController();
+    const compactor = new Compactor(kv, { keepRevisions: 0, intervalMs: 1000, clock, signal: controller.signal });
+    compactor.start();
+    controller.abort();
+    await compactor.stop();
+    assert.equal(clock.pending, 0);
+    const other = new Compactor(kv, { keepRevisions: 0, intervalMs: 1000, clock });
+    other.start();
+    await kv.close();
+    await clock.advance(1000);
+    await clock.advance(1000);
+    await other.stop();
+  });
+});
