@@ -120,6 +120,8 @@ export interface OperationRecord {
   errorMessage?: string;
   /** Idempotency token of the request that created it (Creator/UpdaterRequestId). */
   requestId?: string;
+  /** Hash of the request's parameters, so a retry with the same token and parameters is recognised (CLOUDMAP-SPEC 3.4). */
+  fingerprint?: string;
   /** What the operation will apply, so an operation acknowledged before a crash is finished after restart. */
   payload?: unknown;
 }

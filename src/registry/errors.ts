@@ -1,0 +1,81 @@
+import { PharosError } from '../lib/index.ts';
+
+/**
+ * The Cloud Map error codes. Each `code` is EXACTLY the AWS error shape name, so the API boundary
+ * can copy it to `__type` unchanged; `fields` carries the modeled error members, named as in the
+ * service model (CLOUDMAP-SPEC 2.3): `NamespaceId`, `CreatorRequestId`, `ServiceId`, `ServiceArn`,
+ * `DuplicateOperationId`, `ResourceName`. All of them are client errors (HTTP 400).
+ */
+export const CloudMapErrorCode = {
+  InvalidInput: 'InvalidInput',
+  NamespaceNotFound: 'NamespaceNotFound',
+  ServiceNotFound: 'ServiceNotFound',
+  InstanceNotFound: 'InstanceNotFound',
+  OperationNotFound: 'OperationNotFound',
+  NamespaceAlreadyExists: 'NamespaceAlreadyExists',
+  ServiceAlreadyExists: 'ServiceAlreadyExists',
+  ResourceInUse: 'ResourceInUse',
+  ResourceLimitExceeded: 'ResourceLimitExceeded',
+  DuplicateRequest: 'DuplicateRequest',
+  CustomHealthNotFound: 'CustomHealthNotFound',
+  TooManyTagsException: 'TooManyTagsException',
+  ResourceNotFoundException: 'ResourceNotFoundException',
+  ServiceAttributesLimitExceededException: 'ServiceAttributesLimitExceededException',
+  RequestLimitExceeded: 'RequestLimitExceeded',
+} as const;
+export type CloudMapErrorCode = (typeof CloudMapErrorCode)[keyof typeof CloudMapErrorCode];
+
+/** Every code above: the API can use it to tell a modeled client error from a server fault. */
+export const CLOUD_MAP_ERROR_CODES: ReadonlySet<string> = new Set(Object.values(CloudMapErrorCode));
+
+/** Code for calls made before `start()` or after `stop()` — a server fault, not a client error. */
+export const REGISTRY_NOT_RUNNING = 'RegistryNotRunning';
+
+/** Drops members without a value, so the wire body never carries `null`/`undefined`. */
+function defined(fields: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+/** A Cloud Map client error. */
+export class CloudMapError extends PharosError {
+  constructor(code: CloudMapErrorCode, message: string, fields: Record<string, string | undefined> = {}) {
+    super(code, message, { fields: defined(fields) });
+  }
+}
+
+export const invalidInput = (message: string) => new CloudMapError('InvalidInput', message);
+export const namespaceNotFound = (id: string) => new CloudMapError('NamespaceNotFound', `Namespace not found: ${id}`);
+export const serviceNotFound = (id: string) => new CloudMapError('ServiceNotFound', `Service not found: ${id}`);
+export const instanceNotFound = (serviceId: string, instanceId: string) =>
+  new CloudMapError('InstanceNotFound', `Instance ${instanceId} not found in service ${serviceId}`);
+export const operationNotFound = (id: string) => new CloudMapError('OperationNotFound', `Operation not found: ${id}`);
+export const namespaceAlreadyExists = (namespaceId: string, creatorRequestId: string | undefined) =>
+  new CloudMapError('NamespaceAlreadyExists', `Namespace already exists: ${namespaceId}`, {
+    NamespaceId: namespaceId,
+    CreatorRequestId: creatorRequestId,
+  });
+export const serviceAlreadyExists = (serviceId: string, serviceArn: string, creatorRequestId: string | undefined) =>
+  new CloudMapError('ServiceAlreadyExists', `Service already exists: ${serviceId}`, {
+    CreatorRequestId: creatorRequestId,
+    ServiceId: serviceId,
+    ServiceArn: serviceArn,
+  });
+export const resourceInUse = (message: string) => new CloudMapError('ResourceInUse', message);
+export const resourceLimitExceeded = (message: string) => new CloudMapError('ResourceLimitExceeded', message);
+export const duplicateRequest = (operationId: string, message = 'Another operation on this resource is in progress') =>
+  new CloudMapError('DuplicateRequest', `${message}: ${operationId}`, { DuplicateOperationId: operationId });
+export const customHealthNotFound = (serviceId: string) =>
+  new CloudMapError('CustomHealthNotFound', `Service ${serviceId} has no custom health check configuration`);
+export const tooManyTags = (resourceName: string, limit: number) =>
+  new CloudMapError('TooManyTagsException', `A resource can have at most ${limit} tags: ${resourceName}`, { ResourceName: resourceName });
+export const resourceNotFound = (arn: string) => new CloudMapError('ResourceNotFoundException', `Resource not found: ${arn}`);
+export const serviceAttributesLimitExceeded = (limit: number) =>
+  new CloudMapError('ServiceAttributesLimitExceededException', `A service can have at most ${limit} attributes`);
+
+export class RegistryNotRunningError extends PharosError {
+  constructor() {
+    super(REGISTRY_NOT_RUNNING, 'the registry is not running (call start() first)');
+  }
+}

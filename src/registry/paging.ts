@@ -1,0 +1,62 @@
+import { randomString } from '../lib/index.ts';
+import { invalidInput } from './errors.ts';
+
+/** Page size when `MaxResults` is absent, for every paged list operation (CLOUDMAP-SPEC 2.4). */
+export const DEFAULT_PAGE_SIZE = 100;
+/** Largest allowed `MaxResults` for the paged list operations. */
+export const MAX_PAGE_SIZE = 100;
+
+/**
+ * Opaque `NextToken`s: base64url of `{k: list kind, a: sort key of the last item returned, n: nonce}`.
+ * The nonce makes every token different, because botocore stops with an error when a server
+ * returns the same token twice in a row (CLOUDMAP-SPEC 2.4). The kind keeps a token of one list from
+ * being replayed against another.
+ */
+export function encodeToken(kind: string, after: string): string {
+  return Buffer.from(JSON.stringify({ k: kind, a: after, n: randomString(8) })).toString('base64url');
+}
+
+export function decodeToken(kind: string, token: string | undefined): string | undefined {
+  if (token === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch {
+    throw invalidInput('NextToken: is not a token this server issued');
+  }
+  const t = parsed as { k?: unknown; a?: unknown };
+  if (!t || typeof t !== 'object' || t.k !== kind || typeof t.a !== 'string') {
+    throw invalidInput('NextToken: is not a token this server issued for this operation');
+  }
+  return t.a;
+}
+
+/**
+ * One page of `items` (already in key order): those whose key is greater than the token's, at most
+ * `max`, plus the next token when more remain.
+ */
+export function page<T>(kind: string, items: T[], keyOf: (item: T) => string, token: string | undefined, max: number): { items: T[]; nextToken?: string } {
+  const after = decodeToken(kind, token);
+  let start = 0;
+  if (after !== undefined) {
+    // Binary search for the first key > after: items are sorted by key.
+    let lo = 0;
+    let hi = items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (keyOf(items[mid]!) <= after) lo = mid + 1;
+      else hi = mid;
+    }
+    start = lo;
+  }
+  const slice = items.slice(start, start + max);
+  const more = start + max < items.length;
+  return more && slice.length > 0 ? { items: slice, nextToken: encodeToken(kind, keyOf(slice[slice.length - 1]!)) } : { items: slice };
+}
+
+/** Compares strings by code unit, the order `page` expects. */
+export const byKey = <T>(keyOf: (item: T) => string) => (a: T, b: T): number => {
+  const ka = keyOf(a);
+  const kb = keyOf(b);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+};
