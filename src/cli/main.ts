@@ -1,0 +1,102 @@
+import { readFileSync } from 'node:fs';
+import { isPharosError } from '../lib/index.ts';
+import { BAD_CONFIG, parseServerArgs, serverUsage } from './config.ts';
+import { startServer } from './server.ts';
+
+/** Exit code for a command line that could not be understood (flags, values): the usual "usage" code. */
+export const EXIT_USAGE = 2;
+/** Exit code when the server could not start (port taken, store unreadable). */
+export const EXIT_START_FAILED = 1;
+
+const USAGE = `Usage: pharos <command> [flags]
+
+Pharos is a self-hosted AWS Cloud Map + ECS service discovery clone: the AWS CLI and SDKs work
+against it with --endpoint-url.
+
+Commands:
+  server      Run the API, DNS server and health checker (see: pharos server --help)
+
+Flags:
+  -h, --help      Show this help
+  --version       Print the version
+`;
+
+export interface MainIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+  env: Readonly<Record<string, string | undefined>>;
+  /** Resolves when the process is asked to stop (SIGINT/SIGTERM). Injected by tests. */
+  stopSignal?: Promise<string>;
+}
+
+const processIo = (): MainIo => ({ stdout: process.stdout, stderr: process.stderr, env: process.env });
+
+/** The `pharos` command. Resolves with the process exit code. */
+export async function main(argv: readonly string[], io: MainIo = processIo()): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined) {
+    io.stderr.write(USAGE);
+    return EXIT_USAGE;
+  }
+  if (command === '--help' || command === '-h' || command === 'help') {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  if (command === '--version') {
+    io.stdout.write(`pharos ${version()}\n`);
+    return 0;
+  }
+  if (command !== 'server') {
+    io.stderr.write(`pharos: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  return runServer(rest, io);
+}
+
+async function runServer(argv: readonly string[], io: MainIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseServerArgs(argv, io.env);
+  } catch (err) {
+    if (!isPharosError(err, BAD_CONFIG)) throw err;
+    io.stderr.write(`pharos server: ${err.message}\nRun 'pharos server --help' for the flags.\n`);
+    return EXIT_USAGE;
+  }
+  if (parsed.help) {
+    io.stdout.write(serverUsage());
+    return 0;
+  }
+  const stopSignal = io.stopSignal ?? waitForSignal();
+  let server;
+  try {
+    server = await startServer(parsed.config);
+  } catch (err) {
+    io.stderr.write(`pharos server: could not start: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT_START_FAILED;
+  }
+  await stopSignal;
+  await server.close();
+  return 0;
+}
+
+/** First SIGINT/SIGTERM starts a clean shutdown; a second one exits at once. */
+function waitForSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    let received = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (received) {
+        process.stderr.write(`pharos: ${signal} again, exiting without cleanup\n`);
+        process.exit(130);
+      }
+      received = true;
+      resolve(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+  return pkg.version ?? 'unknown';
+}

@@ -1,0 +1,121 @@
+import { mkdirSync } from 'node:fs';
+import { collectDefaultMetrics } from 'prom-client';
+import { ApiServer, cloudMapTarget } from '../api/index.ts';
+import { createLogger, createMetricsRegistry, systemClock, type Clock, type Logger } from '../lib/index.ts';
+import { REGISTRY_OPERATIONS, Registry, Snapshot } from '../registry/index.ts';
+import { openStore } from '../store/index.ts';
+import type { ServerConfig } from './config.ts';
+
+/** A started `pharos server`: where it listens, and how to stop it. */
+export interface RunningServer {
+  /** e.g. `http://127.0.0.1:7700` (the real port when started with port 0). */
+  apiUrl: string;
+  /** `host:port` of the DNS server, once the DNS block is wired in. */
+  dnsAddress?: string;
+  /**
+   * Stops in reverse start order: the API first (no new requests, in-flight ones finish), then
+   * the other parts, the registry, the snapshot, and the store last. Repeatable.
+   */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Defaults to a JSON logger on stderr at `config.logLevel`. */
+  logger?: Logger;
+  clock?: Clock;
+}
+
+/**
+ * The one place the parts are put together: store → snapshot → registry → (DNS, health,
+ * orchestrator) → API. Each part registers its stop function as it starts; a failure part-way
+ * stops what had started, so a failed start leaves no open store or listening socket behind.
+ */
+export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const clock = options.clock ?? systemClock;
+  const metrics = createMetricsRegistry();
+  collectDefaultMetrics({ register: metrics });
+  const stops: { name: string; stop: () => unknown }[] = [];
+  let dnsAddress: string | undefined;
+
+  const stopAll = async (): Promise<void> => {
+    for (const { name, stop } of stops.splice(0).reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        logger.error({ err, part: name }, 'error while stopping');
+      }
+    }
+  };
+
+  try {
+    // ---- store and registry -------------------------------------------------------------
+    if (config.store.startsWith('sqlite:')) mkdirSync(config.dataDir, { recursive: true });
+    const kv = await openStore(config.store);
+    stops.push({ name: 'store', stop: () => kv.close() });
+
+    const snapshot = await Snapshot.open(kv, { clock, logger: logger.child({ module: 'snapshot' }), metrics });
+    stops.push({ name: 'snapshot', stop: () => snapshot.close() });
+
+    const registry = new Registry({
+      kv,
+      snapshot,
+      clock,
+      logger: logger.child({ module: 'registry' }),
+      metrics,
+      config: {
+        region: config.region,
+        accountId: config.accountId,
+        quotas: {
+          namespacesPerRegion: config.maxNamespaces,
+          instancesPerNamespace: config.maxInstancesPerNamespace,
+          instancesPerService: config.maxInstancesPerService,
+        },
+        opDelayMs: config.opDelayMs,
+        customHealthDelayMs: config.customHealthDelayMs,
+      },
+    });
+    await registry.start();
+    stops.push({ name: 'registry', stop: () => registry.stop() });
+
+    const api = new ApiServer({ logger: logger.child({ module: 'api' }), metrics });
+    api.addTarget(cloudMapTarget(registry, REGISTRY_OPERATIONS));
+
+    // ---- DNS server (src/dns) -----------------------------------------------------------
+    // Wired in by the DNS engineer: start it on config.dnsAddr over `snapshot`, push its stop,
+    // and set `dnsAddress` to the bound host:port.
+
+    // ---- health checker (src/health) ----------------------------------------------------
+    // Wired in by the health engineer: probe loop at config.healthIntervalMs, push its stop.
+
+    // ---- ECS orchestrator (src/orchestrator) --------------------------------------------
+    // Wired in by the orchestrator engineer: api.addTarget(ecsTarget(orchestrator, ECS_OPERATIONS)),
+    // push its stop.
+
+    // ---- API (last, so /ping is ready only when everything above runs) -----------------
+    await api.listen(config.apiAddr.host, config.apiAddr.port);
+    stops.push({ name: 'api', stop: () => api.close() });
+    api.setReady(true);
+
+    const apiUrl = api.url;
+    logger.info({ apiUrl, dnsAddress, store: config.store }, `pharos listening: api ${apiUrl}${dnsAddress ? `, dns ${dnsAddress}` : ''}`);
+
+    let closing: Promise<void> | undefined;
+    return {
+      apiUrl,
+      dnsAddress,
+      close: () => {
+        closing ??= (async () => {
+          logger.info('pharos shutting down');
+          await stopAll();
+          logger.info('pharos stopped');
+          logger.flush?.();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

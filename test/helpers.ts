@@ -1,0 +1,204 @@
+/**
+ * Shared pieces of the whole-system tests: a server on free ports with a temporary data dir
+ * (in-process or as a real `bin/pharos.js` child), an SDK v3 client pointed at it, raw HTTP, and
+ * waiting for asynchronous operations.
+ */
+import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { defaultConfig, startServer, type RunningServer, type ServerConfig } from '../src/cli/index.ts';
+import { eventually, silentLogger } from '../src/lib/index.ts';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const CLOUD_MAP_PREFIX = 'Route53AutoNaming_v20170314';
+export const DUMMY_CREDENTIALS = { accessKeyId: 'pharos', secretAccessKey: 'pharos' };
+
+export function tempDir(prefix = 'pharos-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** An SDK v3 client the way the README says: endpoint, dummy credentials, no `data-` host prefix. */
+export function sdClient(endpoint: string): ServiceDiscovery {
+  // One attempt: a 5xx must fail the test, not be retried into a pass.
+  return new ServiceDiscovery({ endpoint, region: 'us-east-1', credentials: DUMMY_CREDENTIALS, disableHostPrefix: true, maxAttempts: 1 });
+}
+
+export interface TestServer extends RunningServer {
+  dataDir: string;
+  config: ServerConfig;
+  sd: ServiceDiscovery;
+  /** Closes the server and deletes its data dir. */
+  destroy(): Promise<void>;
+}
+
+/** Starts `pharos server` in this process on free ports over `dataDir` (a new temp dir by default). */
+export async function startTestServer(overrides: Partial<ServerConfig> = {}, dataDir = tempDir()): Promise<TestServer> {
+  const config = defaultConfig({
+    apiAddr: { host: '127.0.0.1', port: 0 },
+    dnsAddr: { host: '127.0.0.1', port: 0 },
+    dataDir,
+    store: `sqlite:${join(dataDir, 'pharos.db')}`,
+    logLevel: 'silent',
+    ...overrides,
+  });
+  const server = await startServer(config, { logger: silentLogger() });
+  const sd = sdClient(server.apiUrl);
+  return {
+    ...server,
+    dataDir,
+    config,
+    sd,
+    destroy: async () => {
+      sd.destroy();
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls GetOperation until SUCCESS; a FAIL is an error. Returns the final operation. */
+export async function waitOp(sd: ServiceDiscovery, operationId: string | undefined, timeoutMs = 5000) {
+  if (!operationId) throw new Error('no OperationId');
+  return eventually(
+    async () => {
+      const { Operation } = await sd.getOperation({ OperationId: operationId });
+      if (Operation?.Status === 'FAIL') throw new Error(`operation ${operationId} failed: ${Operation.ErrorCode} ${Operation.ErrorMessage}`);
+      return Operation?.Status === 'SUCCESS' ? Operation : undefined;
+    },
+    { timeoutMs, intervalMs: 20, message: `operation ${operationId} did not succeed` },
+  );
+}
+
+/** Creates an HTTP namespace and waits for it; returns its id. */
+export async function httpNamespace(sd: ServiceDiscovery, name: string): Promise<string> {
+  const { OperationId } = await sd.createHttpNamespace({ Name: name });
+  const op = await waitOp(sd, OperationId);
+  return op.Targets!['NAMESPACE']!;
+}
+
+/** Creates a private DNS namespace and waits for it; returns its id. */
+export async function privateNamespace(sd: ServiceDiscovery, name: string, vpc = 'vpc-1234'): Promise<string> {
+  const { OperationId } = await sd.createPrivateDnsNamespace({ Name: name, Vpc: vpc });
+  const op = await waitOp(sd, OperationId);
+  return op.Targets!['NAMESPACE']!;
+}
+
+/** Registers an instance and waits for the operation. */
+export async function register(sd: ServiceDiscovery, serviceId: string, instanceId: string, attributes: Record<string, string>): Promise<void> {
+  const { OperationId } = await sd.registerInstance({ ServiceId: serviceId, InstanceId: instanceId, Attributes: attributes });
+  await waitOp(sd, OperationId);
+}
+
+/** Runs `fn`, expects it to throw a modeled error named `name`, returns the error for member checks. */
+export async function rejectsWith(fn: () => Promise<unknown>, name: string): Promise<Record<string, unknown> & Error> {
+  try {
+    await fn();
+  } catch (err) {
+    const e = err as Error & Record<string, unknown>;
+    if (e.name !== name) throw new Error(`expected ${name}, got ${e.name}: ${e.message}`, { cause: err });
+    const meta = e['$metadata'] as { httpStatusCode?: number } | undefined;
+    if (meta?.httpStatusCode !== 400) throw new Error(`expected HTTP 400 for ${name}, got ${meta?.httpStatusCode}`);
+    return e;
+  }
+  throw new Error(`expected ${name}, but the call succeeded`);
+}
+
+export interface RawReply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json?: Record<string, unknown>;
+}
+
+/** A raw AWS JSON 1.1 POST, for what SDKs cannot send (unknown targets, bad JSON, odd Host headers). */
+export function rawPost(url: string, target: string | undefined, body: string, headers: Record<string, string> = {}): Promise<RawReply> {
+  return rawRequest(url, 'POST', '/', body, {
+    'Content-Type': 'application/x-amz-json-1.1',
+    ...(target === undefined ? {} : { 'X-Amz-Target': target }),
+    ...headers,
+  });
+}
+
+export function rawRequest(url: string, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<RawReply> {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(path, url), { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: Record<string, unknown> | undefined;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+export interface ChildServer {
+  child: ChildProcess;
+  apiUrl: string;
+  /** stderr lines seen so far (JSON log lines). */
+  logs: string[];
+  /** Resolves with the exit code (or signal name) once the process has exited. */
+  exited: Promise<number | string>;
+}
+
+/** Starts `node bin/pharos.js server <args>` and resolves once it logs its listening address. */
+export function spawnServer(args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<ChildServer> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/pharos.js'), 'server', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start in ${timeoutMs} ms:\n${logs.join('\n')}`));
+    }, timeoutMs);
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      logs.push(line);
+      try {
+        const rec = JSON.parse(line) as { apiUrl?: string };
+        if (rec.apiUrl) {
+          clearTimeout(timer);
+          resolve({ child, apiUrl: rec.apiUrl, logs, exited });
+        }
+      } catch {
+        // not a log line (e.g. a Node warning)
+      }
+    });
+    child.stdout!.resume();
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code}) before listening:\n${logs.join('\n')}`));
+    });
+  });
+}
+
+/** Whether a command is on PATH. */
+export function haveCommand(command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * For tests that need a system component: returns a skip reason when it is missing, and throws
+ * instead when CI=true (CI must have everything).
+ */
+export function requireOrSkip(ok: boolean, what: string): string | undefined {
+  if (ok) return undefined;
+  if (process.env.CI === 'true') throw new Error(`${what} is required in CI`);
+  return `${what} is not installed`;
+}
