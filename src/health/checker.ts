@@ -74,6 +74,9 @@ export class Checker {
   private async run(signal: AbortSignal): Promise<void> {
     const { probe, intervalMs, slots, metrics } = this.options;
     let due = this.clock.now() + (this.options.firstDelayMs ?? jitter(intervalMs));
+    // Set when the previous probe overran the next due time, so the skipped run is counted once.
+    let behind = false;
+    const lateLimit = intervalMs * MISSED_INTERVAL_FRACTION;
     try {
       for (;;) {
         const wait = due - this.clock.now();
@@ -81,7 +84,7 @@ export class Checker {
         if (slots) await slots.acquire(signal);
         let result: ProbeResult;
         try {
-          if (this.clock.now() - due > intervalMs * MISSED_INTERVAL_FRACTION) metrics?.missedIntervals.inc();
+          if (behind || this.clock.now() - due > lateLimit) metrics?.missedIntervals.inc();
           metrics?.inFlight.inc();
           result = await probe.check(signal);
         } finally {
@@ -98,7 +101,10 @@ export class Checker {
           this.logger.error({ err, target: probe.target }, 'health result handler failed');
         }
         const spread = intervalMs * INTERVAL_JITTER_FRACTION;
-        due = Math.max(due + intervalMs + (Math.random() * 2 - 1) * spread, this.clock.now());
+        const next = due + intervalMs + (Math.random() * 2 - 1) * spread;
+        const now = this.clock.now();
+        behind = now - next > lateLimit;
+        due = Math.max(next, now); // catch up with one run, not a burst
       }
     } catch (err) {
       if (signal.aborted) return;
