@@ -1,0 +1,145 @@
+import { BodyWriter, TYPE } from './wire.ts';
+
+/**
+ * Pre-encoded answers: what the registry handler caches per (name, type), and how a body
+ * (answer + authority + additional sections) is built from records once, so that answering a
+ * query only copies bytes.
+ */
+
+/** A record as the registry handler produces it, before encoding. */
+export type Rr =
+  | { type: typeof TYPE.A | typeof TYPE.AAAA; owner: readonly string[]; ttl: number; ip: Buffer }
+  | {
+      type: typeof TYPE.SRV;
+      owner: readonly string[];
+      ttl: number;
+      port: number;
+      target: readonly string[];
+      /** The target's address records (additional section). */
+      extras: { type: typeof TYPE.A | typeof TYPE.AAAA; ttl: number; ip: Buffer }[];
+    }
+  | { type: typeof TYPE.CNAME | typeof TYPE.NS | typeof TYPE.PTR; owner: readonly string[]; ttl: number; target: readonly string[] }
+  | {
+      type: typeof TYPE.SOA;
+      owner: readonly string[];
+      ttl: number;
+      mname: readonly string[];
+      rname: readonly string[];
+      serial: number;
+      refresh: number;
+      retry: number;
+      expire: number;
+      minimum: number;
+    };
+
+/** One encoded body: the bytes after the question. */
+export interface Body {
+  bytes: Buffer;
+  an: number;
+  ns: number;
+  ar: number;
+  /** Length of `bytes` without the additional section (dropped first when a UDP answer is too big). */
+  lengthWithoutAdditional: number;
+}
+
+/** What a (name, type) answers with. */
+export interface AnswerEntry {
+  rcode: number;
+  /** Authoritative (AA set). */
+  authoritative: boolean;
+  /** Bodies to choose from uniformly at random (rotations or single picks); empty when `pool` is set. */
+  variants: Body[];
+  /** More candidates than may be returned: a random subset of `pick` is encoded per query. */
+  pool?: { candidates: Rr[]; pick: number; authority: Rr[]; question: readonly string[]; base: number };
+}
+
+/**
+ * Encodes a body. Owner names compress against the question; SRV targets are written in full
+ * (RFC 2782) and their additional records point at them.
+ * @param question labels of the question name (lowercase)
+ * @param base absolute offset of the body in the message (12 + question length)
+ */
+export function encodeBody(question: readonly string[], base: number, answers: readonly Rr[], authority: readonly Rr[] = []): Body {
+  const w = new BodyWriter(question, base);
+  const extras: { at: number; rr: { type: number; ttl: number; ip: Buffer } }[] = [];
+  for (const rr of answers) {
+    const targetAt = writeRr(w, rr);
+    if (rr.type === TYPE.SRV && targetAt !== undefined) for (const e of rr.extras) extras.push({ at: targetAt, rr: e });
+  }
+  for (const rr of authority) writeRr(w, rr);
+  const lengthWithoutAdditional = w.length;
+  for (const { at, rr } of extras) {
+    w.pointer(at);
+    const rd = w.rrHeader(rr.type, rr.ttl);
+    w.bytes(rr.ip);
+    w.endRdata(rd);
+  }
+  return { bytes: w.done(), an: answers.length, ns: authority.length, ar: extras.length, lengthWithoutAdditional };
+}
+
+/** Writes one record; for SRV returns the absolute offset of its target name. */
+function writeRr(w: BodyWriter, rr: Rr): number | undefined {
+  w.name(rr.owner);
+  const rd = w.rrHeader(rr.type, rr.ttl);
+  let targetAt: number | undefined;
+  switch (rr.type) {
+    case TYPE.A:
+    case TYPE.AAAA:
+      w.bytes(rr.ip);
+      break;
+    case TYPE.SRV:
+      w.u16(1); // priority: fixed at 1 (CLOUDMAP-SPEC 3.9)
+      w.u16(1); // weight
+      w.u16(rr.port);
+      targetAt = w.position;
+      w.name(rr.target, false);
+      break;
+    case TYPE.CNAME:
+    case TYPE.NS:
+    case TYPE.PTR:
+      w.name(rr.target);
+      break;
+    case TYPE.SOA:
+      w.name(rr.mname);
+      w.name(rr.rname);
+      w.u32(rr.serial);
+      w.u32(rr.refresh);
+      w.u32(rr.retry);
+      w.u32(rr.expire);
+      w.u32(rr.minimum);
+      break;
+  }
+  w.endRdata(rd);
+  return targetAt;
+}
+
+/** Every rotation of `answers` (each record leads equally often), or the one body when there is one. */
+export function rotations(question: readonly string[], base: number, answers: readonly Rr[]): Body[] {
+  if (answers.length <= 1) return [encodeBody(question, base, answers)];
+  const out: Body[] = [];
+  for (let k = 0; k < answers.length; k++) out.push(encodeBody(question, base, [...answers.slice(k), ...answers.slice(0, k)]));
+  return out;
+}
+
+/** One body per record (WEIGHTED routing answers with one record chosen at random). */
+export function singles(question: readonly string[], base: number, answers: readonly Rr[]): Body[] {
+  return answers.map((rr) => encodeBody(question, base, [rr]));
+}
+
+const scratch = new Uint32Array(1024);
+
+/** Encodes a random subset of `pick` candidates (partial Fisher-Yates over indices). */
+export function randomSubset(pool: NonNullable<AnswerEntry['pool']>): Body {
+  const n = pool.candidates.length;
+  const idx = n <= scratch.length ? scratch : new Uint32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  const chosen: Rr[] = [];
+  for (let i = 0; i < pool.pick && i < n; i++) {
+    const j = i + Math.floor(Math.random() * (n - i));
+    const t = idx[j]!;
+    idx[j] = idx[i]!;
+    idx[i] = t;
+    chosen.push(pool.candidates[t]!);
+  }
+  return encodeBody(pool.question, pool.base, chosen, pool.authority);
+}

@@ -1,0 +1,6 @@
+/** Authoritative DNS for every DNS namespace, answered from the registry snapshot. See README.md. */
+export { startDnsServer, DnsResponder, parseHostPort, MAX_UDP_PAYLOAD, DEFAULT_MAX_TCP_CONNECTIONS, DEFAULT_TCP_IDLE_MS } from './server.ts';
+export type { DnsServer, DnsServerOptions, DnsResponderOptions } from './server.ts';
+export { RegistryZones, DEFAULT_MAX_ANSWERS, DEFAULT_SOA_TTL } from './zones.ts';
+export type { DnsHandler, DnsRequest, DnsReply } from './handler.ts';
+export * from './errors.ts';

@@ -1,0 +1,366 @@
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { PharosError, systemClock, type Clock, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
+import type { RegistryView } from '../registry/index.ts';
+import { randomSubset, type AnswerEntry } from './answer.ts';
+import { DNS_BAD_ADDRESS, DNS_BAD_VERSION, DNS_REFUSED, dnsError, rcodeFor } from './errors.ts';
+import { Forwarder } from './forward.ts';
+import type { DnsHandler, DnsReply, DnsRequest } from './handler.ts';
+import { DnsMetrics } from './metrics.ts';
+import { RegistryZones, DEFAULT_MAX_ANSWERS } from './zones.ts';
+import {
+  FLAG,
+  HEADER_LENGTH,
+  OPT_LENGTH,
+  RCODE,
+  isParseFailure,
+  parseQuery,
+  replyFlags,
+  writeHeader,
+  writeOpt,
+  type ParsedQuery,
+} from './wire.ts';
+
+/** Largest UDP answer we send even when a client offers more: the DNS Flag Day 2020 size, safe from fragmentation. */
+export const MAX_UDP_PAYLOAD = 1232;
+/** What a client without EDNS0 can receive over UDP (RFC 1035 §4.2.1). */
+const CLASSIC_UDP_PAYLOAD = 512;
+/** Open DNS-over-TCP connections at once; more are closed at accept (RFC 7766 §6.2.2 asks for a limit). */
+export const DEFAULT_MAX_TCP_CONNECTIONS = 256;
+/** An idle TCP connection is closed after this (RFC 7766 §6.2.3 suggests seconds, not minutes). */
+export const DEFAULT_TCP_IDLE_MS = 10_000;
+/** Unprocessed bytes a TCP connection may hold (a 64 KiB message plus pipelined ones); more is a flood, closed. */
+const MAX_TCP_PENDING_BYTES = 1 << 20;
+/** Bigger socket buffers absorb bursts (dnsperf keeps 100 queries outstanding); the kernel caps them at rmem_max. */
+const UDP_BUFFER_BYTES = 8 << 20;
+/** At most one unexpected-error log line per this many ms: a flood of odd packets must not flood the log. */
+const ERROR_LOG_INTERVAL_MS = 1000;
+
+export interface DnsResponderOptions {
+  view: RegistryView;
+  /** `host:port` of an upstream for names outside every zone; none means REFUSED (no open recursion). */
+  forward?: string;
+  maxAnswers?: number;
+  logger: Logger;
+  metrics: MetricsRegistry;
+  clock?: Clock;
+  /** The server's own address, for `ns.dns.<zone>` A/AAAA. */
+  nsAddress?: string;
+}
+
+/**
+ * The protocol core without sockets: parse, run the handler chain (registry zones → optional
+ * forwarder → refuse), encode. `respond` is what the UDP and TCP servers call, and what the
+ * table-driven tests call directly.
+ */
+export class DnsResponder {
+  readonly registry: RegistryZones;
+  private readonly handlers: DnsHandler[];
+  readonly metrics: DnsMetrics;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private lastErrorLog = 0;
+
+  constructor(options: DnsResponderOptions) {
+    this.logger = options.logger;
+    this.clock = options.clock ?? systemClock;
+    let metrics: DnsMetrics | undefined;
+    this.registry = new RegistryZones({
+      view: options.view,
+      maxAnswers: options.maxAnswers ?? DEFAULT_MAX_ANSWERS,
+      nsAddress: options.nsAddress,
+      now: () => this.clock.now(),
+      onPropagated: (ms) => metrics?.propagated(ms),
+    });
+    metrics = this.metrics = new DnsMetrics(options.metrics, () => this.registry.size);
+    this.handlers = [this.registry];
+    if (options.forward) {
+      const upstream = parseHostPort(options.forward, 53);
+      this.handlers.push(new Forwarder({ host: upstream.host, port: upstream.port }));
+    }
+  }
+
+  /**
+   * Answers one message. Returns undefined when it must not be answered (no header, or a
+   * response), a Buffer, or a Promise of one when a handler is asynchronous (the forwarder).
+   * Never throws.
+   */
+  respond(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | Promise<Buffer> | undefined {
+    const started = performance.now();
+    const q = parseQuery(msg);
+    if (isParseFailure(q)) {
+      if (q.fail === 'drop') {
+        this.metrics.dropped('malformed');
+        return undefined;
+      }
+      const rcode = q.fail === 'notimp' ? RCODE.NOTIMP : RCODE.FORMERR;
+      const out = Buffer.alloc(HEADER_LENGTH);
+      writeHeader(out, q.id, replyFlags(q.flags, 0, rcode), 0, 0, 0, 0);
+      this.metrics.query(0, rcode, (performance.now() - started) / 1000);
+      return out;
+    }
+    const limit = transport === 'tcp' ? 0xffff : q.edns ? Math.min(Math.max(q.edns.udpSize, CLASSIC_UDP_PAYLOAD), MAX_UDP_PAYLOAD) : CLASSIC_UDP_PAYLOAD;
+    let reply: DnsReply | Promise<DnsReply> | undefined;
+    try {
+      if (q.edns && q.edns.version > 0) throw dnsError(DNS_BAD_VERSION, `EDNS version ${q.edns.version}`);
+      const req: DnsRequest = { ...q, msg, transport };
+      for (const handler of this.handlers) {
+        reply = handler.serve(req);
+        if (reply) break;
+      }
+      if (!reply) throw dnsError(DNS_REFUSED, 'not in any zone');
+    } catch (err) {
+      return this.failed(q, msg, err, started);
+    }
+    if (reply instanceof Promise) {
+      return reply.then(
+        (r) => this.finish(q, msg, r, limit, started),
+        (err: unknown) => this.failed(q, msg, err, started),
+      );
+    }
+    return this.finish(q, msg, reply, limit, started);
+  }
+
+  private finish(q: ParsedQuery, msg: Buffer, reply: DnsReply, limit: number, started: number): Buffer {
+    let out: Buffer;
+    if ('raw' in reply) {
+      out = reply.raw;
+      if (out.length > limit) {
+        // An upstream answer too big for this client's UDP size: keep the header and question, set TC.
+        out = Buffer.from(out.subarray(0, q.questionEnd));
+        out.writeUInt16BE(out.readUInt16BE(2) | FLAG.TC, 2);
+        out.fill(0, 6, 12);
+        out.writeUInt16BE(1, 4);
+      }
+    } else {
+      out = encodeEntry(reply.entry, q, msg, limit);
+    }
+    this.metrics.query(q.qtype, out[3]! & 0xf, (performance.now() - started) / 1000);
+    return out;
+  }
+
+  private failed(q: ParsedQuery, msg: Buffer, err: unknown, started: number): Buffer {
+    const rcode = rcodeFor(err);
+    if (!(err instanceof PharosError)) this.logUnexpected(err);
+    const out = errorReply(q, msg, rcode);
+    this.metrics.query(q.qtype, rcode, (performance.now() - started) / 1000);
+    return out;
+  }
+
+  private logUnexpected(err: unknown): void {
+    const now = this.clock.now();
+    if (now - this.lastErrorLog < ERROR_LOG_INTERVAL_MS) return;
+    this.lastErrorLog = now;
+    this.logger.error({ err }, 'dns: unexpected error answering a query');
+  }
+
+  async close(): Promise<void> {
+    for (const h of this.handlers) await h.close?.();
+  }
+}
+
+/**
+ * The hot path: pick a body (a pre-encoded variant, or a random subset for big pools), then header +
+ * the client's own question bytes + body (+ OPT). Over-size UDP answers drop the additional section
+ * first (RFC 2181 §9), and set TC with empty sections only when the answer itself does not fit.
+ */
+export function encodeEntry(entry: AnswerEntry, q: ParsedQuery, msg: Buffer, limit: number): Buffer {
+  const variants = entry.variants;
+  const body = entry.pool
+    ? randomSubset(entry.pool)
+    : variants.length === 1
+      ? variants[0]!
+      : variants[(Math.random() * variants.length) | 0]!;
+  const qEnd = q.questionEnd;
+  const opt = q.edns ? OPT_LENGTH : 0;
+  let bodyLength = body.bytes.length;
+  let an = body.an;
+  let ns = body.ns;
+  let ar = body.ar;
+  let tc = 0;
+  if (qEnd + bodyLength + opt > limit) {
+    ar = 0;
+    bodyLength = body.lengthWithoutAdditional;
+    if (qEnd + bodyLength + opt > limit) {
+      an = ns = bodyLength = 0;
+      tc = FLAG.TC;
+    }
+  }
+  const out = Buffer.allocUnsafe(qEnd + bodyLength + opt);
+  writeHeader(out, q.id, replyFlags(q.flags, (entry.authoritative ? FLAG.AA : 0) | tc, entry.rcode), 1, an, ns, opt ? ar + 1 : ar);
+  msg.copy(out, HEADER_LENGTH, HEADER_LENGTH, qEnd);
+  body.bytes.copy(out, qEnd, 0, bodyLength);
+  if (opt) writeOpt(out, qEnd + bodyLength, MAX_UDP_PAYLOAD);
+  return out;
+}
+
+/** A reply carrying only the question (and OPT when the query had one) with `rcode`. */
+function errorReply(q: ParsedQuery, msg: Buffer, rcode: number): Buffer {
+  const opt = q.edns ? OPT_LENGTH : 0;
+  const out = Buffer.allocUnsafe(q.questionEnd + opt);
+  writeHeader(out, q.id, replyFlags(q.flags, 0, rcode), 1, 0, 0, opt ? 1 : 0);
+  msg.copy(out, HEADER_LENGTH, HEADER_LENGTH, q.questionEnd);
+  if (opt) writeOpt(out, q.questionEnd, MAX_UDP_PAYLOAD, rcode);
+  return out;
+}
+
+// ---- sockets ---------------------------------------------------------------------------------
+
+export interface DnsServerOptions extends DnsResponderOptions {
+  /** `host:port`; port 0 picks a free port (the same one for UDP and TCP). */
+  address: string;
+  maxTcpConnections?: number;
+  tcpIdleMs?: number;
+}
+
+export interface DnsServer {
+  /** Where UDP and TCP listen (one address for both, as resolvers expect). */
+  address: { host: string; port: number };
+  responder: DnsResponder;
+  close(): Promise<void>;
+}
+
+/** Starts the authoritative DNS server on UDP and TCP. */
+export async function startDnsServer(options: DnsServerOptions): Promise<DnsServer> {
+  const { host, port } = parseHostPort(options.address, 53);
+  const family = net.isIPv6(host) ? 'udp6' : 'udp4';
+  const responder = new DnsResponder({ ...options, nsAddress: options.nsAddress ?? host });
+  const logger = options.logger;
+  const maxTcp = options.maxTcpConnections ?? DEFAULT_MAX_TCP_CONNECTIONS;
+  const idleMs = options.tcpIdleMs ?? DEFAULT_TCP_IDLE_MS;
+
+  // With port 0 the UDP port is chosen first and TCP must get the same one; another process may
+  // hold it on TCP, so try a few times.
+  for (let attempt = 0; ; attempt++) {
+    const udp = dgram.createSocket({ type: family, recvBufferSize: UDP_BUFFER_BYTES, sendBufferSize: UDP_BUFFER_BYTES });
+    await listenUdp(udp, host, port);
+    const boundPort = udp.address().port;
+    const tcp = net.createServer({ noDelay: true });
+    try {
+      await listenTcp(tcp, host, boundPort);
+    } catch (err) {
+      udp.close();
+      if (port === 0 && attempt < 10 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') continue;
+      throw dnsError(DNS_BAD_ADDRESS, `cannot listen on TCP ${host}:${boundPort}`, err);
+    }
+    serveUdp(udp, responder, logger);
+    const connections = serveTcp(tcp, responder, maxTcp, idleMs);
+    let closing: Promise<void> | undefined;
+    return {
+      address: { host, port: boundPort },
+      responder,
+      close() {
+        closing ??= (async () => {
+          await new Promise<void>((resolve) => udp.close(() => resolve()));
+          for (const socket of connections) socket.destroy();
+          await new Promise<void>((resolve) => tcp.close(() => resolve()));
+          await responder.close();
+          responder.registry.close();
+        })();
+        return closing;
+      },
+    };
+  }
+}
+
+function listenUdp(socket: dgram.Socket, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(dnsError(DNS_BAD_ADDRESS, `cannot listen on UDP ${host}:${port}`, err));
+    socket.once('error', onError);
+    socket.bind(port, host, () => {
+      socket.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function listenTcp(server: net.Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port, exclusive: true }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function serveUdp(socket: dgram.Socket, responder: DnsResponder, logger: Logger): void {
+  socket.on('error', (err) => logger.warn({ err }, 'dns: UDP socket error'));
+  socket.on('message', (msg, rinfo) => {
+    const out = responder.respond(msg, 'udp');
+    if (out === undefined) return;
+    if (out instanceof Promise) void out.then((b) => socket.send(b, rinfo.port, rinfo.address));
+    else socket.send(out, rinfo.port, rinfo.address);
+  });
+}
+
+/** DNS over TCP (RFC 7766): length-prefixed messages, pipelined, bounded connections, idle timeout. */
+function serveTcp(server: net.Server, responder: DnsResponder, maxConnections: number, idleMs: number): Set<net.Socket> {
+  const connections = new Set<net.Socket>();
+  server.on('error', () => {
+    /* accept errors (EMFILE) are transient; the listener stays up */
+  });
+  server.on('connection', (socket) => {
+    if (connections.size >= maxConnections) {
+      responder.metrics.dropped('tcp_limit');
+      socket.destroy();
+      return;
+    }
+    connections.add(socket);
+    responder.metrics.tcpConnections.inc();
+    socket.setTimeout(idleMs, () => socket.destroy());
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => {
+      connections.delete(socket);
+      responder.metrics.tcpConnections.dec();
+    });
+    let buf: Buffer = Buffer.alloc(0);
+    const send = (out: Buffer) => {
+      if (socket.destroyed) return;
+      const frame = Buffer.allocUnsafe(2 + out.length);
+      frame.writeUInt16BE(out.length, 0);
+      out.copy(frame, 2);
+      socket.write(frame);
+    };
+    socket.on('data', (chunk) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      if (buf.length > MAX_TCP_PENDING_BYTES) {
+        responder.metrics.dropped('tcp_oversize');
+        socket.destroy();
+        return;
+      }
+      while (buf.length >= 2) {
+        const len = buf.readUInt16BE(0);
+        if (buf.length < 2 + len) break;
+        const msg = buf.subarray(2, 2 + len);
+        buf = buf.subarray(2 + len);
+        const out = responder.respond(msg, 'tcp');
+        if (out === undefined) continue;
+        if (out instanceof Promise) void out.then(send);
+        else send(out);
+      }
+    });
+  });
+  return connections;
+}
+
+/** Parses `host:port`, `[v6]:port` or `:port` (all interfaces are not the default: an empty host means 127.0.0.1). */
+export function parseHostPort(text: string, defaultPort: number): { host: string; port: number } {
+  let host = text;
+  let port = defaultPort;
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
+  if (v6) {
+    host = v6[1]!;
+    if (v6[2] !== undefined) port = Number(v6[2]);
+  } else if (/^[^:]*:\d+$/.test(text)) {
+    const i = text.lastIndexOf(':');
+    host = text.slice(0, i);
+    port = Number(text.slice(i + 1));
+  }
+  if (host === '') host = '127.0.0.1';
+  if (!net.isIP(host) || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw dnsError(DNS_BAD_ADDRESS, `bad DNS address ${JSON.stringify(text)}: use ip:port`);
+  }
+  return { host, port };
+}
