@@ -34,8 +34,8 @@ export class LogRing {
 }
 
 /**
- * Splits a byte stream into lines for a LogRing. Keeps the unfinished tail between chunks (capped
- * at LOG_LINE_MAX_CHARS, so a stream without newlines cannot grow it) and flushes it at the end.
+ * Splits a byte stream into lines for a LogRing. Keeps the unfinished tail between chunks (at most
+ * LOG_LINE_MAX_CHARS, so a stream without newlines cannot grow it) and flushes it at the end.
  */
 export class LineSplitter {
   #tail = '';
@@ -47,9 +47,10 @@ export class LineSplitter {
     const parts = text.split('\n');
     this.#tail = parts.pop() ?? '';
     for (const p of parts) this.emit(cut(p.endsWith('\r') ? p.slice(0, -1) : p));
-    if (this.#tail.length > LOG_LINE_MAX_CHARS) {
-      this.emit(cut(this.#tail));
-      this.#tail = '';
+    // A line without a newline in sight is emitted in LOG_LINE_MAX_CHARS pieces.
+    while (this.#tail.length > LOG_LINE_MAX_CHARS) {
+      this.emit(this.#tail.slice(0, LOG_LINE_MAX_CHARS));
+      this.#tail = this.#tail.slice(LOG_LINE_MAX_CHARS);
     }
   }
 

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { isPharosError } from '../lib/index.ts';
+import { createRuntime, NetnsRuntime, RUNTIME_NETWORK_MODE_UNSUPPORTED, type ContainerSpec, type NetworkMode, type TaskSpec } from './index.ts';
+
+const unsupported = await NetnsRuntime.unsupportedReason('phtd-');
+const sleeper: ContainerSpec = { name: 'main', image: 'busybox', essential: true, command: ['sleep', '30'], portMappings: [] };
+let seq = 0;
+const spec = (networkMode: NetworkMode): TaskSpec => ({ taskId: `d${process.pid}x${++seq}`, networkMode, containers: [sleeper] });
+
+describe('createRuntime', () => {
+  test('host and bridge tasks run on the host network', async () => {
+    const rt = createRuntime({ advertiseAddress: '127.0.0.2', awsvpc: { taskCidr: '198.19.103.0/24', bridge: 'phtd0', netnsPrefix: 'phtd-', vethPrefix: 'phtdv' } });
+    try {
+      for (const mode of ['host', 'bridge'] as const) {
+        const t = await rt.startTask(spec(mode));
+        assert.equal(t.ipv4, '127.0.0.2');
+        assert.equal(t.netns, undefined);
+      }
+      assert.equal(rt.tasks().length, 2);
+      await assert.rejects(rt.startTask(spec('none' as NetworkMode)), (err) => isPharosError(err, RUNTIME_NETWORK_MODE_UNSUPPORTED));
+    } finally {
+      await rt.close({ timeoutMs: 500 });
+    }
+    assert.equal(rt.tasks().length, 0);
+  });
+
+  test('awsvpc tasks get a namespace', { skip: unsupported === undefined ? false : `network namespaces unavailable: ${unsupported}` }, async () => {
+    const rt = createRuntime({ awsvpc: { taskCidr: '198.19.103.0/24', bridge: 'phtd0', netnsPrefix: 'phtd-', vethPrefix: 'phtdv' } });
+    await rt.cleanup();
+    try {
+      const t = await rt.startTask(spec('awsvpc'));
+      assert.match(t.ipv4, /^198\.19\.103\./);
+      assert.equal(t.netns, `phtd-${t.taskId}`);
+    } finally {
+      await rt.close({ timeoutMs: 500 });
+    }
+  });
+
+  test("awsvpc: 'host' runs awsvpc tasks on the host network", async () => {
+    const rt = createRuntime({ awsvpc: 'host' });
+    try {
+      const t = await rt.startTask(spec('awsvpc'));
+      assert.equal(t.ipv4, '127.0.0.1');
+      assert.equal(t.netns, undefined);
+    } finally {
+      await rt.close({ timeoutMs: 500 });
+    }
+  });
+});
