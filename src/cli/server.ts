@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { collectDefaultMetrics } from 'prom-client';
 import { ApiServer, cloudMapTarget } from '../api/index.ts';
+import { HealthMonitor } from '../health/index.ts';
 import { createLogger, createMetricsRegistry, systemClock, type Clock, type Logger } from '../lib/index.ts';
 import { REGISTRY_OPERATIONS, Registry, Snapshot } from '../registry/index.ts';
 import { openStore } from '../store/index.ts';
@@ -86,7 +87,18 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     // and set `dnsAddress` to the bound host:port.
 
     // ---- health checker (src/health) ----------------------------------------------------
-    // Wired in by the health engineer: probe loop at config.healthIntervalMs, push its stop.
+    // HTTP/HTTPS/TCP probes of every instance of a service with a HealthCheckConfig; status
+    // changes are written through the registry (setHealth). Stops before the registry.
+    const health = new HealthMonitor({
+      view: snapshot,
+      notifier: registry,
+      intervalMs: config.healthIntervalMs,
+      clock,
+      logger: logger.child({ module: 'health' }),
+      metrics,
+    });
+    health.start();
+    stops.push({ name: 'health', stop: () => health.stop() });
 
     // ---- ECS orchestrator (src/orchestrator) --------------------------------------------
     // Wired in by the orchestrator engineer: api.addTarget(ecsTarget(orchestrator, ECS_OPERATIONS)),
