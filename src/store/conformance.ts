@@ -100,6 +100,11 @@ export function runKvConformance(name: string, open: () => Promise<ConformanceKV
         await assert.rejects(kv.txn([{ type: 'nope' } as never]), code(STORE_INVALID_ARGUMENT));
         await assert.rejects(kv.list('/c/', { limit: 0 }), code(STORE_INVALID_ARGUMENT));
         await assert.rejects(kv.get(''), code(STORE_INVALID_ARGUMENT));
+        await assert.rejects(kv.create('/c/nul\0', 'x'), code(STORE_INVALID_ARGUMENT));
+        await assert.rejects(kv.create('/c/\uD800', 'x'), code(STORE_INVALID_ARGUMENT));
+        await assert.rejects(kv.create('/c/' + 'k'.repeat(10_000), 'x'), code(STORE_INVALID_ARGUMENT));
+        await assert.rejects(kv.create('/c/big', 'v'.repeat(2 * 1024 * 1024)), code(STORE_INVALID_ARGUMENT));
+        await assert.rejects(kv.txn('nope' as never), code(STORE_INVALID_ARGUMENT));
         assert.equal(await kv.revision(), before);
       }));
     });

@@ -38,6 +38,7 @@ export class StoreClosedError extends PharosError {
 export const STORE_INVALID_ARGUMENT = 'StoreInvalidArgument';
 export const STORE_WRITE_FAILED = 'StoreWriteFailed';
 export const STORE_LOCKED = 'StoreLocked';
+export const STORE_OPEN_FAILED = 'StoreOpenFailed';
 
 /** A malformed key, value, revision or option: the caller's fault, nothing was written. */
 export class InvalidArgumentError extends PharosError {
@@ -55,5 +56,11 @@ export class StoreWriteError extends PharosError {
 export class StoreLockedError extends PharosError {
   constructor(path: string, cause: unknown) {
     super(STORE_LOCKED, `store ${path} is in use by another process`, { cause, fields: { path } });
+  }
+}
+/** The store file could not be opened or created (permissions, not a database, disk). */
+export class StoreOpenError extends PharosError {
+  constructor(path: string, cause: unknown) {
+    super(STORE_OPEN_FAILED, `cannot open store ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause, fields: { path } });
   }
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { ManualClock, createMetricsRegistry, eventually, isPharosError } from '../lib/index.ts';
 import { Compactor } from './compactor.ts';
 import { runKvConformance } from './conformance.ts';
-import { STORE_COMPACTED, STORE_LOCKED } from './errors.ts';
+import { STORE_COMPACTED, STORE_INVALID_ARGUMENT, STORE_LOCKED, STORE_OPEN_FAILED } from './errors.ts';
 import type { TxnOp, WatchEvent } from './kv.ts';
 import { SqliteKV, WATCH_PAGE_ROWS } from './sqlite.ts';
 
@@ -232,7 +232,19 @@ describe('SqliteKV specifics', () => {
     await compaction.catch(() => undefined);
     const again = await SqliteKV.open(path);
     assert.equal((await again.list('/x/')).items.length, 10);
+    assert.ok(again.diagnostics().logRows > 10, 'cut short');
+    // The next compaction finishes the job, even when asked for no more than was already promised.
+    await again.compact(again.compactedRevision);
+    assert.equal(again.diagnostics().logRows, 10);
     await again.close();
+  });
+
+  test('open failures are StoreOpenFailed with the path, not raw SQLite errors', async () => {
+    const notADb = join(root, 'not-a-db');
+    writeFileSync(notADb, 'this is not a database, just text that is long enough to have a header '.repeat(20));
+    await assert.rejects(SqliteKV.open(notADb), (err) => isPharosError(err, STORE_OPEN_FAILED) && err.message.includes(notADb));
+    await assert.rejects(SqliteKV.open(root), (err) => isPharosError(err, STORE_OPEN_FAILED));
+    await assert.rejects(SqliteKV.open(''), (err) => isPharosError(err, STORE_INVALID_ARGUMENT));
   });
 });
 

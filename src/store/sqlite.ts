@@ -19,6 +19,7 @@ import {
   RevisionMismatchError,
   StoreClosedError,
   StoreLockedError,
+  StoreOpenError,
   StoreWriteError,
 } from './errors.ts';
 import type { KV, KeyValue, ListOptions, ListResult, TxnOp, Watch, WatchEvent } from './kv.ts';
@@ -28,7 +29,7 @@ export const MAX_BATCH_WRITES = 1000;
 /** Catch-up reads history in pages this big, yielding between pages, so a far-behind watcher cannot stall writers. */
 export const WATCH_PAGE_ROWS = 5000;
 /** Compaction deletes history in windows of this many revisions, one short transaction each. */
-export const COMPACT_BATCH_REVISIONS = 1000;
+export const COMPACT_BATCH_REVISIONS = 250;
 /** etcd's default request limit is 1.5 MiB; values are JSON records far smaller than this. */
 export const MAX_VALUE_BYTES = 1024 * 1024;
 /** Keys are paths built from ids; anything longer is a bug or an attack. */
@@ -143,6 +144,8 @@ export class SqliteKV implements KV {
   private readonly watchers = new Set<Watcher>();
   private rev: number;
   private compactRev: number;
+  /** History is deleted through here; behind compactRev only while a compaction runs (or was killed). */
+  private compactProgress: number;
   private closed = false;
   private compacting: Promise<void> | undefined;
   private readonly metrics?: Metrics;
@@ -162,7 +165,8 @@ export class SqliteKV implements KV {
     this.logger = options.logger;
     this.stmts = prepare(db);
     this.rev = (this.stmts.sequence.get() as { seq: number } | undefined)?.seq ?? 0;
-    this.compactRev = (this.stmts.getMeta.get('compact_revision') as { value: number } | undefined)?.value ?? 0;
+    this.compactRev = this.meta('compact_revision');
+    this.compactProgress = this.meta('compact_progress');
     // Nested better-sqlite3 transactions are savepoints: a txn whose later op fails its guard
     // rolls back its earlier ops without touching the other writes of the batch.
     this.applyTxn = db.transaction((w: QueuedWrite, startRev: number, now: number, events: WatchEvent[]) => this.applyWrite(w, startRev, now, events));
@@ -195,8 +199,13 @@ export class SqliteKV implements KV {
    */
   static async open(path: string, options: SqliteKVOptions = {}): Promise<SqliteKV> {
     if (typeof path !== 'string' || path.length === 0) throw new InvalidArgumentError('store path is empty');
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    const db = new Database(path, { timeout: OPEN_LOCK_TIMEOUT_MS });
+    let db: Database.Database;
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      db = new Database(path, { timeout: OPEN_LOCK_TIMEOUT_MS });
+    } catch (err) {
+      throw new StoreOpenError(path, err);
+    }
     try {
       // EXCLUSIVE before WAL: the WAL index then lives in heap memory instead of a -shm file,
       // and the lock held for the connection's life keeps other processes out.
@@ -214,7 +223,8 @@ export class SqliteKV implements KV {
     } catch (err) {
       db.close();
       if (isBusy(err)) throw new StoreLockedError(path, err);
-      throw err;
+      if (err instanceof InvalidArgumentError) throw err;
+      throw new StoreOpenError(path, err);
     }
     return new SqliteKV(db, path, options);
   }
@@ -310,8 +320,9 @@ export class SqliteKV implements KV {
     if (revision > this.rev) throw new InvalidArgumentError(`cannot compact to ${revision}: the store is at ${this.rev}`, { revision });
     // One compaction at a time: a second caller waits for the first, then does what is left.
     while (this.compacting) await this.compacting;
-    if (revision <= this.compactRev) return;
-    this.compacting = this.runCompaction(revision);
+    if (revision <= this.compactRev && this.compactProgress >= this.compactRev) return;
+    // A compaction cut short (close, crash) is finished by the next one.
+    this.compacting = this.runCompaction(Math.max(revision, this.compactRev));
     try {
       await this.compacting;
     } finally {
@@ -504,7 +515,7 @@ export class SqliteKV implements KV {
   // ---- compaction ----
 
   private async runCompaction(target: number): Promise<void> {
-    const from = this.compactRev;
+    const from = this.compactProgress;
     // Raised first: a watcher that would need the rows about to go fails cleanly instead of
     // silently skipping them.
     this.compactRev = target;
@@ -525,7 +536,13 @@ export class SqliteKV implements KV {
       this.stmts.deleteSuperseded.run({ lo, hi, target });
       for (const t of tombstones) this.stmts.deleteLatestIf.run(t.name, t.id);
       this.stmts.deleteTombstones.run(lo, hi);
+      this.stmts.setMeta.run('compact_progress', hi);
     })();
+    this.compactProgress = hi;
+  }
+
+  private meta(key: string): number {
+    return (this.stmts.getMeta.get(key) as { value: number } | undefined)?.value ?? 0;
   }
 
   private assertOpen(): void {
@@ -596,9 +613,16 @@ function isBusy(err: unknown): boolean {
   return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function checkKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0) throw new InvalidArgumentError('key must be a non-empty string', { key });
-  if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw new InvalidArgumentError(`key longer than ${MAX_KEY_BYTES} bytes`);
+  if (key.length > MAX_KEY_BYTES / 3 && Buffer.byteLength(key) > MAX_KEY_BYTES) throw new InvalidArgumentError(`key longer than ${MAX_KEY_BYTES} bytes`);
+  // Stored keys must read back identical (no lone surrogates), and PREFIX_END must sort after
+  // every key, so the SQL range and the in-memory startsWith agree.
+  if (LONE_SURROGATE.test(key) || key.includes('\0') || key.includes(PREFIX_END)) {
+    throw new InvalidArgumentError('key holds a NUL, U+10FFFF or an unpaired surrogate', { key });
+  }
 }
 
 function checkOp(op: TxnOp): void {
