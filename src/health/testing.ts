@@ -35,8 +35,9 @@ export interface TlsMaterial {
   cert: string;
 }
 
-/** Starts a misbehaving or well-behaved server on 127.0.0.1 (port 0 unless given). */
-export async function startEndpoint(kind: Kind, options: { port?: number; tls?: TlsMaterial; status?: number } = {}): Promise<Endpoint> {
+/** Starts a misbehaving or well-behaved server on 127.0.0.1 (or another loopback `host`; port 0 unless given). */
+export async function startEndpoint(kind: Kind, options: { host?: string; port?: number; tls?: TlsMaterial; status?: number } = {}): Promise<Endpoint> {
+  const host = options.host ?? '127.0.0.1';
   let status = options.status ?? 200;
   let hits = 0;
   let lastPath: string | undefined;
@@ -103,7 +104,7 @@ export async function startEndpoint(kind: Kind, options: { port?: number; tls?: 
     const s = make();
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
-      s.listen(port, '127.0.0.1', () => resolve());
+      s.listen(port, host, () => resolve());
     });
     port = (s.address() as net.AddressInfo).port;
     server = s;
