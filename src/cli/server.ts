@@ -1,10 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { collectDefaultMetrics } from 'prom-client';
-import { ApiServer, cloudMapTarget } from '../api/index.ts';
+import { ApiServer, cloudMapTarget, ecsTarget } from '../api/index.ts';
 import { HealthMonitor } from '../health/index.ts';
 import { createLogger, createMetricsRegistry, systemClock, type Clock, type Logger } from '../lib/index.ts';
 import { REGISTRY_OPERATIONS, Registry, Snapshot } from '../registry/index.ts';
 import { openStore } from '../store/index.ts';
+import { ECS_OPERATIONS, Orchestrator } from '../orchestrator/index.ts';
+import { createRuntime, type Runtime } from '../runtime/index.ts';
 import type { ServerConfig } from './config.ts';
 
 /** A started `pharos server`: where it listens, and how to stop it. */
@@ -21,6 +23,8 @@ export interface RunningServer {
 }
 
 export interface StartOptions {
+  /** ECS orchestrator: the task runtime to use (tests pass one with their own bridge/netns names). Default: createRuntime over config.taskCidr. */
+  runtime?: Runtime;
   /** Defaults to a JSON logger on stderr at `config.logLevel`. */
   logger?: Logger;
   clock?: Clock;
@@ -101,8 +105,25 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     stops.push({ name: 'health', stop: () => health.stop() });
 
     // ---- ECS orchestrator (src/orchestrator) --------------------------------------------
-    // Wired in by the orchestrator engineer: api.addTarget(ecsTarget(orchestrator, ECS_OPERATIONS)),
-    // push its stop.
+    // The runtime cleans up what a previous run left (namespaces, processes) before any task;
+    // the orchestrator then records this node's lost tasks as STOPPED and the scheduler replaces
+    // them. Stop order: orchestrator (deregisters and stops tasks) before the runtime closes.
+    const runtime = options.runtime ?? createRuntime({ awsvpc: { taskCidr: config.taskCidr } });
+    await runtime.cleanup();
+    stops.push({ name: 'runtime', stop: () => runtime.close() });
+    const orchestrator = new Orchestrator({
+      kv,
+      runtime,
+      registryView: snapshot,
+      cloudMap: registry,
+      region: config.region,
+      accountId: config.accountId,
+      logger: logger.child({ module: 'orchestrator' }),
+      clock,
+    });
+    await orchestrator.start();
+    stops.push({ name: 'orchestrator', stop: () => orchestrator.stop() });
+    api.addTarget(ecsTarget(orchestrator.api, ECS_OPERATIONS));
 
     // ---- API (last, so /ping is ready only when everything above runs) -----------------
     await api.listen(config.apiAddr.host, config.apiAddr.port);

@@ -63,6 +63,7 @@ export function newTask(p: NewTaskParams): TaskRecord {
       essential: c.essential,
       lastStatus: 'PENDING',
       healthStatus: 'UNKNOWN',
+      hasHealthCheck: c.healthCheck !== undefined && c.healthCheck.command[0] !== 'NONE',
       networkBindings: [],
     })),
     createdAt: p.now,

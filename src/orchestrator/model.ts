@@ -29,7 +29,7 @@ export const TASK_STATUSES = [
 ] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
-export type StopCode = 'TaskFailedToStart' | 'EssentialContainerExited' | 'UserInitiated' | 'ServiceSchedulerInitiated';
+export type StopCode = 'TaskFailedToStart' | 'EssentialContainerExited' | 'UserInitiated' | 'ServiceSchedulerInitiated' | 'TerminationNotice';
 
 export interface KeyValuePair {
   name: string;
@@ -178,6 +178,8 @@ export interface EcsServiceRecord {
    * service whose tasks cannot start backs off instead of spinning.
    */
   backoff?: { failures: number; notBefore: number };
+  /** `stoppedAt` of the newest failed task already counted into `backoff` (so none is counted twice). */
+  failuresCountedUntil?: number;
 }
 
 export interface ContainerOverride {
@@ -203,6 +205,8 @@ export interface ContainerState {
   exitCode?: number;
   reason?: string;
   healthStatus: TaskHealth;
+  /** Whether the task definition gives this container a health check (else it stays UNKNOWN). */
+  hasHealthCheck: boolean;
   networkBindings: NetworkBinding[];
 }
 
@@ -283,6 +287,16 @@ export function statusRank(status: TaskStatus): number {
 /** A task the scheduler counts as alive: not stopped and not asked to stop. */
 export function isLive(task: TaskRecord): boolean {
   return task.desiredStatus === 'RUNNING' && task.lastStatus !== 'STOPPED';
+}
+
+/**
+ * Whether a RUNNING task may serve traffic: every essential container with a health check is
+ * HEALTHY (containers without checks do not hold it back). Registration and the rolling
+ * deployment's "healthy" count both use this.
+ */
+export function isServing(task: TaskRecord): boolean {
+  if (task.lastStatus !== 'RUNNING' || task.desiredStatus !== 'RUNNING') return false;
+  return task.containers.every((c) => !c.essential || !c.hasHealthCheck || c.healthStatus === 'HEALTHY');
 }
 
 /**

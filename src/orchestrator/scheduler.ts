@@ -1,0 +1,328 @@
+import { jitter, type Clock, type Logger, type Timer } from '../lib/index.ts';
+import type { Watch } from '../store/index.ts';
+import { addServiceEvent, newTask } from './factory.ts';
+import {
+  ecsKeys,
+  isLive,
+  isServing,
+  type DeploymentRecord,
+  type EcsServiceRecord,
+  type TaskDefinitionRecord,
+  type TaskRecord,
+} from './model.ts';
+import { parseTaskDefinitionRef } from './api.ts';
+import { EcsStore, UNCHANGED } from './state.ts';
+
+/** Periodic pass, for what no store event announces: grace periods ending, backoff expiring. */
+export const SCHEDULER_TICK_MS = 1000;
+/** First retry delay after a task of a service fails to start or exits at once; doubles per failure. */
+export const BACKOFF_BASE_MS = 1000;
+/** Cap of that delay: a broken service retries about once a minute instead of spinning. */
+export const BACKOFF_MAX_MS = 60_000;
+/** STOPPED tasks stay visible to DescribeTasks this long (ECS keeps them at least an hour). */
+export const STOPPED_TASK_RETENTION_MS = 60 * 60 * 1000;
+/** ECS's stopped reason for tasks replaced after failing their container health checks. */
+export const UNHEALTHY_REASON = 'Task failed container health checks';
+
+export interface SchedulerOptions {
+  store: EcsStore;
+  clock: Clock;
+  logger: Logger;
+  availabilityZone: string;
+  stoppedTaskRetentionMs?: number;
+}
+
+/** What one pass decided for one service. */
+interface Plan {
+  stop: { task: TaskRecord; reason: string }[];
+  start: { deployment: DeploymentRecord; count: number }[];
+  patches: ((s: EcsServiceRecord) => void)[];
+}
+
+/**
+ * The service scheduler: a level-triggered reconciler over the stored desired state. Each pass
+ * compares every ACTIVE/DRAINING service with its tasks and writes the difference as task records
+ * (new PROVISIONING tasks, or `desiredStatus: STOPPED` on tasks to stop); task supervisors do the
+ * rest. Because it reads only the store, a restarted server simply resumes: tasks lost in the
+ * restart are STOPPED records, and the next pass replaces them.
+ *
+ * Rules: keep `desiredCount` tasks of the PRIMARY deployment; replace tasks that turn UNHEALTHY
+ * once `healthCheckGracePeriodSeconds` after their start have passed; roll deployments within
+ * `minimumHealthyPercent`/`maximumPercent` (a task counts as healthy only when it is serving and,
+ * for services with a registry, registered, so old tasks leave DNS only after new ones joined it);
+ * back off exponentially when tasks fail to start; take DRAINING services to INACTIVE.
+ */
+export class ServiceScheduler {
+  private watch?: Watch;
+  private timer?: Timer;
+  private running?: Promise<void>;
+  private dirty = false;
+  private stopped = false;
+  private stopping?: Promise<void>;
+  private readonly retentionMs: number;
+
+  constructor(private readonly options: SchedulerOptions) {
+    this.retentionMs = options.stoppedTaskRetentionMs ?? STOPPED_TASK_RETENTION_MS;
+  }
+
+  async start(): Promise<void> {
+    const kv = this.options.store.kv;
+    const rev = await kv.revision();
+    this.watch = kv.watch(
+      ecsKeys.root,
+      rev,
+      () => this.kick(),
+      (err) => this.options.logger.error({ err }, 'scheduler watch failed'),
+    );
+    this.schedule(jitter(SCHEDULER_TICK_MS));
+    this.kick();
+  }
+
+  /** Stops the loop; resolves once a pass in progress has finished. Repeatable. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.stopped = true;
+      this.watch?.cancel();
+      this.timer?.cancel();
+      await this.running;
+    })();
+    return this.stopping;
+  }
+
+  /** Asks for a pass soon; passes never overlap, and kicks during a pass cause one more. */
+  kick(): void {
+    if (this.stopped) return;
+    this.dirty = true;
+    if (this.running) return;
+    this.running = (async () => {
+      while (this.dirty && !this.stopped) {
+        this.dirty = false;
+        try {
+          await this.reconcileOnce();
+        } catch (err) {
+          this.options.logger.error({ err }, 'scheduler pass failed');
+        }
+      }
+      this.running = undefined;
+    })();
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = this.options.clock.setTimeout(() => {
+      this.kick();
+      this.schedule(SCHEDULER_TICK_MS);
+    }, ms);
+  }
+
+  /** One pass over every service (tests call it directly with a ManualClock). */
+  async reconcileOnce(): Promise<void> {
+    const { store } = this.options;
+    const now = this.options.clock.now();
+    const services = await store.list<EcsServiceRecord>(ecsKeys.servicePrefix);
+    const tasksByCluster = new Map<string, TaskRecord[]>();
+    for (const svc of services) {
+      if (svc.status === 'INACTIVE') continue;
+      let tasks = tasksByCluster.get(svc.clusterName);
+      if (!tasks) tasksByCluster.set(svc.clusterName, (tasks = await store.list<TaskRecord>(ecsKeys.clusterTasks(svc.clusterName))));
+      await this.reconcileService(svc, tasks.filter((t) => t.serviceName === svc.name), now);
+    }
+    await this.collectStoppedTasks(now);
+  }
+
+  private async reconcileService(svc: EcsServiceRecord, tasks: TaskRecord[], now: number): Promise<void> {
+    const plan: Plan = { stop: [], start: [], patches: [] };
+    this.accountFailures(svc, tasks, now, plan);
+    const stopping = new Set<string>();
+    const stop = (task: TaskRecord, reason: string) => {
+      if (stopping.has(task.id)) return;
+      stopping.add(task.id);
+      plan.stop.push({ task, reason });
+    };
+
+    // Replace tasks that failed their health checks, once the grace period is over.
+    const graceMs = svc.healthCheckGracePeriodSeconds * 1000;
+    for (const t of tasks) {
+      if (isLive(t) && t.lastStatus === 'RUNNING' && t.healthStatus === 'UNHEALTHY' && now - (t.startedAt ?? now) >= graceMs) {
+        stop(t, UNHEALTHY_REASON);
+        const deploymentId = t.deploymentId;
+        plan.patches.push((s) => {
+          const d = s.deployments.find((x) => x.id === deploymentId);
+          if (d) d.failedTasks++;
+          addServiceEvent(s, `(service ${s.name}) (task ${t.id}) failed container health checks.`, now);
+        });
+      }
+    }
+
+    const primary = svc.deployments.find((d) => d.status === 'PRIMARY');
+    const live = tasks.filter((t) => isLive(t) && !stopping.has(t.id));
+    const desired = svc.status === 'DRAINING' || !primary ? 0 : svc.desiredCount;
+    const serving = (t: TaskRecord) => isServing(t) && (this.registriesOf(svc, t).length === 0 || t.registration !== undefined);
+    let newLive = live.filter((t) => primary && t.deploymentId === primary.id);
+    let oldLive = live.filter((t) => !primary || t.deploymentId !== primary.id);
+
+    // Scale in: the least useful tasks go first (not serving, then the newest).
+    if (newLive.length > desired) {
+      const ranked = [...newLive].sort((a, b) => Number(serving(a)) - Number(serving(b)) || (b.createdAt - a.createdAt));
+      for (const t of ranked.slice(0, newLive.length - desired)) stop(t, `Scaling activity initiated by (deployment ${primary?.id ?? 'none'})`);
+      newLive = newLive.filter((t) => !stopping.has(t.id));
+    }
+
+    const maxTotal = Math.floor((desired * svc.deploymentConfiguration.maximumPercent) / 100);
+    const minHealthy = Math.ceil((desired * svc.deploymentConfiguration.minimumHealthyPercent) / 100);
+    // Old tasks that are not serving are no use to anyone.
+    for (const t of oldLive) if (!serving(t)) stop(t, `Task replaced by (deployment ${primary?.id ?? 'none'})`);
+    oldLive = oldLive.filter((t) => !stopping.has(t.id));
+    let healthy = newLive.filter(serving).length + oldLive.length;
+    const oldest = [...oldLive].sort((a, b) => (a.startedAt ?? a.createdAt) - (b.startedAt ?? b.createdAt));
+    while (oldest.length > 0 && healthy - 1 >= minHealthy) {
+      stop(oldest.shift()!, `Task replaced by (deployment ${primary?.id ?? 'none'})`);
+      healthy--;
+    }
+    oldLive = oldLive.filter((t) => !stopping.has(t.id));
+    const need = Math.max(0, desired - newLive.length);
+    let room = Math.max(0, maxTotal - newLive.length - oldLive.length);
+    if (need > 0 && room === 0 && oldLive.length > 0 && newLive.every(serving) && stopping.size === 0) {
+      // maximumPercent leaves no room and minimumHealthyPercent forbids stopping: give way by one
+      // old task, as ECS does, rather than stall the deployment forever.
+      stop(oldLive[0]!, `Task replaced by (deployment ${primary?.id ?? 'none'})`);
+      oldLive = oldLive.slice(1);
+      room = Math.max(0, maxTotal - newLive.length - oldLive.length);
+    }
+    let toStart = Math.min(need, room);
+    const backoff = svc.backoff;
+    if (toStart > 0 && backoff && now < backoff.notBefore) toStart = 0;
+    if (toStart > 0 && primary) plan.start.push({ deployment: primary, count: toStart });
+
+    // Rollout bookkeeping.
+    if (primary && primary.rolloutState === 'IN_PROGRESS' && oldLive.length === 0 && toStart === 0 && newLive.length === desired && newLive.every(serving) && svc.status === 'ACTIVE') {
+      const id = primary.id;
+      plan.patches.push((s) => {
+        const d = s.deployments.find((x) => x.id === id);
+        if (!d || d.rolloutState !== 'IN_PROGRESS') return;
+        d.rolloutState = 'COMPLETED';
+        d.rolloutStateReason = `ECS deployment ${id} completed.`;
+        d.updatedAt = now;
+        s.deployments = s.deployments.filter((x) => x.status === 'PRIMARY');
+        s.backoff = undefined;
+        addServiceEvent(s, `(service ${s.name}) has reached a steady state.`, now);
+      });
+    }
+    // Old deployments leave the list once their last task is gone.
+    const oldWithTasks = new Set(oldLive.map((t) => t.deploymentId));
+    const emptied = svc.deployments.filter((d) => d.status !== 'PRIMARY' && !oldWithTasks.has(d.id)).map((d) => d.id);
+    if (emptied.length > 0 && primary) plan.patches.push((s) => (s.deployments = s.deployments.filter((d) => !emptied.includes(d.id))));
+    if (svc.status === 'DRAINING' && plan.stop.length === 0 && tasks.every((t) => t.lastStatus === 'STOPPED')) {
+      plan.patches.push((s) => {
+        if (s.status !== 'DRAINING') return;
+        s.status = 'INACTIVE';
+        s.deployments = [];
+        addServiceEvent(s, `(service ${s.name}) has been deleted.`, now);
+      });
+    }
+    await this.apply(svc, plan, now);
+  }
+
+  /** Counts tasks that failed to start or exited on their own since the last count, and sets the backoff. */
+  private accountFailures(svc: EcsServiceRecord, tasks: TaskRecord[], now: number, plan: Plan): void {
+    const since = Math.max(svc.failuresCountedUntil ?? 0, svc.createdAt - 1);
+    const failed = tasks.filter(
+      (t) => t.lastStatus === 'STOPPED' && (t.stopCode === 'TaskFailedToStart' || t.stopCode === 'EssentialContainerExited') && (t.stoppedAt ?? 0) > since,
+    );
+    if (failed.length === 0) return;
+    const newest = Math.max(...failed.map((t) => t.stoppedAt ?? 0));
+    plan.patches.push((s) => {
+      if ((s.failuresCountedUntil ?? 0) >= newest) return;
+      const failures = (s.backoff?.failures ?? 0) + failed.length;
+      const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(30, failures - 1));
+      s.backoff = { failures, notBefore: now + delay };
+      s.failuresCountedUntil = newest;
+      for (const t of failed) {
+        const d = s.deployments.find((x) => x.id === t.deploymentId);
+        if (d) d.failedTasks++;
+        addServiceEvent(s, `(service ${s.name}) (task ${t.id}) stopped: ${t.stoppedReason ?? t.stopCode}. Retrying in ${Math.round(delay / 1000)} s.`, now);
+      }
+    });
+  }
+
+  private registriesOf(svc: EcsServiceRecord, t: TaskRecord) {
+    const d = svc.deployments.find((x) => x.id === t.deploymentId);
+    return d?.serviceRegistries ?? svc.serviceRegistries;
+  }
+
+  private async apply(svc: EcsServiceRecord, plan: Plan, now: number): Promise<void> {
+    const { store, logger } = this.options;
+    const stoppedIds: string[] = [];
+    for (const { task, reason } of plan.stop) {
+      let changed = false;
+      await store.mutate<TaskRecord>(ecsKeys.task(task.clusterName, task.id), (cur) => {
+        if (!cur || cur.desiredStatus !== 'RUNNING') return UNCHANGED;
+        changed = true;
+        return { ...cur, desiredStatus: 'STOPPED', stopCode: 'ServiceSchedulerInitiated', stoppedReason: reason, stoppingAt: now, version: cur.version + 1 };
+      });
+      if (changed) stoppedIds.push(task.id);
+    }
+    const startedIds: string[] = [];
+    const startErrors: string[] = [];
+    for (const { deployment, count } of plan.start) {
+      const td = await this.taskDefinition(deployment.taskDefinitionArn);
+      if (!td) {
+        startErrors.push(`task definition ${deployment.taskDefinitionArn} does not exist`);
+        continue;
+      }
+      for (let i = 0; i < count; i++) {
+        const task = newTask({
+          clusterName: svc.clusterName,
+          clusterArn: svc.clusterArn,
+          taskDefinition: td,
+          launchType: deployment.launchType,
+          networkConfiguration: deployment.networkConfiguration,
+          availabilityZone: this.options.availabilityZone,
+          group: `service:${svc.name}`,
+          startedBy: deployment.id,
+          serviceName: svc.name,
+          deploymentId: deployment.id,
+          tags: svc.propagateTags === 'SERVICE' ? svc.tags : svc.propagateTags === 'TASK_DEFINITION' ? td.tags : [],
+          now,
+        });
+        await store.create(ecsKeys.task(svc.clusterName, task.id), task);
+        startedIds.push(task.id);
+      }
+    }
+    if (stoppedIds.length > 0) {
+      plan.patches.push((s) => addServiceEvent(s, `(service ${s.name}) has stopped ${stoppedIds.length} running tasks: ${stoppedIds.map((id) => `(task ${id})`).join(' ')}.`, now));
+    }
+    if (startedIds.length > 0) {
+      plan.patches.push((s) => addServiceEvent(s, `(service ${s.name}) has started ${startedIds.length} tasks: ${startedIds.map((id) => `(task ${id})`).join(' ')}.`, now));
+    }
+    for (const e of startErrors) plan.patches.push((s) => addServiceEvent(s, `(service ${s.name}) was unable to start tasks: ${e}.`, now));
+    if (plan.patches.length === 0) return;
+    await store.mutate<EcsServiceRecord>(ecsKeys.service(svc.clusterName, svc.name), (cur) => {
+      if (!cur || cur.createdAt !== svc.createdAt) return UNCHANGED;
+      const next = structuredClone(cur);
+      for (const p of plan.patches) p(next);
+      return next;
+    });
+    if (startedIds.length + stoppedIds.length > 0) {
+      logger.info({ service: svc.name, cluster: svc.clusterName, started: startedIds, stopped: stoppedIds }, 'scheduler changed tasks');
+    }
+  }
+
+  private async taskDefinition(arn: string): Promise<TaskDefinitionRecord | undefined> {
+    const ref = parseTaskDefinitionRef(arn);
+    if (!ref || ref.revision === undefined) return undefined;
+    return (await this.options.store.get<TaskDefinitionRecord>(ecsKeys.taskDefinition(ref.family, ref.revision)))?.value;
+  }
+
+  private async collectStoppedTasks(now: number): Promise<void> {
+    const { store } = this.options;
+    const { items } = await store.kv.list(ecsKeys.taskPrefix);
+    for (const item of items) {
+      if (!item.value.includes('"lastStatus":"STOPPED"')) continue;
+      const t = JSON.parse(item.value) as TaskRecord;
+      if (t.lastStatus === 'STOPPED' && now - (t.stoppedAt ?? now) > this.retentionMs) {
+        await store.kv.txn([{ type: 'delete', key: item.key, prevRevision: item.modRevision }]).catch(() => undefined);
+      }
+    }
+  }
+}

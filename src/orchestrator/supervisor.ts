@@ -1,0 +1,565 @@
+import { jitter, type Clock, type Logger, type Timer } from '../lib/index.ts';
+import type { Watch } from '../store/index.ts';
+import type { ContainerExit, ContainerSpec, ExecResult, LogLine, Runtime, RunningTask, TaskSpec } from '../runtime/index.ts';
+import { ContainerHealthMonitor, type CheckResult } from './containerhealth.ts';
+import {
+  deriveTaskHealth,
+  ecsKeys,
+  isServing,
+  type EcsServiceRecord,
+  type ServiceRegistry,
+  type StopCode,
+  type TaskDefinitionRecord,
+  type TaskHealth,
+  type TaskRecord,
+} from './model.ts';
+import type { Registrar } from './registration.ts';
+import { EcsStore, UNCHANGED } from './state.ts';
+import { healthCheckArgv, STOP_TIMEOUT_LIMITS } from './taskdef.ts';
+import { parseTaskDefinitionRef } from './api.ts';
+
+/** How often every local task's registration is re-checked (retries after a registry error). */
+export const RESYNC_INTERVAL_MS = 2000;
+/** SIGTERM→SIGKILL wait when the server itself shuts down: short, so shutdown is not held up for minutes. */
+export const SHUTDOWN_STOP_TIMEOUT_MS = 3000;
+/** Runtime handles of stopped tasks kept for their logs (`pharos logs`), newest last. */
+export const STOPPED_LOGS_KEPT = 200;
+
+/** The ECS stopped reasons Pharos writes (ECS wording where ECS has one). */
+export const STOP_REASONS = {
+  essentialExited: 'Essential container in task exited',
+  serverRestarted: 'Task stopped because the Pharos server restarted while it was running',
+  serverShutdown: 'Task stopped because the Pharos server shut down',
+  neverStarted: 'Task stopped before it started',
+} as const;
+
+export interface SupervisorOptions {
+  store: EcsStore;
+  runtime: Runtime;
+  /** Absent when no registry is wired (tasks then run unregistered). */
+  registrar?: Registrar;
+  clock: Clock;
+  logger: Logger;
+  /** This node's name on task records (`task.node`). */
+  node: string;
+  /** Fixed drain delay in ms; undefined = the largest TTL of the task's Cloud Map records. */
+  drainDelayMs?: number;
+}
+
+interface Handle {
+  task: TaskRecord;
+  taskDefinition?: TaskDefinitionRecord;
+  registry?: ServiceRegistry;
+  running?: RunningTask;
+  monitors: Map<string, ContainerHealthMonitor>;
+  /** Aborts a start in progress when a stop is asked for. */
+  startAbort: AbortController;
+  stopRequested: boolean;
+  /** Per-task work queue: start, health changes, exits and the stop sequence never interleave. */
+  queue: Promise<void>;
+  unsubscribeExit?: () => void;
+  done: boolean;
+}
+
+/**
+ * Runs the tasks assigned to this node: claims PROVISIONING tasks from the store, starts them in
+ * the runtime, runs their container health checks, registers them in Cloud Map once they are
+ * RUNNING and healthy, and on a stop request walks DEACTIVATING (deregister, drain delay) →
+ * STOPPING (SIGTERM, stopTimeout, SIGKILL) → STOPPED. It writes observed state to the task records;
+ * it never decides to replace a task (that is the scheduler's job).
+ */
+export class TaskSupervisor {
+  private readonly handles = new Map<string, Handle>();
+  private readonly stoppedTasks = new Map<string, RunningTask>();
+  private watch?: Watch;
+  private resyncTimer?: Timer;
+  private started = false;
+  private stopping?: Promise<void>;
+  private readonly shutdown = new AbortController();
+
+  constructor(private readonly options: SupervisorOptions) {}
+
+  private get log(): Logger {
+    return this.options.logger;
+  }
+
+  /** Recovers tasks a previous run left behind, then follows the task records. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const kv = this.options.store.kv;
+    const listed = await kv.list(ecsKeys.taskPrefix);
+    for (const item of listed.items) {
+      const task = parse(item.value);
+      if (task) await this.recoverOrAdopt(task);
+    }
+    this.watch = kv.watch(
+      ecsKeys.taskPrefix,
+      listed.revision,
+      (events) => {
+        for (const ev of events) {
+          if (ev.type !== 'put' || ev.value === undefined) continue;
+          const task = parse(ev.value);
+          if (task) this.onTaskRecord(task);
+        }
+      },
+      (err) => this.log.error({ err }, 'ecs task watch failed'),
+    );
+    this.scheduleResync(jitter(RESYNC_INTERVAL_MS));
+  }
+
+  /**
+   * Stops following the store and stops every local task (deregistered first, short stop timeout),
+   * recording them as STOPPED so the scheduler replaces them on the next start. Repeatable.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.watch?.cancel();
+      this.resyncTimer?.cancel();
+      this.shutdown.abort();
+      const all = [...this.handles.values()];
+      for (const h of all) {
+        if (!h.stopRequested) {
+          h.stopRequested = true;
+          h.startAbort.abort();
+          this.enqueue(h, () => this.stopSequence(h, { code: 'TerminationNotice', reason: STOP_REASONS.serverShutdown, shutdown: true }));
+        }
+      }
+      await Promise.all(all.map((h) => h.queue));
+    })();
+    return this.stopping;
+  }
+
+  /** Captured output of a task this node ran (live or recently stopped). */
+  logs(taskId: string, container?: string): LogLine[] | undefined {
+    const rt = this.handles.get(taskId)?.running ?? this.stoppedTasks.get(taskId);
+    return rt?.logs(container);
+  }
+
+  /** Tasks this node is running now (for metrics and tests). */
+  get liveTaskIds(): string[] {
+    return [...this.handles.keys()];
+  }
+
+  // ------------------------------------------------------------ dispatch
+
+  private onTaskRecord(task: TaskRecord): void {
+    if (this.shutdown.signal.aborted) return;
+    const h = this.handles.get(task.id);
+    if (!h) {
+      if (task.lastStatus === 'STOPPED') return;
+      if (task.node !== undefined && task.node !== this.options.node) return;
+      if (task.lastStatus === 'PROVISIONING' && task.desiredStatus === 'RUNNING') {
+        const handle = this.newHandle(task);
+        this.enqueue(handle, () => this.startSequence(handle));
+      } else if (task.lastStatus === 'PROVISIONING') {
+        void this.finishUnstarted(task).catch((err) => this.log.error({ err, taskId: task.id }, 'could not record a stopped task'));
+      }
+      return;
+    }
+    h.task = task;
+    if (task.desiredStatus === 'STOPPED' && !h.stopRequested) {
+      h.stopRequested = true;
+      h.startAbort.abort();
+      this.enqueue(h, () => this.stopSequence(h, {}));
+    }
+  }
+
+  /** At start: tasks this node ran before a restart are gone (the runtime cleaned them up): record that. */
+  private async recoverOrAdopt(task: TaskRecord): Promise<void> {
+    if (task.lastStatus === 'STOPPED') return;
+    if (task.node !== undefined && task.node !== this.options.node) return;
+    if (task.lastStatus === 'PROVISIONING') {
+      this.onTaskRecord(task);
+      return;
+    }
+    try {
+      if (task.registration) await this.options.registrar?.deregister(task.id, task.registration);
+    } catch (err) {
+      this.log.warn({ err, taskId: task.id }, 'could not deregister a task left over from a previous run');
+    }
+    const now = this.options.clock.now();
+    await this.update(task, (t) => {
+      if (t.desiredStatus === 'RUNNING') {
+        t.desiredStatus = 'STOPPED';
+        t.stopCode = 'TerminationNotice';
+        t.stoppedReason = STOP_REASONS.serverRestarted;
+      }
+      t.registration = undefined;
+      markStopped(t, now);
+    });
+    this.log.info({ taskId: task.id }, 'task from a previous run recorded as stopped');
+  }
+
+  private newHandle(task: TaskRecord): Handle {
+    const h: Handle = { task, monitors: new Map(), startAbort: new AbortController(), stopRequested: false, queue: Promise.resolve(), done: false };
+    this.handles.set(task.id, h);
+    return h;
+  }
+
+  private enqueue(h: Handle, fn: () => Promise<void>): void {
+    h.queue = h.queue.then(fn).catch((err) => this.log.error({ err, taskId: h.task.id }, 'task supervisor step failed'));
+  }
+
+  // ------------------------------------------------------------ start
+
+  private async startSequence(h: Handle): Promise<void> {
+    const { clock, node } = this.options;
+    let claimed = false;
+    const now = clock.now();
+    await this.update(h.task, (t) => {
+      if (t.desiredStatus !== 'RUNNING' || t.lastStatus !== 'PROVISIONING' || (t.node !== undefined && t.node !== node)) return false;
+      claimed = true;
+      t.node = node;
+      t.lastStatus = 'PENDING';
+      t.pullStartedAt = now;
+      t.pullStoppedAt = now;
+      return true;
+    }, h);
+    if (!claimed) {
+      if (h.task.lastStatus === 'PROVISIONING' && h.task.desiredStatus === 'STOPPED') await this.finishUnstarted(h.task);
+      this.forget(h);
+      return;
+    }
+    const td = await this.taskDefinitionOf(h.task);
+    if (!td) {
+      await this.failStart(h, 'CannotStartContainerError: the task definition no longer exists');
+      return;
+    }
+    h.taskDefinition = td;
+    h.registry = await this.registryOf(h.task);
+    let spec: TaskSpec;
+    try {
+      spec = this.specOf(h.task, td);
+    } catch (err) {
+      await this.failStart(h, (err as Error).message);
+      return;
+    }
+    let rt: RunningTask;
+    try {
+      rt = await this.options.runtime.startTask(spec, h.startAbort.signal);
+    } catch (err) {
+      if (h.stopRequested) {
+        await this.update(h.task, (t) => markStopped(t, clock.now()), h);
+        this.forget(h);
+        return;
+      }
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.warn({ taskId: h.task.id, err: message }, 'task failed to start');
+      await this.failStart(h, message);
+      return;
+    }
+    h.running = rt;
+    const startedAt = clock.now();
+    await this.update(h.task, (t) => {
+      t.lastStatus = 'RUNNING';
+      t.startedAt = startedAt;
+      t.privateIpv4Address = rt.ipv4;
+      if (t.networkMode === 'awsvpc') t.macAddress = macOf(t.id);
+      for (const c of t.containers) {
+        c.lastStatus = 'RUNNING';
+        c.networkBindings = rt.networkBindings
+          .filter((b) => b.containerName === c.name)
+          .map((b) => ({ bindIP: b.bindIP, containerPort: b.containerPort, hostPort: b.hostPort, protocol: b.protocol }));
+      }
+      return true;
+    }, h);
+    h.unsubscribeExit = rt.onContainerExit((exit) => this.enqueue(h, () => this.onContainerExit(h, exit)));
+    this.startHealthChecks(h, td, rt);
+    await this.syncRegistration(h);
+  }
+
+  private specOf(task: TaskRecord, td: TaskDefinitionRecord): TaskSpec {
+    if (td.networkMode === 'none') throw new Error("CannotStartContainerError: network mode 'none' is not supported by Pharos");
+    const containers: ContainerSpec[] = td.containerDefinitions.map((c) => {
+      const o = task.overrides.containerOverrides.find((x) => x.name === c.name);
+      const env: Record<string, string> = {};
+      for (const e of c.environment) env[e.name] = e.value;
+      for (const e of o?.environment ?? []) env[e.name] = e.value;
+      const spec: ContainerSpec = {
+        name: c.name,
+        image: c.image,
+        environment: env,
+        essential: c.essential,
+        portMappings: c.portMappings.map((m) => ({ containerPort: m.containerPort, hostPort: m.hostPort, protocol: m.protocol })),
+      };
+      const command = o?.command ?? c.command;
+      if (command) spec.command = command;
+      if (c.entryPoint) spec.entryPoint = c.entryPoint;
+      if (c.workingDir) spec.workingDirectory = c.workingDir;
+      return spec;
+    });
+    return { taskId: task.id, networkMode: td.networkMode, containers };
+  }
+
+  private async failStart(h: Handle, reason: string): Promise<void> {
+    const now = this.options.clock.now();
+    await this.update(h.task, (t) => {
+      if (t.desiredStatus === 'RUNNING') {
+        t.desiredStatus = 'STOPPED';
+        t.stopCode = 'TaskFailedToStart';
+        t.stoppedReason = reason;
+      }
+      for (const c of t.containers) c.reason = reason;
+      markStopped(t, now);
+      return true;
+    }, h);
+    this.forget(h);
+  }
+
+  /** A task asked to stop before this node ever claimed it. */
+  private async finishUnstarted(task: TaskRecord): Promise<void> {
+    const now = this.options.clock.now();
+    await this.update(task, (t) => {
+      if (t.lastStatus !== 'PROVISIONING' || t.desiredStatus !== 'STOPPED') return false;
+      t.stoppedReason ??= STOP_REASONS.neverStarted;
+      markStopped(t, now);
+      return true;
+    });
+  }
+
+  // ------------------------------------------------------------ health
+
+  private startHealthChecks(h: Handle, td: TaskDefinitionRecord, rt: RunningTask): void {
+    for (const c of td.containerDefinitions) {
+      if (!c.healthCheck) continue;
+      const argv = healthCheckArgv(c.healthCheck);
+      if (!argv) continue;
+      const run = (args: string[], timeoutMs: number, signal: AbortSignal): Promise<CheckResult> =>
+        rt.exec(args, { timeoutMs, container: c.name, signal }).then(checkResult, (err: unknown) => ({ ok: false, detail: String((err as Error)?.message ?? err) }));
+      const monitor = new ContainerHealthMonitor(c.healthCheck, argv, run, this.options.clock, (status, detail) =>
+        this.enqueue(h, () => this.onHealthChange(h, c.name, status, detail)),
+      );
+      h.monitors.set(c.name, monitor);
+      monitor.start();
+    }
+  }
+
+  private async onHealthChange(h: Handle, container: string, status: TaskHealth, detail: string): Promise<void> {
+    if (h.stopRequested || h.done) return;
+    const now = this.options.clock.now();
+    this.log.info({ taskId: h.task.id, container, status, detail }, 'container health changed');
+    await this.update(h.task, (t) => {
+      const c = t.containers.find((x) => x.name === container);
+      if (!c) return false;
+      c.healthStatus = status;
+      if (status === 'UNHEALTHY') c.reason = `container health check failed: ${detail}`.slice(0, 255);
+      const health = deriveTaskHealth(t.containers);
+      if (health !== t.healthStatus) t.healthChangedAt = now;
+      t.healthStatus = health;
+      return true;
+    }, h);
+    await this.syncRegistration(h);
+  }
+
+  // ------------------------------------------------------------ registration
+
+  /** Brings Cloud Map in line with the task: registered while serving, marked or removed when not. */
+  private async syncRegistration(h: Handle): Promise<void> {
+    const registrar = this.options.registrar;
+    const task = h.task;
+    if (!registrar || !h.registry || !h.taskDefinition || h.stopRequested || h.done || task.lastStatus !== 'RUNNING') return;
+    const serving = isServing(task);
+    try {
+      if (serving && !task.registration) {
+        const registration = await registrar.register(task, h.registry, h.taskDefinition);
+        await this.update(task, (t) => ((t.registration = registration), true), h);
+        this.log.info({ taskId: task.id, serviceId: registration.serviceId }, 'task registered');
+      } else if (task.registration && registrar.hasCustomHealth(task.registration.serviceId)) {
+        const next = await registrar.setCustomHealth(task.id, task.registration, serving ? 'HEALTHY' : 'UNHEALTHY');
+        if (next !== task.registration) await this.update(task, (t) => ((t.registration = next), true), h);
+      } else if (task.registration && !serving) {
+        // Without custom health Cloud Map cannot mark the instance, so it leaves until the task is healthy again.
+        await registrar.deregister(task.id, task.registration);
+        await this.update(task, (t) => ((t.registration = undefined), true), h);
+      }
+    } catch (err) {
+      this.log.warn({ err, taskId: task.id }, 'cloud map registration failed; will retry');
+    }
+    // A stop may have been asked for while we were registering: the stop sequence deregisters.
+  }
+
+  private scheduleResync(ms: number): void {
+    if (this.shutdown.signal.aborted) return;
+    this.resyncTimer = this.options.clock.setTimeout(() => {
+      for (const h of this.handles.values()) {
+        if (h.running && !h.stopRequested) this.enqueue(h, () => this.syncRegistration(h));
+      }
+      this.scheduleResync(RESYNC_INTERVAL_MS);
+    }, ms);
+  }
+
+  // ------------------------------------------------------------ exits and stop
+
+  private async onContainerExit(h: Handle, exit: ContainerExit): Promise<void> {
+    if (h.done) return;
+    const stopTask = exit.essential && !exit.stopRequested && !h.stopRequested;
+    // Set before the write, so the watch echo of our own write does not queue a second stop.
+    if (stopTask) h.stopRequested = true;
+    await this.update(h.task, (t) => {
+      const c = t.containers.find((x) => x.name === exit.name);
+      if (!c) return false;
+      c.lastStatus = 'STOPPED';
+      if (exit.exitCode !== null) c.exitCode = exit.exitCode;
+      c.reason = exit.reason;
+      if (exit.essential && !exit.stopRequested && t.desiredStatus === 'RUNNING') {
+        t.desiredStatus = 'STOPPED';
+        t.stopCode = 'EssentialContainerExited';
+        t.stoppedReason = `${STOP_REASONS.essentialExited}: ${exit.name} ${exit.reason}`;
+      }
+      return true;
+    }, h);
+    if (stopTask) await this.stopSequence(h, { skipDrain: true });
+  }
+
+  /**
+   * DEACTIVATING (deregister, drain delay) → STOPPING (SIGTERM, stopTimeout, SIGKILL) → STOPPED.
+   * `code`/`reason` are written only if nobody asked for the stop before (server shutdown).
+   */
+  private async stopSequence(h: Handle, opts: { code?: StopCode; reason?: string; skipDrain?: boolean; shutdown?: boolean }): Promise<void> {
+    if (h.done) return;
+    const { clock, registrar } = this.options;
+    // Monitors stop in the background: a check in flight must not delay the deregistration.
+    const monitorsStopped = Promise.all([...h.monitors.values()].map((m) => m.stop()));
+    h.monitors.clear();
+    if (!h.running) {
+      await monitorsStopped;
+      // Never started (the stop won the race against the start): just record it.
+      await this.update(h.task, (t) => {
+        if (t.desiredStatus === 'RUNNING' && opts.code) {
+          t.desiredStatus = 'STOPPED';
+          t.stopCode = opts.code;
+          t.stoppedReason = opts.reason;
+        }
+        markStopped(t, clock.now());
+        return true;
+      }, h);
+      this.forget(h);
+      return;
+    }
+    const stoppingAt = clock.now();
+    await this.update(h.task, (t) => {
+      if (t.desiredStatus === 'RUNNING' && opts.code) {
+        t.desiredStatus = 'STOPPED';
+        t.stopCode = opts.code;
+        t.stoppedReason = opts.reason;
+      }
+      t.stoppingAt ??= stoppingAt;
+      if (t.lastStatus === 'RUNNING' || t.lastStatus === 'PENDING' || t.lastStatus === 'ACTIVATING') t.lastStatus = 'DEACTIVATING';
+      return true;
+    }, h);
+    const registration = h.task.registration;
+    if (registration && registrar) {
+      try {
+        await registrar.deregister(h.task.id, registration);
+        this.log.info({ taskId: h.task.id, serviceId: registration.serviceId }, 'task deregistered');
+      } catch (err) {
+        this.log.warn({ err, taskId: h.task.id }, 'could not deregister a stopping task');
+      }
+      await this.update(h.task, (t) => ((t.registration = undefined), true), h);
+      const drainMs = opts.skipDrain || opts.shutdown ? 0 : (this.options.drainDelayMs ?? registrar.drainDelayMs(registration.serviceId));
+      if (drainMs > 0) {
+        try {
+          await clock.sleep(drainMs, this.shutdown.signal);
+        } catch {
+          // Server shutdown cuts the drain short.
+        }
+      }
+    }
+    await monitorsStopped;
+    await this.update(h.task, (t) => ((t.lastStatus = 'STOPPING'), true), h);
+    const timeoutMs = opts.shutdown ? SHUTDOWN_STOP_TIMEOUT_MS : stopTimeoutMs(h.taskDefinition);
+    await h.running.stop({ timeoutMs });
+    const statuses = h.running.containers();
+    const now = clock.now();
+    await this.update(h.task, (t) => {
+      for (const c of t.containers) {
+        const s = statuses.find((x) => x.name === c.name);
+        c.lastStatus = 'STOPPED';
+        if (s && s.exitCode !== undefined && s.exitCode !== null && c.exitCode === undefined) c.exitCode = s.exitCode;
+      }
+      markStopped(t, now);
+      return true;
+    }, h);
+    this.forget(h);
+  }
+
+  private forget(h: Handle): void {
+    h.done = true;
+    h.unsubscribeExit?.();
+    this.handles.delete(h.task.id);
+    if (h.running) {
+      this.stoppedTasks.set(h.task.id, h.running);
+      while (this.stoppedTasks.size > STOPPED_LOGS_KEPT) this.stoppedTasks.delete(this.stoppedTasks.keys().next().value!);
+    }
+  }
+
+  // ------------------------------------------------------------ store access
+
+  /**
+   * CAS-updates a task record with `fn` (return false to leave it), bumping `version`, and keeps
+   * the handle's copy current.
+   */
+  private async update(task: TaskRecord, fn: (t: TaskRecord) => boolean | void, h?: Handle): Promise<void> {
+    const stored = await this.options.store.mutate<TaskRecord>(ecsKeys.task(task.clusterName, task.id), (cur) => {
+      if (!cur) return UNCHANGED;
+      const next = structuredClone(cur);
+      if (fn(next) === false) return UNCHANGED;
+      next.version = cur.version + 1;
+      return next;
+    });
+    if (stored && h) h.task = stored;
+  }
+
+  private async taskDefinitionOf(task: TaskRecord): Promise<TaskDefinitionRecord | undefined> {
+    const ref = parseTaskDefinitionRef(task.taskDefinitionArn);
+    if (!ref || ref.revision === undefined) return undefined;
+    return (await this.options.store.get<TaskDefinitionRecord>(ecsKeys.taskDefinition(ref.family, ref.revision)))?.value;
+  }
+
+  /** The registry of the task's deployment (RunTask tasks have none: they are never registered). */
+  private async registryOf(task: TaskRecord): Promise<ServiceRegistry | undefined> {
+    if (task.serviceName === undefined) return undefined;
+    const svc = (await this.options.store.get<EcsServiceRecord>(ecsKeys.service(task.clusterName, task.serviceName)))?.value;
+    if (!svc) return undefined;
+    const deployment = svc.deployments.find((d) => d.id === task.deploymentId);
+    return (deployment?.serviceRegistries ?? svc.serviceRegistries)[0];
+  }
+}
+
+function parse(text: string): TaskRecord | undefined {
+  try {
+    return JSON.parse(text) as TaskRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+function markStopped(t: TaskRecord, now: number): true {
+  t.lastStatus = 'STOPPED';
+  t.executionStoppedAt ??= now;
+  t.stoppedAt = now;
+  for (const c of t.containers) c.lastStatus = 'STOPPED';
+  return true;
+}
+
+/** The longest stopTimeout of the task's containers (ECS applies it per container; Pharos stops the task as one). */
+function stopTimeoutMs(td: TaskDefinitionRecord | undefined): number {
+  const values = (td?.containerDefinitions ?? []).map((c) => c.stopTimeout ?? STOP_TIMEOUT_LIMITS.default);
+  return Math.max(STOP_TIMEOUT_LIMITS.min, ...values) * 1000;
+}
+
+function checkResult(r: ExecResult): CheckResult {
+  if (r.timedOut) return { ok: false, detail: 'health check timed out' };
+  if (r.exitCode === 0) return { ok: true, detail: 'exit code 0' };
+  const output = r.output.trim().slice(0, 200);
+  const why = r.exitCode === null ? `killed by ${r.signal}` : `exit code ${r.exitCode}`;
+  return { ok: false, detail: output ? `${why}: ${output}` : why };
+}
+
+/** A stable, locally administered MAC for the task's "ENI" (DescribeTasks shows one). */
+function macOf(taskId: string): string {
+  const b = taskId.slice(0, 10).match(/../g) ?? [];
+  return ['0a', ...b].join(':');
+}
+
