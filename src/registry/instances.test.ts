@@ -1,0 +1,302 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ACCOUNT, completed, httpNamespace, openHarness, privateNamespace, register, rejectsWith, removeDir, service, type Harness } from './testkit.ts';
+
+type Any = Record<string, any>;
+
+describe('instances, health and discovery', () => {
+  let h: Harness;
+  let dnsNs: string;
+  let httpNs: string;
+  let web: { Id: string; Arn: string };
+  before(async () => {
+    h = await openHarness({ config: { quotas: { instancesPerService: 5, instancesPerNamespace: 7 } } });
+    dnsNs = await privateNamespace(h.registry, 'inst.local');
+    httpNs = await httpNamespace(h.registry, 'inst-http');
+    web = await service(h.registry, {
+      Name: 'web',
+      NamespaceId: dnsNs,
+      DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 10 }] },
+      HealthCheckCustomConfig: { FailureThreshold: 1 },
+    });
+  });
+  after(async () => {
+    await h.close();
+    removeDir(h.dir);
+  });
+
+  test('RegisterInstance → operation → GetInstance, ListInstances, InstanceCount, DiscoverInstances', async () => {
+    const { registry } = h;
+    await rejectsWith(registry.registerInstance({ ServiceId: web.Id, InstanceId: 'i1', Attributes: { color: 'blue' } }), 'InvalidInput', undefined, /AWS_INSTANCE_IPV4: is required/);
+    const op = await register(registry, web.Id, 'i1', { AWS_INSTANCE_IPV4: '198.18.0.1', color: 'blue' });
+    assert.equal(op.type, 'REGISTER_INSTANCE');
+    assert.deepEqual(op.targets, { INSTANCE: 'i1', SERVICE: web.Id });
+    const got = (await registry.getInstance({ ServiceId: web.Arn, InstanceId: 'i1' })) as Any;
+    assert.deepEqual(got, { ResourceOwner: ACCOUNT, Instance: { Id: 'i1', Attributes: { AWS_INSTANCE_IPV4: '198.18.0.1', color: 'blue' }, CreatedByAccount: ACCOUNT } });
+    const listed = (await registry.listInstances({ ServiceId: web.Id })) as Any;
+    assert.deepEqual(listed, { ResourceOwner: ACCOUNT, Instances: [{ Id: 'i1', Attributes: { AWS_INSTANCE_IPV4: '198.18.0.1', color: 'blue' }, CreatedByAccount: ACCOUNT }] });
+    assert.equal(((await registry.getService({ Id: web.Id })) as Any).Service.InstanceCount, 1);
+    const found = (await registry.discoverInstances({ NamespaceName: 'inst.local', ServiceName: 'web' })) as Any;
+    assert.deepEqual(found.Instances, [
+      { InstanceId: 'i1', NamespaceName: 'inst.local', ServiceName: 'web', HealthStatus: 'HEALTHY', Attributes: { AWS_INSTANCE_IPV4: '198.18.0.1', color: 'blue' } },
+    ]);
+    assert.ok(Number.isInteger(found.InstancesRevision) && found.InstancesRevision > 0);
+    assert.deepEqual(await registry.discoverInstancesRevision({ NamespaceName: 'inst.local', ServiceName: 'web' }), { InstancesRevision: found.InstancesRevision });
+  });
+
+  test('custom health: immediate change, filters, revision unchanged by health', async () => {
+    const { registry } = h;
+    const rev0 = ((await registry.discoverInstancesRevision({ NamespaceName: 'inst.local', ServiceName: 'web' })) as Any).InstancesRevision;
+    assert.deepEqual(await registry.updateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'i1', Status: 'UNHEALTHY' }), {});
+    assert.deepEqual(await registry.getInstancesHealthStatus({ ServiceId: web.Id }), { Status: { i1: 'UNHEALTHY' } });
+    const q = { NamespaceName: 'inst.local', ServiceName: 'web' };
+    assert.deepEqual(((await registry.discoverInstances({ ...q, HealthStatus: 'HEALTHY' })) as Any).Instances, []);
+    assert.deepEqual(((await registry.discoverInstances(q)) as Any).Instances, [], 'omitted HealthStatus behaves as HEALTHY');
+    for (const hs of ['ALL', 'HEALTHY_OR_ELSE_ALL', 'UNHEALTHY']) {
+      const out = (await registry.discoverInstances({ ...q, HealthStatus: hs })) as Any;
+      assert.deepEqual(out.Instances.map((i: Any) => [i.InstanceId, i.HealthStatus]), [['i1', 'UNHEALTHY']], hs);
+    }
+    const rev1 = ((await registry.discoverInstancesRevision(q)) as Any).InstancesRevision;
+    assert.equal(rev1, rev0, 'health changes do not move InstancesRevision');
+    await registry.updateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'i1', Status: 'HEALTHY' });
+    assert.deepEqual(await registry.getInstancesHealthStatus({ ServiceId: web.Id, Instances: ['i1'] }), { Status: { i1: 'HEALTHY' } });
+
+    // Register i2 with AWS_INIT_HEALTH_STATUS=UNHEALTHY: unhealthy at once, attribute kept; revision grows.
+    await register(registry, web.Id, 'i2', { AWS_INSTANCE_IPV4: '198.18.0.2', AWS_INIT_HEALTH_STATUS: 'UNHEALTHY', color: 'red' });
+    assert.deepEqual(await registry.getInstancesHealthStatus({ ServiceId: web.Id, Instances: ['i2'] }), { Status: { i2: 'UNHEALTHY' } });
+    assert.equal(((await registry.getInstance({ ServiceId: web.Id, InstanceId: 'i2' })) as Any).Instance.Attributes.AWS_INIT_HEALTH_STATUS, 'UNHEALTHY');
+    const rev2 = ((await registry.discoverInstancesRevision(q)) as Any).InstancesRevision;
+    assert.ok(rev2 > rev1);
+
+    await rejectsWith(registry.updateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'nope', Status: 'HEALTHY' }), 'InstanceNotFound');
+    await rejectsWith(registry.updateInstanceCustomHealthStatus({ ServiceId: 'srv-nope', InstanceId: 'i1', Status: 'HEALTHY' }), 'ServiceNotFound');
+    await rejectsWith(registry.updateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'i1', Status: 'UNKNOWN' }), 'InvalidInput', undefined, /^Status: must be one of/);
+    await rejectsWith(registry.updateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'i1' }), 'InvalidInput', undefined, /^Status: is required/);
+  });
+
+  test('DiscoverInstances: query AND, optional parameters, MaxResults, HEALTHY_OR_ELSE_ALL fail-open, lookups', async () => {
+    const { registry } = h;
+    const q = { NamespaceName: 'inst.local', ServiceName: 'web', HealthStatus: 'ALL' };
+    const ids = async (input: Any) => ((await registry.discoverInstances(input)) as Any).Instances.map((i: Any) => i.InstanceId).sort();
+    assert.deepEqual(await ids({ ...q, QueryParameters: { color: 'blue' } }), ['i1']);
+    assert.deepEqual(await ids({ ...q, QueryParameters: { color: 'blue', AWS_INSTANCE_IPV4: '198.18.0.2' } }), []);
+    assert.deepEqual(await ids({ ...q, OptionalParameters: { color: 'red' } }), ['i2']);
+    assert.deepEqual(await ids({ ...q, OptionalParameters: { color2: 'x' } }), ['i1', 'i2'], 'optional pairs that match nothing are ignored');
+    assert.deepEqual(await ids({ ...q, QueryParameters: { color: 'blue' }, OptionalParameters: { color2: 'x' } }), ['i1']);
+    assert.equal((await ids({ ...q, MaxResults: 1 })).length, 1);
+    assert.deepEqual(await ids({ ...q, HealthStatus: 'HEALTHY' }), ['i1']);
+    await registry.updateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'i1', Status: 'UNHEALTHY' });
+    assert.deepEqual(await ids({ ...q, HealthStatus: 'HEALTHY_OR_ELSE_ALL' }), ['i1', 'i2'], 'none healthy: fail open');
+    await registry.updateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'i1', Status: 'HEALTHY' });
+
+    await rejectsWith(registry.discoverInstances({ NamespaceName: 'nope.local', ServiceName: 'web' }), 'NamespaceNotFound');
+    await rejectsWith(registry.discoverInstances({ NamespaceName: 'inst.local', ServiceName: 'WEB' }), 'ServiceNotFound', undefined, /WEB/);
+    await rejectsWith(registry.discoverInstances({ NamespaceName: 'inst.local', ServiceName: 'web', OwnerAccount: '999999999999' }), 'NamespaceNotFound');
+    await rejectsWith(registry.discoverInstancesRevision({ NamespaceName: 'inst.local', ServiceName: 'nope' }), 'ServiceNotFound');
+    const bad: [Any, RegExp][] = [
+      [{ ServiceName: 'web' }, /^NamespaceName: is required/],
+      [{ NamespaceName: 'inst.local' }, /^ServiceName: is required/],
+      [{ NamespaceName: 'a b', ServiceName: 'web' }, /^NamespaceName: must match/],
+      [{ ...q, MaxResults: 0 }, /^MaxResults/],
+      [{ ...q, MaxResults: 1001 }, /^MaxResults/],
+      [{ ...q, HealthStatus: 'BOGUS' }, /^HealthStatus: must be one of/],
+      [{ ...q, QueryParameters: { 'a b': 'x' } }, /^QueryParameters key/],
+      [{ ...q, QueryParameters: { a: 5 } }, /^QueryParameters\.a: must be a string/],
+      [{ ...q, QueryParameters: ['a'] }, /^QueryParameters: must be an object/],
+      [{ ...q, OptionalParameters: { a: ' lead' } }, /^OptionalParameters\.a: must match/],
+      [{ ...q, OwnerAccount: '12' }, /^OwnerAccount/],
+    ];
+    for (const [input, message] of bad) await rejectsWith(registry.discoverInstances(input), 'InvalidInput', undefined, message);
+  });
+
+  test('services without health config: UNKNOWN, health filter ignored, CustomHealthNotFound', async () => {
+    const { registry } = h;
+    const api = await service(registry, { Name: 'api', NamespaceId: httpNs });
+    await register(registry, api.Id, 'a1', {});
+    await rejectsWith(registry.updateInstanceCustomHealthStatus({ ServiceId: api.Id, InstanceId: 'a1', Status: 'HEALTHY' }), 'CustomHealthNotFound');
+    const out = (await registry.discoverInstances({ NamespaceName: 'inst-http', ServiceName: 'api', HealthStatus: 'UNHEALTHY' })) as Any;
+    assert.deepEqual(out.Instances, [{ InstanceId: 'a1', NamespaceName: 'inst-http', ServiceName: 'api', HealthStatus: 'UNKNOWN', Attributes: {} }]);
+    assert.deepEqual(await registry.getInstancesHealthStatus({ ServiceId: api.Id }), { Status: { a1: 'UNKNOWN' } });
+    // A probed service: UNKNOWN until the first result; setHealth writes only changes.
+    const probed = await service(registry, { Name: 'probed', NamespaceId: httpNs, HealthCheckConfig: { Type: 'TCP' } });
+    await rejectsWith(registry.registerInstance({ ServiceId: probed.Id, InstanceId: 'p1', Attributes: {} }), 'InvalidInput', undefined, /AWS_INSTANCE_PORT: is required/);
+    await register(registry, probed.Id, 'p1', { AWS_INSTANCE_IPV4: '198.18.0.9', AWS_INSTANCE_PORT: '8080' });
+    await rejectsWith(registry.updateInstanceCustomHealthStatus({ ServiceId: probed.Id, InstanceId: 'p1', Status: 'HEALTHY' }), 'CustomHealthNotFound');
+    assert.deepEqual(await registry.getInstancesHealthStatus({ ServiceId: probed.Id }), { Status: { p1: 'UNKNOWN' } });
+    assert.equal(await registry.setHealth(probed.Id, 'p1', 'HEALTHY', 'TCP connect ok'), true);
+    assert.equal(await registry.setHealth(probed.Id, 'p1', 'HEALTHY', 'TCP connect ok'), false);
+    assert.equal(h.snapshot.healthRecord(probed.Id, 'p1')?.reason, 'TCP connect ok');
+    assert.equal(await registry.setHealth(probed.Id, 'p1', 'UNHEALTHY', 'connect ECONNREFUSED'), true);
+    assert.equal(await registry.setHealth(probed.Id, 'nope', 'UNHEALTHY', 'x'), false);
+    assert.equal(await registry.setHealth('srv-nope', 'p1', 'UNHEALTHY', 'x'), false);
+    const hs = (await registry.discoverInstances({ NamespaceName: 'inst-http', ServiceName: 'probed', HealthStatus: 'UNHEALTHY' })) as Any;
+    assert.deepEqual(hs.Instances.map((i: Any) => i.HealthStatus), ['UNHEALTHY']);
+    // Deregistration removes the health record too.
+    await completed(registry, registry.deregisterInstance({ ServiceId: probed.Id, InstanceId: 'p1' }));
+    assert.equal(await h.kv.get(`/health/${probed.Id}/p1`), undefined);
+    assert.equal(h.snapshot.healthRecord(probed.Id, 'p1'), undefined);
+  });
+
+  test('re-registration replaces attributes and moves the revision; deregistration moves it too', async () => {
+    const { registry } = h;
+    const q = { NamespaceName: 'inst.local', ServiceName: 'web' };
+    const rev = async () => ((await registry.discoverInstancesRevision(q)) as Any).InstancesRevision as number;
+    const r0 = await rev();
+    await register(registry, web.Id, 'i2', { AWS_INSTANCE_IPV4: '198.18.0.22' });
+    assert.deepEqual(((await registry.getInstance({ ServiceId: web.Id, InstanceId: 'i2' })) as Any).Instance.Attributes, { AWS_INSTANCE_IPV4: '198.18.0.22' });
+    const r1 = await rev();
+    assert.ok(r1 > r0);
+    await register(registry, web.Id, 'i3', { AWS_INSTANCE_IPV4: '198.18.0.3' });
+    const r2 = await rev();
+    await completed(registry, registry.deregisterInstance({ ServiceId: web.Id, InstanceId: 'i3' }));
+    const r3 = await rev();
+    assert.ok(r3 > r2);
+    await rejectsWith(registry.getInstance({ ServiceId: web.Id, InstanceId: 'i3' }), 'InstanceNotFound');
+    await rejectsWith(registry.deregisterInstance({ ServiceId: web.Id, InstanceId: 'nope' }), 'InstanceNotFound');
+    await rejectsWith(registry.deregisterInstance({ ServiceId: 'srv-nope', InstanceId: 'i1' }), 'ServiceNotFound');
+    await rejectsWith(registry.getInstance({ ServiceId: 'srv-nope', InstanceId: 'i1' }), 'ServiceNotFound');
+    await rejectsWith(registry.listInstances({ ServiceId: 'srv-nope' }), 'ServiceNotFound');
+    await rejectsWith(registry.getInstancesHealthStatus({ ServiceId: web.Id, Instances: ['i1', 'nope'] }), 'InstanceNotFound');
+  });
+
+  test('idempotent RegisterInstance: same token and parameters give the same OperationId', async () => {
+    const { registry } = h;
+    const input = { ServiceId: web.Id, InstanceId: 'i4', CreatorRequestId: 'tok-i4', Attributes: { AWS_INSTANCE_IPV4: '198.18.0.4' } };
+    const a = (await registry.registerInstance(input)) as Any;
+    await registry.waitForOperation(a.OperationId);
+    const b = (await registry.registerInstance(input)) as Any;
+    assert.equal(b.OperationId, a.OperationId);
+    const c = (await registry.registerInstance({ ...input, Attributes: { AWS_INSTANCE_IPV4: '198.18.0.44' } })) as Any;
+    assert.notEqual(c.OperationId, a.OperationId, 'different parameters: a new registration');
+    await registry.waitForOperation(c.OperationId);
+  });
+
+  test('quotas: instances per service and per namespace', async () => {
+    const { registry } = h;
+    // web has i1, i2, i4 (quota 5 per service, 7 per namespace).
+    await register(registry, web.Id, 'i5', { AWS_INSTANCE_IPV4: '198.18.0.5' });
+    await register(registry, web.Id, 'i6', { AWS_INSTANCE_IPV4: '198.18.0.6' });
+    await rejectsWith(registry.registerInstance({ ServiceId: web.Id, InstanceId: 'i7', Attributes: { AWS_INSTANCE_IPV4: '198.18.0.7' } }), 'ResourceLimitExceeded');
+    // Re-registering an existing instance is not a new instance.
+    await register(registry, web.Id, 'i6', { AWS_INSTANCE_IPV4: '198.18.0.66' });
+    const other = await service(registry, { Name: 'other', NamespaceId: dnsNs, DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 1 }] } });
+    await register(registry, other.Id, 'o1', { AWS_INSTANCE_IPV4: '198.18.1.1' });
+    await register(registry, other.Id, 'o2', { AWS_INSTANCE_IPV4: '198.18.1.2' });
+    await rejectsWith(registry.registerInstance({ ServiceId: other.Id, InstanceId: 'o3', Attributes: { AWS_INSTANCE_IPV4: '198.18.1.3' } }), 'ResourceLimitExceeded', undefined, /namespace/);
+  });
+
+  test('ListInstances and GetInstancesHealthStatus pagination', async () => {
+    const { registry } = h;
+    const all = ((await registry.listInstances({ ServiceId: web.Id })) as Any).Instances.map((i: Any) => i.Id);
+    assert.deepEqual(all, ['i1', 'i2', 'i4', 'i5', 'i6']);
+    for (const op of ['listInstances', 'getInstancesHealthStatus'] as const) {
+      const seen: string[] = [];
+      const tokens = new Set<string>();
+      let token: string | undefined;
+      do {
+        const p = (await registry[op]({ ServiceId: web.Id, MaxResults: 2, NextToken: token })) as Any;
+        seen.push(...(op === 'listInstances' ? p.Instances.map((i: Any) => i.Id) : Object.keys(p.Status)));
+        token = p.NextToken;
+        if (token) {
+          assert.ok(!tokens.has(token));
+          tokens.add(token);
+        }
+      } while (token);
+      assert.deepEqual(seen, all, op);
+    }
+    await rejectsWith(registry.listInstances({ ServiceId: web.Id, MaxResults: 101 }), 'InvalidInput');
+    await rejectsWith(registry.getInstancesHealthStatus({ ServiceId: web.Id, Instances: [] }), 'InvalidInput', undefined, /^Instances/);
+  });
+
+  test('instance attribute validation', async () => {
+    const { registry } = h;
+    const valNs = await privateNamespace(registry, 'val.local');
+    const srv = await service(registry, { Name: 'srv', NamespaceId: valNs, DnsConfig: { DnsRecords: [{ Type: 'SRV', TTL: 1 }] } });
+    const aaaa = await service(registry, { Name: 'six', NamespaceId: valNs, DnsConfig: { DnsRecords: [{ Type: 'AAAA', TTL: 1 }] } });
+    const cname = await service(registry, { Name: 'cn', NamespaceId: valNs, DnsConfig: { RoutingPolicy: 'WEIGHTED', DnsRecords: [{ Type: 'CNAME', TTL: 1 }] } });
+    const weighted = await service(registry, { Name: 'lb', NamespaceId: valNs, DnsConfig: { RoutingPolicy: 'WEIGHTED', DnsRecords: [{ Type: 'A', TTL: 1 }] } });
+    const http = await service(registry, { Name: 'plain', NamespaceId: httpNs });
+    const ip = { AWS_INSTANCE_IPV4: '198.18.0.1' };
+    const many = Object.fromEntries(Array.from({ length: 31 }, (_, i) => [`k${i}`, 'v']));
+    const thirty = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`, 'v']));
+    const cases: [string, string, unknown, RegExp][] = [
+      ['missing InstanceId', web.Id, undefined, /^InstanceId: is required/],
+      ['bad InstanceId', web.Id, 'a b', /^InstanceId: must match/],
+      ['long InstanceId', web.Id, 'a'.repeat(65), /^InstanceId: must be at most 64/],
+      ['bad IPv4', web.Id, { AWS_INSTANCE_IPV4: '10.0.0.300' }, /AWS_INSTANCE_IPV4: must be an IPv4/],
+      ['IPv4 with spaces', web.Id, { AWS_INSTANCE_IPV4: '10.0.0.1 ' }, /AWS_INSTANCE_IPV4/],
+      ['bad port', srv.Id, { ...ip, AWS_INSTANCE_PORT: '0' }, /AWS_INSTANCE_PORT: must be a port/],
+      ['port too big', srv.Id, { ...ip, AWS_INSTANCE_PORT: '65536' }, /AWS_INSTANCE_PORT/],
+      ['port not a number', srv.Id, { ...ip, AWS_INSTANCE_PORT: '80a' }, /AWS_INSTANCE_PORT/],
+      ['SRV without port', srv.Id, ip, /AWS_INSTANCE_PORT: is required/],
+      ['SRV without address', srv.Id, { AWS_INSTANCE_PORT: '80' }, /IPV4 or AWS_INSTANCE_IPV6/],
+      ['AAAA without IPv6', aaaa.Id, ip, /AWS_INSTANCE_IPV6: is required/],
+      ['bad IPv6', aaaa.Id, { AWS_INSTANCE_IPV6: 'fe80:::1' }, /AWS_INSTANCE_IPV6: must be an IPv6/],
+      ['CNAME without target', cname.Id, {}, /AWS_INSTANCE_CNAME: is required/],
+      ['alias with IPv4', weighted.Id, { AWS_ALIAS_DNS_NAME: 'lb.example.com', ...ip }, /cannot be combined/],
+      ['alias on multivalue', web.Id, { AWS_ALIAS_DNS_NAME: 'lb.example.com' }, /WEIGHTED/],
+      ['EC2 id in a DNS namespace', web.Id, { AWS_EC2_INSTANCE_ID: 'i-123' }, /HTTP namespaces/],
+      ['EC2 id with others', http.Id, { AWS_EC2_INSTANCE_ID: 'i-123', color: 'x' }, /cannot be combined with color/],
+      ['bad init health', web.Id, { ...ip, AWS_INIT_HEALTH_STATUS: 'UNKNOWN' }, /AWS_INIT_HEALTH_STATUS/],
+      ['31 custom attributes', http.Id, many, /at most 30 custom/],
+      ['over 5000 characters', http.Id, { a: 'x'.repeat(1024), b: 'x'.repeat(1024), c: 'x'.repeat(1024), d: 'x'.repeat(1024), e: 'x'.repeat(1024) }, /5000/],
+      ['key with a space', http.Id, { 'a b': 'x' }, /^Attributes key: must match/],
+      ['key too long', http.Id, { ['k'.repeat(256)]: 'x' }, /^Attributes key: must be at most 255/],
+      ['value too long', http.Id, { k: 'x'.repeat(1025) }, /^Attributes\.k: must be at most 1024/],
+      ['value with a leading space', http.Id, { k: ' x' }, /^Attributes\.k: must match/],
+      ['value non-ASCII', http.Id, { k: 'é' }, /^Attributes\.k: must match/],
+      ['value not a string', http.Id, { k: 1 }, /^Attributes\.k: must be a string/],
+      ['attributes missing', http.Id, null, /^Attributes: is required/],
+    ];
+    for (const [name, serviceId, attrs, message] of cases) {
+      const input: Any = { ServiceId: serviceId, InstanceId: 'v1', Attributes: attrs };
+      if (name.includes('InstanceId')) {
+        input['InstanceId'] = attrs;
+        input['Attributes'] = ip;
+      }
+      await rejectsWith(registry.registerInstance(input), 'InvalidInput', undefined, message).catch((err) => assert.fail(`${name}: ${err.message}`));
+    }
+    // Valid edge cases.
+    await register(registry, http.Id, 'v1', thirty);
+    await register(registry, http.Id, 'v2', { k: 'a b\tc', AWS_INSTANCE_IPV4: '198.18.0.1', AWS_INSTANCE_IPV6: '2001:db8::1' });
+    await register(registry, http.Id, 'arn:aws:x/y@z.1_2-3', { AWS_EC2_INSTANCE_ID: 'i-123', AWS_INIT_HEALTH_STATUS: 'HEALTHY' });
+    await register(registry, srv.Id, 's1', { AWS_INSTANCE_IPV6: '2001:db8::2', AWS_INSTANCE_PORT: '65535' });
+    await register(registry, cname.Id, 'c1', { AWS_INSTANCE_CNAME: 'target.example.com' });
+    await register(registry, weighted.Id, 'w1', { AWS_ALIAS_DNS_NAME: 'lb-1.elb.example.com' });
+    await rejectsWith(registry.registerInstance({ ServiceId: 'srv-nope', InstanceId: 'x', Attributes: {} }), 'ServiceNotFound');
+  });
+});
+
+describe('instances with a slow operation worker', () => {
+  let h: Harness;
+  before(async () => {
+    h = await openHarness({ config: { opDelayMs: 60_000 } });
+  });
+  after(async () => {
+    await h.close();
+    removeDir(h.dir);
+  });
+
+  test('open registration: DuplicateRequest, not visible yet, DeleteService ResourceInUse', async () => {
+    const { registry, kv } = h;
+    // Create the namespace directly in the store: the worker would take a minute.
+    const ns = { id: 'ns-slow000000000000', arn: 'arn', name: 'slow', type: 'HTTP', httpName: 'slow', createDate: Date.now(), tags: [] };
+    await kv.create(`/ns/${ns.id}`, JSON.stringify(ns));
+    const svc = await service(registry, { Name: 'api', NamespaceId: ns.id });
+    const a = (await registry.registerInstance({ ServiceId: svc.Id, InstanceId: 'x1', CreatorRequestId: 'tok', Attributes: {} })) as Any;
+    const op = ((await registry.getOperation({ OperationId: a.OperationId })) as Any).Operation;
+    assert.equal(op.Status, 'SUBMITTED');
+    assert.deepEqual(op.Targets, { INSTANCE: 'x1', SERVICE: svc.Id });
+    await rejectsWith(registry.registerInstance({ ServiceId: svc.Id, InstanceId: 'x1', CreatorRequestId: 'tok', Attributes: {} }), 'DuplicateRequest', {
+      DuplicateOperationId: a.OperationId,
+    });
+    await rejectsWith(registry.registerInstance({ ServiceId: svc.Id, InstanceId: 'x1', Attributes: { b: '1' } }), 'DuplicateRequest', {
+      DuplicateOperationId: a.OperationId,
+    });
+    await rejectsWith(registry.deregisterInstance({ ServiceId: svc.Id, InstanceId: 'x1' }), 'DuplicateRequest', { DuplicateOperationId: a.OperationId });
+    await rejectsWith(registry.getInstance({ ServiceId: svc.Id, InstanceId: 'x1' }), 'InstanceNotFound');
+    await rejectsWith(registry.deleteService({ Id: svc.Id }), 'ResourceInUse');
+    const listed = (await registry.listOperations({ Filters: [{ Name: 'SERVICE_ID', Values: [svc.Id] }, { Name: 'TYPE', Values: ['REGISTER_INSTANCE'] }] })) as Any;
+    assert.deepEqual(listed.Operations, [{ Id: a.OperationId, Status: 'SUBMITTED' }]);
+  });
+});

@@ -1,0 +1,252 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ACCOUNT, REGION, completed, httpNamespace, openHarness, privateNamespace, rejectsWith, removeDir, service, type Harness } from './testkit.ts';
+
+type Any = Record<string, any>;
+
+describe('namespaces', () => {
+  let h: Harness;
+  before(async () => {
+    h = await openHarness({ config: { quotas: { namespacesPerRegion: 8 } } });
+  });
+  after(async () => {
+    await h.close();
+    removeDir(h.dir);
+  });
+
+  test('CreateHttpNamespace → operation → GetNamespace by id and by ARN', async () => {
+    const { registry } = h;
+    const op = await completed(registry, registry.createHttpNamespace({ Name: 'demo-http', CreatorRequestId: 'req-1', Description: 'd' }));
+    assert.equal(op.type, 'CREATE_NAMESPACE');
+    const id = op.targets.NAMESPACE!;
+    assert.match(id, /^ns-[a-z0-9]{16}$/);
+    const got = (await registry.getOperation({ OperationId: op.id })) as Any;
+    assert.equal(got.Operation.Status, 'SUCCESS');
+    assert.equal(got.Operation.OwnerAccount, ACCOUNT);
+    assert.equal(typeof got.Operation.CreateDate, 'number');
+    assert.equal(typeof got.Operation.UpdateDate, 'number');
+    assert.deepEqual(got.Operation.Targets, { NAMESPACE: id });
+    assert.equal(got.Operation.ErrorCode, undefined);
+
+    const byId = (await registry.getNamespace({ Id: id })) as Any;
+    const arn = `arn:aws:servicediscovery:${REGION}:${ACCOUNT}:namespace/${id}`;
+    const byArn = (await registry.getNamespace({ Id: arn })) as Any;
+    assert.deepEqual(byArn, byId);
+    const ns = byId.Namespace;
+    assert.equal(ns.Arn, arn);
+    assert.equal(ns.Type, 'HTTP');
+    assert.equal(ns.Name, 'demo-http');
+    assert.equal(ns.Description, 'd');
+    assert.equal(ns.ServiceCount, 0);
+    assert.equal(ns.ResourceOwner, ACCOUNT);
+    assert.equal(ns.CreatorRequestId, 'req-1');
+    assert.deepEqual(ns.Properties, { DnsProperties: {}, HttpProperties: { HttpName: 'demo-http' } });
+    assert.ok(Math.abs(ns.CreateDate - Date.now() / 1000) < 60);
+  });
+
+  test('same name again: NamespaceAlreadyExists with the existing NamespaceId and CreatorRequestId', async () => {
+    const { registry } = h;
+    const existing = (await registry.listNamespaces({ Filters: [{ Name: 'NAME', Values: ['demo-http'] }] })) as Any;
+    const id = existing.Namespaces[0].Id;
+    await rejectsWith(registry.createHttpNamespace({ Name: 'demo-http', CreatorRequestId: 'req-other' }), 'NamespaceAlreadyExists', {
+      NamespaceId: id,
+      CreatorRequestId: 'req-1',
+    });
+  });
+
+  test('same CreatorRequestId and parameters after completion: the same OperationId', async () => {
+    const { registry } = h;
+    const first = (await registry.createHttpNamespace({ Name: 'idem', CreatorRequestId: 'tok-idem' })) as Any;
+    await registry.waitForOperation(first.OperationId);
+    const again = (await registry.createHttpNamespace({ Name: 'idem', CreatorRequestId: 'tok-idem' })) as Any;
+    assert.equal(again.OperationId, first.OperationId);
+  });
+
+  test('private DNS namespaces: hosted zone, unique per (name, VPC), reused name gets a suffixed HttpName', async () => {
+    const { registry } = h;
+    const id = await privateNamespace(registry, 'demo.local', 'vpc-1');
+    const ns = ((await registry.getNamespace({ Id: id })) as Any).Namespace;
+    assert.equal(ns.Type, 'DNS_PRIVATE');
+    assert.match(ns.Properties.DnsProperties.HostedZoneId, /^Z[A-Z0-9]{20}$/);
+    assert.deepEqual(ns.Properties.DnsProperties.SOA, {});
+    assert.equal(ns.Properties.HttpProperties.HttpName, 'demo.local');
+    await rejectsWith(registry.createPrivateDnsNamespace({ Name: 'DEMO.local', Vpc: 'vpc-1' }), 'NamespaceAlreadyExists', { NamespaceId: id });
+    const second = await privateNamespace(registry, 'demo.local', 'vpc-2');
+    const ns2 = ((await registry.getNamespace({ Id: second })) as Any).Namespace;
+    assert.notEqual(ns2.Properties.HttpProperties.HttpName, 'demo.local');
+    assert.ok(ns2.Properties.HttpProperties.HttpName.startsWith('demo.local-'));
+  });
+
+  test('public DNS namespace with SOA TTL', async () => {
+    const { registry } = h;
+    const op = await completed(
+      registry,
+      registry.createPublicDnsNamespace({ Name: 'example.com', Properties: { DnsProperties: { SOA: { TTL: 60 } } } }),
+    );
+    const ns = ((await registry.getNamespace({ Id: op.targets.NAMESPACE })) as Any).Namespace;
+    assert.equal(ns.Type, 'DNS_PUBLIC');
+    assert.deepEqual(ns.Properties.DnsProperties.SOA, { TTL: 60 });
+    await rejectsWith(registry.createPublicDnsNamespace({ Name: 'Example.COM' }), 'NamespaceAlreadyExists');
+  });
+
+  test('validation of namespace creation', async () => {
+    const { registry } = h;
+    const cases: [string, () => Promise<unknown>, RegExp][] = [
+      ['missing Name', () => registry.createHttpNamespace({}), /^Name: is required/],
+      ['Name not a string', () => registry.createHttpNamespace({ Name: 5 }), /^Name: must be a string/],
+      ['Name too long', () => registry.createHttpNamespace({ Name: 'a'.repeat(1025) }), /^Name: must be at most 1024/],
+      ['Name starting with arn:', () => registry.createHttpNamespace({ Name: 'arn:x' }), /^Name: must match/],
+      ['Name with a space', () => registry.createHttpNamespace({ Name: 'a b' }), /^Name: must match/],
+      ['CreatorRequestId too long', () => registry.createHttpNamespace({ Name: 'x', CreatorRequestId: 'a'.repeat(65) }), /^CreatorRequestId:/],
+      ['Description too long', () => registry.createHttpNamespace({ Name: 'x', Description: 'a'.repeat(1025) }), /^Description:/],
+      ['Tags not a list', () => registry.createHttpNamespace({ Name: 'x', Tags: {} }), /^Tags: must be a list/],
+      ['Tag without Key', () => registry.createHttpNamespace({ Name: 'x', Tags: [{ Value: 'v' }] }), /^Tags\[0\]\.Key: is required/],
+      ['Tag Key too long', () => registry.createHttpNamespace({ Name: 'x', Tags: [{ Key: 'k'.repeat(129), Value: '' }] }), /^Tags\[0\]\.Key:/],
+      ['Tag Value too long', () => registry.createHttpNamespace({ Name: 'x', Tags: [{ Key: 'k', Value: 'v'.repeat(257) }] }), /^Tags\[0\]\.Value:/],
+      ['duplicate tag keys', () => registry.createHttpNamespace({ Name: 'x', Tags: [{ Key: 'k', Value: '' }, { Key: 'k', Value: '' }] }), /^Tags: duplicate/],
+      ['body not an object', () => registry.createHttpNamespace([1]), /JSON object/],
+      ['private without Vpc', () => registry.createPrivateDnsNamespace({ Name: 'p.local' }), /^Vpc: is required/],
+      ['private Vpc too long', () => registry.createPrivateDnsNamespace({ Name: 'p.local', Vpc: 'v'.repeat(65) }), /^Vpc:/],
+      ['private Name too long', () => registry.createPrivateDnsNamespace({ Name: 'a'.repeat(254), Vpc: 'v' }), /^Name:/],
+      ['public Name not a domain', () => registry.createPublicDnsNamespace({ Name: 'nodots' }), /^Name: must match/],
+      ['public Name with underscore', () => registry.createPublicDnsNamespace({ Name: 'a_b.com' }), /^Name: must match/],
+      ['SOA without TTL', () => registry.createPublicDnsNamespace({ Name: 'a.com', Properties: { DnsProperties: { SOA: {} } } }), /^Properties\.DnsProperties\.SOA\.TTL: is required/],
+      ['SOA TTL negative', () => registry.createPublicDnsNamespace({ Name: 'a.com', Properties: { DnsProperties: { SOA: { TTL: -1 } } } }), /TTL: must be between/],
+      ['SOA TTL not integer', () => registry.createPublicDnsNamespace({ Name: 'a.com', Properties: { DnsProperties: { SOA: { TTL: 1.5 } } } }), /TTL: must be an integer/],
+      ['Properties without DnsProperties', () => registry.createPublicDnsNamespace({ Name: 'a.com', Properties: {} }), /^Properties\.DnsProperties: is required/],
+      ['GetNamespace without Id', () => registry.getNamespace({}), /^Id: is required/],
+      ['GetNamespace with a service ARN', () => registry.getNamespace({ Id: `arn:aws:servicediscovery:${REGION}:${ACCOUNT}:service/srv-x` }), /^Id: must be a namespace/],
+    ];
+    for (const [name, call, message] of cases) {
+      await rejectsWith(call(), 'InvalidInput', undefined, message).catch((err) => assert.fail(`${name}: ${err.message}`));
+    }
+  });
+
+  test('GetNamespace of unknown id or other account: NamespaceNotFound', async () => {
+    await rejectsWith(h.registry.getNamespace({ Id: 'ns-doesnotexist0000' }), 'NamespaceNotFound');
+    await rejectsWith(h.registry.getNamespace({ Id: `arn:aws:servicediscovery:${REGION}:999999999999:namespace/ns-x` }), 'NamespaceNotFound');
+  });
+
+  test('UpdateHttpNamespace / UpdatePrivateDnsNamespace', async () => {
+    const { registry } = h;
+    const id = await httpNamespace(registry, 'upd-http');
+    const op = await completed(registry, registry.updateHttpNamespace({ Id: id, Namespace: { Description: 'new' } }));
+    assert.equal(op.type, 'UPDATE_NAMESPACE');
+    assert.equal(((await registry.getNamespace({ Id: id })) as Any).Namespace.Description, 'new');
+    await rejectsWith(registry.updateHttpNamespace({ Id: id, Namespace: {} }), 'InvalidInput', undefined, /^Namespace\.Description: is required/);
+    await rejectsWith(registry.updateHttpNamespace({ Id: id }), 'InvalidInput', undefined, /^Namespace: is required/);
+    await rejectsWith(registry.updatePrivateDnsNamespace({ Id: id, Namespace: { Description: 'x' } }), 'InvalidInput', undefined, /type HTTP/);
+    await rejectsWith(registry.updateHttpNamespace({ Id: 'ns-nope', Namespace: { Description: 'x' } }), 'NamespaceNotFound');
+
+    const pid = await privateNamespace(registry, 'upd.local');
+    await completed(registry, registry.updatePrivateDnsNamespace({ Id: pid, Namespace: { Properties: { DnsProperties: { SOA: { TTL: 30 } } } } }));
+    assert.deepEqual(((await registry.getNamespace({ Id: pid })) as Any).Namespace.Properties.DnsProperties.SOA, { TTL: 30 });
+    // UpdaterRequestId: the same update again gives the same operation.
+    const a = (await registry.updatePrivateDnsNamespace({ Id: pid, UpdaterRequestId: 'u1', Namespace: { Description: 'z' } })) as Any;
+    await registry.waitForOperation(a.OperationId);
+    const b = (await registry.updatePrivateDnsNamespace({ Id: pid, UpdaterRequestId: 'u1', Namespace: { Description: 'z' } })) as Any;
+    assert.equal(b.OperationId, a.OperationId);
+  });
+
+  test('ListNamespaces: filters, pagination with distinct tokens', async () => {
+    const { registry } = h;
+    const all = (await registry.listNamespaces({})) as Any;
+    assert.ok(all.Namespaces.length >= 5);
+    assert.equal(all.NextToken, undefined);
+    assert.deepEqual(all.Namespaces.find((n: Any) => n.Type === 'HTTP').Properties.DnsProperties, { SOA: {} });
+    const seen: string[] = [];
+    const tokens = new Set<string>();
+    let token: string | undefined;
+    do {
+      const p = (await registry.listNamespaces({ MaxResults: 2, NextToken: token })) as Any;
+      assert.ok(p.Namespaces.length <= 2);
+      seen.push(...p.Namespaces.map((n: Any) => n.Id));
+      token = p.NextToken;
+      if (token) {
+        assert.ok(!tokens.has(token), 'tokens differ on every page');
+        tokens.add(token);
+      }
+    } while (token);
+    assert.deepEqual(seen, all.Namespaces.map((n: Any) => n.Id));
+
+    const types = (await registry.listNamespaces({ Filters: [{ Name: 'TYPE', Values: ['DNS_PRIVATE'], Condition: 'EQ' }] })) as Any;
+    assert.ok(types.Namespaces.length >= 2 && types.Namespaces.every((n: Any) => n.Type === 'DNS_PRIVATE'));
+    const inTypes = (await registry.listNamespaces({ Filters: [{ Name: 'TYPE', Values: ['DNS_PRIVATE', 'DNS_PUBLIC'], Condition: 'IN' }] })) as Any;
+    assert.ok(inTypes.Namespaces.every((n: Any) => n.Type !== 'HTTP'));
+    const begins = (await registry.listNamespaces({ Filters: [{ Name: 'NAME', Values: ['demo'], Condition: 'BEGINS_WITH' }] })) as Any;
+    assert.ok(begins.Namespaces.length >= 3 && begins.Namespaces.every((n: Any) => n.Name.startsWith('demo')));
+    const others = (await registry.listNamespaces({ Filters: [{ Name: 'RESOURCE_OWNER', Values: ['OTHER_ACCOUNTS'] }] })) as Any;
+    assert.deepEqual(others.Namespaces, []);
+
+    const bad: [unknown, RegExp][] = [
+      [{ MaxResults: 0 }, /^MaxResults: must be between 1 and 100/],
+      [{ MaxResults: 101 }, /^MaxResults/],
+      [{ NextToken: 'garbage' }, /^NextToken/],
+      [{ Filters: [{ Name: 'BOGUS', Values: ['x'] }] }, /^Filters\[0\]\.Name: must be one of/],
+      [{ Filters: [{ Name: 'TYPE', Values: ['x'] }] }, /^Filters\[0\]\.Values\[0\]: must be one of/],
+      [{ Filters: [{ Name: 'TYPE', Values: ['HTTP'], Condition: 'BETWEEN' }] }, /Condition/],
+      [{ Filters: [{ Name: 'NAME', Values: ['a', 'b'], Condition: 'EQ' }] }, /exactly one value/],
+      [{ Filters: [{ Name: 'NAME', Values: [] }] }, /Values: must have at least 1/],
+      [{ Filters: [{ Name: 'NAME' }] }, /Values: is required/],
+      [{ Filters: [{ Name: 'NAME', Values: [''] }] }, /Values\[0\]: must be at least 1/],
+    ];
+    for (const [input, message] of bad) await rejectsWith(registry.listNamespaces(input), 'InvalidInput', undefined, message);
+    // A token of another list is refused.
+    const svcs = (await registry.listNamespaces({ MaxResults: 1 })) as Any;
+    await rejectsWith(registry.listServices({ NextToken: svcs.NextToken }), 'InvalidInput', undefined, /^NextToken/);
+  });
+
+  test('DeleteNamespace: ResourceInUse with services, then deleted', async () => {
+    const { registry } = h;
+    const id = await privateNamespace(registry, 'del.local');
+    const svc = await service(registry, { Name: 'web', NamespaceId: id, DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 10 }] } });
+    await rejectsWith(registry.deleteNamespace({ Id: id }), 'ResourceInUse');
+    await registry.deleteService({ Id: svc.Id });
+    const op = await completed(registry, registry.deleteNamespace({ Id: id }));
+    assert.equal(op.type, 'DELETE_NAMESPACE');
+    await rejectsWith(registry.getNamespace({ Id: id }), 'NamespaceNotFound');
+    await rejectsWith(registry.deleteNamespace({ Id: id }), 'NamespaceNotFound');
+  });
+
+  test('namespaces per region quota: ResourceLimitExceeded', async () => {
+    const { registry } = h;
+    let n = ((await registry.listNamespaces({})) as Any).Namespaces.length;
+    while (n < 8) {
+      await httpNamespace(registry, `fill-${n}`);
+      n++;
+    }
+    await rejectsWith(registry.createHttpNamespace({ Name: 'one-too-many' }), 'ResourceLimitExceeded');
+  });
+});
+
+describe('namespaces with a slow operation worker', () => {
+  let h: Harness;
+  before(async () => {
+    // A real clock and a long delay: operations stay open for the whole test.
+    h = await openHarness({ config: { opDelayMs: 60_000 } });
+  });
+  after(async () => {
+    await h.close();
+    removeDir(h.dir);
+  });
+
+  test('open operations: GetOperation at once, DuplicateRequest, ResourceInUse, names taken at submit', async () => {
+    const { registry } = h;
+    const a = (await registry.createHttpNamespace({ Name: 'slow', CreatorRequestId: 't1' })) as Any;
+    const got = (await registry.getOperation({ OperationId: a.OperationId })) as Any;
+    assert.equal(got.Operation.Status, 'SUBMITTED');
+    await rejectsWith(registry.createHttpNamespace({ Name: 'slow', CreatorRequestId: 't1' }), 'DuplicateRequest', {
+      DuplicateOperationId: a.OperationId,
+    });
+    // A different token for a name taken by an open create: NamespaceAlreadyExists.
+    await rejectsWith(registry.createHttpNamespace({ Name: 'slow', CreatorRequestId: 't2' }), 'NamespaceAlreadyExists', {
+      CreatorRequestId: 't1',
+    });
+    await rejectsWith(registry.getNamespace({ Id: got.Operation.Targets.NAMESPACE }), 'NamespaceNotFound');
+    const listed = (await registry.listOperations({ Filters: [{ Name: 'STATUS', Values: ['SUBMITTED', 'PENDING'], Condition: 'IN' }] })) as Any;
+    assert.deepEqual(listed.Operations, [{ Id: a.OperationId, Status: 'SUBMITTED' }]);
+    await rejectsWith(registry.getOperation({ OperationId: 'nope' }), 'OperationNotFound');
+    await rejectsWith(registry.getOperation({ OperationId: a.OperationId, OwnerAccount: '999999999999' }), 'OperationNotFound');
+    await rejectsWith(registry.getOperation({ OperationId: a.OperationId, OwnerAccount: '1' }), 'InvalidInput', undefined, /^OwnerAccount/);
+  });
+});
