@@ -41,6 +41,8 @@ export interface DnsResponderOptions {
   view: RegistryView;
   /** `host:port` of an upstream for names outside every zone; none means REFUSED (no open recursion). */
   forward?: string;
+  /** How long the forwarder waits for the upstream before answering SERVFAIL. */
+  forwardTimeoutMs?: number;
   maxAnswers?: number;
   logger: Logger;
   metrics: MetricsRegistry;
@@ -77,7 +79,7 @@ export class DnsResponder {
     this.handlers = [this.registry];
     if (options.forward) {
       const upstream = parseHostPort(options.forward, 53);
-      this.handlers.push(new Forwarder({ host: upstream.host, port: upstream.port }));
+      this.handlers.push(new Forwarder({ host: upstream.host, port: upstream.port, timeoutMs: options.forwardTimeoutMs }));
     }
   }
 

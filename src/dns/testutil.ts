@@ -2,7 +2,9 @@
  * Test helpers for DNS (not exported from index.ts): a real Snapshot over a temp SQLite file with
  * records written straight into the store, a query encoder and a zone-file text formatter.
  */
+import dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as packet from 'dns-packet';
@@ -107,7 +109,7 @@ export async function openFixture(): Promise<Fixture> {
 }
 
 /** A query message; `edns` adds an OPT record with that UDP size. */
-export function query(name: string, type: packet.RecordType | number, opts: { id?: number; edns?: number; rd?: boolean } = {}): Buffer {
+export function query(name: string, type: packet.RecordType | 'ANY' | number, opts: { id?: number; edns?: number; rd?: boolean } = {}): Buffer {
   const msg = packet.encode({
     type: 'query',
     id: opts.id ?? 4242,
@@ -122,7 +124,7 @@ export function query(name: string, type: packet.RecordType | number, opts: { id
 export function rrText(a: packet.Answer): string {
   const name = a.name === '.' ? '.' : `${a.name.toLowerCase()}.`;
   const fq = (n: string) => (n === '.' || n === '' ? '.' : `${n.toLowerCase()}.`);
-  const head = `${name} ${a.ttl ?? 0} IN ${a.type}`;
+  const head = `${name} ${(a as { ttl?: number }).ttl ?? 0} IN ${a.type}`;
   switch (a.type) {
     case 'A':
     case 'AAAA':
@@ -145,6 +147,80 @@ export function rrText(a: packet.Answer): string {
 }
 
 /** Zone-file text of a section, sorted (sections compare as sets), OPT left out. */
-export function sectionText(section: packet.Answer[] | undefined): string[] {
-  return (section ?? []).filter((a) => a.type !== 'OPT').map(rrText).sort();
+export function sectionText(section: readonly unknown[] | undefined): string[] {
+  return ((section ?? []) as packet.Answer[]).filter((a) => a.type !== "OPT").map(rrText).sort();
+}
+
+/** Sends one UDP query to 127.0.0.1:port and resolves with the first reply. */
+export function udpAsk(port: number, msg: Buffer, timeoutMs = 2000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    const timer = setTimeout(() => {
+      s.close();
+      reject(new Error('UDP timeout'));
+    }, timeoutMs);
+    s.on('message', (m) => {
+      clearTimeout(timer);
+      s.close();
+      resolve(m);
+    });
+    s.send(msg, port, '127.0.0.1');
+  });
+}
+
+/** Sends length-prefixed queries over one TCP connection and resolves with as many replies. */
+export function tcpAsk(port: number, msgs: Buffer[]): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    const out: Buffer[] = [];
+    let buf = Buffer.alloc(0);
+    sock.on('data', (chunk) => {
+      buf = Buffer.concat([buf, chunk]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        out.push(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+        buf = buf.subarray(2 + buf.readUInt16BE(0));
+      }
+      if (out.length === msgs.length) {
+        sock.end();
+        resolve(out);
+      }
+    });
+    sock.on('error', reject);
+    sock.setTimeout(3000, () => {
+      sock.destroy();
+      reject(new Error('TCP timeout'));
+    });
+    for (const m of msgs) {
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(m.length);
+      sock.write(Buffer.concat([len, m]));
+    }
+  });
+}
+
+/** A decoded reply with the loose record shape tests want (dns-packet's union types get in the way). */
+export interface Reply {
+  id: number;
+  rcode: string;
+  opcode: string;
+  flag_aa: boolean;
+  flag_tc: boolean;
+  questions: { name: string; type: string }[];
+  answers: { name: string; type: string; ttl: number; data: any; udpPayloadSize?: number }[];
+  authorities: Reply['answers'];
+  additionals: Reply['answers'];
+}
+
+/** Decodes with dns-packet (the independent oracle); missing sections become empty arrays. */
+export function decode(buf: Buffer): Reply {
+  const p = packet.decode(buf) as unknown as Partial<Reply> & { id: number; rcode: string; opcode: string };
+  return {
+    ...p,
+    flag_aa: Boolean(p.flag_aa),
+    flag_tc: Boolean(p.flag_tc),
+    questions: p.questions ?? [],
+    answers: p.answers ?? [],
+    authorities: p.authorities ?? [],
+    additionals: p.additionals ?? [],
+  };
 }
