@@ -1,5 +1,5 @@
 export * from './kv.ts';
 export * from './errors.ts';
-export { openStore } from './open.ts';
+export { openStore, type StoreOptions } from './open.ts';
 export { SqliteKV, type SqliteKVOptions } from './sqlite.ts';
 export { Compactor, COMPACT_INTERVAL_MS, COMPACT_KEEP_REVISIONS, type CompactorOptions } from './compactor.ts';
