@@ -533,9 +533,12 @@ export class Registry {
       return;
     }
     // Half the delay SUBMITTED, half PENDING, so clients polling GetOperation see both states.
-    const first = Math.floor(this.opDelayMs / 2);
-    this.later(first, () =>
-      this.track(this.markPending(id).then(() => this.later(this.opDelayMs - first, () => this.track(this.runOp(id))))),
+    // Times count from the submit, so an operation resumed after a restart is not delayed again.
+    const createDate = this.ops.get(id)?.rec.createDate ?? this.clock.now();
+    const pendingAt = createDate + Math.floor(this.opDelayMs / 2);
+    const doneAt = createDate + this.opDelayMs;
+    this.later(Math.max(0, pendingAt - this.clock.now()), () =>
+      this.track(this.markPending(id).then(() => this.later(Math.max(0, doneAt - this.clock.now()), () => this.track(this.runOp(id))))),
     );
   }
 
