@@ -147,6 +147,7 @@ export class SqliteKV implements KV {
   /** History is deleted through here; behind compactRev only while a compaction runs (or was killed). */
   private compactProgress: number;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private compacting: Promise<void> | undefined;
   private readonly metrics?: Metrics;
   private readonly clock: Clock;
@@ -278,8 +279,8 @@ export class SqliteKV implements KV {
       queueMicrotask(() => this.fail(w, new StoreClosedError()));
       return handle;
     }
-    if (typeof prefix !== 'string' || !Number.isInteger(afterRevision) || afterRevision < 0) {
-      queueMicrotask(() => this.fail(w, new InvalidArgumentError('watch needs a string prefix and a revision >= 0', { prefix, afterRevision })));
+    if (typeof prefix !== 'string' || !Number.isInteger(afterRevision) || afterRevision < 0 || typeof onEvents !== 'function') {
+      queueMicrotask(() => this.fail(w, new InvalidArgumentError('watch needs a string prefix, a revision >= 0 and a listener', { prefix, afterRevision })));
       return handle;
     }
     this.watchers.add(w);
@@ -319,7 +320,8 @@ export class SqliteKV implements KV {
     if (!Number.isInteger(revision) || revision < 0) throw new InvalidArgumentError('compact revision must be an integer >= 0', { revision });
     if (revision > this.rev) throw new InvalidArgumentError(`cannot compact to ${revision}: the store is at ${this.rev}`, { revision });
     // One compaction at a time: a second caller waits for the first, then does what is left.
-    while (this.compacting) await this.compacting;
+    while (this.compacting) await this.compacting.catch(() => undefined);
+    this.assertOpen();
     if (revision <= this.compactRev && this.compactProgress >= this.compactRev) return;
     // A compaction cut short (close, crash) is finished by the next one.
     this.compacting = this.runCompaction(Math.max(revision, this.compactRev));
@@ -330,8 +332,12 @@ export class SqliteKV implements KV {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
     // Whatever is queued was promised a result: commit it now.
     while (this.queue.length > 0) this.flush();
     this.closed = true;
@@ -346,13 +352,16 @@ export class SqliteKV implements KV {
 
   private enqueue(kind: QueuedWrite['kind'], ops: TxnOp[]): Promise<number> {
     if (this.closed) return Promise.reject(new StoreClosedError());
+    let copied: TxnOp[];
     try {
       for (const op of ops) checkOp(op);
+      // Copied: a caller that reuses its array or objects before the flush must not change the write.
+      copied = ops.map((op) => ({ ...op }));
     } catch (err) {
       return Promise.reject(err);
     }
     return new Promise<number>((resolve, reject) => {
-      this.queue.push({ ops, kind, resolve, reject });
+      this.queue.push({ ops: copied, kind, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         // setImmediate, not a microtask: every write issued in this turn joins the same commit.
