@@ -174,6 +174,16 @@ describe('NetnsRuntime', { skip: unsupported === undefined ? false : `network na
   });
 });
 
+test('namespace and veth names follow the bridge unless given', () => {
+  const dflt = new NetnsRuntime();
+  assert.deepEqual([dflt.bridge, dflt.netnsPrefix, dflt.vethPrefix], ['pharos0', 'pharos-', 'phv']);
+  const a = new NetnsRuntime({ bridge: 'pharosa' });
+  const b = new NetnsRuntime({ bridge: 'pharosb' });
+  assert.equal(a.netnsPrefix, 'pharosa-');
+  assert.match(a.vethPrefix, /^v[0-9a-z]{4}$/);
+  assert.notEqual(a.vethPrefix, b.vethPrefix);
+});
+
 describe('NetnsRuntime with a tiny CIDR', { skip: unsupported === undefined ? false : `network namespaces unavailable: ${unsupported}` }, () => {
   test('an exhausted task CIDR is a clear error and leaks nothing', async () => {
     // A /30 holds network, gateway, one task and broadcast.

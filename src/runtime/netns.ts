@@ -28,9 +28,15 @@ export interface NetnsRuntimeOptions {
   taskCidr?: string;
   /** The host bridge every task's veth joins. Default `pharos0`. */
   bridge?: string;
-  /** Names of task namespaces: `<prefix><taskId>`. cleanup() removes every namespace with it. */
+  /**
+   * Names of task namespaces: `<prefix><taskId>`. cleanup() removes every namespace with it.
+   * Default `pharos-` with the default bridge, else `<bridge>-`.
+   */
   netnsPrefix?: string;
-  /** Names of host-side veths: `<prefix><address offset>`. cleanup() removes every veth with it. */
+  /**
+   * Names of host-side veths: `<prefix><address offset>`. cleanup() removes every veth with it.
+   * Default `phv` with the default bridge, else `v` + a 4-character hash of the bridge name.
+   */
   vethPrefix?: string;
 }
 
@@ -61,8 +67,11 @@ export class NetnsRuntime implements Runtime {
   constructor(options: NetnsRuntimeOptions = {}) {
     this.#ips = new IpAllocator(options.taskCidr ?? DEFAULT_TASK_CIDR);
     this.bridge = options.bridge ?? DEFAULT_BRIDGE;
-    this.netnsPrefix = options.netnsPrefix ?? DEFAULT_NETNS_PREFIX;
-    this.vethPrefix = options.vethPrefix ?? DEFAULT_VETH_PREFIX;
+    // Names follow the bridge, so two servers on one machine (each with its own bridge and CIDR)
+    // never clean up each other's namespaces and veths.
+    const isDefault = this.bridge === DEFAULT_BRIDGE;
+    this.netnsPrefix = options.netnsPrefix ?? (isDefault ? DEFAULT_NETNS_PREFIX : `${this.bridge}-`);
+    this.vethPrefix = options.vethPrefix ?? (isDefault ? DEFAULT_VETH_PREFIX : `v${shortHash(this.bridge)}`);
     if (!/^[A-Za-z0-9_-]{1,15}$/.test(this.bridge)) throw new BadRuntimeConfigError(`bridge name "${this.bridge}" must be 1-${IFNAME_MAX} of [A-Za-z0-9_-]`);
     if (!/^[A-Za-z0-9_-]{1,32}$/.test(this.netnsPrefix)) throw new BadRuntimeConfigError(`netns prefix "${this.netnsPrefix}" is not valid`);
     if (!new RegExp(`^[A-Za-z0-9_-]{1,${VETH_PREFIX_MAX}}$`).test(this.vethPrefix)) {
@@ -243,4 +252,11 @@ function parseIpv4Addrs(json: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** 4 base-36 characters (FNV-1a) of a name: short enough for interface names, distinct enough per bridge. */
+function shortHash(name: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return (h % 36 ** 4).toString(36).padStart(4, '0');
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -18,6 +19,7 @@ import {
   type ContainerSpec,
   type TaskSpec,
 } from './index.ts';
+import { processIdentity } from './orphans.ts';
 
 const HTTP_SERVER = "require('http').createServer((q,s)=>s.end('ok')).listen(process.env.PORT||8080,()=>console.log('listening'))";
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'pharos-runtime-'));
@@ -274,6 +276,30 @@ describe('ProcessRuntime', () => {
       });
     });
   }
+
+  test('cleanup kills containers of a dead server, not those of a live one', async () => {
+    const spawnMarked = (server: string) =>
+      spawn('sleep', ['30'], { env: { PATH: process.env.PATH, PHAROS_TASK_ID: 'old', PHAROS_SERVER: server }, detached: true, stdio: 'ignore' });
+    // pid_max is at most 4194304, so this server cannot be alive.
+    const orphan = spawnMarked('4999999@1');
+    // A live "server": this test's parent process, with its real identity.
+    const other = spawnMarked(processIdentity(process.ppid)!);
+    // A pid reused by another process (same pid, different start time) is not the server.
+    const reused = spawnMarked(`${process.ppid}@1`);
+    const live = await runtime.startTask(task([container()]));
+    try {
+      await eventually(() => [orphan, other, reused].every((c) => c.pid !== undefined && isAlive(c.pid)));
+      await runtime.cleanup();
+      await eventually(() => !isAlive(orphan.pid!) && !isAlive(reused.pid!), { message: 'orphans survived cleanup' });
+      assert.equal(isAlive(other.pid!), true, "a live server's container was killed");
+      assert.equal(live.containers()[0]!.state, 'RUNNING', 'our own live task was killed');
+    } finally {
+      other.kill('SIGKILL');
+      orphan.kill('SIGKILL');
+      reused.kill('SIGKILL');
+      await live.stop({ timeoutMs: 1000 });
+    }
+  });
 
   test('close stops every live task', async () => {
     const rt = new ProcessRuntime();

@@ -2,6 +2,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { NetworkModeUnsupportedError, PortInUseError, RuntimeClosedError, TaskExistsError } from './errors.ts';
 import type { NetworkBinding, NetworkMode, Runtime, RunningTask, StopOptions, TaskSpec } from './runtime.ts';
+import { killOrphans } from './orphans.ts';
 import { prepareLaunches, validateTaskSpec } from './spec.ts';
 import { ProcessTask } from './task.ts';
 
@@ -46,7 +47,7 @@ export class ProcessRuntime implements Runtime {
         containerName: c.name,
         bindIP: '0.0.0.0',
         containerPort: pm.containerPort,
-        hostPort: pm.hostPort ?? pm.containerPort,
+        hostPort: pm.hostPort || pm.containerPort,
         protocol: pm.protocol,
       })),
     );
@@ -85,8 +86,10 @@ export class ProcessRuntime implements Runtime {
     return [...this.#live.values()];
   }
 
-  /** Nothing survives a server restart on the host network that this runtime could recognise. */
-  async cleanup(): Promise<void> {}
+  /** Kills containers (and their children) left running by a Pharos server that is no longer alive. */
+  async cleanup(): Promise<void> {
+    await killOrphans();
+  }
 
   async close(options: Partial<StopOptions> = {}): Promise<void> {
     this.#closed = true;

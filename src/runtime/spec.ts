@@ -1,5 +1,6 @@
 import { BadContainerSpecError, ExecutableNotFoundError } from './errors.ts';
 import type { ContainerSpec, TaskSpec } from './runtime.ts';
+import { ENV_SERVER, ENV_TASK_ID, serverIdentity } from './orphans.ts';
 import { DEFAULT_PATH, isDirectory, resolveExecutable } from './spawn.ts';
 
 /** ECS allows 10 containers per task definition; more is a mistake, not a workload. */
@@ -53,10 +54,11 @@ export function validateTaskSpec(spec: TaskSpec): void {
     }
     for (const pm of c.portMappings ?? []) {
       if (!isPort(pm?.containerPort)) throw new BadContainerSpecError(`container ${c.name}: containerPort ${pm?.containerPort} must be 1-65535`);
-      if (pm.hostPort !== undefined && !isPort(pm.hostPort)) {
-        throw new BadContainerSpecError(`container ${c.name}: hostPort ${pm.hostPort} must be 1-65535 (dynamic host ports are not supported)`);
+      // 0 asks ECS for a dynamic host port; a process cannot be remapped, so it gets containerPort.
+      if (pm.hostPort !== undefined && pm.hostPort !== 0 && !isPort(pm.hostPort)) {
+        throw new BadContainerSpecError(`container ${c.name}: hostPort ${pm.hostPort} must be 0-65535`);
       }
-      if (pm.hostPort !== undefined && pm.hostPort !== pm.containerPort) {
+      if (pm.hostPort !== undefined && pm.hostPort !== 0 && pm.hostPort !== pm.containerPort) {
         throw new BadContainerSpecError(
           `container ${c.name}: hostPort ${pm.hostPort} differs from containerPort ${pm.containerPort}; containers are processes and cannot be remapped`,
         );
@@ -88,8 +90,12 @@ export function containerEnv(c: ContainerSpec, taskId: string): Record<string, s
     HOME: '/root',
     HOSTNAME: taskId.slice(0, 12),
     ...(c.environment ?? {}),
+    // Set last so a spec cannot forge them: cleanup() finds orphans of a dead server by these.
+    [ENV_TASK_ID]: taskId,
+    [ENV_SERVER]: serverIdentity(),
   };
 }
+
 
 /** Resolves executables and working directories of every container, before anything is created. */
 export async function prepareLaunches(spec: TaskSpec): Promise<Launch[]> {
