@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { ManualClock, createMetricsRegistry, eventually, isPharosError } from '../lib/index.ts';
 import { Compactor } from './compactor.ts';
 import { runKvConformance } from './conformance.ts';
-import { STORE_COMPACTED, STORE_INVALID_ARGUMENT, STORE_LOCKED, STORE_OPEN_FAILED } from './errors.ts';
+import { STORE_COMPACTED, STORE_INVALID_ARGUMENT, STORE_LOCKED, STORE_OPEN_FAILED, STORE_WRITE_FAILED } from './errors.ts';
 import type { TxnOp, WatchEvent } from './kv.ts';
 import { SqliteKV, WATCH_PAGE_ROWS } from './sqlite.ts';
 
@@ -237,6 +237,30 @@ describe('SqliteKV specifics', () => {
     await again.compact(again.compactedRevision);
     assert.equal(again.diagnostics().logRows, 10);
     await again.close();
+  });
+
+  test('a failed commit (disk full) rejects its batch with StoreWriteFailed and leaves no trace', async () => {
+    const kv = await SqliteKV.open(freshPath());
+    // Reaching into the connection is the one way to make SQLite run out of space on demand.
+    const db = (kv as unknown as { db: Database.Database }).db;
+    try {
+      const r1 = await kv.create('/f/a', 'a');
+      const seen: WatchEvent[] = [];
+      kv.watch('/f/', r1, (evs) => seen.push(...evs));
+      db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
+      const results = await Promise.allSettled([kv.create('/f/small', 'x'), kv.create('/f/big', 'y'.repeat(200_000))]);
+      for (const r of results) {
+        assert.equal(r.status, 'rejected');
+        assert.ok(isPharosError((r as PromiseRejectedResult).reason, STORE_WRITE_FAILED));
+      }
+      assert.equal(await kv.revision(), r1);
+      assert.equal(await kv.get('/f/small'), undefined);
+      db.pragma('max_page_count = 1073741823');
+      assert.equal(await kv.create('/f/small', 'x'), r1 + 1, 'no revision was burnt');
+      assert.deepEqual(seen.map((e) => e.key), ['/f/small'], 'nothing was published for the failed batch');
+    } finally {
+      await kv.close();
+    }
   });
 
   test('open failures are StoreOpenFailed with the path, not raw SQLite errors', async () => {
