@@ -1,0 +1,140 @@
+/**
+ * Scale benchmark for the health checker (issue 4): N HTTP endpoints (default 10,000) probed at a
+ * 5 s interval by a HealthMonitor over a real Registry/Snapshot/SQLite store, with the endpoints
+ * in a child process. Reports probes/s achieved vs scheduled, missed intervals, and the CPU of this
+ * process (the server side: monitor + registry + store) as a fraction of one core.
+ *
+ * Run: node --import tsx bench/health-scale.ts [endpoints=10000] [intervalMs=5000] [measureS=30]
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { HealthMonitor } from '../src/health/index.ts';
+import { createMetricsRegistry } from '../src/lib/index.ts';
+import { Registry, Snapshot } from '../src/registry/index.ts';
+import { openStore } from '../src/store/index.ts';
+
+const N = Number(process.argv[2] ?? 10_000);
+const INTERVAL_MS = Number(process.argv[3] ?? 5000);
+const MEASURE_S = Number(process.argv[4] ?? 30);
+/** Instances registered at once while setting up (the set-up is not measured). */
+const REGISTER_CONCURRENCY = 200;
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+async function main(): Promise<void> {
+  // ---- endpoints in a child process
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'health-targets.ts'), String(N)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const next = (): Promise<Record<string, unknown>> => new Promise((resolve) => lines.once('line', (l) => resolve(JSON.parse(l))));
+  const t0 = Date.now();
+  const { ports } = (await next()) as { ports: number[] };
+  console.error(`${ports.length} endpoints listening in ${Date.now() - t0} ms`);
+  const childCpu = async (): Promise<number> => {
+    child.stdin!.write('cpu\n');
+    const { cpu } = (await next()) as { cpu: NodeJS.CpuUsage };
+    return (cpu.user + cpu.system) / 1000;
+  };
+
+  // ---- registry over a real store, quotas raised to hold N instances in one service
+  const dir = mkdtempSync(path.join(tmpdir(), 'pharos-bench-health-'));
+  const kv = await openStore(`sqlite:${path.join(dir, 'pharos.db')}`);
+  const snapshot = await Snapshot.open(kv);
+  const registry = new Registry({
+    kv,
+    snapshot,
+    config: { region: 'us-east-1', accountId: '123456789012', quotas: { instancesPerService: N, instancesPerNamespace: N } },
+  });
+  await registry.start();
+  const nsOp = await registry.createPublicDnsNamespace({ Name: 'bench.health' });
+  const ns = await registry.waitForOperation(nsOp['OperationId'] as string);
+  const svc = await registry.createService({
+    Name: 'web',
+    NamespaceId: ns.targets.NAMESPACE,
+    DnsConfig: { RoutingPolicy: 'MULTIVALUE', DnsRecords: [{ Type: 'A', TTL: 10 }] },
+    HealthCheckConfig: { Type: 'HTTP', ResourcePath: '/health', FailureThreshold: 3 },
+  });
+  const serviceId = (svc['Service'] as { Id: string }).Id;
+  const t1 = Date.now();
+  for (let i = 0; i < ports.length; i += REGISTER_CONCURRENCY) {
+    await Promise.all(
+      ports.slice(i, i + REGISTER_CONCURRENCY).map(async (port, j) => {
+        const out = await registry.registerInstance({
+          ServiceId: serviceId,
+          InstanceId: `i-${i + j}`,
+          Attributes: { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: String(port) },
+        });
+        await registry.waitForOperation(out['OperationId'] as string);
+      }),
+    );
+  }
+  console.error(`${snapshot.instances(serviceId).size} instances registered in ${Date.now() - t1} ms`);
+
+  // ---- the monitor, as pharos server runs it
+  const metrics = createMetricsRegistry();
+  const monitor = new HealthMonitor({ view: snapshot, notifier: registry, intervalMs: INTERVAL_MS, metrics });
+  const counter = async (name: string): Promise<number> => {
+    const m = (await metrics.getMetricsAsJSON()).find((x) => x.name === name) as { values: { value: number }[] } | undefined;
+    return (m?.values ?? []).reduce((s, v) => s + v.value, 0);
+  };
+  monitor.start();
+  const warmup = 2 * INTERVAL_MS;
+  console.error(`monitor started on ${monitor.size} endpoints; warming up ${warmup} ms (first results write HEALTHY for every endpoint)`);
+  await new Promise((r) => setTimeout(r, warmup));
+  let healthy = 0;
+  for (const id of snapshot.instances(serviceId).keys()) if (snapshot.health(serviceId, id) === 'HEALTHY') healthy++;
+
+  // ---- measure
+  const probes0 = await counter('pharos_health_probes_total');
+  const unhealthy0 = (await metrics.getMetricsAsJSON()).find((x) => x.name === 'pharos_health_probes_total');
+  void unhealthy0;
+  const missed0 = await counter('pharos_health_missed_intervals_total');
+  const cpu0 = process.cpuUsage();
+  const child0 = await childCpu();
+  const wall0 = performance.now();
+  const lag: number[] = [];
+  let last = performance.now();
+  const lagTimer = setInterval(() => {
+    const now = performance.now();
+    lag.push(now - last - 100);
+    last = now;
+  }, 100);
+  await new Promise((r) => setTimeout(r, MEASURE_S * 1000));
+  clearInterval(lagTimer);
+  const wall = performance.now() - wall0;
+  const cpu = process.cpuUsage(cpu0);
+  const childMs = (await childCpu()) - child0;
+  const probes = (await counter('pharos_health_probes_total')) - probes0;
+  const missed = (await counter('pharos_health_missed_intervals_total')) - missed0;
+  const json = await metrics.getMetricsAsJSON();
+  const byResult = (json.find((x) => x.name === 'pharos_health_probes_total') as { values: { labels: Record<string, string>; value: number }[] }).values;
+  lag.sort((a, b) => a - b);
+
+  const result = {
+    endpoints: N,
+    intervalMs: INTERVAL_MS,
+    measuredS: Math.round(wall / 100) / 10,
+    healthyAfterWarmup: healthy,
+    probesPerSecondScheduled: Math.round((N / INTERVAL_MS) * 1000),
+    probesPerSecondAchieved: Math.round((probes / wall) * 1000),
+    missedIntervals: missed,
+    serverCpuOfOneCore: Number(((cpu.user + cpu.system) / 1000 / wall).toFixed(3)),
+    targetsCpuOfOneCore: Number((childMs / wall).toFixed(3)),
+    eventLoopLagMsP99: Math.round(lag[Math.floor(lag.length * 0.99)] ?? 0),
+    resultsTotal: byResult.map((v) => `${v.labels['result']}/${v.labels['cause']}=${v.value}`).join(' '),
+  };
+  console.log(JSON.stringify(result, null, 2));
+
+  await monitor.stop();
+  await registry.stop();
+  snapshot.close();
+  await kv.close();
+  rmSync(dir, { recursive: true, force: true });
+  child.stdin!.end();
+  child.kill();
+}
+
+await main();
