@@ -4,6 +4,7 @@ export * from './errors.ts';
 export {
   Registry,
   REGISTRY_OPERATIONS,
+  RAW_JSON,
   DEFAULT_QUOTAS,
   methodNameOf,
   type RegistryOperation,

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { RAW_JSON } from './registry.ts';
 import { ACCOUNT, completed, httpNamespace, openHarness, privateNamespace, register, rejectsWith, removeDir, service, type Harness } from './testkit.ts';
 
 type Any = Record<string, any>;
@@ -41,6 +42,8 @@ describe('instances, health and discovery', () => {
       { InstanceId: 'i1', NamespaceName: 'inst.local', ServiceName: 'web', HealthStatus: 'HEALTHY', Attributes: { AWS_INSTANCE_IPV4: '198.18.0.1', color: 'blue' } },
     ]);
     assert.ok(Number.isInteger(found.InstancesRevision) && found.InstancesRevision > 0);
+    // The pre-serialized body says exactly what the object says.
+    assert.deepEqual(JSON.parse((found as Record<symbol, string>)[RAW_JSON]!), JSON.parse(JSON.stringify(found)));
     assert.deepEqual(await registry.discoverInstancesRevision({ NamespaceName: 'inst.local', ServiceName: 'web' }), { InstancesRevision: found.InstancesRevision });
   });
 
@@ -55,6 +58,7 @@ describe('instances, health and discovery', () => {
     for (const hs of ['ALL', 'HEALTHY_OR_ELSE_ALL', 'UNHEALTHY']) {
       const out = (await registry.discoverInstances({ ...q, HealthStatus: hs })) as Any;
       assert.deepEqual(out.Instances.map((i: Any) => [i.InstanceId, i.HealthStatus]), [['i1', 'UNHEALTHY']], hs);
+      assert.deepEqual(JSON.parse((out as Record<symbol, string>)[RAW_JSON]!), JSON.parse(JSON.stringify(out)), 'cached JSON follows health changes');
     }
     const rev1 = ((await registry.discoverInstancesRevision(q)) as Any).InstancesRevision;
     assert.equal(rev1, rev0, 'health changes do not move InstancesRevision');

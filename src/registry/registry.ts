@@ -105,6 +105,13 @@ export const REGISTRY_OPERATIONS = [
 ] as const;
 export type RegistryOperation = (typeof REGISTRY_OPERATIONS)[number];
 
+/**
+ * An output may carry its own JSON text under this symbol (JSON.stringify ignores symbol keys): the
+ * API can send it as the body instead of serializing the object. DiscoverInstances uses it, so a
+ * 100-instance answer is a string join of cached per-instance fragments.
+ */
+export const RAW_JSON: unique symbol = Symbol.for('pharos.rawJson');
+
 /** `CreateHttpNamespace` → `createHttpNamespace`: the Registry method that implements an operation. */
 export const methodNameOf = (op: string): string => op.charAt(0).toLowerCase() + op.slice(1);
 
@@ -292,6 +299,7 @@ export class Registry {
   private readonly opWaiters = new Map<string, ((op: OperationRecord) => void)[]>();
   /** Service names being created right now (between the uniqueness check and the commit). */
   private readonly reservedServiceNames = new Set<string>();
+  private readonly instanceJsonCache = new WeakMap<InstanceRecord, { status: HealthStatus; namespaceName: string; serviceName: string; json: string }>();
   /** Namespace id → (service name → service id), for DiscoverInstances; dropped on any namespace/service change. */
   private readonly serviceNameCache = new Map<string, Map<string, string>>();
 
@@ -1252,11 +1260,20 @@ export class Registry {
 
     const queryPairs = query ? Object.entries(query) : [];
     const withHealth = hasHealthConfig(svc);
+    const custom = svc.healthCheckCustomConfig !== undefined;
     const snap = this.snapshot;
+    const healthRecords = snap.healthRecords(svc.id);
     let found: { inst: InstanceRecord; status: HealthStatus }[] = [];
     for (const inst of snap.instances(svc.id).values()) {
       if (queryPairs.length > 0 && !matchesAll(inst.attributes, queryPairs)) continue;
-      found.push({ inst, status: withHealth ? snap.health(svc.id, inst.id) : 'UNKNOWN' });
+      // Inlined Snapshot.health(): this loop is the hot path.
+      let status: HealthStatus = 'UNKNOWN';
+      if (withHealth) {
+        const rec = healthRecords?.get(inst.id);
+        if (rec) status = rec.status;
+        else if (custom) status = inst.attributes['AWS_INIT_HEALTH_STATUS'] === 'UNHEALTHY' ? 'UNHEALTHY' : 'HEALTHY';
+      }
+      found.push({ inst, status });
     }
     if (withHealth) {
       // Omitted behaves as HEALTHY: fail closed (Pharos decision, CLOUDMAP-SPEC 3.8).
@@ -1284,12 +1301,31 @@ export class Registry {
       found[j] = t;
     }
     const instances = new Array<Out>(n);
+    const fragments = new Array<string>(n);
     for (let i = 0; i < n; i++) {
       const { inst, status } = found[i]!;
       // Attributes are shared with the snapshot record (read-only): no copy on the hot path.
       instances[i] = { InstanceId: inst.id, NamespaceName: ns.httpName, ServiceName: svc.name, HealthStatus: status, Attributes: inst.attributes };
+      fragments[i] = this.instanceJson(inst, ns.httpName, svc.name, status);
     }
-    return { Instances: instances, InstancesRevision: snap.instancesRevision(svc.id) };
+    const revision = snap.instancesRevision(svc.id);
+    return {
+      Instances: instances,
+      InstancesRevision: revision,
+      [RAW_JSON]: `{"Instances":[${fragments.join(',')}],"InstancesRevision":${revision}}`,
+    };
+  }
+
+  /**
+   * One HttpInstanceSummary as JSON text, cached per instance record (records are replaced, never
+   * mutated, so identity is a safe key): a response is then a join, not a serialization.
+   */
+  private instanceJson(inst: InstanceRecord, namespaceName: string, serviceName: string, status: HealthStatus): string {
+    const cached = this.instanceJsonCache.get(inst);
+    if (cached && cached.status === status && cached.namespaceName === namespaceName && cached.serviceName === serviceName) return cached.json;
+    const json = JSON.stringify({ InstanceId: inst.id, NamespaceName: namespaceName, ServiceName: serviceName, HealthStatus: status, Attributes: inst.attributes });
+    this.instanceJsonCache.set(inst, { status, namespaceName, serviceName, json });
+    return json;
   }
 
   async discoverInstancesRevision(input: unknown): Promise<Out> {

@@ -156,6 +156,10 @@ export class Snapshot implements RegistryView {
   healthRecord(serviceId: string, instanceId: string): HealthRecord | undefined {
     return this.healthRecs.get(serviceId)?.get(instanceId);
   }
+  /** A service's stored health records by instance id (undefined when none): for hot loops over many instances. */
+  healthRecords(serviceId: string): ReadonlyMap<string, HealthRecord> | undefined {
+    return this.healthRecs.get(serviceId);
+  }
   health(serviceId: string, instanceId: string): HealthStatus {
     const service = this.svc.get(serviceId);
     if (!service || !hasHealthConfig(service)) return 'UNKNOWN';
