@@ -51,6 +51,23 @@ describe('SqliteKV specifics', () => {
     }
   });
 
+  test('UNIQUE(name, prev_revision) refuses a second successor of a row (the CAS backstop)', async () => {
+    const path = freshPath();
+    const kv = await SqliteKV.open(path);
+    const r1 = await kv.create('/u/a', '1');
+    await kv.update('/u/a', '2', r1);
+    await kv.close();
+    const raw = new Database(path);
+    try {
+      assert.throws(
+        () => raw.prepare('INSERT INTO kine (name, deleted, create_revision, prev_revision, value, committed_at) VALUES (?, 0, ?, ?, ?, 0)').run('/u/a', r1, r1, 'lost update'),
+        /UNIQUE constraint failed/,
+      );
+    } finally {
+      raw.close();
+    }
+  });
+
   test('a second open of the same file fails with StoreLocked', async () => {
     const path = freshPath();
     const kv = await SqliteKV.open(path);

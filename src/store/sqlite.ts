@@ -43,6 +43,9 @@ export const MAX_LIST_LIMIT = 1_000_000;
  */
 export const OPEN_LOCK_TIMEOUT_MS = 500;
 
+/** Size the -wal file is truncated to after a checkpoint: a few thousand commits' worth. */
+export const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
+
 /** Schema version kept in `PRAGMA user_version`, so a future layout change can migrate. */
 const SCHEMA_VERSION = 1;
 
@@ -214,7 +217,9 @@ export class SqliteKV implements KV {
       db.pragma('journal_mode = WAL');
       // FULL: every commit fsyncs the WAL, so an acknowledged write survives power loss / kill -9.
       db.pragma('synchronous = FULL');
-      db.pragma('foreign_keys = OFF');
+      // After a checkpoint the WAL file is cut back to this, so one burst (a big compaction)
+      // does not leave a huge -wal behind forever.
+      db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
       const version = db.pragma('user_version', { simple: true }) as number;
       if (version > SCHEMA_VERSION) {
         throw new InvalidArgumentError(`store ${path} has schema version ${version}, newer than this Pharos (${SCHEMA_VERSION})`);
