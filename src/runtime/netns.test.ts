@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { eventually, isPharosError } from '../lib/index.ts';
 import {
   NetnsRuntime,
+  RUNTIME_ABORTED,
   RUNTIME_EXECUTABLE_NOT_FOUND,
   RUNTIME_NETWORK_MODE_UNSUPPORTED,
   RUNTIME_TASK_CIDR_EXHAUSTED,
@@ -145,6 +146,12 @@ describe('NetnsRuntime', { skip: unsupported === undefined ? false : `network na
     assert.deepEqual(namespaces(NS_PREFIX), []);
   });
 
+  test('an aborted start leaves nothing behind', async () => {
+    await assert.rejects(runtime.startTask(task([container()]), AbortSignal.abort()), (err) => isPharosError(err, RUNTIME_ABORTED));
+    assert.deepEqual(namespaces(NS_PREFIX), []);
+    assert.deepEqual(runtime.tasks(), []);
+  });
+
   test('host-mode tasks are refused', async () => {
     await assert.rejects(runtime.startTask({ ...task([container()]), networkMode: 'host' }), (err) => isPharosError(err, RUNTIME_NETWORK_MODE_UNSUPPORTED));
   });
@@ -185,6 +192,22 @@ test('namespace and veth names follow the bridge unless given', () => {
 });
 
 describe('NetnsRuntime with a tiny CIDR', { skip: unsupported === undefined ? false : `network namespaces unavailable: ${unsupported}` }, () => {
+  test('a bridge left with another CIDR gets the new gateway address', async () => {
+    ip('link', 'add', 'phtx0', 'type', 'bridge');
+    ip('addr', 'add', '198.19.104.1/24', 'dev', 'phtx0');
+    const rt = new NetnsRuntime({ taskCidr: '198.19.102.0/30', bridge: 'phtx0', netnsPrefix: 'phtx-', vethPrefix: 'phtxv' });
+    try {
+      await rt.cleanup();
+      const t = await rt.startTask(task([container()]));
+      assert.equal(await get(`http://${t.ipv4}:8080/`), 'ok ');
+      assert.match(ip('-o', '-4', 'addr', 'show', 'dev', 'phtx0'), /inet 198\.19\.102\.1\/30/);
+      assert.doesNotMatch(ip('-o', '-4', 'addr', 'show', 'dev', 'phtx0'), /198\.19\.104/);
+    } finally {
+      await rt.close({ timeoutMs: 500 });
+    }
+    assert.equal(linkExists('phtx0'), false);
+  });
+
   test('an exhausted task CIDR is a clear error and leaks nothing', async () => {
     // A /30 holds network, gateway, one task and broadcast.
     const rt = new NetnsRuntime({ taskCidr: '198.19.102.0/30', bridge: 'phtx0', netnsPrefix: 'phtx-', vethPrefix: 'phtxv' });

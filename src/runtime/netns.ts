@@ -2,6 +2,7 @@ import {
   BadRuntimeConfigError,
   NetnsUnsupportedError,
   NetworkModeUnsupportedError,
+  RuntimeAbortedError,
   RuntimeClosedError,
   SetupFailedError,
   TaskExistsError,
@@ -114,6 +115,7 @@ export class NetnsRuntime implements Runtime {
     try {
       const launches = await prepareLaunches(spec);
       await this.#ensureReady();
+      if (signal?.aborted) throw new RuntimeAbortedError(spec.taskId);
       const ipv4 = this.#ips.allocate();
       const netns = `${this.netnsPrefix}${spec.taskId}`;
       const veth = `${this.vethPrefix}${this.#ips.offsetOf(ipv4)!.toString(36)}`;
@@ -153,7 +155,8 @@ export class NetnsRuntime implements Runtime {
 
   /**
    * Removes namespaces and veths with this runtime's prefixes that no live task owns (the
-   * processes still inside are killed first), and resets the bridge's address when no task is live.
+   * processes still inside are killed first). The bridge is kept; the first task corrects its
+   * address if the task CIDR changed since the last run.
    */
   async cleanup(): Promise<void> {
     if ((await NetnsRuntime.unsupportedReason(this.netnsPrefix)) !== undefined) return;
@@ -171,11 +174,6 @@ export class NetnsRuntime implements Runtime {
       .filter((n) => n.startsWith(this.vethPrefix) && !ownedVeth.has(n));
     await Promise.all(namespaces.map((n) => this.#killInside(n)));
     const cmds = [...veths.map((v) => `link del ${v}`), ...namespaces.map((n) => `netns del ${n}`)];
-    if (this.#live.size === 0 && this.#starting.size === 0) {
-      cmds.push(`link del ${this.bridge}`);
-      this.#ready = undefined;
-      this.#bridgeUp = false;
-    }
     if (cmds.length > 0) await runHostCommand('ip', ['-force', '-batch', '-'], cmds.join('\n') + '\n');
   }
 
