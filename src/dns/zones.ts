@@ -99,7 +99,12 @@ export class RegistryZones implements DnsHandler {
     return entry && { entry };
   }
 
-  /** The hot path: a cached entry, else resolve (and cache what exists). */
+  /** The hot path: the cached entry for (name, type), if any. */
+  cached(key: string, qtype: number): AnswerEntry | undefined {
+    return this.cache.get(key)?.get(qtype);
+  }
+
+  /** A cached entry, else resolve (and cache what exists). */
   lookup(key: string, qtype: number, qclass = CLASS_IN): AnswerEntry | undefined {
     const hit = this.cache.get(key)?.get(qtype);
     if (hit) return hit;
