@@ -7,6 +7,7 @@ import {
   PharosError,
   formatArn,
   isPharosError,
+  jitter,
   newHostedZoneId,
   newNamespaceId,
   newOperationId,
@@ -140,6 +141,10 @@ export interface RegistryConfig {
   opDelayMs?: number;
   /** Delay before a custom health change takes effect; 0 = at once (Pharos default), 30000 = AWS. */
   customHealthDelayMs?: number;
+  /** How long finished operations stay visible to GetOperation/ListOperations. */
+  opRetentionMs?: number;
+  /** At most this many finished operations are kept (oldest dropped first). */
+  maxFinishedOps?: number;
 }
 
 export interface RegistryOptions {
@@ -160,6 +165,14 @@ type Out = Record<string, unknown>;
 const MAX_CAS_ATTEMPTS = 20;
 /** Back-off before retrying an operation whose apply failed on a store fault (not a conflict). */
 const APPLY_RETRY_MS = 1000;
+/** AWS does not document how long operations stay visible; a day covers every client's polling. */
+export const DEFAULT_OP_RETENTION_MS = 24 * 60 * 60 * 1000;
+/** Bounds memory and the store under registration storms (3,000/s would otherwise keep 260M a day). */
+export const DEFAULT_MAX_FINISHED_OPS = 100_000;
+/** How often finished operations are swept. */
+const OP_SWEEP_INTERVAL_MS = 60_000;
+/** Deletes per sweep txn: small enough not to stall the group commit. */
+const OP_SWEEP_BATCH = 500;
 /** `DiscoverInstances` `MaxResults` when absent (CLOUDMAP-SPEC 2.4). */
 const DEFAULT_DISCOVER_MAX = 100;
 const MAX_DISCOVER_RESULTS = 1000;
@@ -276,6 +289,8 @@ export class Registry {
   readonly quotas: Readonly<RegistryQuotas>;
   private readonly opDelayMs: number;
   private readonly customHealthDelayMs: number;
+  private readonly opRetentionMs: number;
+  private readonly maxFinishedOps: number;
   private readonly out: OutputContext;
 
   private running = false;
@@ -315,6 +330,8 @@ export class Registry {
     this.quotas = { ...DEFAULT_QUOTAS, ...c.quotas };
     this.opDelayMs = Math.max(0, c.opDelayMs ?? 0);
     this.customHealthDelayMs = Math.max(0, c.customHealthDelayMs ?? 0);
+    this.opRetentionMs = c.opRetentionMs ?? DEFAULT_OP_RETENTION_MS;
+    this.maxFinishedOps = c.maxFinishedOps ?? DEFAULT_MAX_FINISHED_OPS;
     const snap = this.snapshot;
     this.out = {
       accountId: this.accountId,
@@ -372,7 +389,37 @@ export class Registry {
         }
       }
     }
+    const sweep = (): void =>
+      this.track(
+        this.sweepOperations().finally(() => this.later(OP_SWEEP_INTERVAL_MS, sweep)),
+      );
+    this.later(jitter(OP_SWEEP_INTERVAL_MS), sweep);
     this.logger.info({ operations: this.ops.size, resumed, pendingHealth: rearmed }, 'registry started');
+  }
+
+  /**
+   * Deletes finished operations older than the retention, and the oldest beyond the cap. Runs every
+   * minute; public so tests can run it. Returns how many were deleted.
+   */
+  async sweepOperations(): Promise<number> {
+    const now = this.clock.now();
+    const finished: OpEntry[] = [];
+    for (const e of this.ops.values()) if (!isOpen(e.rec.status) && e.rev > 0) finished.push(e);
+    finished.sort((a, b) => a.rec.updateDate - b.rec.updateDate);
+    const excess = finished.length - this.maxFinishedOps;
+    const victims = finished.filter((e, i) => i < excess || now - e.rec.updateDate > this.opRetentionMs);
+    let deleted = 0;
+    for (let i = 0; i < victims.length; i += OP_SWEEP_BATCH) {
+      const batch = victims.slice(i, i + OP_SWEEP_BATCH);
+      try {
+        await this.kv.txn(batch.map((e) => ({ type: 'delete', key: keys.operation(e.rec.id), prevRevision: e.rev })));
+        deleted += batch.length;
+      } catch (err) {
+        if (!isConflict(err)) throw err; // one op changed meanwhile: the next sweep retries the rest
+      }
+    }
+    if (deleted > 0) this.logger.debug({ deleted }, 'registry: finished operations swept');
+    return deleted;
   }
 
   /** Stops the worker and timers and waits for applies in flight. Safe to call more than once. */
@@ -400,6 +447,7 @@ export class Registry {
   }
 
   private later(ms: number, fn: () => void): void {
+    if (!this.running) return;
     const timer = this.clock.setTimeout(() => {
       this.timers.delete(timer);
       if (this.running) fn();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { ManualClock, eventually } from '../lib/index.ts';
-import { completed, httpNamespace, openHarness, register, removeDir, service, tempDir, type Harness } from './testkit.ts';
+import { completed, httpNamespace, openHarness, register, rejectsWith, removeDir, service, tempDir, type Harness } from './testkit.ts';
 
 type Any = Record<string, any>;
 
@@ -156,5 +156,33 @@ describe('custom health with a delay (AWS timing)', () => {
     await completed(h.registry, h.registry.deregisterInstance({ ServiceId: svc.Id, InstanceId: 'i1' }));
     await clock.advance(30_000);
     assert.equal(await h.kv.get(`/health/${svc.Id}/i1`), undefined);
+  });
+});
+
+describe('finished operations are swept', () => {
+  let h: Harness | undefined;
+  after(async () => {
+    if (h) {
+      await h.close();
+      removeDir(h.dir);
+    }
+  });
+
+  test('beyond the cap and after the retention, oldest first; open operations are kept', async () => {
+    const clock = new ManualClock(Date.now());
+    h = await openHarness({ clock, config: { maxFinishedOps: 2, opRetentionMs: 60_000 } });
+    const ids: string[] = [];
+    for (const name of ['s1', 's2', 's3']) {
+      ids.push((await completed(h.registry, h.registry.createHttpNamespace({ Name: name }))).id);
+      await clock.advance(1000);
+    }
+    assert.equal(await h.registry.sweepOperations(), 1);
+    await rejectsWith(h.registry.getOperation({ OperationId: ids[0] }), 'OperationNotFound');
+    assert.equal(((await h.registry.getOperation({ OperationId: ids[1] })) as Any).Operation.Status, 'SUCCESS');
+    await clock.advance(61_000);
+    assert.equal(await h.registry.sweepOperations(), 2);
+    assert.deepEqual(((await h.registry.listOperations({})) as Any).Operations, []);
+    // The namespaces themselves stay.
+    assert.equal(((await h.registry.listNamespaces({})) as Any).Namespaces.length, 3);
   });
 });
