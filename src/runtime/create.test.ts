@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { isPharosError } from '../lib/index.ts';
+import { createMetricsRegistry, isPharosError } from '../lib/index.ts';
 import { createRuntime, NetnsRuntime, RUNTIME_NETWORK_MODE_UNSUPPORTED, type ContainerSpec, type NetworkMode, type TaskSpec } from './index.ts';
 
 const unsupported = await NetnsRuntime.unsupportedReason('phtd-');
@@ -32,6 +32,26 @@ describe('createRuntime', () => {
       const t = await rt.startTask(spec('awsvpc'));
       assert.match(t.ipv4, /^198\.19\.103\./);
       assert.equal(t.netns, `phtd-${t.taskId}`);
+    } finally {
+      await rt.close({ timeoutMs: 500 });
+    }
+  });
+
+  test('metrics count starts by result, container exits and live tasks', async () => {
+    const registry = createMetricsRegistry();
+    const rt = createRuntime({ metrics: registry, awsvpc: { taskCidr: '198.19.103.0/24', bridge: 'phtd0', netnsPrefix: 'phtd-', vethPrefix: 'phtdv' } });
+    try {
+      const t = await rt.startTask(spec('host'));
+      await assert.rejects(rt.startTask({ ...spec('host'), containers: [{ ...sleeper, command: ['no-such-binary-xyz'] }] }));
+      let text = await registry.metrics();
+      assert.match(text, /pharos_runtime_task_starts_total\{runtime="process",result="ok"\} 1/);
+      assert.match(text, /pharos_runtime_task_starts_total\{runtime="process",result="RuntimeExecutableNotFound"\} 1/);
+      assert.match(text, /pharos_runtime_tasks\{runtime="process"\} 1/);
+      await t.stop({ timeoutMs: 1000 });
+      text = await registry.metrics();
+      assert.match(text, /pharos_runtime_container_exits_total\{runtime="process",how="signal",requested="true"\} 1/);
+      assert.match(text, /pharos_runtime_tasks\{runtime="process"\} 0/);
+      assert.match(text, /pharos_runtime_task_addresses\{state="capacity"\} 253/);
     } finally {
       await rt.close({ timeoutMs: 500 });
     }

@@ -1,4 +1,6 @@
+import type { Logger, Registry } from '../lib/index.ts';
 import { NetworkModeUnsupportedError } from './errors.ts';
+import { RuntimeMetrics } from './metrics.ts';
 import { NetnsRuntime, type NetnsRuntimeOptions } from './netns.ts';
 import { ProcessRuntime } from './process.ts';
 import type { NetworkMode, Runtime, RunningTask, StopOptions, TaskSpec } from './runtime.ts';
@@ -10,7 +12,10 @@ export interface RuntimeOptions {
    * awsvpc tasks: `netns` options (default), or `'host'` to run them on the host network like
    * host-mode tasks (for machines without network namespaces: no own IP, ports are host ports).
    */
-  awsvpc?: NetnsRuntimeOptions | 'host';
+  awsvpc?: Omit<NetnsRuntimeOptions, 'metrics' | 'logger'> | 'host';
+  /** The server's metrics registry (pharos_runtime_* metrics). */
+  metrics?: Registry;
+  logger?: Logger;
 }
 
 /**
@@ -24,12 +29,15 @@ export class DispatchRuntime implements Runtime {
   readonly netns?: NetnsRuntime;
 
   constructor(options: RuntimeOptions = {}) {
-    const onHost = options.awsvpc === 'host';
+    const metrics = options.metrics === undefined ? undefined : new RuntimeMetrics(options.metrics);
+    const shared = { ...(metrics ? { metrics } : {}), ...(options.logger ? { logger: options.logger } : {}) };
+    const awsvpc = options.awsvpc;
     this.host = new ProcessRuntime({
+      ...shared,
       ...(options.advertiseAddress !== undefined ? { advertiseAddress: options.advertiseAddress } : {}),
-      networkModes: onHost ? ['host', 'bridge', 'awsvpc'] : ['host', 'bridge'],
+      networkModes: awsvpc === 'host' ? ['host', 'bridge', 'awsvpc'] : ['host', 'bridge'],
     });
-    if (!onHost) this.netns = new NetnsRuntime(options.awsvpc === 'host' ? {} : (options.awsvpc ?? {}));
+    if (awsvpc !== 'host') this.netns = new NetnsRuntime({ ...(awsvpc ?? {}), ...shared });
   }
 
   startTask(spec: TaskSpec, signal?: AbortSignal): Promise<RunningTask> {

@@ -7,3 +7,4 @@ export { NetnsRuntime, DEFAULT_BRIDGE, DEFAULT_NETNS_PREFIX, DEFAULT_VETH_PREFIX
 export { IpAllocator, DEFAULT_TASK_CIDR } from './ipalloc.ts';
 export { TASK_LOG_LINES } from './logs.ts';
 export { EXEC_OUTPUT_LIMIT } from './task.ts';
+export { RuntimeMetrics } from './metrics.ts';

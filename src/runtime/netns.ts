@@ -8,6 +8,8 @@ import {
   TaskExistsError,
 } from './errors.ts';
 import { DEFAULT_TASK_CIDR, IpAllocator } from './ipalloc.ts';
+import type { Logger } from '../lib/index.ts';
+import { observeStart, type RuntimeMetrics } from './metrics.ts';
 import { CLOSE_STOP_TIMEOUT_MS } from './process.ts';
 import type { NetworkBinding, NetworkMode, Runtime, RunningTask, StopOptions, TaskSpec } from './runtime.ts';
 import { prepareLaunches, validateTaskSpec } from './spec.ts';
@@ -39,6 +41,8 @@ export interface NetnsRuntimeOptions {
    * Default `phv` with the default bridge, else `v` + a 4-character hash of the bridge name.
    */
   vethPrefix?: string;
+  metrics?: RuntimeMetrics;
+  logger?: Logger;
 }
 
 /**
@@ -61,12 +65,17 @@ export class NetnsRuntime implements Runtime {
   readonly #ips: IpAllocator;
   readonly #live = new Map<string, ProcessTask>();
   readonly #starting = new Set<string>();
+  readonly #metrics: RuntimeMetrics | undefined;
+  readonly #log: Logger | undefined;
   #ready?: Promise<void>;
   #bridgeUp = false;
   #closed = false;
 
   constructor(options: NetnsRuntimeOptions = {}) {
     this.#ips = new IpAllocator(options.taskCidr ?? DEFAULT_TASK_CIDR);
+    this.#metrics = options.metrics;
+    this.#log = options.logger;
+    this.#metrics?.addresses.set({ state: 'capacity' }, this.#ips.capacity);
     this.bridge = options.bridge ?? DEFAULT_BRIDGE;
     // Names follow the bridge, so two servers on one machine (each with its own bridge and CIDR)
     // never clean up each other's namespaces and veths.
@@ -106,7 +115,11 @@ export class NetnsRuntime implements Runtime {
     return undefined;
   }
 
-  async startTask(spec: TaskSpec, signal?: AbortSignal): Promise<RunningTask> {
+  startTask(spec: TaskSpec, signal?: AbortSignal): Promise<RunningTask> {
+    return observeStart(this.#metrics, 'netns', () => this.#start(spec, signal));
+  }
+
+  async #start(spec: TaskSpec, signal?: AbortSignal): Promise<RunningTask> {
     if (this.#closed) throw new RuntimeClosedError();
     validateTaskSpec(spec);
     if (!this.networkModes.includes(spec.networkMode)) throw new NetworkModeUnsupportedError(spec.networkMode, this.networkModes);
@@ -117,13 +130,18 @@ export class NetnsRuntime implements Runtime {
       await this.#ensureReady();
       if (signal?.aborted) throw new RuntimeAbortedError(spec.taskId);
       const ipv4 = this.#ips.allocate();
+      this.#metrics?.addresses.set({ state: 'in_use' }, this.#ips.inUse);
       const netns = `${this.netnsPrefix}${spec.taskId}`;
       const veth = `${this.vethPrefix}${this.#ips.offsetOf(ipv4)!.toString(36)}`;
       const bindings: NetworkBinding[] = spec.containers.flatMap((c) =>
         (c.portMappings ?? []).map((pm) => ({ containerName: c.name, bindIP: ipv4, containerPort: pm.containerPort, hostPort: pm.containerPort, protocol: pm.protocol })),
       );
       let released: Promise<void> | undefined;
-      const release = () => (released ??= this.#teardown(netns, veth).finally(() => this.#ips.release(ipv4)));
+      const release = () =>
+        (released ??= this.#teardown(netns, veth).finally(() => {
+          this.#ips.release(ipv4);
+          this.#metrics?.addresses.set({ state: 'in_use' }, this.#ips.inUse);
+        }));
       try {
         await this.#setup(netns, veth, ipv4);
       } catch (err) {
@@ -174,7 +192,11 @@ export class NetnsRuntime implements Runtime {
       .filter((n) => n.startsWith(this.vethPrefix) && !ownedVeth.has(n));
     await Promise.all(namespaces.map((n) => this.#killInside(n)));
     const cmds = [...veths.map((v) => `link del ${v}`), ...namespaces.map((n) => `netns del ${n}`)];
-    if (cmds.length > 0) await runHostCommand('ip', ['-force', '-batch', '-'], cmds.join('\n') + '\n');
+    if (cmds.length === 0) return;
+    await runHostCommand('ip', ['-force', '-batch', '-'], cmds.join('\n') + '\n');
+    this.#metrics?.cleanedUp.inc({ kind: 'netns' }, namespaces.length);
+    this.#metrics?.cleanedUp.inc({ kind: 'veth' }, veths.length);
+    this.#log?.info({ namespaces, veths }, 'removed network namespaces and veths left by a previous run');
   }
 
   /** Stops every live task, then removes the bridge. */

@@ -2,6 +2,8 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { NetworkModeUnsupportedError, PortInUseError, RuntimeClosedError, TaskExistsError } from './errors.ts';
 import type { NetworkBinding, NetworkMode, Runtime, RunningTask, StopOptions, TaskSpec } from './runtime.ts';
+import type { Logger } from '../lib/index.ts';
+import { observeStart, type RuntimeMetrics } from './metrics.ts';
 import { killOrphans } from './orphans.ts';
 import { prepareLaunches, validateTaskSpec } from './spec.ts';
 import { ProcessTask } from './task.ts';
@@ -14,6 +16,8 @@ export interface ProcessRuntimeOptions {
   advertiseAddress?: string;
   /** Network modes to accept. Default host and bridge (awsvpc only when used as a fallback). */
   networkModes?: readonly NetworkMode[];
+  metrics?: RuntimeMetrics;
+  logger?: Logger;
 }
 
 /**
@@ -28,14 +32,22 @@ export class ProcessRuntime implements Runtime {
   readonly #live = new Map<string, ProcessTask>();
   readonly #ports = new Set<string>();
   readonly #starting = new Set<string>();
+  readonly #metrics: RuntimeMetrics | undefined;
+  readonly #log: Logger | undefined;
   #closed = false;
 
   constructor(options: ProcessRuntimeOptions = {}) {
     this.#advertise = options.advertiseAddress ?? '127.0.0.1';
+    this.#metrics = options.metrics;
+    this.#log = options.logger;
     this.networkModes = options.networkModes ?? ['host', 'bridge'];
   }
 
-  async startTask(spec: TaskSpec, signal?: AbortSignal): Promise<RunningTask> {
+  startTask(spec: TaskSpec, signal?: AbortSignal): Promise<RunningTask> {
+    return observeStart(this.#metrics, 'process', () => this.#start(spec, signal));
+  }
+
+  async #start(spec: TaskSpec, signal?: AbortSignal): Promise<RunningTask> {
     if (this.#closed) throw new RuntimeClosedError();
     validateTaskSpec(spec);
     if (!this.networkModes.includes(spec.networkMode)) throw new NetworkModeUnsupportedError(spec.networkMode, this.networkModes);
@@ -88,7 +100,11 @@ export class ProcessRuntime implements Runtime {
 
   /** Kills containers (and their children) left running by a Pharos server that is no longer alive. */
   async cleanup(): Promise<void> {
-    await killOrphans();
+    const killed = await killOrphans();
+    if (killed.length > 0) {
+      this.#metrics?.cleanedUp.inc({ kind: 'process' }, killed.length);
+      this.#log?.info({ pids: killed }, 'killed containers left running by a previous server');
+    }
   }
 
   async close(options: Partial<StopOptions> = {}): Promise<void> {
