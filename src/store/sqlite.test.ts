@@ -294,6 +294,124 @@ describe('SqliteKV specifics', () => {
   });
 });
 
+describe('SqliteKV against a model', () => {
+  /** mulberry32: a seeded PRNG, so a failure replays. */
+  function rng(seed: number) {
+    return () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  for (const seed of [1, 2, 3]) {
+    test(`random concurrent writes match a sequential model (seed ${seed})`, async () => {
+      const rand = rng(seed);
+      const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+      const keys = ['/m/a', '/m/b', '/m/c', '/m/a/x', '/m/ab', '/n/z'];
+      const model = new Map<string, { value: string; createRevision: number; modRevision: number }>();
+      const log: { type: 'put' | 'delete'; key: string; revision: number; value?: string }[] = [];
+      let rev = 0;
+      const path = freshPath();
+      let kv = await SqliteKV.open(path);
+      const watched: WatchEvent[] = [];
+      let watch = kv.watch('/m/', 0, (evs) => watched.push(...evs));
+      const guessRev = (key: string) => (rand() < 0.7 ? (model.get(key)?.modRevision ?? 0) : Math.floor(rand() * (rev + 2)));
+
+      /** Applies ops to the model as the store must (in issue order, all or nothing); returns a revision or an error code. */
+      const applyModel = (ops: TxnOp[], kind: 'create' | 'update' | 'delete' | 'txn'): number | string => {
+        const draft = new Map(model);
+        let r = rev;
+        const entries: typeof log = [];
+        for (const op of ops) {
+          const cur = draft.get(op.key);
+          if (op.type === 'put') {
+            if (op.prevRevision === 0 && cur) return 'StoreKeyExists';
+            if (op.prevRevision !== undefined && op.prevRevision !== 0 && op.prevRevision !== (cur?.modRevision ?? 0)) return 'StoreRevisionMismatch';
+            r++;
+            draft.set(op.key, { value: op.value, createRevision: cur?.createRevision ?? r, modRevision: r });
+            entries.push({ type: 'put', key: op.key, revision: r, value: op.value });
+          } else {
+            if (kind === 'delete' && !cur) return 'StoreKeyNotFound';
+            if (op.prevRevision !== undefined && op.prevRevision !== (cur?.modRevision ?? 0)) return 'StoreRevisionMismatch';
+            if (!cur) continue;
+            r++;
+            draft.delete(op.key);
+            entries.push({ type: 'delete', key: op.key, revision: r });
+          }
+        }
+        model.clear();
+        for (const [k, v] of draft) model.set(k, v);
+        log.push(...entries);
+        rev = r;
+        return r;
+      };
+
+      try {
+        for (let round = 0; round < 60; round++) {
+          const issued: { promise: Promise<number>; expected: number | string }[] = [];
+          const n = 1 + Math.floor(rand() * 12);
+          for (let i = 0; i < n; i++) {
+            const key = pick(keys);
+            const value = `v${round}.${i}`;
+            const choice = rand();
+            let kind: 'create' | 'update' | 'delete' | 'txn';
+            let ops: TxnOp[];
+            if (choice < 0.3) [kind, ops] = ['create', [{ type: 'put', key, value, prevRevision: 0 }]];
+            else if (choice < 0.55) [kind, ops] = ['update', [{ type: 'put', key, value, prevRevision: Math.max(1, guessRev(key)) }]];
+            else if (choice < 0.7) [kind, ops] = ['delete', [{ type: 'delete', key, prevRevision: rand() < 0.5 ? undefined : guessRev(key) }]];
+            else {
+              kind = 'txn';
+              ops = Array.from({ length: 1 + Math.floor(rand() * 4) }, (_, j): TxnOp => {
+                const k = pick(keys);
+                return rand() < 0.7
+                  ? { type: 'put', key: k, value: `${value}.${j}`, prevRevision: rand() < 0.4 ? undefined : guessRev(k) }
+                  : { type: 'delete', key: k, prevRevision: rand() < 0.6 ? undefined : guessRev(k) };
+              });
+            }
+            const op = ops[0]!;
+            const promise =
+              kind === 'create' ? kv.create(op.key, (op as { value: string }).value)
+              : kind === 'update' ? kv.update(op.key, (op as { value: string }).value, op.prevRevision!)
+              : kind === 'delete' ? kv.delete(op.key, op.prevRevision)
+              : kv.txn(ops);
+            // The model sees the ops in issue order: the order the store applies them in.
+            issued.push({ promise, expected: applyModel(ops, kind) });
+          }
+          for (const { promise, expected } of issued) {
+            const got = await promise.then((r) => r, (err: { code: string }) => err.code);
+            assert.equal(got, expected);
+          }
+          if (rand() < 0.1) await kv.compact(Math.floor(rand() * (rev + 1)));
+          if (rand() < 0.05) {
+            watch.cancel();
+            await kv.close();
+            kv = await SqliteKV.open(path);
+            // The old watch was live, so it had everything up to `rev` (published before writes resolved).
+            watch = kv.watch('/m/', rev, (evs) => watched.push(...evs));
+          }
+          const listed = await kv.list('/m/');
+          assert.deepEqual(
+            listed.items,
+            [...model].filter(([k]) => k.startsWith('/m/')).sort(([a], [b]) => (a < b ? -1 : 1)).map(([key, v]) => ({ key, ...v })),
+          );
+          assert.equal(listed.revision, rev);
+        }
+        const expectedEvents = log.filter((e) => e.key.startsWith('/m/'));
+        await eventually(() => watched.length >= expectedEvents.length);
+        assert.deepEqual(
+          watched.map((e) => ({ type: e.type, key: e.key, revision: e.revision, ...(e.value === undefined ? {} : { value: e.value }) })),
+          expectedEvents,
+        );
+      } finally {
+        watch.cancel();
+        await kv.close();
+      }
+    });
+  }
+});
+
 describe('Compactor', () => {
   test('keeps the last N revisions, on the clock; stop is awaitable and repeatable', async () => {
     const kv = await SqliteKV.open(freshPath());
