@@ -108,7 +108,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     // The runtime cleans up what a previous run left (namespaces, processes) before any task;
     // the orchestrator then records this node's lost tasks as STOPPED and the scheduler replaces
     // them. Stop order: orchestrator (deregisters and stops tasks) before the runtime closes.
-    const runtime = options.runtime ?? createRuntime({ awsvpc: { taskCidr: config.taskCidr } });
+    const runtime = options.runtime ?? createRuntime({ awsvpc: { taskCidr: config.taskCidr }, metrics, logger: logger.child({ module: 'runtime' }) });
     await runtime.cleanup();
     stops.push({ name: 'runtime', stop: () => runtime.close() });
     const orchestrator = new Orchestrator({
