@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { jitter, type Clock, type Logger, type Timer } from '../lib/index.ts';
 import type { Watch } from '../store/index.ts';
 import type { ContainerExit, ContainerSpec, ExecResult, LogLine, Runtime, RunningTask, TaskSpec } from '../runtime/index.ts';
@@ -22,6 +23,13 @@ import { parseTaskDefinitionRef } from './api.ts';
 export const RESYNC_INTERVAL_MS = 2000;
 /** SIGTERM→SIGKILL wait when the server itself shuts down: short, so shutdown is not held up for minutes. */
 export const SHUTDOWN_STOP_TIMEOUT_MS = 3000;
+/**
+ * A task without container health checks is registered once its registered port accepts TCP
+ * connections (spawned is not listening): polled this often, for at most READY_TIMEOUT_MS, after
+ * which it is registered anyway (ECS would have registered it at RUNNING).
+ */
+export const READY_POLL_MS = 50;
+export const READY_TIMEOUT_MS = 30_000;
 /** Runtime handles of stopped tasks kept for their logs (`pharos logs`), newest last. */
 export const STOPPED_LOGS_KEPT = 200;
 
@@ -362,6 +370,7 @@ export class TaskSupervisor {
     const serving = isServing(task);
     try {
       if (serving && !task.registration) {
+        if (!(await this.portReady(h))) return;
         const registration = await registrar.register(task, h.registry, h.taskDefinition);
         await this.update(task, (t) => ((t.registration = registration), true), h);
         this.log.info({ taskId: task.id, serviceId: registration.serviceId }, 'task registered');
@@ -377,6 +386,34 @@ export class TaskSupervisor {
       this.log.warn({ err, taskId: task.id }, 'cloud map registration failed; will retry');
     }
     // A stop may have been asked for while we were registering: the stop sequence deregisters.
+  }
+
+  /**
+   * Readiness for tasks without health checks: the port Cloud Map will advertise (or the first
+   * mapped port) accepts a TCP connection. True at once for tasks with health checks or no port.
+   */
+  private async portReady(h: Handle): Promise<boolean> {
+    const td = h.taskDefinition!;
+    const rt = h.running!;
+    if (td.containerDefinitions.some((c) => c.essential && c.healthCheck && c.healthCheck.command[0] !== 'NONE')) return true;
+    const reg = h.registry!;
+    const mapping = td.containerDefinitions.flatMap((c) => c.portMappings.map((m) => ({ c, m }))).find(({ c, m }) =>
+      reg.containerName !== undefined ? c.name === reg.containerName && m.containerPort === reg.containerPort : m.protocol === 'tcp',
+    );
+    const port = reg.port ?? mapping?.m.hostPort;
+    if (port === undefined) return true;
+    const host = rt.ipv4 === '0.0.0.0' ? '127.0.0.1' : rt.ipv4;
+    const deadline = this.options.clock.now() + READY_TIMEOUT_MS;
+    const exited = () => rt.containers().some((c) => c.essential && c.state === 'STOPPED');
+    while (!h.stopRequested && !h.done && !exited() && this.options.clock.now() < deadline) {
+      if (await tcpConnects(host, port)) return true;
+      try {
+        await this.options.clock.sleep(READY_POLL_MS, this.shutdown.signal);
+      } catch {
+        return false;
+      }
+    }
+    return !h.stopRequested && !h.done && !exited();
   }
 
   private scheduleResync(ms: number): void {
@@ -525,6 +562,22 @@ export class TaskSupervisor {
     const deployment = svc.deployments.find((d) => d.id === task.deploymentId);
     return (deployment?.serviceRegistries ?? svc.serviceRegistries)[0];
   }
+}
+
+/** Connect timeout of one readiness probe. */
+const READY_CONNECT_TIMEOUT_MS = 500;
+
+function tcpConnects(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(READY_CONNECT_TIMEOUT_MS, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
 }
 
 function parse(text: string): TaskRecord | undefined {
