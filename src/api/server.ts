@@ -24,6 +24,8 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 export const CLOSE_GRACE_MS = 10_000;
 
 const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
+/** Same symbol as the registry's `RAW_JSON` (Symbol.for, so this file needs no registry import). */
+const RAW_JSON_BODY = Symbol.for('pharos.rawJson');
 
 /** An operation: takes the untrusted parsed JSON body, returns the AWS output object (or nothing). */
 export type OperationHandler = (input: Record<string, unknown>) => unknown;
@@ -230,7 +232,9 @@ export class ApiServer {
   private succeed(res: ServerResponse, route: Route, started: number, output: unknown): void {
     let payload: string;
     try {
-      payload = JSON.stringify(output ?? {});
+      // An output may carry its own body text (registry RAW_JSON: DiscoverInstances' pre-serialized answer).
+      const raw = output !== null && typeof output === 'object' ? (output as Record<symbol, unknown>)[RAW_JSON_BODY] : undefined;
+      payload = typeof raw === 'string' ? raw : JSON.stringify(output ?? {});
     } catch (err) {
       this.fail(res, route.operation, started, err, route.style);
       return;
