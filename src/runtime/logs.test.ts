@@ -27,5 +27,9 @@ describe('LineSplitter', () => {
     out.length = 0;
     s.write(`${'y'.repeat(LOG_LINE_MAX_CHARS + 5)}\n`);
     assert.deepEqual(out.map((l) => l.length), [LOG_LINE_MAX_CHARS + 1], 'a complete long line is cut and marked');
+    out.length = 0;
+    const bytes = Buffer.from('héllo wörld\n');
+    for (let i = 0; i < bytes.length; i++) s.write(bytes.subarray(i, i + 1));
+    assert.deepEqual(out, ['héllo wörld'], 'multi-byte characters split across chunks');
   });
 });

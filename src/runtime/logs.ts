@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder';
 import type { LogLine } from './runtime.ts';
 
 /** Lines kept per task, all containers together: enough to see why a task died, bounded memory (~1000 × 4 KiB worst case). */
@@ -39,11 +40,13 @@ export class LogRing {
  */
 export class LineSplitter {
   #tail = '';
+  // A multi-byte character may be split across chunks: decode statefully.
+  readonly #decoder = new StringDecoder('utf8');
 
   constructor(private readonly emit: (line: string) => void) {}
 
   write(chunk: Buffer | string): void {
-    const text = this.#tail + chunk.toString();
+    const text = this.#tail + (typeof chunk === 'string' ? chunk : this.#decoder.write(chunk));
     const parts = text.split('\n');
     this.#tail = parts.pop() ?? '';
     for (const p of parts) this.emit(cut(p.endsWith('\r') ? p.slice(0, -1) : p));
@@ -55,6 +58,7 @@ export class LineSplitter {
   }
 
   end(): void {
+    this.#tail += this.#decoder.end();
     if (this.#tail !== '') this.emit(cut(this.#tail));
     this.#tail = '';
   }

@@ -6,6 +6,7 @@ import type {
   ContainerStatus,
   ExecOptions,
   ExecResult,
+  LogLine,
   NetworkBinding,
   NetworkMode,
   RunningTask,
@@ -107,7 +108,9 @@ export class ProcessTask implements RunningTask {
 
   async #spawnContainer(l: Launch): Promise<void> {
     const { file, args } = this.#network.wrap(l.file, l.args);
-    const child = spawn(file, args, { argv0: l.program, cwd: l.cwd, env: l.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    // argv[0] as the spec wrote it, unless a wrapper (nsenter) runs first and execs the program.
+    const argv0 = file === l.file ? l.program : file;
+    const child = spawn(file, args, { argv0, cwd: l.cwd, env: l.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       await new Promise<void>((resolve, reject) => {
         child.once('spawn', resolve);
@@ -208,7 +211,7 @@ export class ProcessTask implements RunningTask {
     if (this.#finalizing) throw new TaskStoppedError(this.taskId);
     const { file, args } = this.#network.wrap(r.file, argv.slice(1));
     return new Promise<ExecResult>((resolve) => {
-      const child = spawn(file, args, { argv0: argv[0], cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(file, args, { argv0: file === r.file ? argv[0]! : file, cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
       let timedOut = false;
       const collect = (chunk: Buffer) => {
@@ -237,7 +240,7 @@ export class ProcessTask implements RunningTask {
     });
   }
 
-  logs(container?: string): ReturnType<LogRing['lines']> {
+  logs(container?: string): LogLine[] {
     return this.#logs.lines(container);
   }
 
