@@ -4,7 +4,7 @@ import { ApiServer, cloudMapTarget, ecsTarget } from '../api/index.ts';
 import { HealthMonitor } from '../health/index.ts';
 import { createLogger, createMetricsRegistry, systemClock, type Clock, type Logger } from '../lib/index.ts';
 import { REGISTRY_OPERATIONS, Registry, Snapshot } from '../registry/index.ts';
-import { openStore } from '../store/index.ts';
+import { Compactor, openStore } from '../store/index.ts';
 import { ECS_OPERATIONS, Orchestrator } from '../orchestrator/index.ts';
 import { createRuntime, type Runtime } from '../runtime/index.ts';
 import type { ServerConfig } from './config.ts';
@@ -56,8 +56,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   try {
     // ---- store and registry -------------------------------------------------------------
     if (config.store.startsWith('sqlite:')) mkdirSync(config.dataDir, { recursive: true });
-    const kv = await openStore(config.store);
+    const kv = await openStore(config.store, { metrics, logger: logger.child({ module: 'store' }), clock });
     stops.push({ name: 'store', stop: () => kv.close() });
+    // Keeps the store's history bounded; stops (after any batch in progress) before the store closes.
+    const compactor = new Compactor(kv, { clock, logger: logger.child({ module: 'compactor' }) });
+    compactor.start();
+    stops.push({ name: 'compactor', stop: () => compactor.stop() });
 
     const snapshot = await Snapshot.open(kv, { clock, logger: logger.child({ module: 'snapshot' }), metrics });
     stops.push({ name: 'snapshot', stop: () => snapshot.close() });
