@@ -27,7 +27,8 @@ export interface PortMappingSpec {
   /**
    * The port reachable from outside the task. Host network (`process` runtime): defaults to
    * `containerPort` and must equal it (a process cannot be remapped without a proxy).
-   * `awsvpc`: must be absent or equal `containerPort`, as in ECS.
+   * `awsvpc`: must be absent or equal `containerPort`, as in ECS. 0 (ECS: dynamic) means
+   * `containerPort` too.
    */
   hostPort?: number;
   protocol: PortProtocol;
@@ -43,8 +44,9 @@ export interface ContainerSpec {
   /** Docker CMD: the argv (after `entryPoint`). */
   command?: string[];
   /**
-   * Added to a small base environment (`PATH`, `HOME`, `HOSTNAME`); the server's own
-   * environment is NOT inherited, so its credentials never leak into tasks.
+   * Added to a small base environment (`PATH`, `HOME`, `HOSTNAME`), plus `PHAROS_TASK_ID` and
+   * `PHAROS_SERVER` (set last; cleanup() finds orphans by them). The server's own environment
+   * is NOT inherited, so its credentials never leak into tasks.
    */
   environment?: Record<string, string>;
   /** Working directory; must exist. Default: the server's working directory. */
@@ -116,7 +118,7 @@ export interface ExecResult {
   exitCode: number | null;
   signal: NodeJS.Signals | null;
   timedOut: boolean;
-  /** stdout then stderr, truncated to `EXEC_OUTPUT_LIMIT` bytes (ECS keeps the first 1 KiB of health check output). */
+  /** stdout and stderr as they arrived, cut at `EXEC_OUTPUT_LIMIT` characters (ECS keeps the first 1 KiB of health check output). */
   output: string;
 }
 
@@ -192,6 +194,9 @@ export interface Runtime {
    * network namespaces, veths, bridge addresses). Only touches names with this runtime's prefixes.
    */
   cleanup(): Promise<void>;
-  /** Stops every live task (SIGKILL after `timeoutMs`, default short) and releases shared resources. Repeatable. */
+  /**
+   * Stops every live task (SIGKILL after `timeoutMs`, default CLOSE_STOP_TIMEOUT_MS) and releases
+   * shared resources (the netns bridge). Later startTask calls fail with RuntimeClosed. Repeatable.
+   */
   close(options?: Partial<StopOptions>): Promise<void>;
 }
