@@ -264,6 +264,10 @@ describe('instances, health and discovery', () => {
     await register(registry, http.Id, 'v1', thirty);
     await register(registry, http.Id, 'v2', { k: 'a b\tc', AWS_INSTANCE_IPV4: '198.18.0.1', AWS_INSTANCE_IPV6: '2001:db8::1' });
     await register(registry, http.Id, 'arn:aws:x/y@z.1_2-3', { AWS_EC2_INSTANCE_ID: 'i-123', AWS_INIT_HEALTH_STATUS: 'HEALTHY' });
+    // A `__proto__` key from a JSON body is an ordinary attribute.
+    await register(registry, http.Id, 'v3', JSON.parse('{"__proto__":"x","a":"b"}'));
+    const v3 = ((await registry.getInstance({ ServiceId: http.Id, InstanceId: 'v3' })) as Any).Instance.Attributes;
+    assert.equal(JSON.stringify(v3), '{"__proto__":"x","a":"b"}');
     await register(registry, srv.Id, 's1', { AWS_INSTANCE_IPV6: '2001:db8::2', AWS_INSTANCE_PORT: '65535' });
     await register(registry, cname.Id, 'c1', { AWS_INSTANCE_CNAME: 'target.example.com' });
     await register(registry, weighted.Id, 'w1', { AWS_ALIAS_DNS_NAME: 'lb-1.elb.example.com' });

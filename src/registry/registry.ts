@@ -313,7 +313,7 @@ export class Registry {
   private readonly openNamespaceCreates = new Map<string, NamespaceRecord>();
   private readonly opWaiters = new Map<string, ((op: OperationRecord) => void)[]>();
   /** Service names being created right now (between the uniqueness check and the commit). */
-  private readonly reservedServiceNames = new Set<string>();
+  private readonly reservedServiceNames = new Map<string, ServiceRecord>();
   private readonly instanceJsonCache = new WeakMap<InstanceRecord, { status: HealthStatus; namespaceName: string; serviceName: string; json: string }>();
   /** Namespace id → (service name → service id), for DiscoverInstances; dropped on any namespace/service change. */
   private readonly serviceNameCache = new Map<string, Map<string, string>>();
@@ -993,7 +993,8 @@ export class Registry {
       throw serviceAlreadyExists(other.id, other.arn, other.creatorRequestId);
     }
     const reservation = `${ns.id}|${ns.type === 'HTTP' ? name : name.toLowerCase()}`;
-    if (this.reservedServiceNames.has(reservation)) throw invalidInput(`Name: a service named ${name} is being created right now`);
+    const inFlight = this.reservedServiceNames.get(reservation);
+    if (inFlight) throw serviceAlreadyExists(inFlight.id, inFlight.arn, inFlight.creatorRequestId);
 
     const id = newServiceId();
     const arn = this.serviceArn(id);
@@ -1005,7 +1006,7 @@ export class Registry {
     if (customIn) svc.healthCheckCustomConfig = { failureThreshold: 1 }; // deprecated, "always 1" (3.5)
     if (creatorRequestId !== undefined) svc.creatorRequestId = creatorRequestId;
 
-    this.reservedServiceNames.add(reservation);
+    this.reservedServiceNames.set(reservation, svc);
     try {
       const rev = await this.kv.create(keys.service(id), JSON.stringify(svc));
       await this.snapshot.waitForRevision(rev);

@@ -134,7 +134,8 @@ export class Input {
     if (v === undefined) return undefined;
     const path = this.name(member);
     if (typeof v !== 'object' || Array.isArray(v)) throw invalidInput(`${path}: must be an object (map), got ${describe(v)}`);
-    const out: Record<string, string> = {};
+    // No prototype: a `__proto__` key is kept as data, not taken as the object's prototype.
+    const out = Object.create(null) as Record<string, string>;
     let n = 0;
     for (const [k, val] of Object.entries(v as Json)) {
       checkStr(`${path} key`, k, rule.key);
