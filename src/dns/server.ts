@@ -249,7 +249,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   // With port 0 the UDP port is chosen first and TCP must get the same one; another process may
   // hold it on TCP, so try a few times.
   for (let attempt = 0; ; attempt++) {
-    const udp = dgram.createSocket({ type: family, recvBufferSize: UDP_BUFFER_BYTES, sendBufferSize: UDP_BUFFER_BYTES });
+    const udp = dgram.createSocket({ type: family, recvBufferSize: UDP_BUFFER_BYTES, sendBufferSize: UDP_BUFFER_BYTES, lookup: literalLookup(family === 'udp6' ? 6 : 4) });
     await listenUdp(udp, host, port);
     const boundPort = udp.address().port;
     const tcp = net.createServer({ noDelay: true });
@@ -278,6 +278,16 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
       },
     };
   }
+}
+
+/**
+ * Replies go to the IP literal a query came from; node's default lookup defers each send by a tick
+ * even for literals (dns.lookup), which costs measurably at 50k answers/s.
+ */
+function literalLookup(family: 4 | 6) {
+  return (address: string, _options: unknown, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void => {
+    callback(null, address, family);
+  };
 }
 
 function listenUdp(socket: dgram.Socket, host: string, port: number): Promise<void> {
