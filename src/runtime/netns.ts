@@ -19,6 +19,8 @@ import { ProcessTask, type TaskNetwork } from './task.ts';
 export const DEFAULT_BRIDGE = 'pharos0';
 export const DEFAULT_NETNS_PREFIX = 'pharos-';
 export const DEFAULT_VETH_PREFIX = 'phv';
+/** Probes in one process get distinct names, so concurrent probes do not collide. */
+let probeSeq = 0;
 /** Where `ip netns add` mounts namespaces (iproute2's NETNS_RUN_DIR). */
 const NETNS_DIR = '/var/run/netns';
 /** Linux interface names are at most 15 bytes (IFNAMSIZ - 1). */
@@ -108,7 +110,7 @@ export class NetnsRuntime implements Runtime {
     if (process.getuid?.() !== 0) return 'not running as root';
     if ((await runHostCommand('ip', ['-V'])).code !== 0) return '`ip` (iproute2) is not installed';
     if ((await runHostCommand('nsenter', ['--version'])).code !== 0) return '`nsenter` (util-linux) is not installed';
-    const name = `${probePrefix}probe-${process.pid}`;
+    const name = `${probePrefix}probe-${process.pid}-${++probeSeq}`;
     const add = await runHostCommand('ip', ['netns', 'add', name]);
     if (add.code !== 0) return `cannot create network namespaces: ${add.stderr.trim()}`;
     await runHostCommand('ip', ['netns', 'del', name]);
