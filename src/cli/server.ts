@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { collectDefaultMetrics } from 'prom-client';
 import { ApiServer, cloudMapTarget, ecsTarget } from '../api/index.ts';
+import { startDnsServer } from '../dns/index.ts';
 import { HealthMonitor } from '../health/index.ts';
 import { createLogger, createMetricsRegistry, systemClock, type Clock, type Logger } from '../lib/index.ts';
 import { REGISTRY_OPERATIONS, Registry, Snapshot } from '../registry/index.ts';
@@ -91,8 +92,19 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     api.addTarget(cloudMapTarget(registry, REGISTRY_OPERATIONS));
 
     // ---- DNS server (src/dns) -----------------------------------------------------------
-    // Wired in by the DNS engineer: start it on config.dnsAddr over `snapshot`, push its stop,
-    // and set `dnsAddress` to the bound host:port.
+    // Authoritative for every DNS namespace, answered from `snapshot`; names outside the zones
+    // go to config.dnsForward when set, else REFUSED. Stops before the snapshot closes.
+    const dns = await startDnsServer({
+      view: snapshot,
+      address: config.dnsAddr,
+      forward: config.dnsForward,
+      maxAnswers: config.dnsMaxAnswers,
+      logger: logger.child({ module: 'dns' }),
+      metrics,
+      clock,
+    });
+    stops.push({ name: 'dns', stop: () => dns.close() });
+    dnsAddress = dns.address.host.includes(':') ? `[${dns.address.host}]:${dns.address.port}` : `${dns.address.host}:${dns.address.port}`;
 
     // ---- health checker (src/health) ----------------------------------------------------
     // HTTP/HTTPS/TCP probes of every instance of a service with a HealthCheckConfig; status

@@ -40,7 +40,7 @@ const ERROR_LOG_INTERVAL_MS = 1000;
 export interface DnsResponderOptions {
   view: RegistryView;
   /** `host:port` of an upstream for names outside every zone; none means REFUSED (no open recursion). */
-  forward?: string;
+  forward?: string | { host: string; port: number };
   /** How long the forwarder waits for the upstream before answering SERVFAIL. */
   forwardTimeoutMs?: number;
   maxAnswers?: number;
@@ -78,7 +78,7 @@ export class DnsResponder {
     metrics = this.metrics = new DnsMetrics(options.metrics, () => this.registry.size);
     this.handlers = [this.registry];
     if (options.forward) {
-      const upstream = parseHostPort(options.forward, 53);
+      const upstream = typeof options.forward === 'string' ? parseHostPort(options.forward, 53) : options.forward;
       this.handlers.push(new Forwarder({ host: upstream.host, port: upstream.port, timeoutMs: options.forwardTimeoutMs }));
     }
   }
@@ -224,8 +224,8 @@ function errorReply(q: ParsedQuery, msg: Buffer, rcode: number): Buffer {
 // ---- sockets ---------------------------------------------------------------------------------
 
 export interface DnsServerOptions extends DnsResponderOptions {
-  /** `host:port`; port 0 picks a free port (the same one for UDP and TCP). */
-  address: string;
+  /** `host:port` (or its parts); port 0 picks a free port (the same one for UDP and TCP). */
+  address: string | { host: string; port: number };
   maxTcpConnections?: number;
   tcpIdleMs?: number;
 }
@@ -239,7 +239,7 @@ export interface DnsServer {
 
 /** Starts the authoritative DNS server on UDP and TCP. */
 export async function startDnsServer(options: DnsServerOptions): Promise<DnsServer> {
-  const { host, port } = parseHostPort(options.address, 53);
+  const { host, port } = typeof options.address === 'string' ? parseHostPort(options.address, 53) : options.address;
   const family = net.isIPv6(host) ? 'udp6' : 'udp4';
   const responder = new DnsResponder({ ...options, nsAddress: options.nsAddress ?? host });
   const logger = options.logger;
