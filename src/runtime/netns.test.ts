@@ -7,6 +7,7 @@ import {
   RUNTIME_ABORTED,
   RUNTIME_EXECUTABLE_NOT_FOUND,
   RUNTIME_NETWORK_MODE_UNSUPPORTED,
+  RUNTIME_SETUP_FAILED,
   RUNTIME_TASK_CIDR_EXHAUSTED,
   type ContainerSpec,
   type TaskSpec,
@@ -192,6 +193,24 @@ test('namespace and veth names follow the bridge unless given', () => {
 });
 
 describe('NetnsRuntime with a tiny CIDR', { skip: unsupported === undefined ? false : `network namespaces unavailable: ${unsupported}` }, () => {
+  test('a task CIDR that overlaps another interface is refused with a clear reason', async () => {
+    const rt = new NetnsRuntime({ taskCidr: '198.19.101.128/25', bridge: 'phtx0', netnsPrefix: 'phtx-', vethPrefix: 'phtxv' });
+    // Overlaps 198.19.101.0/24 of the other suite's bridge, when it is up; make sure one is.
+    ip('link', 'add', 'phtxo0', 'type', 'bridge');
+    ip('addr', 'add', '198.19.101.200/24', 'dev', 'phtxo0');
+    try {
+      await assert.rejects(rt.startTask(task([container()])), (err) => {
+        assert.ok(isPharosError(err, RUNTIME_SETUP_FAILED));
+        assert.match(err.message, /overlaps 198\.19\.101\.\d+\/24 on (phtxo0|phtn0)/);
+        return true;
+      });
+    } finally {
+      ip('link', 'del', 'phtxo0');
+      await rt.close();
+    }
+    assert.deepEqual(namespaces('phtx-'), []);
+  });
+
   test('a bridge left with another CIDR gets the new gateway address', async () => {
     ip('link', 'add', 'phtx0', 'type', 'bridge');
     ip('addr', 'add', '198.19.104.1/24', 'dev', 'phtx0');

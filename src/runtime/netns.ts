@@ -7,7 +7,7 @@ import {
   SetupFailedError,
   TaskExistsError,
 } from './errors.ts';
-import { DEFAULT_TASK_CIDR, IpAllocator } from './ipalloc.ts';
+import { DEFAULT_TASK_CIDR, IpAllocator, parseIpv4 } from './ipalloc.ts';
 import type { Logger } from '../lib/index.ts';
 import { observeStart, type RuntimeMetrics } from './metrics.ts';
 import { CLOSE_STOP_TIMEOUT_MS } from './process.ts';
@@ -218,6 +218,10 @@ export class NetnsRuntime implements Runtime {
       const reason = await NetnsRuntime.unsupportedReason(this.netnsPrefix);
       if (reason !== undefined) throw new NetnsUnsupportedError(reason);
       const addr = `${this.#ips.gateway}/${this.#ips.cidr.prefix}`;
+      const clash = await this.#overlappingAddress();
+      if (clash !== undefined) {
+        throw new SetupFailedError(`task CIDR ${this.#ips.cidrText}`, `overlaps ${clash.addr} on ${clash.dev}; give each bridge its own CIDR`);
+      }
       const show = await runHostCommand('ip', ['-j', 'addr', 'show', 'dev', this.bridge]);
       const cmds: string[] = [];
       if (show.code !== 0) {
@@ -234,6 +238,29 @@ export class NetnsRuntime implements Runtime {
     // A failed probe is retried by the next task (e.g. after the operator loads a module).
     this.#ready.catch(() => (this.#ready = undefined));
     return this.#ready;
+  }
+
+  /** An address on another interface whose network overlaps the task CIDR (routing would be ambiguous). */
+  async #overlappingAddress(): Promise<{ dev: string; addr: string } | undefined> {
+    const r = await runHostCommand('ip', ['-j', '-4', 'addr', 'show']);
+    let links: { ifname: string; addr_info?: { local: string; prefixlen: number }[] }[];
+    try {
+      links = JSON.parse(r.stdout);
+    } catch {
+      return undefined;
+    }
+    const mine = this.#ips.cidr;
+    for (const l of links) {
+      if (l.ifname === this.bridge) continue;
+      for (const a of l.addr_info ?? []) {
+        const n = parseIpv4(a.local);
+        if (n === undefined || a.prefixlen === 32 || a.prefixlen === 0) continue;
+        const size = 2 ** (32 - a.prefixlen);
+        const base = n - (n % size);
+        if (base < mine.base + mine.size && mine.base < base + size) return { dev: l.ifname, addr: `${a.local}/${a.prefixlen}` };
+      }
+    }
+    return undefined;
   }
 
   async #setup(netns: string, veth: string, ipv4: string): Promise<void> {
