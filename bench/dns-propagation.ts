@@ -1,0 +1,122 @@
+/**
+ * Propagation: RegisterInstance (AWS SDK, over HTTP) → the instance in a DNS answer, and
+ * DeregisterInstance → gone, against a real `pharos server` child process.
+ *
+ *   node --import tsx bench/dns-propagation.ts [--rounds 300]
+ *
+ * Each round registers one instance of a MULTIVALUE A service and polls `web.<ns>` A over UDP
+ * with one query in flight at a time (resolution = one round trip, ~0.1 ms) until the address
+ * appears; then deregisters it and polls until it is gone. Times are from just before the API
+ * call is sent. Also prints the server's own commit → cache-invalidated histogram.
+ */
+import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
+import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import * as packet from 'dns-packet';
+
+const args = process.argv.slice(2);
+const ROUNDS = Number(args[args.indexOf('--rounds') + 1] ?? 300) || 300;
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const NS = 'prop.local';
+
+const dir = mkdtempSync(join(tmpdir(), 'pharos-dnsprop-'));
+const child = spawn(process.execPath, [join(ROOT, 'bin/pharos.js'), 'server', '--api-addr', '127.0.0.1:0', '--dns-addr', '127.0.0.1:0', '--data-dir', dir, '--log-level', 'info'], {
+  cwd: ROOT,
+  stdio: ['ignore', 'ignore', 'pipe'],
+});
+const { apiUrl, dnsAddress } = await new Promise<{ apiUrl: string; dnsAddress: string }>((resolve, reject) => {
+  child.once('exit', (code) => reject(new Error(`server exited ${code}`)));
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    try {
+      const rec = JSON.parse(line) as { apiUrl?: string; dnsAddress?: string };
+      if (rec.apiUrl && rec.dnsAddress) resolve({ apiUrl: rec.apiUrl, dnsAddress: rec.dnsAddress });
+    } catch {
+      /* not a log line */
+    }
+  });
+});
+const dnsPort = Number(dnsAddress.split(':').pop());
+const sd = new ServiceDiscovery({ endpoint: apiUrl, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, disableHostPrefix: true, maxAttempts: 1 });
+
+const sock = dgram.createSocket('udp4');
+await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+let nextId = 1;
+const waiting = new Map<number, (m: Buffer) => void>();
+sock.on('message', (m) => {
+  const cb = waiting.get(m.readUInt16BE(0));
+  if (cb) {
+    waiting.delete(m.readUInt16BE(0));
+    cb(m);
+  }
+});
+function ask(name: string): Promise<string[]> {
+  const id = (nextId = (nextId + 1) & 0xffff);
+  const q = packet.encode({ type: 'query', id, questions: [{ name, type: 'A' }] });
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      waiting.delete(id);
+      resolve([]);
+    }, 1000);
+    waiting.set(id, (m) => {
+      clearTimeout(timer);
+      resolve((packet.decode(m).answers ?? []).map((a) => String((a as { data?: unknown }).data)));
+    });
+    sock.send(q, dnsPort, '127.0.0.1');
+  });
+}
+async function pollUntil(name: string, pred: (ips: string[]) => boolean): Promise<number> {
+  for (;;) {
+    if (pred(await ask(name))) return performance.now();
+  }
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+};
+
+try {
+  const created = await sd.createPrivateDnsNamespace({ Name: NS, Vpc: 'vpc-bench' });
+  let nsId: string | undefined;
+  for (let i = 0; i < 100 && !nsId; i++) {
+    const op = await sd.getOperation({ OperationId: created.OperationId! });
+    if (op.Operation?.Status === 'SUCCESS') nsId = op.Operation.Targets?.NAMESPACE;
+    else await new Promise((r) => setTimeout(r, 20));
+  }
+  const svc = await sd.createService({ Name: 'web', NamespaceId: nsId!, DnsConfig: { RoutingPolicy: 'MULTIVALUE', DnsRecords: [{ Type: 'A', TTL: 1 }] } });
+  const serviceId = svc.Service!.Id!;
+  const name = `web.${NS}`;
+  const registerMs: number[] = [];
+  const deregisterMs: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const ip = `198.18.${40 + Math.floor(i / 250)}.${(i % 250) + 1}`;
+    let t0 = performance.now();
+    const reg = sd.registerInstance({ ServiceId: serviceId, InstanceId: `task-${i}`, Attributes: { AWS_INSTANCE_IPV4: ip } });
+    registerMs.push((await pollUntil(name, (ips) => ips.includes(ip))) - t0);
+    await reg;
+    t0 = performance.now();
+    const dereg = sd.deregisterInstance({ ServiceId: serviceId, InstanceId: `task-${i}` });
+    deregisterMs.push((await pollUntil(name, (ips) => !ips.includes(ip))) - t0);
+    await dereg;
+  }
+  const metrics = await (await fetch(`${apiUrl}/metrics`)).text();
+  const fmt = (xs: number[]) =>
+    `p50 ${pct(xs, 50).toFixed(2)} ms, p95 ${pct(xs, 95).toFixed(2)} ms, p99 ${pct(xs, 99).toFixed(2)} ms, max ${Math.max(...xs).toFixed(2)} ms`;
+  console.log(`${ROUNDS} rounds, loadavg ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`register → in DNS answer:     ${fmt(registerMs)}`);
+  console.log(`deregister → out of answer:   ${fmt(deregisterMs)}`);
+  console.log('server side (commit → DNS cache invalidated), pharos_dns_propagation_delay_seconds:');
+  for (const line of metrics.split('\n')) if (/^pharos_dns_propagation_delay_seconds_(bucket\{le="0\.00(05|1|25|5)"|bucket\{le="0\.0(1|05)"|count)/.test(line)) console.log('  ' + line);
+} finally {
+  sd.destroy();
+  sock.close();
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  rmSync(dir, { recursive: true, force: true });
+}
