@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 import { ManualClock, eventually } from '../lib/index.ts';
 import { completed, httpNamespace, openHarness, register, rejectsWith, removeDir, service, tempDir, type Harness } from './testkit.ts';
@@ -184,5 +185,48 @@ describe('finished operations are swept', () => {
     assert.deepEqual(((await h.registry.listOperations({})) as Any).Operations, []);
     // The namespaces themselves stay.
     assert.equal(((await h.registry.listNamespaces({})) as Any).Namespaces.length, 3);
+  });
+});
+
+describe('crash (kill -9)', () => {
+  const dir = tempDir();
+  let h: Harness | undefined;
+  after(async () => {
+    await h?.close();
+    removeDir(dir);
+  });
+
+  test('every acknowledged RegisterInstance is applied after the process is killed', async () => {
+    // The child acknowledges registrations that its worker will not apply for ten minutes, reports
+    // them, and is killed with SIGKILL: only the store file is left.
+    const child = `
+      import { openHarness } from ${JSON.stringify(new URL('./testkit.ts', import.meta.url).href)};
+      const h = await openHarness({ dir: ${JSON.stringify(dir)}, config: { opDelayMs: 600000 } });
+      const ns = { id: 'ns-crash0000000000', arn: 'arn', name: 'crash', type: 'HTTP', httpName: 'crash', createDate: Date.now(), tags: [] };
+      await h.kv.create('/ns/' + ns.id, JSON.stringify(ns));
+      const svc = (await h.registry.createService({ Name: 'api', NamespaceId: ns.id })).Service.Id;
+      const ops = await Promise.all(Array.from({ length: 50 }, (_, i) =>
+        h.registry.registerInstance({ ServiceId: svc, InstanceId: 'i' + i, Attributes: { n: String(i) } }).then((o) => o.OperationId)));
+      process.stdout.write(JSON.stringify({ svc, ops }) + '\\n');
+      setInterval(() => {}, 1000);
+    `;
+    const proc = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = await new Promise<string>((resolve, reject) => {
+      let buf = '';
+      proc.stdout.on('data', (d: Buffer) => {
+        buf += d.toString();
+        if (buf.includes('\n')) resolve(buf.split('\n')[0]!);
+      });
+      proc.on('exit', (code) => reject(new Error(`child exited early (${code})`)));
+    });
+    const exited = new Promise((resolve) => proc.on('exit', resolve));
+    proc.kill('SIGKILL');
+    await exited;
+    const { svc, ops } = JSON.parse(line) as { svc: string; ops: string[] };
+    assert.equal(ops.length, 50);
+
+    h = await openHarness({ dir });
+    for (const id of ops) assert.equal((await h.registry.waitForOperation(id)).status, 'SUCCESS');
+    assert.equal(h.snapshot.instances(svc).size, 50);
   });
 });
