@@ -113,11 +113,18 @@ function writeRr(w: BodyWriter, rr: Rr): number | undefined {
   return targetAt;
 }
 
-/** Every rotation of `answers` (each record leads equally often), or the one body when there is one. */
-export function rotations(question: readonly string[], base: number, answers: readonly Rr[]): Body[] {
+/**
+ * Rotations of `answers` (each record leads equally often), at most `max` of them, evenly spaced;
+ * the one body when there is one record.
+ */
+export function rotations(question: readonly string[], base: number, answers: readonly Rr[], max = 16): Body[] {
   if (answers.length <= 1) return [encodeBody(question, base, answers)];
+  const count = Math.min(answers.length, max);
   const out: Body[] = [];
-  for (let k = 0; k < answers.length; k++) out.push(encodeBody(question, base, [...answers.slice(k), ...answers.slice(0, k)]));
+  for (let r = 0; r < count; r++) {
+    const k = Math.floor((r * answers.length) / count);
+    out.push(encodeBody(question, base, [...answers.slice(k), ...answers.slice(0, k)]));
+  }
   return out;
 }
 

@@ -112,6 +112,32 @@ describe('routing, protocol hygiene and invalidation', () => {
     assert.equal(withEdns.additionals.filter((x) => x.type === 'A').length, 8);
   });
 
+  test('instance ids that make no valid DNS name are left out of SRV, not encoded broken', async () => {
+    const svc = await fx.service(ns, 'odd', [{ type: 'SRV', ttl: 5 }]);
+    await fx.instance(svc, 'a..b', { AWS_INSTANCE_IPV4: '198.18.11.1', AWS_INSTANCE_PORT: '80' });
+    await fx.instance(svc, 'x'.repeat(64), { AWS_INSTANCE_IPV4: '198.18.11.2', AWS_INSTANCE_PORT: '80' });
+    await fx.instance(svc, 'ok/1:2@3', { AWS_INSTANCE_IPV4: '198.18.11.3', AWS_INSTANCE_PORT: '80' });
+    const res = await ask(dns, query('odd.local-1', 'SRV'));
+    assert.deepEqual(sectionText(res.answers), ['odd.local-1. 5 IN SRV 1 1 80 ok/1:2@3.odd.local-1.']);
+  });
+
+  test('a second namespace with the same name does not take over the zone', async () => {
+    const twin = await fx.namespace('local-1', { createDate: Date.now(), soaTtl: 1 });
+    const res = await ask(dns, query('nothing.local-1', 'A'));
+    assert.equal(res.authorities[0]?.ttl, 60, 'SOA of the older namespace');
+    await fx.del(keys.namespace(twin.id));
+  });
+
+  test('a big MULTIVALUE answer under the cap is pre-encoded in a bounded number of rotations', async () => {
+    const svc = await fx.service(ns, 'wide', [{ type: 'A', ttl: 5 }]);
+    for (let i = 1; i <= 30; i++) await fx.instance(svc, `w-${i}`, { AWS_INSTANCE_IPV4: `198.18.12.${i}` });
+    const res = await ask(dns, query('wide.local-1', 'A', { edns: 1232 }));
+    assert.equal(res.answers.length, 30);
+    const parsed = parseQuery(query('wide.local-1', 'A'));
+    assert.ok(!('fail' in parsed));
+    assert.equal(dns.registry.lookup(parsed.key, parsed.qtype)?.variants.length, 16);
+  });
+
   test('FORMERR, NOTIMP, BADVERS, and silence for responses and runts', async () => {
     const base = query('many.local-1', 'A');
     const twoQuestions = Buffer.from(base);

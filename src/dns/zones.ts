@@ -18,8 +18,10 @@ const MAX_CACHE_ENTRIES = 200_000;
 /** The name server label under each apex (CoreDNS kubernetes uses `ns.dns.<zone>` the same way). */
 const NS_LABELS = ['ns', 'dns'];
 const HOSTMASTER = 'hostmaster';
-/** Rotations are pre-encoded up to this many records; beyond, a random subset is encoded per query. */
+/** WEIGHTED answers are pre-encoded one per record up to this many records; beyond, picked per query. */
 const MAX_PRECOMPUTED_VARIANTS = 64;
+/** Rotations pre-encoded per answer: enough to spread the first record around, bounded for big services. */
+const MAX_ROTATIONS = 16;
 const RECORD_TYPES_IN_ANY_ORDER: readonly number[] = [TYPE.A, TYPE.AAAA, TYPE.SRV, TYPE.CNAME];
 
 export interface RegistryZonesOptions {
@@ -194,10 +196,12 @@ export class RegistryZones implements DnsHandler {
   private zoneIndex(): Map<string, Zone> {
     if (this.zones) return this.zones;
     const zones = new Map<string, Zone>();
-    for (const ns of this.view.namespaces()) {
+    // A private name may exist once per VPC; there is one DNS view here, so the oldest one serves it.
+    const namespaces = [...this.view.namespaces()].sort((a, b) => a.createDate - b.createDate || (a.id < b.id ? -1 : 1));
+    for (const ns of namespaces) {
       if (ns.type !== 'DNS_PRIVATE' && ns.type !== 'DNS_PUBLIC') continue;
       const apex = splitName(ns.name);
-      if (apex.length === 0) continue;
+      if (!isDnsName(apex) || zones.has(apex.join('.'))) continue;
       const soaTtl = ns.soaTtl ?? DEFAULT_SOA_TTL;
       const zone: Zone = {
         ns,
@@ -220,7 +224,7 @@ export class RegistryZones implements DnsHandler {
       for (const svc of this.view.servicesOf(ns.id)) {
         if (svc.type === 'HTTP' || !svc.dnsConfig || svc.dnsConfig.dnsRecords.length === 0) continue;
         const rel = splitName(svc.name);
-        if (rel.length === 0) continue;
+        if (!isDnsName([...rel, ...apex])) continue;
         zone.services.set(rel.join('.'), svc);
         for (let i = 1; i < rel.length; i++) zone.ents.add(rel.slice(i).join('.'));
       }
@@ -322,7 +326,7 @@ export class RegistryZones implements DnsHandler {
     const pool = (healthy.length > 0 ? healthy : all).map((c) => c.rr);
     const weighted = config.routingPolicy === 'WEIGHTED' || type === TYPE.CNAME;
     const pick = weighted ? 1 : this.maxAnswers;
-    if (pool.length <= pick) return { rcode: RCODE.NOERROR, authoritative: true, variants: rotations(labels, base, pool) };
+    if (pool.length <= pick) return { rcode: RCODE.NOERROR, authoritative: true, variants: rotations(labels, base, pool, MAX_ROTATIONS) };
     if (pick === 1 && pool.length <= MAX_PRECOMPUTED_VARIANTS) return { rcode: RCODE.NOERROR, authoritative: true, variants: singles(labels, base, pool) };
     return { rcode: RCODE.NOERROR, authoritative: true, variants: [], pool: { candidates: pool, pick, authority: [], question: labels, base } };
   }
@@ -339,12 +343,13 @@ export class RegistryZones implements DnsHandler {
       } else if (type === TYPE.SRV) {
         const port = Number(a['AWS_INSTANCE_PORT']);
         const extras = hostRecords(inst, hostTtl(ttlOf));
-        if (Number.isInteger(port) && port > 0 && port < 65536 && extras.length > 0) {
-          out.push({ instanceId: inst.id, rr: { type, owner, ttl, port, target: [...splitName(inst.id), ...owner], extras } });
+        const target = [...splitName(inst.id), ...owner];
+        if (Number.isInteger(port) && port > 0 && port < 65536 && extras.length > 0 && isDnsName(target)) {
+          out.push({ instanceId: inst.id, rr: { type, owner, ttl, port, target, extras } });
         }
       } else if (type === TYPE.CNAME) {
         const target = splitName(a['AWS_INSTANCE_CNAME'] ?? '');
-        if (target.length > 0) out.push({ instanceId: inst.id, rr: { type, owner, ttl, target } });
+        if (target.length > 0 && isDnsName(target)) out.push({ instanceId: inst.id, rr: { type, owner, ttl, target } });
       }
     }
     return out;
@@ -383,9 +388,11 @@ export class RegistryZones implements DnsHandler {
         for (const inst of this.view.instances(svc.id).values()) {
           const ip = inst.attributes['AWS_INSTANCE_IPV4'];
           if (!ip || !ipv4Bytes(ip)) continue;
+          const target = [...splitName(inst.id), ...splitName(rel), ...zone.apex];
+          if (!isDnsName(target)) continue;
           const reversed = ip.split('.').map(Number).reverse().join('.');
           const list = index.get(reversed) ?? [];
-          list.push({ target: [...splitName(inst.id), ...splitName(rel), ...zone.apex], ttl: hostTtl(ttlOf) });
+          list.push({ target, ttl: hostTtl(ttlOf) });
           index.set(reversed, list);
         }
       }
@@ -398,6 +405,17 @@ export class RegistryZones implements DnsHandler {
 /** Record type number → TTL, from the service's DnsConfig. */
 function ttlsOf(svc: ServiceRecord): Map<number, number> {
   return new Map<number, number>((svc.dnsConfig?.dnsRecords ?? []).map((r) => [TYPE[r.type], r.ttl]));
+}
+
+/** Whether labels make a name that can be encoded: no empty label, labels ≤ 63 bytes, name ≤ 255 bytes. */
+function isDnsName(labels: readonly string[]): boolean {
+  let length = 1;
+  for (const label of labels) {
+    const n = Buffer.byteLength(label, 'latin1');
+    if (n === 0 || n > 63) return false;
+    length += n + 1;
+  }
+  return length <= 255;
 }
 
 function addTo(m: Map<string, Set<string>>, id: string, key: string): void {
