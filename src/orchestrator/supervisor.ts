@@ -475,6 +475,19 @@ export class TaskSupervisor {
       return;
     }
     const stoppingAt = clock.now();
+    // Deregister before anything else (even before writing DEACTIVATING): leaving DNS is the
+    // latency users see after StopTask.
+    const registration = h.task.registration;
+    let deregistered = false;
+    if (registration && registrar) {
+      try {
+        await registrar.deregister(h.task.id, registration);
+        deregistered = true;
+        this.log.info({ taskId: h.task.id, serviceId: registration.serviceId }, 'task deregistered');
+      } catch (err) {
+        this.log.warn({ err, taskId: h.task.id }, 'could not deregister a stopping task');
+      }
+    }
     await this.update(h.task, (t) => {
       if (t.desiredStatus === 'RUNNING' && opts.code) {
         t.desiredStatus = 'STOPPED';
@@ -483,17 +496,10 @@ export class TaskSupervisor {
       }
       t.stoppingAt ??= stoppingAt;
       if (t.lastStatus === 'RUNNING' || t.lastStatus === 'PENDING' || t.lastStatus === 'ACTIVATING') t.lastStatus = 'DEACTIVATING';
+      if (deregistered) t.registration = undefined;
       return true;
     }, h);
-    const registration = h.task.registration;
     if (registration && registrar) {
-      try {
-        await registrar.deregister(h.task.id, registration);
-        this.log.info({ taskId: h.task.id, serviceId: registration.serviceId }, 'task deregistered');
-      } catch (err) {
-        this.log.warn({ err, taskId: h.task.id }, 'could not deregister a stopping task');
-      }
-      await this.update(h.task, (t) => ((t.registration = undefined), true), h);
       const drainMs = opts.skipDrain || opts.shutdown ? 0 : (this.options.drainDelayMs ?? registrar.drainDelayMs(registration.serviceId));
       if (drainMs > 0) {
         try {

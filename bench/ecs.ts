@@ -1,0 +1,204 @@
+/**
+ * ECS benchmarks against a real in-process `pharos server` with the netns runtime (root):
+ *   1. CreateService desired 20 (a node HTTP server per task) → all 20 in the answers, and answering HTTP.
+ *   2. StopTask → the task's IP leaves the answers (N trials).
+ *   3. A rolling deployment of 4 tasks under load: a client resolving with TTL-respecting caching
+ *      and sending HTTP requests to a random answer, counting failures.
+ * "The answers" are DNS A answers from the server's DNS listener when the server runs one;
+ * otherwise DiscoverInstances (HEALTHY) — the output says which.
+ *
+ *   node --import tsx bench/ecs.ts [trials=10]
+ */
+import { ECS } from '@aws-sdk/client-ecs';
+import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Resolver } from 'node:dns/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultConfig, startServer } from '../src/cli/index.ts';
+import { eventually, silentLogger } from '../src/lib/index.ts';
+import { createRuntime, NetnsRuntime } from '../src/runtime/index.ts';
+
+const TRIALS = Number(process.argv[2] ?? 10);
+const CREDENTIALS = { accessKeyId: 'pharos', secretAccessKey: 'pharos' };
+const RUNTIME = { taskCidr: '198.19.101.0/24', bridge: 'phecsb0', netnsPrefix: 'phecsb-', vethPrefix: 'phecsbv' };
+const TTL = 1;
+const SERVER_JS = `
+const http = require('http');
+const server = http.createServer((req, res) => res.end('ok ' + process.env.REV));
+server.listen(8080, '0.0.0.0');
+// A well-behaved container: on SIGTERM, finish in-flight requests and exit.
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
+`;
+
+const reason = await NetnsRuntime.unsupportedReason(RUNTIME.netnsPrefix);
+if (reason) {
+  console.error(`bench/ecs.ts needs network namespaces: ${reason}`);
+  process.exit(1);
+}
+
+const dataDir = mkdtempSync(join(tmpdir(), 'pharos-bench-ecs-'));
+const config = defaultConfig({
+  apiAddr: { host: '127.0.0.1', port: 0 },
+  dnsAddr: { host: '127.0.0.1', port: 0 },
+  dataDir,
+  store: `sqlite:${join(dataDir, 'pharos.db')}`,
+  logLevel: 'silent',
+  // All 20 in one answer (the Route 53 default of 8 would hide the rest).
+  dnsMaxAnswers: 32,
+});
+const server = await startServer(config, { logger: silentLogger(), runtime: createRuntime({ awsvpc: RUNTIME }) });
+const ecs = new ECS({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });
+const sd = new ServiceDiscovery({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, disableHostPrefix: true, maxAttempts: 1 });
+const resolver = server.dnsAddress ? new Resolver({ timeout: 500, tries: 1 }) : undefined;
+resolver?.setServers([server.dnsAddress!]);
+console.log(`answers from: ${resolver ? `DNS ${server.dnsAddress}` : 'DiscoverInstances (DNS server not wired into pharos server)'}`);
+
+/** Current answer: IPs and the TTL to cache them for. */
+async function answer(): Promise<{ ips: string[]; ttl: number }> {
+  if (resolver) {
+    try {
+      const records = await resolver.resolve4('web.bench.local', { ttl: true });
+      return { ips: records.map((r) => r.address), ttl: records[0]?.ttl ?? TTL };
+    } catch {
+      return { ips: [], ttl: 0 };
+    }
+  }
+  const { Instances } = await sd.discoverInstances({ NamespaceName: 'bench.local', ServiceName: 'web', HealthStatus: 'HEALTHY', MaxResults: 1000 });
+  return { ips: (Instances ?? []).map((i) => i.Attributes!['AWS_INSTANCE_IPV4']!), ttl: TTL };
+}
+
+function httpGet(ip: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: ip, port: 8080, path: '/', agent: false, timeout: 2000 }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}`))));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+
+try {
+  const { OperationId } = await sd.createPrivateDnsNamespace({ Name: 'bench.local', Vpc: 'vpc-1' });
+  const nsId = await eventually(async () => {
+    const { Operation } = await sd.getOperation({ OperationId });
+    return Operation?.Status === 'SUCCESS' ? Operation.Targets!['NAMESPACE'] : undefined;
+  });
+  const { Service } = await sd.createService({
+    Name: 'web',
+    NamespaceId: nsId,
+    DnsConfig: { RoutingPolicy: 'MULTIVALUE', DnsRecords: [{ Type: 'A', TTL }] },
+    HealthCheckCustomConfig: { FailureThreshold: 1 },
+  });
+  await ecs.createCluster({});
+  const register = (rev: string) =>
+    ecs.registerTaskDefinition({
+      family: 'web',
+      networkMode: 'awsvpc',
+      containerDefinitions: [{ name: 'app', image: 'node:20', command: [process.execPath, '-e', SERVER_JS], environment: [{ name: 'REV', value: rev }], portMappings: [{ containerPort: 8080 }], stopTimeout: 5 }],
+    });
+  await register('1');
+
+  // ---- 1. desired 20 → all 20 in the answers --------------------------------------------
+  const t0 = performance.now();
+  await ecs.createService({
+    serviceName: 'web',
+    taskDefinition: 'web',
+    desiredCount: 20,
+    networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-1'] } },
+    serviceRegistries: [{ registryArn: Service!.Arn! }],
+  });
+  const ips = await eventually(async () => {
+    const a = await answer();
+    return a.ips.length === 20 ? a.ips : undefined;
+  }, { timeoutMs: 60_000, intervalMs: 10 });
+  const allInAnswers = performance.now() - t0;
+  await Promise.all(ips.map((ip) => httpGet(ip)));
+  const allAnswering = performance.now() - t0;
+  console.log(`1. CreateService desired 20 → 20 IPs in the answers: ${allInAnswers.toFixed(0)} ms; all 20 answered HTTP at ${allAnswering.toFixed(0)} ms`);
+
+  // ---- 2. StopTask → leaves the answers -------------------------------------------------
+  const leave: number[] = [];
+  for (let i = 0; i < TRIALS; i++) {
+    const before = await answer();
+    const { taskArns } = await ecs.listTasks({ serviceName: 'web' });
+    const { tasks } = await ecs.describeTasks({ tasks: taskArns! });
+    const victim = tasks!.find((t) => t.lastStatus === 'RUNNING' && before.ips.includes(t.containers![0]!.networkInterfaces![0]!.privateIpv4Address!))!;
+    const ip = victim.containers![0]!.networkInterfaces![0]!.privateIpv4Address!;
+    const s = performance.now();
+    await ecs.stopTask({ task: victim.taskArn! });
+    await eventually(async () => !(await answer()).ips.includes(ip), { intervalMs: 1, timeoutMs: 5000 });
+    leave.push(performance.now() - s);
+  }
+  console.log(`2. StopTask → IP out of the answers over ${TRIALS} trials: p50 ${pct(leave, 50).toFixed(1)} ms, max ${Math.max(...leave).toFixed(1)} ms`);
+
+  // ---- 3. rolling deployment of 4 under TTL-respecting load -----------------------------
+  await ecs.updateService({ service: 'web', desiredCount: 4 });
+  await eventually(async () => {
+    const { services } = await ecs.describeServices({ services: ['web'] });
+    const s = services![0]!;
+    return s.runningCount === 4 && s.deployments!.length === 1 && (await answer()).ips.length === 4;
+  }, { timeoutMs: 60_000, intervalMs: 50 });
+  let stop = false;
+  let requests = 0;
+  const failures: string[] = [];
+  const revs = new Map<string, number>();
+  const client = async () => {
+    let cache: { ips: string[]; until: number } = { ips: [], until: 0 };
+    while (!stop) {
+      if (performance.now() >= cache.until || cache.ips.length === 0) {
+        const a = await answer();
+        cache = { ips: a.ips, until: performance.now() + a.ttl * 1000 };
+      }
+      const ip = cache.ips[Math.floor(Math.random() * cache.ips.length)];
+      requests++;
+      if (!ip) {
+        failures.push('empty answer');
+        continue;
+      }
+      try {
+        const body = await httpGet(ip);
+        revs.set(body, (revs.get(body) ?? 0) + 1);
+      } catch (err) {
+        failures.push(`${ip}: ${(err as Error).message}`);
+      }
+    }
+  };
+  const clients = Array.from({ length: 4 }, client);
+  const d0 = performance.now();
+  await register('2');
+  await ecs.updateService({ service: 'web', taskDefinition: 'web:2' });
+  await eventually(async () => {
+    const { services } = await ecs.describeServices({ services: ['web'] });
+    const s = services![0]!;
+    if (s.deployments!.length !== 1 || s.deployments![0]!.rolloutState !== 'COMPLETED') return false;
+    const { taskArns } = await ecs.listTasks({ serviceName: 'web' });
+    const { tasks } = await ecs.describeTasks({ tasks: taskArns! });
+    return tasks!.every((t) => t.taskDefinitionArn!.endsWith(':2'));
+  }, { timeoutMs: 120_000, intervalMs: 100 });
+  const rollout = performance.now() - d0;
+  // Keep the load on until every old task has been signalled and is gone.
+  await eventually(async () => {
+    const { taskArns } = await ecs.listTasks({ serviceName: 'web', desiredStatus: 'STOPPED' });
+    const { tasks } = await ecs.describeTasks({ tasks: taskArns!.slice(0, 100) });
+    return tasks!.every((t) => t.lastStatus === 'STOPPED');
+  }, { timeoutMs: 60_000, intervalMs: 100 });
+  await new Promise((r) => setTimeout(r, 1000));
+  stop = true;
+  await Promise.all(clients);
+  console.log(
+    `3. rolling deployment of 4 tasks (TTL ${TTL} s, drain = TTL): rollout ${rollout.toFixed(0)} ms, ${requests} requests, ${failures.length} failed; responses by revision: ${JSON.stringify(Object.fromEntries(revs))}`,
+  );
+  if (failures.length > 0) console.log(`   failures: ${JSON.stringify(failures.slice(0, 10))}`);
+} finally {
+  ecs.destroy();
+  sd.destroy();
+  await server.close();
+  rmSync(dataDir, { recursive: true, force: true });
+}
