@@ -688,9 +688,17 @@ export class Registry {
         const svc = JSON.parse(cur.value) as ServiceRecord;
         if (p.description !== undefined) svc.description = p.description;
         if (p.dnsRecords && svc.dnsConfig) svc.dnsConfig = { ...svc.dnsConfig, dnsRecords: p.dnsRecords };
-        if (p.healthCheckConfig) svc.healthCheckConfig = p.healthCheckConfig;
-        else delete svc.healthCheckConfig;
-        return { writes: [{ type: 'put', key: cur.key, value: JSON.stringify(svc), prevRevision: cur.modRevision }] };
+        const healthDeletes: TxnOp[] = [];
+        if (p.healthCheckConfig) {
+          svc.healthCheckConfig = p.healthCheckConfig;
+        } else if (svc.healthCheckConfig) {
+          delete svc.healthCheckConfig;
+          // The probe results go with the check, so adding one later starts from UNKNOWN again.
+          for (const instanceId of this.snapshot.healthRecords(svc.id)?.keys() ?? []) {
+            healthDeletes.push({ type: 'delete', key: keys.health(svc.id, instanceId) });
+          }
+        }
+        return { writes: [{ type: 'put', key: cur.key, value: JSON.stringify(svc), prevRevision: cur.modRevision }, ...healthDeletes] };
       }
       case 'registerInstance': {
         const inst = p.instance;
@@ -1112,7 +1120,7 @@ export class Registry {
     const r = Input.of(input);
     const rawId = r.str('ServiceId', { required: true, max: 255 });
     // No max here: more than 30 is ServiceAttributesLimitExceededException, not InvalidInput (5 #22).
-    const attrs = r.map('Attributes', { required: true, min: 1, key: { min: 1, max: 255 }, value: { max: 1024 } })!;
+    const attrs = r.map('Attributes', { required: true, min: 1, key: { max: 255 }, value: { max: 1024 } })!;
     const svc = this.requireService('ServiceId', rawId);
     const limit = this.quotas.serviceAttributes;
     if (Object.keys(attrs).length > limit) throw serviceAttributesLimitExceeded(limit);

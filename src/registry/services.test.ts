@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { eventually } from '../lib/index.ts';
 import { ACCOUNT, REGION, completed, httpNamespace, openHarness, privateNamespace, register, rejectsWith, removeDir, service, type Harness } from './testkit.ts';
 
 type Any = Record<string, any>;
@@ -164,7 +165,12 @@ describe('services', () => {
     assert.equal(got.Description, 'new');
     assert.deepEqual(got.DnsConfig.DnsRecords, [{ Type: 'AAAA', TTL: 99 }, { Type: 'A', TTL: 30 }]);
     assert.deepEqual(got.HealthCheckConfig, { Type: 'HTTPS', ResourcePath: '/h', FailureThreshold: 3 });
+    await registry.registerInstance({ ServiceId: svc.Id, InstanceId: 'u1', Attributes: { AWS_INSTANCE_IPV4: '198.18.0.1', AWS_INSTANCE_IPV6: '::1', AWS_INSTANCE_PORT: '80' } });
+    await eventually(() => h.snapshot.instance(svc.Id, 'u1'));
+    assert.equal(await registry.setHealth(svc.Id, 'u1', 'UNHEALTHY', 'HTTP 503'), true);
     await completed(registry, registry.updateService({ Id: svc.Id, Service: {} }));
+    assert.equal(h.snapshot.healthRecord(svc.Id, 'u1'), undefined, 'probe results go with the removed check');
+    await completed(registry, registry.deregisterInstance({ ServiceId: svc.Id, InstanceId: 'u1' }));
     got = ((await registry.getService({ Id: svc.Id })) as Any).Service;
     assert.equal(got.HealthCheckConfig, undefined, 'a missing HealthCheckConfig removes it');
     assert.equal(got.Description, 'new');
