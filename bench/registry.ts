@@ -12,7 +12,7 @@ import { RAW_JSON, Registry, Snapshot } from '../src/registry/index.ts';
 import { openStore } from '../src/store/index.ts';
 
 const { values } = parseArgs({
-  options: { clients: { type: 'string', default: '32' }, seconds: { type: 'string', default: '3' } },
+  options: { clients: { type: 'string', default: '32' }, seconds: { type: 'string', default: '3' }, only: { type: 'string' } },
 });
 const clients = Number(values.clients);
 const seconds = Number(values.seconds);
@@ -79,7 +79,7 @@ const discSvc = await mk('disc');
 }
 
 // ---- DiscoverInstances on a 100-instance service ----
-{
+if (values.only !== 'register') {
   const ops: string[] = [];
   for (let i = 0; i < 100; i++) {
     const out = (await registry.registerInstance({
