@@ -627,8 +627,15 @@ export class Registry {
         await this.kv.txn([...writes, { type: 'put', key: opKey, value: JSON.stringify(done), prevRevision: entry.rev }]);
       } catch (err) {
         if (isConflict(err)) {
-          if ((err as PharosError).fields['key'] === opKey) return; // another worker finished it
-          continue; // a record changed under us: plan again
+          if ((err as PharosError).fields['key'] === opKey) {
+            // Our view of the op is stale (a watch event not yet delivered) or another worker
+            // finished it: look at the store and go on only if it is still open.
+            const cur = await this.kv.get(opKey);
+            const rec = cur && this.parseOp(opKey, cur.value);
+            if (!cur || !rec || !isOpen(rec.status)) return;
+            this.indexOp(rec, cur.modRevision);
+          }
+          continue; // plan again
         }
         if (!this.running) return; // shutting down: resumed on the next start
         this.logger.error({ err, operationId: id }, 'registry: applying an operation failed; will retry');
