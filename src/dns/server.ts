@@ -30,7 +30,7 @@ const CLASSIC_UDP_PAYLOAD = 512;
 export const DEFAULT_MAX_TCP_CONNECTIONS = 256;
 /** An idle TCP connection is closed after this (RFC 7766 §6.2.3 suggests seconds, not minutes). */
 export const DEFAULT_TCP_IDLE_MS = 10_000;
-/** Unprocessed bytes a TCP connection may hold (a 64 KiB message plus pipelined ones); more is a flood, closed. */
+/** Unprocessed (or unsent) bytes a TCP connection may hold: a 64 KiB message plus pipelined ones; more is a flood, closed. */
 const MAX_TCP_PENDING_BYTES = 1 << 20;
 /** Bigger socket buffers absorb bursts (dnsperf keeps 100 queries outstanding); the kernel caps them at rmem_max. */
 const UDP_BUFFER_BYTES = 8 << 20;
@@ -89,6 +89,23 @@ export class DnsResponder {
    * Never throws.
    */
   respond(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | Promise<Buffer> | undefined {
+    // A bug must cost one SERVFAIL, not the process: nothing below may throw past here.
+    try {
+      const out = this.answer(msg, transport);
+      return out instanceof Promise ? out.catch((err: unknown) => this.internalError(msg, err)) : out;
+    } catch (err) {
+      return this.internalError(msg, err);
+    }
+  }
+
+  private internalError(msg: Buffer, err: unknown): Buffer {
+    this.logUnexpected(err);
+    const out = Buffer.alloc(HEADER_LENGTH);
+    writeHeader(out, msg.length >= 2 ? msg.readUInt16BE(0) : 0, replyFlags(msg.length >= 4 ? msg.readUInt16BE(2) : 0, 0, RCODE.SERVFAIL), 0, 0, 0, 0);
+    return out;
+  }
+
+  private answer(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | Promise<Buffer> | undefined {
     const started = this.metrics.begin();
     const q = parseQuery(msg);
     if (isParseFailure(q)) return this.unparsable(q, started);
@@ -165,10 +182,15 @@ export class DnsResponder {
   }
 
   private logUnexpected(err: unknown): void {
+    this.logRateLimited('error', err, 'dns: unexpected error answering a query');
+  }
+
+  /** Logs at most one line per second: a flood of odd packets or socket errors must not flood the log. */
+  logRateLimited(level: 'error' | 'warn', err: unknown, message: string): void {
     const now = this.clock.now();
     if (now - this.lastErrorLog < ERROR_LOG_INTERVAL_MS) return;
     this.lastErrorLog = now;
-    this.logger.error({ err }, 'dns: unexpected error answering a query');
+    this.logger[level]({ err }, message);
   }
 
   async close(): Promise<void> {
@@ -242,7 +264,6 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   const { host, port } = typeof options.address === 'string' ? parseHostPort(options.address, 53) : options.address;
   const family = net.isIPv6(host) ? 'udp6' : 'udp4';
   const responder = new DnsResponder({ ...options, nsAddress: options.nsAddress ?? host });
-  const logger = options.logger;
   const maxTcp = options.maxTcpConnections ?? DEFAULT_MAX_TCP_CONNECTIONS;
   const idleMs = options.tcpIdleMs ?? DEFAULT_TCP_IDLE_MS;
 
@@ -260,7 +281,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
       if (port === 0 && attempt < 10 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') continue;
       throw dnsError(DNS_BAD_ADDRESS, `cannot listen on TCP ${host}:${boundPort}`, err);
     }
-    serveUdp(udp, responder, logger);
+    serveUdp(udp, responder);
     const connections = serveTcp(tcp, responder, maxTcp, idleMs);
     let closing: Promise<void> | undefined;
     return {
@@ -311,8 +332,8 @@ function listenTcp(server: net.Server, host: string, port: number): Promise<void
   });
 }
 
-function serveUdp(socket: dgram.Socket, responder: DnsResponder, logger: Logger): void {
-  socket.on('error', (err) => logger.warn({ err }, 'dns: UDP socket error'));
+function serveUdp(socket: dgram.Socket, responder: DnsResponder): void {
+  socket.on('error', (err) => responder.logRateLimited('warn', err, 'dns: UDP socket error'));
   socket.on('message', (msg, rinfo) => {
     const out = responder.respond(msg, 'udp');
     if (out === undefined) return;
@@ -344,6 +365,12 @@ function serveTcp(server: net.Server, responder: DnsResponder, maxConnections: n
     let buf: Buffer = Buffer.alloc(0);
     const send = (out: Buffer) => {
       if (socket.destroyed) return;
+      if (socket.writableLength > MAX_TCP_PENDING_BYTES) {
+        // Pipelining without reading the answers: stop buffering for this client.
+        responder.metrics.dropped('tcp_oversize');
+        socket.destroy();
+        return;
+      }
       const frame = Buffer.allocUnsafe(2 + out.length);
       frame.writeUInt16BE(out.length, 0);
       out.copy(frame, 2);
