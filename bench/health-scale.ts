@@ -89,19 +89,20 @@ async function main(): Promise<void> {
 
   // ---- measure
   const probes0 = await counter('pharos_health_probes_total');
-  const unhealthy0 = (await metrics.getMetricsAsJSON()).find((x) => x.name === 'pharos_health_probes_total');
-  void unhealthy0;
   const missed0 = await counter('pharos_health_missed_intervals_total');
   const cpu0 = process.cpuUsage();
   const child0 = await childCpu();
   const wall0 = performance.now();
   const lag: number[] = [];
+  const inFlight: number[] = [];
   let last = performance.now();
   const lagTimer = setInterval(() => {
     const now = performance.now();
     lag.push(now - last - 100);
     last = now;
+    void monitor.metrics.inFlight.get().then((g) => inFlight.push(g.values[0]?.value ?? 0));
   }, 100);
+  const latency0 = await monitor.metrics.probeDuration.get();
   await new Promise((r) => setTimeout(r, MEASURE_S * 1000));
   clearInterval(lagTimer);
   const wall = performance.now() - wall0;
@@ -112,6 +113,14 @@ async function main(): Promise<void> {
   const json = await metrics.getMetricsAsJSON();
   const byResult = (json.find((x) => x.name === 'pharos_health_probes_total') as { values: { labels: Record<string, string>; value: number }[] }).values;
   lag.sort((a, b) => a - b);
+  inFlight.sort((a, b) => a - b);
+  // Probe latency over the window, from the histogram's cumulative buckets.
+  const latency1 = await monitor.metrics.probeDuration.get();
+  const buckets = (h: typeof latency1) => h.values.filter((v) => v.metricName?.endsWith('_bucket')).map((v) => [Number((v.labels as Record<string, unknown>)['le']), v.value] as const);
+  const b0 = new Map(buckets(latency0));
+  const window = buckets(latency1).map(([le, n]) => [le, n - (b0.get(le) ?? 0)] as const);
+  const total = window.at(-1)?.[1] ?? 0;
+  const quantile = (q: number) => window.find(([, n]) => n >= q * total)?.[0];
 
   const result = {
     endpoints: N,
@@ -123,6 +132,10 @@ async function main(): Promise<void> {
     missedIntervals: missed,
     serverCpuOfOneCore: Number(((cpu.user + cpu.system) / 1000 / wall).toFixed(3)),
     targetsCpuOfOneCore: Number((childMs / wall).toFixed(3)),
+    probeLatencyP50AtMostS: quantile(0.5),
+    probeLatencyP99AtMostS: quantile(0.99),
+    probesInFlightP50: inFlight[Math.floor(inFlight.length * 0.5)],
+    probesInFlightMax: inFlight.at(-1),
     eventLoopLagMsP99: Math.round(lag[Math.floor(lag.length * 0.99)] ?? 0),
     resultsTotal: byResult.map((v) => `${v.labels['result']}/${v.labels['cause']}=${v.value}`).join(' '),
   };

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isPharosError } from '../lib/index.ts';
 import { BAD_CONFIG, parseServerArgs, serverUsage } from './config.ts';
+import { runLogs } from './logs.ts';
 import { startServer } from './server.ts';
 
 /** Exit code for a command line that could not be understood (flags, values): the usual "usage" code. */
@@ -15,6 +16,7 @@ against it with --endpoint-url.
 
 Commands:
   server      Run the API, DNS server and health checker (see: pharos server --help)
+  logs        Print a task's captured stdout/stderr (see: pharos logs --help)
 
 Flags:
   -h, --help      Show this help
@@ -46,6 +48,7 @@ export async function main(argv: readonly string[], io: MainIo = processIo()): P
     io.stdout.write(`pharos ${version()}\n`);
     return 0;
   }
+  if (command === 'logs') return runLogs(rest, io);
   if (command !== 'server') {
     io.stderr.write(`pharos: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return EXIT_USAGE;
