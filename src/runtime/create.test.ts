@@ -10,7 +10,7 @@ const spec = (networkMode: NetworkMode): TaskSpec => ({ taskId: `d${process.pid}
 
 describe('createRuntime', () => {
   test('host and bridge tasks run on the host network', async () => {
-    const rt = createRuntime({ advertiseAddress: '127.0.0.2', awsvpc: { taskCidr: '198.19.103.0/24', bridge: 'phtd0', netnsPrefix: 'phtd-', vethPrefix: 'phtdv' } });
+    const rt = createRuntime({ advertiseAddress: '127.0.0.2', awsvpc: { taskCidr: '198.19.165.0/24', bridge: 'phtd0', netnsPrefix: 'phtd-', vethPrefix: 'phtdv' } });
     try {
       for (const mode of ['host', 'bridge'] as const) {
         const t = await rt.startTask(spec(mode));
@@ -26,11 +26,11 @@ describe('createRuntime', () => {
   });
 
   test('awsvpc tasks get a namespace', { skip: unsupported === undefined ? false : `network namespaces unavailable: ${unsupported}` }, async () => {
-    const rt = createRuntime({ awsvpc: { taskCidr: '198.19.103.0/24', bridge: 'phtd0', netnsPrefix: 'phtd-', vethPrefix: 'phtdv' } });
+    const rt = createRuntime({ awsvpc: { taskCidr: '198.19.165.0/24', bridge: 'phtd0', netnsPrefix: 'phtd-', vethPrefix: 'phtdv' } });
     await rt.cleanup();
     try {
       const t = await rt.startTask(spec('awsvpc'));
-      assert.match(t.ipv4, /^198\.19\.103\./);
+      assert.match(t.ipv4, /^198\.19\.165\./);
       assert.equal(t.netns, `phtd-${t.taskId}`);
     } finally {
       await rt.close({ timeoutMs: 500 });
@@ -39,7 +39,7 @@ describe('createRuntime', () => {
 
   test('metrics count starts by result, container exits and live tasks', async () => {
     const registry = createMetricsRegistry();
-    const rt = createRuntime({ metrics: registry, awsvpc: { taskCidr: '198.19.103.0/24', bridge: 'phtd0', netnsPrefix: 'phtd-', vethPrefix: 'phtdv' } });
+    const rt = createRuntime({ metrics: registry, awsvpc: { taskCidr: '198.19.165.0/24', bridge: 'phtd0', netnsPrefix: 'phtd-', vethPrefix: 'phtdv' } });
     try {
       const t = await rt.startTask(spec('host'));
       await assert.rejects(rt.startTask({ ...spec('host'), containers: [{ ...sleeper, command: ['no-such-binary-xyz'] }] }));

@@ -15,7 +15,7 @@ import {
 
 // Names and addresses private to this file, so test files running in parallel never collide.
 const BRIDGE = 'phtn0';
-const CIDR = '198.19.101.0/24';
+const CIDR = '198.19.161.0/24';
 const NS_PREFIX = 'phtn-';
 const VETH_PREFIX = 'phtnv';
 
@@ -77,7 +77,7 @@ describe('NetnsRuntime', { skip: unsupported === undefined ? false : `network na
 
   test('a task gets its own namespace and IP, reachable from the host', async () => {
     const t = await runtime.startTask(task([container({ environment: { NAME: 'a' } })]));
-    assert.match(t.ipv4, /^198\.19\.101\.\d+$/);
+    assert.match(t.ipv4, /^198\.19\.161\.\d+$/);
     assert.notEqual(t.ipv4, runtime.gateway);
     assert.equal(t.netns, `${NS_PREFIX}${t.taskId}`);
     assert.deepEqual(namespaces(NS_PREFIX), [t.netns]);
@@ -194,14 +194,14 @@ test('namespace and veth names follow the bridge unless given', () => {
 
 describe('NetnsRuntime with a tiny CIDR', { skip: unsupported === undefined ? false : `network namespaces unavailable: ${unsupported}` }, () => {
   test('a task CIDR that overlaps another interface is refused with a clear reason', async () => {
-    const rt = new NetnsRuntime({ taskCidr: '198.19.101.128/25', bridge: 'phtx0', netnsPrefix: 'phtx-', vethPrefix: 'phtxv' });
-    // Overlaps 198.19.101.0/24 of the other suite's bridge, when it is up; make sure one is.
+    const rt = new NetnsRuntime({ taskCidr: '198.19.161.128/25', bridge: 'phtx0', netnsPrefix: 'phtx-', vethPrefix: 'phtxv' });
+    // An interface with 198.19.161.0/24 (the other suite's bridge may hold it too).
     ip('link', 'add', 'phtxo0', 'type', 'bridge');
-    ip('addr', 'add', '198.19.101.200/24', 'dev', 'phtxo0');
+    ip('addr', 'add', '198.19.161.200/24', 'dev', 'phtxo0');
     try {
       await assert.rejects(rt.startTask(task([container()])), (err) => {
         assert.ok(isPharosError(err, RUNTIME_SETUP_FAILED));
-        assert.match(err.message, /overlaps 198\.19\.101\.\d+\/24 on (phtxo0|phtn0)/);
+        assert.match(err.message, /overlaps 198\.19\.161\.\d+\/24 on (phtxo0|phtn0)/);
         return true;
       });
     } finally {
@@ -213,14 +213,14 @@ describe('NetnsRuntime with a tiny CIDR', { skip: unsupported === undefined ? fa
 
   test('a bridge left with another CIDR gets the new gateway address', async () => {
     ip('link', 'add', 'phtx0', 'type', 'bridge');
-    ip('addr', 'add', '198.19.104.1/24', 'dev', 'phtx0');
-    const rt = new NetnsRuntime({ taskCidr: '198.19.102.0/30', bridge: 'phtx0', netnsPrefix: 'phtx-', vethPrefix: 'phtxv' });
+    ip('addr', 'add', '198.19.164.1/24', 'dev', 'phtx0');
+    const rt = new NetnsRuntime({ taskCidr: '198.19.162.0/30', bridge: 'phtx0', netnsPrefix: 'phtx-', vethPrefix: 'phtxv' });
     try {
       await rt.cleanup();
       const t = await rt.startTask(task([container()]));
       assert.equal(await get(`http://${t.ipv4}:8080/`), 'ok ');
-      assert.match(ip('-o', '-4', 'addr', 'show', 'dev', 'phtx0'), /inet 198\.19\.102\.1\/30/);
-      assert.doesNotMatch(ip('-o', '-4', 'addr', 'show', 'dev', 'phtx0'), /198\.19\.104/);
+      assert.match(ip('-o', '-4', 'addr', 'show', 'dev', 'phtx0'), /inet 198\.19\.162\.1\/30/);
+      assert.doesNotMatch(ip('-o', '-4', 'addr', 'show', 'dev', 'phtx0'), /198\.19\.164/);
     } finally {
       await rt.close({ timeoutMs: 500 });
     }
@@ -229,21 +229,21 @@ describe('NetnsRuntime with a tiny CIDR', { skip: unsupported === undefined ? fa
 
   test('an exhausted task CIDR is a clear error and leaks nothing', async () => {
     // A /30 holds network, gateway, one task and broadcast.
-    const rt = new NetnsRuntime({ taskCidr: '198.19.102.0/30', bridge: 'phtx0', netnsPrefix: 'phtx-', vethPrefix: 'phtxv' });
+    const rt = new NetnsRuntime({ taskCidr: '198.19.162.0/30', bridge: 'phtx0', netnsPrefix: 'phtx-', vethPrefix: 'phtxv' });
     await rt.cleanup();
     try {
       const first = await rt.startTask(task([container({ command: ['sleep', '30'], portMappings: [] })]));
-      assert.equal(first.ipv4, '198.19.102.2');
+      assert.equal(first.ipv4, '198.19.162.2');
       await assert.rejects(rt.startTask(task([container({ command: ['sleep', '30'], portMappings: [] })])), (err) => {
         assert.ok(isPharosError(err, RUNTIME_TASK_CIDR_EXHAUSTED));
-        assert.match(err.message, /198\.19\.102\.0\/30/);
+        assert.match(err.message, /198\.19\.162\.0\/30/);
         return true;
       });
       assert.deepEqual(namespaces('phtx-'), [first.netns]);
       await first.stop({ timeoutMs: 1000 });
       // The address is free again.
       const again = await rt.startTask(task([container({ command: ['sleep', '30'], portMappings: [] })]));
-      assert.equal(again.ipv4, '198.19.102.2');
+      assert.equal(again.ipv4, '198.19.162.2');
     } finally {
       await rt.close({ timeoutMs: 500 });
     }

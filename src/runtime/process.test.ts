@@ -37,12 +37,24 @@ function container(over: Partial<ContainerSpec> = {}): ContainerSpec {
 function task(containers: ContainerSpec[], over: Partial<TaskSpec> = {}): TaskSpec {
   return { taskId: `proc${process.pid}x${++seq}`, networkMode: 'host', containers, ...over };
 }
+/**
+ * A free port below the ephemeral range (32768+ on Linux): the port-0 servers of other test files
+ * running at the same time are given ephemeral ports, so they cannot take it between our check
+ * and the container's listen.
+ */
 async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const srv = net.createServer();
+    const ok = await new Promise<boolean>((r) => {
+      srv.once('error', () => r(false));
+      srv.listen(port, '0.0.0.0', () => r(true));
+    });
+    if (ok) {
+      await new Promise((r) => srv.close(r));
+      return port;
+    }
+  }
 }
 /** A zombie counts as dead: whether init reaps it promptly is not the runtime's business. */
 function isAlive(pid: number): boolean {
@@ -68,7 +80,7 @@ describe('ProcessRuntime', () => {
     assert.equal(t.ipv4, '127.0.0.1');
     assert.equal(t.netns, undefined);
     assert.deepEqual(t.networkBindings, [{ containerName: 'web', bindIP: '0.0.0.0', containerPort: port, hostPort: port, protocol: 'tcp' }]);
-    const body = await eventually(async () => (await fetch(`http://127.0.0.1:${port}/`)).text());
+    const body = await eventually(async () => (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1000) })).text());
     assert.equal(body, 'ok');
     assert.deepEqual(t.logs('web').map((l) => [l.stream, l.line]), [['stdout', 'listening']]);
     const [c] = t.containers();
