@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultConfig, startServer, type RunningServer } from '../src/cli/index.ts';
+import { main } from '../src/cli/main.ts';
 import { eventually, silentLogger } from '../src/lib/index.ts';
 import { createRuntime, NetnsRuntime, type Runtime } from '../src/runtime/index.ts';
 
@@ -153,6 +154,15 @@ describe('ECS tasks on the host network', () => {
       ['app', 'stderr', 'to stderr'],
       ['app', 'stdout', 'hello from the task'],
     ]);
+    let printed = '';
+    const code = await main(['logs', '--endpoint', h.server.apiUrl, '--cluster', 'tasks', '--container', 'app', arn], {
+      stdout: { write: (s: string) => (printed += s) },
+      stderr: { write: () => undefined },
+      env: {},
+    });
+    assert.equal(code, 0);
+    assert.match(printed, /^\d{4}-\d\d-\d\dT\S+ app O hello from the task$/m);
+    assert.match(printed, / app E to stderr$/m);
     const { Namespaces } = await h.sd.listNamespaces({});
     for (const ns of Namespaces ?? []) {
       const { Services } = await h.sd.listServices({ Filters: [{ Name: 'NAMESPACE_ID', Values: [ns.Id!] }] });
