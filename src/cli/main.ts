@@ -77,6 +77,8 @@ async function runServer(argv: readonly string[], io: MainIo): Promise<number> {
     io.stderr.write(`pharos server: could not start: ${err instanceof Error ? err.message : String(err)}\n`);
     return EXIT_START_FAILED;
   }
+  // Also on stdout, whatever the log level, so scripts can find the real ports (e.g. after port 0).
+  io.stdout.write(`pharos listening: api ${server.apiUrl}${server.dnsAddress ? ` dns ${server.dnsAddress}` : ''}\n`);
   await stopSignal;
   await server.close();
   return 0;

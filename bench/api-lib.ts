@@ -1,0 +1,226 @@
+/**
+ * Shared pieces of the API benchmarks: the server as a separate child process (honest numbers:
+ * client and server do not share an event loop), and a lean keep-alive HTTP/1.1 client speaking
+ * AWS JSON 1.1 over raw sockets, so the client costs as little CPU as possible on a 2-core box.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const PREFIX = 'Route53AutoNaming_v20170314';
+
+export interface ChildServer {
+  child: ChildProcess;
+  url: string;
+  port: number;
+  /** Milliseconds from spawn to the first 200 on /ping. */
+  readyMs: number;
+  stop(): Promise<number | string>;
+}
+
+export function tempDataDir(): string {
+  return mkdtempSync(join(tmpdir(), 'pharos-bench-'));
+}
+
+/** Spawns `bin/pharos.js server` and resolves once /ping answers 200. */
+export async function startServerProcess(args: string[]): Promise<ChildServer> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [join(ROOT, 'bin/pharos.js'), 'server', '--api-addr', '127.0.0.1:0', '--dns-addr', '127.0.0.1:0', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const lines: string[] = [];
+    createInterface({ input: child.stderr! }).on('line', (line) => lines.push(line));
+    // main prints `pharos listening: api <url> ...` on stdout whatever the log level.
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const m = /^pharos listening: api (\S+)/.exec(line);
+      if (m) resolve(m[1]!);
+    });
+    void exited.then((code) => reject(new Error(`server exited (${code}):\n${lines.join('\n')}`)));
+  });
+  const port = Number(new URL(url).port);
+  for (;;) {
+    try {
+      const r = await fetch(`${url}/ping`);
+      if (r.status === 200) break;
+    } catch {
+      // not yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  const readyMs = performance.now() - started;
+  return {
+    child,
+    url,
+    port,
+    readyMs,
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/** Resident set size of a process in MiB, from /proc. */
+export function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1] ?? NaN);
+  return kb / 1024;
+}
+
+export interface Reply {
+  status: number;
+  body: string;
+}
+
+/**
+ * One keep-alive HTTP/1.1 connection, one request at a time. Parses just enough of the response
+ * (status line, Content-Length) to hand back the body.
+ */
+export class Connection {
+  private readonly socket: Socket;
+  private buffer: Buffer = Buffer.alloc(0);
+  private pending?: { resolve: (r: Reply) => void; reject: (e: Error) => void };
+  private readonly ready: Promise<void>;
+
+  constructor(port: number, host = '127.0.0.1') {
+    this.socket = connect(port, host);
+    this.socket.setNoDelay(true);
+    this.ready = new Promise((resolve, reject) => {
+      this.socket.once('connect', () => resolve());
+      this.socket.once('error', reject);
+    });
+    this.socket.on('data', (chunk) => this.onData(chunk));
+    this.socket.on('error', (err) => this.pending?.reject(err));
+    this.socket.on('close', () => this.pending?.reject(new Error('connection closed')));
+  }
+
+  async call(operation: string, body: string): Promise<Reply> {
+    await this.ready;
+    const head =
+      `POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.1\r\n` +
+      `X-Amz-Target: ${PREFIX}.${operation}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+    return new Promise((resolve, reject) => {
+      this.pending = { resolve, reject };
+      this.socket.write(head + body);
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    const headEnd = this.buffer.indexOf('\r\n\r\n');
+    if (headEnd < 0) return;
+    const head = this.buffer.toString('latin1', 0, headEnd);
+    const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+    if (this.buffer.length < headEnd + 4 + length) return;
+    const status = Number(head.slice(9, 12));
+    const body = this.buffer.toString('utf8', headEnd + 4, headEnd + 4 + length);
+    this.buffer = this.buffer.subarray(headEnd + 4 + length);
+    const p = this.pending;
+    this.pending = undefined;
+    p?.resolve({ status, body });
+  }
+}
+
+export interface LoadResult {
+  requests: number;
+  errors: number;
+  seconds: number;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+/**
+ * Runs `concurrency` workers, each on its own connection, issuing requests back to back for
+ * `seconds` or until `done()`. `next(i)` gives the i-th request; a non-200 counts as an error.
+ */
+export async function runLoad(
+  port: number,
+  concurrency: number,
+  seconds: number,
+  next: (i: number) => { operation: string; body: string },
+  check?: (reply: Reply) => void,
+  done?: () => boolean,
+): Promise<LoadResult> {
+  const conns = Array.from({ length: concurrency }, () => new Connection(port));
+  const latencies: number[] = [];
+  let i = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  const start = performance.now();
+  const deadline = start + seconds * 1000;
+  await Promise.all(
+    conns.map(async (conn) => {
+      while (performance.now() < deadline && !done?.()) {
+        const req = next(i++);
+        const t0 = performance.now();
+        const reply = await conn.call(req.operation, req.body);
+        latencies.push(performance.now() - t0);
+        if (reply.status !== 200) {
+          errors++;
+          firstError ??= `${reply.status} ${reply.body}`;
+        } else check?.(reply);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  for (const c of conns) c.close();
+  if (firstError) console.error(`first error: ${firstError}`);
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN;
+  return {
+    requests: latencies.length,
+    errors,
+    seconds: elapsed,
+    perSecond: latencies.length / elapsed,
+    p50Ms: pct(0.5),
+    p99Ms: pct(0.99),
+    maxMs: latencies[latencies.length - 1] ?? NaN,
+  };
+}
+
+/** One request on a fresh connection (setup calls). Throws on a non-200. */
+export async function call(port: number, operation: string, input: unknown): Promise<Record<string, unknown>> {
+  const conn = new Connection(port);
+  try {
+    const r = await conn.call(operation, JSON.stringify(input));
+    if (r.status !== 200) throw new Error(`${operation}: ${r.status} ${r.body}`);
+    return JSON.parse(r.body) as Record<string, unknown>;
+  } finally {
+    conn.close();
+  }
+}
+
+/** Polls GetOperation until SUCCESS. */
+export async function waitOperation(port: number, operationId: string): Promise<Record<string, unknown>> {
+  for (;;) {
+    const { Operation } = (await call(port, 'GetOperation', { OperationId: operationId })) as { Operation: Record<string, unknown> };
+    if (Operation['Status'] === 'SUCCESS') return Operation;
+    if (Operation['Status'] === 'FAIL') throw new Error(`operation ${operationId} failed: ${JSON.stringify(Operation)}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Creates an HTTP namespace and a service in it; returns the service id. */
+export async function setupService(port: number, namespace: string, service: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const { OperationId } = (await call(port, 'CreateHttpNamespace', { Name: namespace })) as { OperationId: string };
+  const op = await waitOperation(port, OperationId);
+  const nsId = (op['Targets'] as Record<string, string>)['NAMESPACE'];
+  const { Service } = (await call(port, 'CreateService', { Name: service, NamespaceId: nsId, ...extra })) as { Service: { Id: string } };
+  return Service.Id;
+}
+
+export const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
