@@ -134,6 +134,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       cloudMap: registry,
       region: config.region,
       accountId: config.accountId,
+      drainDelayMs: config.drainDelayMs,
       logger: logger.child({ module: 'orchestrator' }),
       clock,
     });
