@@ -250,3 +250,94 @@ describe('namespaces with a slow operation worker', () => {
     await rejectsWith(registry.getOperation({ OperationId: a.OperationId, OwnerAccount: '1' }), 'InvalidInput', undefined, /^OwnerAccount/);
   });
 });
+
+describe('open operations block conflicting requests', () => {
+  let h: Harness;
+  before(async () => {
+    h = await openHarness({ config: { opDelayMs: 60_000 } });
+  });
+  after(async () => {
+    await h.close();
+    removeDir(h.dir);
+  });
+
+  // The worker takes a minute here, so records are put straight into the store.
+  const putNamespace = async (id: string, name: string, type = 'HTTP') => {
+    const ns = { id, arn: `arn:aws:servicediscovery:${REGION}:${ACCOUNT}:namespace/${id}`, name, type, httpName: name, createDate: Date.now(), tags: [] };
+    await h.kv.create(`/ns/${id}`, JSON.stringify(ns));
+    return id;
+  };
+
+  test('UpdateNamespace: ResourceInUse while another is open, DuplicateRequest for the same token', async () => {
+    const { registry } = h;
+    const id = await putNamespace('ns-open000000000001', 'open-1');
+    const a = (await registry.updateHttpNamespace({ Id: id, UpdaterRequestId: 'u', Namespace: { Description: 'x' } })) as Any;
+    await rejectsWith(registry.updateHttpNamespace({ Id: id, UpdaterRequestId: 'u', Namespace: { Description: 'x' } }), 'DuplicateRequest', {
+      DuplicateOperationId: a.OperationId,
+    });
+    await rejectsWith(registry.updateHttpNamespace({ Id: id, Namespace: { Description: 'y' } }), 'ResourceInUse');
+    await rejectsWith(registry.deleteNamespace({ Id: id }), 'ResourceInUse');
+  });
+
+  test('DeleteNamespace twice: DuplicateRequest with the first operation; CreateService meanwhile: ResourceInUse', async () => {
+    const { registry } = h;
+    const id = await putNamespace('ns-open000000000002', 'open-2');
+    const a = (await registry.deleteNamespace({ Id: id })) as Any;
+    await rejectsWith(registry.deleteNamespace({ Id: id }), 'DuplicateRequest', { DuplicateOperationId: a.OperationId });
+    await rejectsWith(registry.createService({ Name: 'late', NamespaceId: id }), 'ResourceInUse');
+    await rejectsWith(registry.updateHttpNamespace({ Id: id, Namespace: { Description: 'y' } }), 'ResourceInUse');
+  });
+
+  test('UpdateService twice: DuplicateRequest; DeleteService meanwhile: ResourceInUse', async () => {
+    const { registry } = h;
+    const id = await putNamespace('ns-open000000000003', 'open-3.local', 'DNS_PRIVATE');
+    const svc = ((await registry.createService({ Name: 'web', NamespaceId: id, DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 1 }] } })) as Any).Service;
+    const a = (await registry.updateService({ Id: svc.Id, Service: { Description: 'x' } })) as Any;
+    await rejectsWith(registry.updateService({ Id: svc.Id, Service: { Description: 'y' } }), 'DuplicateRequest', { DuplicateOperationId: a.OperationId });
+    await rejectsWith(registry.deleteService({ Id: svc.Id }), 'ResourceInUse');
+  });
+
+  test('ListOperations: filter names and conditions', async () => {
+    const { registry } = h;
+    const all = (await registry.listOperations({})) as Any;
+    assert.equal(all.Operations.length, 3);
+    const updates = (await registry.listOperations({ Filters: [{ Name: 'TYPE', Values: ['UPDATE_NAMESPACE', 'UPDATE_SERVICE'], Condition: 'IN' }] })) as Any;
+    assert.equal(updates.Operations.length, 2);
+    const ns2 = (await registry.listOperations({ Filters: [{ Name: 'NAMESPACE_ID', Values: ['ns-open000000000002'] }] })) as Any;
+    assert.equal(ns2.Operations.length, 1);
+    const ids: string[] = [];
+    let token: string | undefined;
+    do {
+      const p = (await registry.listOperations({ MaxResults: 2, NextToken: token })) as Any;
+      ids.push(...p.Operations.map((o: Any) => o.Id));
+      token = p.NextToken;
+    } while (token);
+    assert.deepEqual(ids, all.Operations.map((o: Any) => o.Id));
+    const bad: [unknown, RegExp][] = [
+      [{ Filters: [{ Name: 'NAMESPACE_ID', Values: ['a'], Condition: 'IN' }] }, /supports only EQ/],
+      [{ Filters: [{ Name: 'SERVICE_ID', Values: ['a', 'b'] }] }, /exactly one value/],
+      [{ Filters: [{ Name: 'STATUS', Values: ['DONE'] }] }, /Values\[0\]: must be one of/],
+      [{ Filters: [{ Name: 'STATUS', Values: ['SUCCESS'], Condition: 'BETWEEN' }] }, /supports EQ and IN/],
+      [{ Filters: [{ Name: 'TYPE', Values: ['CREATE_NAMESPACE', 'DELETE_NAMESPACE'], Condition: 'EQ' }] }, /exactly one value/],
+      [{ Filters: [{ Name: 'UPDATE_DATE', Values: ['1'] , Condition: 'BETWEEN' }] }, /exactly two values/],
+      [{ Filters: [{ Name: 'UPDATE_DATE', Values: ['1', '2'] }] }, /requires BETWEEN/],
+      [{ Filters: [{ Name: 'UPDATE_DATE', Values: ['x', '2'], Condition: 'BETWEEN' }] }, /epoch seconds/],
+      [{ Filters: [{ Name: 'UPDATE_DATE', Values: ['3', '2'], Condition: 'BETWEEN' }] }, /start must not be after/],
+      [{ Filters: [{ Name: 'BOGUS', Values: ['x'] }] }, /Name: must be one of/],
+      [{ Filters: [{ Name: 'TYPE', Values: ['UPDATE_SERVICE'], Condition: 'NE' }] }, /Condition: must be one of/],
+      [{ Filters: 'x' }, /Filters: must be a list/],
+      [{ MaxResults: 'x' }, /MaxResults: must be an integer/],
+      [{ NextToken: 'x'.repeat(4097) }, /NextToken: must be at most 4096/],
+    ];
+    for (const [input, message] of bad) await rejectsWith(registry.listOperations(input), 'InvalidInput', undefined, message);
+  });
+
+  test('TooManyTagsException on namespace creation', async () => {
+    const tags = Array.from({ length: 51 }, (_, i) => ({ Key: `k${i}`, Value: '' }));
+    await rejectsWith(h.registry.createHttpNamespace({ Name: 'tags', Tags: tags }), 'TooManyTagsException', (f) =>
+      assert.match(String(f['ResourceName']), /:namespace\/ns-/),
+    );
+    const over = Array.from({ length: 201 }, (_, i) => ({ Key: `k${i}`, Value: '' }));
+    await rejectsWith(h.registry.createHttpNamespace({ Name: 'tags', Tags: over }), 'InvalidInput', undefined, /^Tags: must have at most 200/);
+  });
+});
