@@ -193,6 +193,8 @@ export class NetnsRuntime implements Runtime {
       .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1] ?? '')
       .filter((n) => n.startsWith(this.vethPrefix) && !ownedVeth.has(n));
     await Promise.all(namespaces.map((n) => this.#killInside(n)));
+    // A bridge left by the last run is adopted: kept for the next task, removed by close().
+    if ((await runHostCommand('ip', ['link', 'show', this.bridge])).code === 0) this.#bridgeUp = true;
     const cmds = [...veths.map((v) => `link del ${v}`), ...namespaces.map((n) => `netns del ${n}`)];
     if (cmds.length === 0) return;
     await runHostCommand('ip', ['-force', '-batch', '-'], cmds.join('\n') + '\n');
