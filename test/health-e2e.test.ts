@@ -81,6 +81,18 @@ describe('health end to end', () => {
     await eventually(async () => JSON.stringify(await healthy()) === '["task-a","task-b"]', { message: 'task-b returns' });
   });
 
+  test('after a restart the stored status holds and probing resumes', async () => {
+    await b.down();
+    await eventually(async () => JSON.stringify(await healthy()) === '["task-a"]', { message: 'task-b leaves' });
+    const { dataDir, config } = server;
+    await server.close();
+    // Same data dir, fresh ports.
+    server = await startTestServer({ healthIntervalMs: HEALTH_INTERVAL_MS, apiAddr: config.apiAddr, dnsAddr: config.dnsAddr }, dataDir);
+    assert.deepEqual(await healthy(), ['task-a'], 'UNHEALTHY is remembered across the restart');
+    await b.up();
+    await eventually(async () => JSON.stringify(await healthy()) === '["task-a","task-b"]', { message: 'probing resumed: task-b returns' });
+  });
+
   test('a dead endpoint leaves the DNS answer, and comes back', async (t) => {
     if (!server.dnsAddress) {
       const why = 'the DNS server is not wired into startServer yet (RunningServer.dnsAddress is unset)';
