@@ -240,6 +240,23 @@ describe('ProcessRuntime', () => {
     }
   });
 
+  test('a port held on an IPv6 or a specific IPv4 address counts as in use', async () => {
+    for (const host of ['::1', '127.0.0.1']) {
+      const holder = net.createServer();
+      const ok = await new Promise<boolean>((r) => {
+        holder.once('error', () => r(false));
+        holder.listen(0, host, () => r(true));
+      });
+      if (!ok) continue; // no IPv6 on this host
+      const { port } = holder.address() as net.AddressInfo;
+      try {
+        await assert.rejects(runtime.startTask(task([container({ portMappings: [{ containerPort: port, protocol: 'tcp' }] })])), (err) => isPharosError(err, RUNTIME_PORT_IN_USE));
+      } finally {
+        holder.close();
+      }
+    }
+  });
+
   test('two tasks cannot map the same host port, even before the first one listens', async () => {
     const port = await freePort();
     const mapping = [{ containerPort: port, protocol: 'udp' as const }];

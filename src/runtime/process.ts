@@ -114,26 +114,36 @@ export class ProcessRuntime implements Runtime {
   }
 }
 
-/** Binds the port for a moment; EADDRINUSE (or EACCES for privileged ports) means the task cannot have it. */
+/**
+ * Binds the port for a moment, as a container would: on `::` (dual stack, what node and most
+ * servers do by default, so a holder on any v4 or v6 address conflicts), or on 0.0.0.0 where the
+ * host has no IPv6. EADDRINUSE (or EACCES for privileged ports) means the task cannot have it.
+ */
 async function assertPortFree(b: NetworkBinding): Promise<void> {
   try {
-    if (b.protocol === 'tcp') {
-      await new Promise<void>((resolve, reject) => {
-        const srv = net.createServer();
-        srv.once('error', reject);
-        srv.listen({ port: b.hostPort, host: '0.0.0.0', exclusive: true }, () => srv.close(() => resolve()));
-      });
-    } else {
-      await new Promise<void>((resolve, reject) => {
-        const sock = dgram.createSocket('udp4');
-        sock.once('error', (err) => {
-          sock.close();
-          reject(err);
-        });
-        sock.bind({ port: b.hostPort, address: '0.0.0.0', exclusive: true }, () => sock.close(() => resolve()));
-      });
-    }
+    await tryBind(b, '::').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL') return tryBind(b, '0.0.0.0');
+      throw err;
+    });
   } catch (err) {
     throw new PortInUseError(b.containerName, b.hostPort, b.protocol, err);
   }
+}
+
+function tryBind(b: NetworkBinding, host: string): Promise<void> {
+  if (b.protocol === 'tcp') {
+    return new Promise<void>((resolve, reject) => {
+      const srv = net.createServer();
+      srv.once('error', reject);
+      srv.listen({ port: b.hostPort, host, exclusive: true }, () => srv.close(() => resolve()));
+    });
+  }
+  return new Promise<void>((resolve, reject) => {
+    const sock = dgram.createSocket(host === '::' ? 'udp6' : 'udp4');
+    sock.once('error', (err) => {
+      sock.close();
+      reject(err);
+    });
+    sock.bind({ port: b.hostPort, address: host, exclusive: true }, () => sock.close(() => resolve()));
+  });
 }
