@@ -308,3 +308,39 @@ describe('instances with a slow operation worker', () => {
     assert.deepEqual(listed.Operations, [{ Id: a.OperationId, Status: 'SUBMITTED' }]);
   });
 });
+
+describe('concurrency', () => {
+  let h: Harness;
+  before(async () => {
+    h = await openHarness();
+  });
+  after(async () => {
+    await h.close();
+    removeDir(h.dir);
+  });
+
+  test('concurrent requests: one CreateService per name, one open registration per instance, none lost', async () => {
+    const { registry } = h;
+    const ns = await httpNamespace(registry, 'conc');
+    const creates = await Promise.allSettled(Array.from({ length: 8 }, () => registry.createService({ Name: 'api', NamespaceId: ns })));
+    const created = creates.filter((r) => r.status === 'fulfilled');
+    assert.equal(created.length, 1);
+    for (const r of creates) if (r.status === 'rejected') assert.equal((r.reason as { code: string }).code, 'ServiceAlreadyExists');
+    const svc = ((created[0] as PromiseFulfilledResult<Any>).value).Service;
+
+    // 200 distinct instances at once, and each of the first 20 asked for twice in the same tick.
+    const calls = [
+      ...Array.from({ length: 200 }, (_, i) => registry.registerInstance({ ServiceId: svc.Id, InstanceId: `i${i}`, Attributes: { n: String(i) } })),
+      ...Array.from({ length: 20 }, (_, i) => registry.registerInstance({ ServiceId: svc.Id, InstanceId: `i${i}`, Attributes: { n: 'again' } })),
+    ];
+    const results = await Promise.allSettled(calls);
+    const ops = results.filter((r): r is PromiseFulfilledResult<Any> => r.status === 'fulfilled').map((r) => r.value.OperationId as string);
+    const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    assert.equal(ops.length, 200);
+    assert.equal(rejected.length, 20);
+    for (const r of rejected) assert.equal(r.reason.code, 'DuplicateRequest');
+    for (const id of ops) assert.equal((await registry.waitForOperation(id)).status, 'SUCCESS');
+    assert.equal(h.snapshot.instances(svc.Id).size, 200);
+    assert.equal(((await registry.getService({ Id: svc.Id })) as Any).Service.InstanceCount, 200);
+  });
+});
