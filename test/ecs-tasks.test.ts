@@ -16,6 +16,8 @@ import { defaultConfig, startServer, type RunningServer } from '../src/cli/index
 import { main } from '../src/cli/main.ts';
 import { eventually, silentLogger } from '../src/lib/index.ts';
 import { createRuntime, NetnsRuntime, type Runtime } from '../src/runtime/index.ts';
+import { keys as registryKeys } from '../src/registry/index.ts';
+import { openStore } from '../src/store/index.ts';
 
 const CREDENTIALS = { accessKeyId: 'pharos', secretAccessKey: 'pharos' };
 const ECS_TARGET = 'AmazonEC2ContainerServiceV20141113';
@@ -215,10 +217,26 @@ describe('restart', () => {
       assert.equal(first.Attributes!['AWS_INSTANCE_PORT'], String(port));
       await h.close();
 
+      // A graceful shutdown deregistered and stopped the task. Rewind the records to what a crash
+      // (kill -9) would have left: the task RUNNING and registered.
+      const kv = await openStore(`sqlite:${join(dataDir, 'pharos.db')}`);
+      const taskKey = `/ecs/task/default/${first.Id}`;
+      const stored = (await kv.get(taskKey))!;
+      const rec = JSON.parse(stored.value);
+      assert.equal(rec.lastStatus, 'STOPPED');
+      assert.equal(rec.stopCode, 'TerminationNotice');
+      assert.equal(await kv.get(registryKeys.instance(Service!.Id!, first.Id!)), undefined, 'deregistered at shutdown');
+      Object.assign(rec, { lastStatus: 'RUNNING', desiredStatus: 'RUNNING', registration: { serviceId: Service!.Id! } });
+      for (const k of ['stopCode', 'stoppedReason', 'stoppedAt', 'stoppingAt', 'executionStoppedAt']) delete rec[k];
+      await kv.update(taskKey, JSON.stringify(rec), stored.modRevision);
+      await kv.create(registryKeys.instance(Service!.Id!, first.Id!), JSON.stringify({ id: first.Id, serviceId: Service!.Id!, attributes: first.Attributes, registeredAt: Date.now() }));
+      await kv.close();
+
       h = await start(dataDir, createRuntime({ awsvpc: 'host' }));
       try {
         const old = await stoppedTask(h.ecs, 'default', first.Id!);
         assert.equal(old.stopCode, 'TerminationNotice');
+        assert.match(old.stoppedReason!, /restarted/);
         const second = await eventually(async () => {
           const { Instances } = await h.sd.listInstances({ ServiceId: Service!.Id! });
           return Instances?.length === 1 && Instances[0]!.Id !== first.Id ? Instances[0] : undefined;

@@ -15,6 +15,7 @@ import {
   type TaskRecord,
 } from './model.ts';
 import type { Registrar } from './registration.ts';
+import { registryServiceId } from './registries.ts';
 import { EcsStore, UNCHANGED } from './state.ts';
 import { healthCheckArgv, STOP_TIMEOUT_LIMITS } from './taskdef.ts';
 import { parseTaskDefinitionRef } from './api.ts';
@@ -165,7 +166,8 @@ export class TaskSupervisor {
       }
       return;
     }
-    h.task = task;
+    // Watch events can trail our own CAS writes: never let an older copy replace a newer one.
+    if (task.version >= h.task.version) h.task = task;
     if (task.desiredStatus === 'STOPPED' && !h.stopRequested) {
       h.stopRequested = true;
       h.startAbort.abort();
@@ -182,7 +184,11 @@ export class TaskSupervisor {
       return;
     }
     try {
-      if (task.registration) await this.options.registrar?.deregister(task.id, task.registration);
+      // Also when the record does not say it was registered: a crash between registering and
+      // recording it must not leave the instance in Cloud Map.
+      const registry = task.registration ? undefined : await this.registryOf(task);
+      const serviceId = task.registration?.serviceId ?? (registry ? registryServiceId(registry.registryArn) : undefined);
+      if (serviceId) await this.options.registrar?.deregister(task.id, { serviceId });
     } catch (err) {
       this.log.warn({ err, taskId: task.id }, 'could not deregister a task left over from a previous run');
     }
