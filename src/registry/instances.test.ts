@@ -344,3 +344,42 @@ describe('concurrency', () => {
     assert.equal(((await registry.getService({ Id: svc.Id })) as Any).Service.InstanceCount, 200);
   });
 });
+
+describe('waitForInstancesRevision', () => {
+  let h: Harness;
+  before(async () => {
+    h = await openHarness();
+  });
+  after(async () => {
+    await h.close();
+    removeDir(h.dir);
+  });
+
+  test('wakes on register and deregister, not on health; aborts with the current revision', async () => {
+    const { registry } = h;
+    const ns = await httpNamespace(registry, 'poll');
+    const svc = await service(registry, { Name: 'api', NamespaceId: ns, HealthCheckCustomConfig: {} });
+    await register(registry, svc.Id, 'i1', {});
+    const rev0 = h.snapshot.instancesRevision(svc.Id);
+    const abort = new AbortController();
+    let woke = false;
+    const waiting = registry.waitForInstancesRevision(svc.Id, rev0, abort.signal).then((r) => {
+      woke = true;
+      return r;
+    });
+    await registry.updateInstanceCustomHealthStatus({ ServiceId: svc.Id, InstanceId: 'i1', Status: 'UNHEALTHY' });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(woke, false, 'a health change does not wake the poll');
+    await register(registry, svc.Id, 'i2', {});
+    const rev1 = await waiting;
+    assert.ok(rev1 > rev0);
+    const next = registry.waitForInstancesRevision(svc.Id, rev1);
+    await completed(registry, registry.deregisterInstance({ ServiceId: svc.Id, InstanceId: 'i2' }));
+    assert.ok((await next) > rev1);
+    const ac = new AbortController();
+    const idle = registry.waitForInstancesRevision(svc.Id, h.snapshot.instancesRevision(svc.Id), ac.signal);
+    ac.abort();
+    assert.equal(await idle, h.snapshot.instancesRevision(svc.Id));
+    abort.abort();
+  });
+});

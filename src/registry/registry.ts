@@ -1399,6 +1399,29 @@ export class Registry {
     return { InstancesRevision: this.snapshot.instancesRevision(svc.id) };
   }
 
+  /**
+   * Long-poll support (DESIGN: "a watch on a service's instances"): resolves with the service's
+   * InstancesRevision once it is greater than `afterRevision`, or with the current one when
+   * `signal` aborts or the service is deleted. Health changes do not wake it (they do not move
+   * the revision).
+   */
+  waitForInstancesRevision(serviceId: string, afterRevision: number, signal?: AbortSignal): Promise<number> {
+    const current = () => this.snapshot.instancesRevision(serviceId);
+    if (current() > afterRevision || signal?.aborted || !this.snapshot.service(serviceId)) return Promise.resolve(current());
+    return new Promise((resolve) => {
+      const finish = () => {
+        unsubscribe();
+        signal?.removeEventListener('abort', finish);
+        resolve(current());
+      };
+      const unsubscribe = this.snapshot.onChange((change) => {
+        if (change.serviceId !== serviceId) return;
+        if ((change.kind === 'instance' && current() > afterRevision) || (change.kind === 'service' && !this.snapshot.service(serviceId))) finish();
+      });
+      signal?.addEventListener('abort', finish, { once: true });
+    });
+  }
+
   // ---------------------------------------------------------------- operations
 
   async getOperation(input: unknown): Promise<Out> {
