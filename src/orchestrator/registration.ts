@@ -16,6 +16,10 @@ export interface CloudMapWriter {
 /** How long to wait for an asynchronous (de)registration to show in the snapshot before going on. */
 export const REGISTRATION_VISIBLE_TIMEOUT_MS = 5000;
 
+/** Retries (and their spacing) while another operation on the same instance is in flight: ~2 s in all. */
+const DUPLICATE_RETRIES = 80;
+const DUPLICATE_RETRY_MS = 25;
+
 /** The attributes ECS writes for a task (CLOUDMAP-SPEC 4.4). */
 export function instanceAttributes(
   task: TaskRecord,
@@ -67,11 +71,19 @@ export class Registrar {
 
   /** Deregisters; an instance or service that is already gone counts as done. */
   async deregister(taskId: string, registration: TaskRegistration): Promise<void> {
-    try {
-      await this.writer.deregisterInstance({ ServiceId: registration.serviceId, InstanceId: taskId });
-    } catch (err) {
-      if (isPharosError(err, 'InstanceNotFound') || isPharosError(err, 'ServiceNotFound')) return;
-      throw err;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.writer.deregisterInstance({ ServiceId: registration.serviceId, InstanceId: taskId });
+        break;
+      } catch (err) {
+        if (isPharosError(err, 'InstanceNotFound') || isPharosError(err, 'ServiceNotFound')) return;
+        // The registry allows one operation per instance at a time: wait for the one in flight.
+        if (isPharosError(err, 'DuplicateRequest') && attempt < DUPLICATE_RETRIES) {
+          await this.clock.sleep(DUPLICATE_RETRY_MS);
+          continue;
+        }
+        throw err;
+      }
     }
     await this.until(() => this.view.instance(registration.serviceId, taskId) === undefined);
   }

@@ -80,6 +80,8 @@ interface Handle {
 export class TaskSupervisor {
   private readonly handles = new Map<string, Handle>();
   private readonly stoppedTasks = new Map<string, RunningTask>();
+  /** Stopped tasks whose deregistration failed: retried on every resync until Cloud Map agrees. */
+  private readonly leftovers = new Map<string, TaskRecord>();
   private watch?: Watch;
   private resyncTimer?: Timer;
   private started = false;
@@ -428,6 +430,19 @@ export class TaskSupervisor {
       for (const h of this.handles.values()) {
         if (h.running && !h.stopRequested) this.enqueue(h, () => this.syncRegistration(h));
       }
+      for (const [id, task] of this.leftovers) {
+        if (!task.registration || !this.options.registrar) {
+          this.leftovers.delete(id);
+          continue;
+        }
+        this.options.registrar
+          .deregister(id, task.registration)
+          .then(() => {
+            this.leftovers.delete(id);
+            return this.update(task, (t) => ((t.registration = undefined), true));
+          })
+          .catch((err: unknown) => this.log.warn({ err, taskId: id }, 'deregistration retry failed'));
+      }
       this.scheduleResync(RESYNC_INTERVAL_MS);
     }, ms);
   }
@@ -491,7 +506,8 @@ export class TaskSupervisor {
         deregistered = true;
         this.log.info({ taskId: h.task.id, serviceId: registration.serviceId }, 'task deregistered');
       } catch (err) {
-        this.log.warn({ err, taskId: h.task.id }, 'could not deregister a stopping task');
+        this.log.warn({ err, taskId: h.task.id }, 'could not deregister a stopping task; will retry');
+        this.leftovers.set(h.task.id, h.task);
       }
     }
     await this.update(h.task, (t) => {
