@@ -1,12 +1,14 @@
 /**
  * DNS throughput: Pharos vs Knot DNS, same records, same dnsperf run.
  *
- *   node --import tsx bench/dns.ts [--seconds 10] [--rounds 2] [--services 1000] [--instances 4] [--pin]
+ *   node --import tsx bench/dns.ts [--seconds 10] [--rounds 2] [--services 1000] [--instances 4] [--pin] [--workers 2]
  *
  * Builds a store with one DNS namespace (`bench.local`) of N services × M instances (A + SRV
  * records, MULTIVALUE), serves it with Pharos in a child process (one Node thread), writes the same
  * records as a zone file for knotd (one UDP worker), and runs dnsperf against each in turn over
  * 127.0.0.1 with a random A/SRV query mix. `--pin` puts the server on CPU 1 and dnsperf on CPU 0.
+ * `--workers n` also compares Pharos with n worker processes sharing the socket against knotd with
+ * n UDP workers (not pinned).
  * Needs: apt-get install -y dnsperf knot.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -28,6 +30,7 @@ const ROUNDS = flag('rounds', 2);
 const SERVICES = flag('services', 1000);
 const INSTANCES = flag('instances', 4);
 const PIN = args.includes('--pin');
+const WORKERS = flag('workers', 1);
 const ZONE = 'bench.local';
 const TTL = 60;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -116,8 +119,9 @@ async function waitForLine(child: ChildProcess, pattern: RegExp, what: string): 
   });
 }
 
-async function startPharos(dbPath: string): Promise<{ port: number; child: ChildProcess }> {
-  const [cmd, argv] = pinned(1, process.execPath, ['--import', 'tsx', join(ROOT, 'bench/dns-server.ts'), dbPath, '127.0.0.1:0']);
+async function startPharos(dbPath: string, workers = 1): Promise<{ port: number; child: ChildProcess }> {
+  const serverArgs = ['--import', 'tsx', join(ROOT, 'bench/dns-server.ts'), dbPath, '127.0.0.1:0', '8', String(workers)];
+  const [cmd, argv] = workers > 1 ? [process.execPath, serverArgs] : pinned(1, process.execPath, serverArgs);
   const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   const m = await waitForLine(child, /^ready (\d+)$/, 'pharos dns');
   return { port: Number(m[1]), child };
@@ -152,7 +156,7 @@ async function startKnot(workers: number): Promise<{ port: number; child: ChildP
       '',
     ].join('\n'),
   );
-  const [cmd, argv] = pinned(1, 'knotd', ['-c', join(kdir, 'knot.conf')]);
+  const [cmd, argv] = workers > 1 ? ['knotd', ['-c', join(kdir, 'knot.conf')]] : pinned(1, 'knotd', ['-c', join(kdir, 'knot.conf')]);
   const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   // knotd prints nothing when ready at this log level: poll with dig until the zone answers.
   for (let i = 0; i < 200; i++) {
@@ -212,6 +216,21 @@ try {
     pharos.child.kill('SIGTERM');
     knot.child.kill('SIGTERM');
   }
+  if (WORKERS > 1) {
+    const pharosN = await startPharos(dbPath, WORKERS);
+    const knotN = await startKnot(WORKERS);
+    try {
+      dnsperf(pharosN.port, queryFile, 2);
+      dnsperf(knotN.port, queryFile, 2);
+      for (let round = 1; round <= ROUNDS; round++) {
+        results.push({ round, server: `pharos (${WORKERS} workers)`, r: dnsperf(pharosN.port, queryFile, SECONDS) });
+        results.push({ round, server: `knot (${WORKERS} udp workers)`, r: dnsperf(knotN.port, queryFile, SECONDS) });
+      }
+    } finally {
+      pharosN.child.kill('SIGTERM');
+      knotN.child.kill('SIGTERM');
+    }
+  }
   const load = spawnSync('cat', ['/proc/loadavg']).stdout.toString().trim();
   console.log(`\n${SERVICES} services × ${INSTANCES} instances, A/SRV mix, dnsperf -q 200 -l ${SECONDS}${PIN ? ', pinned' : ''}; loadavg after: ${load}\n`);
   console.log('| round | server | qps | lost | loss % | avg latency |');
@@ -219,10 +238,15 @@ try {
   for (const { round, server, r } of results) {
     console.log(`| ${round} | ${server} | ${Math.round(r.qps)} | ${r.lost} | ${((100 * r.lost) / r.sent).toFixed(3)} | ${r.avgLatencyMs.toFixed(2)} ms |`);
   }
-  for (let round = 1; round <= ROUNDS; round++) {
-    const p = results.find((x) => x.round === round && x.server === 'pharos')!.r;
-    const k = results.find((x) => x.round === round && x.server !== 'pharos')!.r;
-    console.log(`round ${round}: pharos/knot = ${((100 * p.qps) / k.qps).toFixed(1)}%`);
+  for (const [pharosName, knotName] of [
+    ['pharos', 'knot (1 udp worker)'],
+    [`pharos (${WORKERS} workers)`, `knot (${WORKERS} udp workers)`],
+  ]) {
+    for (let round = 1; round <= ROUNDS; round++) {
+      const p = results.find((x) => x.round === round && x.server === pharosName)?.r;
+      const k = results.find((x) => x.round === round && x.server === knotName)?.r;
+      if (p && k) console.log(`round ${round}: ${pharosName} / ${knotName} = ${((100 * p.qps) / k.qps).toFixed(1)}%`);
+    }
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -4,3 +4,4 @@ export type { DnsServer, DnsServerOptions, DnsResponderOptions } from './server.
 export { RegistryZones, DEFAULT_MAX_ANSWERS, DEFAULT_SOA_TTL } from './zones.ts';
 export type { DnsHandler, DnsRequest, DnsReply } from './handler.ts';
 export * from './errors.ts';
+export { startDnsWorkers, type DnsWorkers, type DnsWorkersOptions } from './workers.ts';

@@ -250,6 +250,8 @@ export interface DnsServerOptions extends DnsResponderOptions {
   address: string | { host: string; port: number };
   maxTcpConnections?: number;
   tcpIdleMs?: number;
+  /** Cluster workers share the primary's listeners instead of binding exclusively (workers.ts). */
+  shared?: boolean;
 }
 
 export interface DnsServer {
@@ -275,7 +277,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     const boundPort = udp.address().port;
     const tcp = net.createServer({ noDelay: true });
     try {
-      await listenTcp(tcp, host, boundPort);
+      await listenTcp(tcp, host, boundPort, !options.shared);
     } catch (err) {
       udp.close();
       if (port === 0 && attempt < 10 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') continue;
@@ -322,10 +324,10 @@ function listenUdp(socket: dgram.Socket, host: string, port: number): Promise<vo
   });
 }
 
-function listenTcp(server: net.Server, host: string, port: number): Promise<void> {
+function listenTcp(server: net.Server, host: string, port: number, exclusive: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host, port, exclusive: true }, () => {
+    server.listen({ host, port, exclusive }, () => {
       server.off('error', reject);
       resolve();
     });
