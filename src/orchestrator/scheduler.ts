@@ -21,6 +21,8 @@ export const BACKOFF_BASE_MS = 1000;
 export const BACKOFF_MAX_MS = 60_000;
 /** STOPPED tasks stay visible to DescribeTasks this long (ECS keeps them at least an hour). */
 export const STOPPED_TASK_RETENTION_MS = 60 * 60 * 1000;
+/** How often STOPPED tasks past their retention are looked for (a full scan of the task keys). */
+export const COLLECT_INTERVAL_MS = 60_000;
 /** ECS's stopped reason for tasks replaced after failing their container health checks. */
 export const UNHEALTHY_REASON = 'Task failed container health checks';
 
@@ -60,6 +62,7 @@ export class ServiceScheduler {
   private stopped = false;
   private stopping?: Promise<void>;
   private readonly retentionMs: number;
+  private lastCollect = -Infinity;
 
   constructor(private readonly options: SchedulerOptions) {
     this.retentionMs = options.stoppedTaskRetentionMs ?? STOPPED_TASK_RETENTION_MS;
@@ -127,7 +130,10 @@ export class ServiceScheduler {
       if (!tasks) tasksByCluster.set(svc.clusterName, (tasks = await store.list<TaskRecord>(ecsKeys.clusterTasks(svc.clusterName))));
       await this.reconcileService(svc, tasks.filter((t) => t.serviceName === svc.name), now);
     }
-    await this.collectStoppedTasks(now);
+    if (now - this.lastCollect >= COLLECT_INTERVAL_MS) {
+      this.lastCollect = now;
+      await this.collectStoppedTasks(now);
+    }
   }
 
   private async reconcileService(svc: EcsServiceRecord, tasks: TaskRecord[], now: number): Promise<void> {
