@@ -7,7 +7,7 @@
  *   node --import tsx bench/api-discover.ts [concurrency=16] [seconds=10]
  */
 import { rmSync } from 'node:fs';
-import { call, fmt, runLoad, setupService, startServerProcess, tempDataDir, waitOperation } from './api-lib.ts';
+import { call, cpuMs, fmt, runLoad, setupService, startServerProcess, tempDataDir, waitOperation } from './api-lib.ts';
 
 const concurrency = Number(process.argv[2] ?? 16);
 const seconds = Number(process.argv[3] ?? 10);
@@ -30,17 +30,20 @@ for (let i = 0; i < INSTANCES; i++) {
 for (const op of ops) await waitOperation(server.port, op);
 
 const body = JSON.stringify({ NamespaceName: 'bench', ServiceName: 'web', HealthStatus: 'HEALTHY' });
-const check = (reply: { body: string }) => {
-  // Cheap sanity check on every response: 100 instances are about 20 KB of JSON.
-  if (reply.body.length < INSTANCES * 100) throw new Error(`short response: ${reply.body.slice(0, 200)}`);
+const check = (reply: { bytes: Buffer; body: string }) => {
+  // Cheap sanity check on every response: 100 instances are about 15 KB of JSON.
+  if (reply.bytes.length < INSTANCES * 100) throw new Error(`short response: ${reply.body.slice(0, 200)}`);
 };
 const first = (await call(server.port, 'DiscoverInstances', JSON.parse(body))) as { Instances: unknown[] };
 if (first.Instances.length !== INSTANCES) throw new Error(`expected ${INSTANCES} instances, got ${first.Instances.length}`);
 
 await runLoad(server.port, concurrency, WARMUP_SECONDS, () => ({ operation: 'DiscoverInstances', body }), check);
+const cpuBefore = cpuMs(server.child.pid!);
 const r = await runLoad(server.port, concurrency, seconds, () => ({ operation: 'DiscoverInstances', body }), check);
+const serverCpuUs = ((cpuMs(server.child.pid!) - cpuBefore) * 1000) / r.requests;
 console.log(`DiscoverInstances, ${INSTANCES} instances, concurrency ${concurrency}, ${fmt(r.seconds, 1)} s`);
 console.log(`  ${fmt(r.perSecond)} req/s, errors ${r.errors}`);
+console.log(`  server CPU ${fmt(serverCpuUs, 1)} µs per request (one free core: ~${fmt(1e6 / serverCpuUs)} req/s)`);
 console.log(`  latency p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms, max ${fmt(r.maxMs, 1)} ms`);
 await server.stop();
 rmSync(dataDir, { recursive: true, force: true });

@@ -75,9 +75,30 @@ export function rssMiB(pid: number): number {
   return kb / 1024;
 }
 
+/** CPU time (user + system) a process has used so far, in milliseconds, from /proc (10 ms ticks). */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may contain spaces): utime is field 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const CLOCK_TICKS_PER_SECOND = 100;
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
 export interface Reply {
   status: number;
-  body: string;
+  /** Raw body bytes: decoding 20 KB of JSON per response would cost the client more than the check needs. */
+  bytes: Buffer;
+  readonly body: string;
+}
+
+function reply(status: number, bytes: Buffer): Reply {
+  return {
+    status,
+    bytes,
+    get body() {
+      return bytes.toString('utf8');
+    },
+  };
 }
 
 /**
@@ -125,11 +146,11 @@ export class Connection {
     const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
     if (this.buffer.length < headEnd + 4 + length) return;
     const status = Number(head.slice(9, 12));
-    const body = this.buffer.toString('utf8', headEnd + 4, headEnd + 4 + length);
+    const bytes = this.buffer.subarray(headEnd + 4, headEnd + 4 + length);
     this.buffer = this.buffer.subarray(headEnd + 4 + length);
     const p = this.pending;
     this.pending = undefined;
-    p?.resolve({ status, body });
+    p?.resolve(reply(status, bytes));
   }
 }
 

@@ -8,7 +8,7 @@
  *   node --import tsx bench/api-register.ts [concurrency=32] [seconds=5]
  */
 import { rmSync } from 'node:fs';
-import { call, fmt, runLoad, setupService, startServerProcess, tempDataDir } from './api-lib.ts';
+import { call, cpuMs, fmt, runLoad, setupService, startServerProcess, tempDataDir } from './api-lib.ts';
 
 const concurrency = Number(process.argv[2] ?? 32);
 const seconds = Number(process.argv[3] ?? 5);
@@ -19,6 +19,7 @@ const args = ['--data-dir', dataDir, '--log-level', 'warn', '--max-instances-per
 const server = await startServerProcess(args);
 const serviceId = await setupService(server.port, 'bench', 'reg');
 let acked = 0;
+const cpuBefore = cpuMs(server.child.pid!);
 const result = await runLoad(
   server.port,
   concurrency,
@@ -33,11 +34,13 @@ const result = await runLoad(
   }),
   () => acked++,
 );
+const serverCpuUs = ((cpuMs(server.child.pid!) - cpuBefore) * 1000) / Math.max(1, acked);
 server.child.kill('SIGKILL');
 await new Promise((resolve) => server.child.once('exit', resolve));
 
 console.log(`RegisterInstance, concurrency ${concurrency}, ${fmt(result.seconds, 1)} s`);
 console.log(`  acknowledged: ${fmt(acked)} (${fmt(acked / result.seconds)}/s), errors ${result.errors}`);
+console.log(`  server CPU ${fmt(serverCpuUs, 1)} µs per registration`);
 console.log(`  latency p50 ${fmt(result.p50Ms, 2)} ms, p99 ${fmt(result.p99Ms, 2)} ms, max ${fmt(result.maxMs, 1)} ms`);
 
 const restarted = await startServerProcess(args);
