@@ -177,6 +177,21 @@ describe('ECS tasks on the host network', () => {
     assert.ok(Date.now() - t0 < 5000, 'an unregistered task has no drain delay');
   });
 
+  test('a container that ignores SIGTERM is killed after stopTimeout (exit code 137)', async () => {
+    const arn = await runOne(h.ecs, 'stubborn', { command: [NODE, '-e', "process.on('SIGTERM', () => console.log('ignoring SIGTERM')); setInterval(() => {}, 1000)"], stopTimeout: 2 });
+    await eventually(async () => (await taskOf(h.ecs, 'tasks', arn))?.lastStatus === 'RUNNING', { message: 'RUNNING' });
+    await new Promise((resolve) => setTimeout(resolve, 300)); // let node install its SIGTERM handler
+    const t0 = Date.now();
+    await h.ecs.stopTask({ cluster: 'tasks', task: arn });
+    const t = await stoppedTask(h.ecs, 'tasks', arn);
+    const took = Date.now() - t0;
+    assert.ok(took >= 1900 && took < 6000, `stopped after ${took} ms`);
+    assert.equal(t.containers![0]!.exitCode, 137);
+    const metrics = await (await fetch(`${h.server.apiUrl}/metrics`)).text();
+    assert.match(metrics, /pharos_ecs_tasks_started_total\{launch="runtask"\} [1-9]/);
+    assert.match(metrics, /pharos_ecs_tasks_stopped_total\{stop_code="UserInitiated"\} [1-9]/);
+  });
+
   test('a service whose tasks cannot start backs off instead of spinning', async () => {
     await h.ecs.registerTaskDefinition({ family: 'broken', networkMode: 'host', containerDefinitions: [{ name: 'app', image: 'local', command: ['/nonexistent/x'] }] });
     await h.ecs.createService({ cluster: 'tasks', serviceName: 'broken', taskDefinition: 'broken', desiredCount: 1 });

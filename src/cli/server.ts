@@ -135,6 +135,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       region: config.region,
       accountId: config.accountId,
       drainDelayMs: config.drainDelayMs,
+      metrics,
       logger: logger.child({ module: 'orchestrator' }),
       clock,
     });

@@ -1,4 +1,5 @@
-import { systemClock, type Clock, type Logger } from '../lib/index.ts';
+import { systemClock, type Clock, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
+import { OrchestratorMetrics } from './metrics.ts';
 import type { RegistryView } from '../registry/index.ts';
 import type { Runtime } from '../runtime/index.ts';
 import type { KV } from '../store/index.ts';
@@ -26,6 +27,8 @@ export interface OrchestratorOptions {
   /** Fixed drain delay (ms) between deregistration and SIGTERM; default: the records' largest TTL. */
   drainDelayMs?: number;
   availabilityZone?: string;
+  /** Prometheus registry for the `pharos_ecs_*` metrics. */
+  metrics?: MetricsRegistry;
 }
 
 /**
@@ -41,6 +44,7 @@ export class Orchestrator {
   constructor(options: OrchestratorOptions) {
     const clock = options.clock ?? systemClock;
     const store = new EcsStore(options.kv);
+    const metrics = options.metrics ? new OrchestratorMetrics(options.metrics) : undefined;
     const registrar = options.cloudMap ? new Registrar(options.cloudMap, options.registryView, options.region, clock) : undefined;
     this.supervisor = new TaskSupervisor({
       store,
@@ -50,6 +54,7 @@ export class Orchestrator {
       logger: options.logger.child({ part: 'supervisor' }),
       node: options.node ?? DEFAULT_NODE,
       drainDelayMs: options.drainDelayMs,
+      metrics,
     });
     this.api = new EcsApi({
       store,
@@ -65,6 +70,7 @@ export class Orchestrator {
       clock,
       logger: options.logger.child({ part: 'scheduler' }),
       availabilityZone: this.api.availabilityZone,
+      metrics,
     });
   }
 

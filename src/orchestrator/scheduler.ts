@@ -11,6 +11,7 @@ import {
   type TaskRecord,
 } from './model.ts';
 import { parseTaskDefinitionRef } from './api.ts';
+import type { OrchestratorMetrics } from './metrics.ts';
 import { EcsStore, UNCHANGED } from './state.ts';
 
 /** Periodic pass, for what no store event announces: grace periods ending, backoff expiring. */
@@ -32,6 +33,7 @@ export interface SchedulerOptions {
   logger: Logger;
   availabilityZone: string;
   stoppedTaskRetentionMs?: number;
+  metrics?: OrchestratorMetrics;
 }
 
 /** What one pass decided for one service. */
@@ -100,8 +102,11 @@ export class ServiceScheduler {
     this.running = (async () => {
       while (this.dirty && !this.stopped) {
         this.dirty = false;
+        const end = this.options.metrics?.schedulerPassSeconds.startTimer();
         try {
+          this.options.metrics?.schedulerPasses.inc();
           await this.reconcileOnce();
+          end?.();
         } catch (err) {
           this.options.logger.error({ err }, 'scheduler pass failed');
         }

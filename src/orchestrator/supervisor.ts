@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { jitter, type Clock, type Logger, type Timer } from '../lib/index.ts';
 import type { Watch } from '../store/index.ts';
 import type { ContainerExit, ContainerSpec, ExecResult, LogLine, Runtime, RunningTask, TaskSpec } from '../runtime/index.ts';
@@ -14,6 +15,7 @@ import {
   type TaskHealth,
   type TaskRecord,
 } from './model.ts';
+import type { OrchestratorMetrics } from './metrics.ts';
 import type { Registrar } from './registration.ts';
 import { registryServiceId } from './registries.ts';
 import { EcsStore, UNCHANGED } from './state.ts';
@@ -53,6 +55,7 @@ export interface SupervisorOptions {
   node: string;
   /** Fixed drain delay in ms; undefined = the largest TTL of the task's Cloud Map records. */
   drainDelayMs?: number;
+  metrics?: OrchestratorMetrics;
 }
 
 interface Handle {
@@ -64,6 +67,8 @@ interface Handle {
   /** Aborts a start in progress when a stop is asked for. */
   startAbort: AbortController;
   stopRequested: boolean;
+  /** When the stop was asked for (clock ms), for the deregistration latency metric. */
+  stopRequestedAt?: number;
   /** Per-task work queue: start, health changes, exits and the stop sequence never interleave. */
   queue: Promise<void>;
   unsubscribeExit?: () => void;
@@ -172,6 +177,7 @@ export class TaskSupervisor {
     if (task.version >= h.task.version) h.task = task;
     if (task.desiredStatus === 'STOPPED' && !h.stopRequested) {
       h.stopRequested = true;
+      h.stopRequestedAt = this.options.clock.now();
       h.startAbort.abort();
       this.enqueue(h, () => this.stopSequence(h, {}));
     }
@@ -267,6 +273,8 @@ export class TaskSupervisor {
     }
     h.running = rt;
     const startedAt = clock.now();
+    this.options.metrics?.tasksStarted.inc({ launch: h.task.serviceName === undefined ? 'runtask' : 'service' });
+    this.options.metrics?.startSeconds.observe((startedAt - now) / 1000);
     await this.update(h.task, (t) => {
       t.lastStatus = 'RUNNING';
       t.startedAt = startedAt;
@@ -381,6 +389,7 @@ export class TaskSupervisor {
         if (!(await this.portReady(h))) return;
         const registration = await registrar.register(task, h.registry, h.taskDefinition);
         await this.update(task, (t) => ((t.registration = registration), true), h);
+        if (task.startedAt !== undefined) this.options.metrics?.registerSeconds.observe((this.options.clock.now() - task.startedAt) / 1000);
         this.log.info({ taskId: task.id, serviceId: registration.serviceId }, 'task registered');
       } else if (task.registration && registrar.hasCustomHealth(task.registration.serviceId)) {
         const next = await registrar.setCustomHealth(task.id, task.registration, serving ? 'HEALTHY' : 'UNHEALTHY');
@@ -458,7 +467,8 @@ export class TaskSupervisor {
       const c = t.containers.find((x) => x.name === exit.name);
       if (!c) return false;
       c.lastStatus = 'STOPPED';
-      if (exit.exitCode !== null) c.exitCode = exit.exitCode;
+      const code = exitCodeOf(exit.exitCode, exit.signal);
+      if (code !== undefined) c.exitCode = code;
       c.reason = exit.reason;
       if (exit.essential && !exit.stopRequested && t.desiredStatus === 'RUNNING') {
         t.desiredStatus = 'STOPPED';
@@ -504,6 +514,7 @@ export class TaskSupervisor {
       try {
         await registrar.deregister(h.task.id, registration);
         deregistered = true;
+        this.options.metrics?.deregisterSeconds.observe((clock.now() - (h.stopRequestedAt ?? stoppingAt)) / 1000);
         this.log.info({ taskId: h.task.id, serviceId: registration.serviceId }, 'task deregistered');
       } catch (err) {
         this.log.warn({ err, taskId: h.task.id }, 'could not deregister a stopping task; will retry');
@@ -541,7 +552,10 @@ export class TaskSupervisor {
       for (const c of t.containers) {
         const s = statuses.find((x) => x.name === c.name);
         c.lastStatus = 'STOPPED';
-        if (s && s.exitCode !== undefined && s.exitCode !== null && c.exitCode === undefined) c.exitCode = s.exitCode;
+        if (s && c.exitCode === undefined) {
+          const code = exitCodeOf(s.exitCode, s.signal);
+          if (code !== undefined) c.exitCode = code;
+        }
       }
       markStopped(t, now);
       return true;
@@ -550,6 +564,7 @@ export class TaskSupervisor {
   }
 
   private forget(h: Handle): void {
+    if (!h.done && h.task.lastStatus === 'STOPPED') this.options.metrics?.tasksStopped.inc({ stop_code: h.task.stopCode ?? 'none' });
     h.done = true;
     h.unsubscribeExit?.();
     this.handles.delete(h.task.id);
@@ -636,6 +651,13 @@ function checkResult(r: ExecResult): CheckResult {
   const output = r.output.trim().slice(0, 200);
   const why = r.exitCode === null ? `killed by ${r.signal}` : `exit code ${r.exitCode}`;
   return { ok: false, detail: output ? `${why}: ${output}` : why };
+}
+
+/** Docker's convention: a process killed by a signal exits with 128 + the signal number (SIGKILL → 137). */
+function exitCodeOf(exitCode: number | null | undefined, signal: NodeJS.Signals | null | undefined): number | undefined {
+  if (exitCode !== null && exitCode !== undefined) return exitCode;
+  const n = signal ? osConstants.signals[signal] : undefined;
+  return n === undefined ? undefined : 128 + n;
 }
 
 /** A stable, locally administered MAC for the task's "ENI" (DescribeTasks shows one). */
