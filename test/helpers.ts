@@ -5,6 +5,7 @@
  */
 import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -202,3 +203,24 @@ export function requireOrSkip(ok: boolean, what: string): string | undefined {
   if (process.env.CI === 'true') throw new Error(`${what} is required in CI`);
   return `${what} is not installed`;
 }
+
+/** Whether `name` resolves to a loopback address (e.g. `data-localhost` through a hosts entry). */
+export async function resolvesToLoopback(name: string): Promise<boolean> {
+  try {
+    return (await lookup(name, { family: 4 })).address.startsWith('127.');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The endpoint to give the AWS CLI: `http://localhost:<port>` when `data-localhost` resolves (so
+ * even CLI v2 2.9, which cannot turn the `data-` prefix off, reaches DiscoverInstances), else the
+ * server's own URL (CLI v1 and new v2 with AWS_DISABLE_HOST_PREFIX_INJECTION=true).
+ */
+export async function cliEndpoint(apiUrl: string): Promise<string> {
+  return (await resolvesToLoopback('data-localhost')) ? `http://localhost:${new URL(apiUrl).port}` : apiUrl;
+}
+
+/** Exit codes of a service error: 255 from CLI v1, 254 from CLI v2. */
+export const CLI_SERVICE_ERROR = [254, 255];

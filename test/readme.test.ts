@@ -9,7 +9,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SETTINGS } from '../src/cli/index.ts';
-import { ROOT, haveCommand, requireOrSkip, startTestServer, tempDir, type TestServer } from './helpers.ts';
+import { ROOT, cliEndpoint, haveCommand, requireOrSkip, startTestServer, tempDir, type TestServer } from './helpers.ts';
 
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
@@ -66,7 +66,7 @@ describe('README', () => {
       const session = fencedBlockAfter('<!-- readme-session', 'sh');
       const expected = JSON.parse(fencedBlockAfter('The last command prints', 'json', 0).body) as { Instances: unknown[] };
       // A new user: an empty home (no ~/.aws), only PATH from this machine.
-      const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', PHAROS_ENDPOINT: s.apiUrl };
+      const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', PHAROS_ENDPOINT: await cliEndpoint(s.apiUrl) };
       const r = await run('bash', ['-e', '-o', 'pipefail', '-c', session.body], env);
       assert.equal(r.code, 0, `session failed:\n${r.stdout}\n${r.stderr}`);
       assert.match(r.stdout, /^namespace ns-[a-z0-9]{16} is SUCCESS$/m);
