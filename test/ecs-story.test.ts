@@ -6,7 +6,7 @@
  * health check that gets its task replaced. Driven with @aws-sdk/client-ecs and
  * @aws-sdk/client-servicediscovery against a real `pharos server` (in-process, real sockets).
  */
-import { ECS, waitUntilServicesStable, waitUntilTasksRunning, type Task } from '@aws-sdk/client-ecs';
+import { ECS, waitUntilServicesStable, waitUntilTasksRunning, type RegisterTaskDefinitionCommandInput, type Task } from '@aws-sdk/client-ecs';
 import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
@@ -125,7 +125,7 @@ describe('ECS seed story (awsvpc, netns)', { skip }, () => {
 
   test('register, create service, stable, resolve, fetch, stop, heal', async (t) => {
     if (!resolver) t.diagnostic('DNS server not wired into pharos server yet: resolving through DiscoverInstances (HEALTHY) instead');
-    const { taskDefinition } = await ecs.registerTaskDefinition({
+    const definition: RegisterTaskDefinitionCommandInput = {
       family: 'web',
       networkMode: 'awsvpc',
       containerDefinitions: [
@@ -138,7 +138,8 @@ describe('ECS seed story (awsvpc, netns)', { skip }, () => {
           stopTimeout: 5,
         },
       ],
-    });
+    };
+    const { taskDefinition } = await ecs.registerTaskDefinition(definition);
     assert.equal(taskDefinition?.revision, 1);
     await ecs.createService({
       cluster: 'story',
@@ -211,6 +212,41 @@ describe('ECS seed story (awsvpc, netns)', { skip }, () => {
       const now = await answers();
       return now.length === 2 && !now.includes(sickIp) ? now : undefined;
     }, { timeoutMs: 25_000, message: 'replacement of the unhealthy task in the answers' });
+
+    // A rolling deployment of a new revision under TTL-respecting load: not one failed request.
+    await ecs.registerTaskDefinition({ ...definition, containerDefinitions: [{ ...definition.containerDefinitions![0]!, environment: [{ name: 'REV', value: '2' }] }] });
+    let loading = true;
+    let requests = 0;
+    const failures: string[] = [];
+    const load = (async () => {
+      let cache = { ips: [] as string[], until: 0 };
+      while (loading) {
+        if (Date.now() >= cache.until || cache.ips.length === 0) cache = { ips: await answers(), until: Date.now() + TTL * 1000 };
+        const ip = cache.ips[Math.floor(Math.random() * cache.ips.length)];
+        requests++;
+        if (!ip) {
+          failures.push('empty answer');
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          continue;
+        }
+        await get(ip).catch((err: Error) => failures.push(`${ip}: ${err.message}`));
+      }
+    })();
+    await ecs.updateService({ cluster: 'story', service: 'web', taskDefinition: 'web:2' });
+    await waitUntilServicesStable({ client: ecs, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { cluster: 'story', services: ['web'] });
+    await eventually(async () => {
+      const { taskArns } = await ecs.listTasks({ cluster: 'story', serviceName: 'web', desiredStatus: 'STOPPED' });
+      const { tasks: stoppedOnes = [] } = await ecs.describeTasks({ cluster: 'story', tasks: taskArns! });
+      return stoppedOnes.every((x) => x.lastStatus === 'STOPPED');
+    }, { timeoutMs: 20_000, message: 'old tasks stopped' });
+    loading = false;
+    await load;
+    t.diagnostic(`rolling deployment: ${requests} requests, ${failures.length} failed`);
+    assert.deepEqual(failures, []);
+    tasks = await runningTasks();
+    assert.equal(tasks.length, 2);
+    assert.ok(tasks.every((x) => x.taskDefinitionArn!.endsWith(':2')));
+    await eventually(async () => JSON.stringify(await answers()) === JSON.stringify(tasks.map(ipOf).sort()), { message: 'answers are the new tasks' });
 
     // Scale to zero and delete: the service drains to INACTIVE, the registry empties.
     await ecs.updateService({ cluster: 'story', service: 'web', desiredCount: 0 });
