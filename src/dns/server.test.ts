@@ -138,6 +138,13 @@ describe('routing, protocol hygiene and invalidation', () => {
     assert.equal(dns.registry.lookup(parsed.key, parsed.qtype)?.variants.length, 16);
   });
 
+  test('the cache answers class IN only: CHAOS queries are refused', async () => {
+    await ask(dns, query('many.local-1', 'A'));
+    const chaos = Buffer.from(query('many.local-1', 'A'));
+    chaos.writeUInt16BE(3, chaos.length - 2); // QCLASS CH
+    assert.equal((await ask(dns, chaos)).rcode, 'REFUSED');
+  });
+
   test('FORMERR, NOTIMP, BADVERS, and silence for responses and runts', async () => {
     const base = query('many.local-1', 'A');
     const twoQuestions = Buffer.from(base);

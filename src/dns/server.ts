@@ -9,6 +9,7 @@ import type { DnsHandler, DnsReply, DnsRequest } from './handler.ts';
 import { DnsMetrics } from './metrics.ts';
 import { RegistryZones, DEFAULT_MAX_ANSWERS } from './zones.ts';
 import {
+  CLASS_IN,
   FLAG,
   HEADER_LENGTH,
   OPT_LENGTH,
@@ -111,7 +112,7 @@ export class DnsResponder {
     if (isParseFailure(q)) return this.unparsable(q, started);
     const limit = transport === 'tcp' ? 0xffff : q.edns ? Math.min(Math.max(q.edns.udpSize, CLASSIC_UDP_PAYLOAD), MAX_UDP_PAYLOAD) : CLASSIC_UDP_PAYLOAD;
     // Hot path: the registry handler's cache holds the answer; no chain walk, no request object.
-    const cached = q.edns === undefined || q.edns.version === 0 ? this.registry.cached(q.key, q.qtype) : undefined;
+    const cached = q.qclass === CLASS_IN && (q.edns === undefined || q.edns.version === 0) ? this.registry.cached(q.key, q.qtype) : undefined;
     if (cached !== undefined) {
       const out = encodeEntry(cached, q, msg, limit);
       this.metrics.query(q.qtype, cached.rcode, started);

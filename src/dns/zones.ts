@@ -108,9 +108,9 @@ export class RegistryZones implements DnsHandler {
 
   /** A cached entry, else resolve (and cache what exists). */
   lookup(key: string, qtype: number, qclass = CLASS_IN): AnswerEntry | undefined {
+    if (qclass !== CLASS_IN && qclass !== CLASS_ANY) return undefined;
     const hit = this.cache.get(key)?.get(qtype);
     if (hit) return hit;
-    if (qclass !== CLASS_IN && qclass !== CLASS_ANY) return undefined;
     const resolved = this.resolve(key, labelsOfKey(key), qtype);
     if (!resolved) return undefined;
     if (resolved.dep && this.cacheSize < MAX_CACHE_ENTRIES) this.remember(key, qtype, resolved.entry, resolved.dep);
