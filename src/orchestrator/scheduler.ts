@@ -210,7 +210,8 @@ export class ServiceScheduler {
       const id = primary.id;
       plan.patches.push((s) => {
         const d = s.deployments.find((x) => x.id === id);
-        if (!d || d.rolloutState !== 'IN_PROGRESS') return;
+        // A deployment created since this pass read the service makes this one stale: leave it.
+        if (!d || d.status !== 'PRIMARY' || d.rolloutState !== 'IN_PROGRESS') return;
         d.rolloutState = 'COMPLETED';
         d.rolloutStateReason = `ECS deployment ${id} completed.`;
         d.updatedAt = now;
