@@ -80,12 +80,21 @@ async function main(): Promise<void> {
     const m = (await metrics.getMetricsAsJSON()).find((x) => x.name === name) as { values: { value: number }[] } | undefined;
     return (m?.values ?? []).reduce((s, v) => s + v.value, 0);
   };
+  const countHealthy = (): number => {
+    let n = 0;
+    for (const id of snapshot.instances(serviceId).keys()) if (snapshot.health(serviceId, id) === 'HEALTHY') n++;
+    return n;
+  };
+  const tStart = performance.now();
   monitor.start();
-  const warmup = 2 * INTERVAL_MS;
-  console.error(`monitor started on ${monitor.size} endpoints; warming up ${warmup} ms (first results write HEALTHY for every endpoint)`);
-  await new Promise((r) => setTimeout(r, warmup));
-  let healthy = 0;
-  for (const id of snapshot.instances(serviceId).keys()) if (snapshot.health(serviceId, id) === 'HEALTHY') healthy++;
+  // Warm-up: the first result of each endpoint writes HEALTHY (N store writes); wait for all of
+  // them, then one more interval, so the window measures steady-state probing only.
+  console.error(`monitor started on ${monitor.size} endpoints; waiting for every first status to be stored`);
+  while (countHealthy() < N && performance.now() - tStart < 120_000) await new Promise((r) => setTimeout(r, 100));
+  const allHealthyMs = Math.round(performance.now() - tStart);
+  const healthy = countHealthy();
+  console.error(`${healthy} HEALTHY after ${allHealthyMs} ms; one more interval before measuring`);
+  await new Promise((r) => setTimeout(r, INTERVAL_MS));
 
   // ---- measure
   const probes0 = await counter('pharos_health_probes_total');
@@ -103,6 +112,7 @@ async function main(): Promise<void> {
     void monitor.metrics.inFlight.get().then((g) => inFlight.push(g.values[0]?.value ?? 0));
   }, 100);
   const latency0 = await monitor.metrics.probeDuration.get();
+  const delay0 = await monitor.metrics.startDelay.get();
   await new Promise((r) => setTimeout(r, MEASURE_S * 1000));
   clearInterval(lagTimer);
   const wall = performance.now() - wall0;
@@ -121,12 +131,17 @@ async function main(): Promise<void> {
   const window = buckets(latency1).map(([le, n]) => [le, n - (b0.get(le) ?? 0)] as const);
   const total = window.at(-1)?.[1] ?? 0;
   const quantile = (q: number) => window.find(([, n]) => n >= q * total)?.[0];
+  const d0 = new Map(buckets(delay0));
+  const delayWindow = buckets(await monitor.metrics.startDelay.get()).map(([le, n]) => [le, n - (d0.get(le) ?? 0)] as const);
+  const delayTotal = delayWindow.at(-1)?.[1] ?? 0;
+  const delayQuantile = (q: number) => delayWindow.find(([, n]) => n >= q * delayTotal)?.[0];
 
   const result = {
     endpoints: N,
     intervalMs: INTERVAL_MS,
     measuredS: Math.round(wall / 100) / 10,
     healthyAfterWarmup: healthy,
+    allFirstStatusesStoredMs: allHealthyMs,
     probesPerSecondScheduled: Math.round((N / INTERVAL_MS) * 1000),
     probesPerSecondAchieved: Math.round((probes / wall) * 1000),
     missedIntervals: missed,
@@ -134,9 +149,13 @@ async function main(): Promise<void> {
     targetsCpuOfOneCore: Number((childMs / wall).toFixed(3)),
     probeLatencyP50AtMostS: quantile(0.5),
     probeLatencyP99AtMostS: quantile(0.99),
+    startDelayP50AtMostS: delayQuantile(0.5),
+    startDelayP99AtMostS: delayQuantile(0.99),
+    startDelayP999AtMostS: delayQuantile(0.999),
     probesInFlightP50: inFlight[Math.floor(inFlight.length * 0.5)],
     probesInFlightMax: inFlight.at(-1),
     eventLoopLagMsP99: Math.round(lag[Math.floor(lag.length * 0.99)] ?? 0),
+    eventLoopLagMsMax: Math.round(lag.at(-1) ?? 0),
     resultsTotal: byResult.map((v) => `${v.labels['result']}/${v.labels['cause']}=${v.value}`).join(' '),
   };
   console.log(JSON.stringify(result, null, 2));

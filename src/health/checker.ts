@@ -84,7 +84,9 @@ export class Checker {
         if (slots) await slots.acquire(signal);
         let result: ProbeResult;
         try {
-          if (behind || this.clock.now() - due > lateLimit) metrics?.missedIntervals.inc();
+          const late = this.clock.now() - due;
+          metrics?.startDelay.observe(Math.max(0, late) / 1000);
+          if (behind || late > lateLimit) metrics?.missedIntervals.inc();
           metrics?.inFlight.inc();
           result = await probe.check(signal);
         } finally {

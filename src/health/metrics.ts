@@ -11,6 +11,8 @@ export class HealthMetrics {
   readonly reportErrors: Counter;
   /** Probe runs that started more than half an interval late (slots exhausted or loop lag). */
   readonly missedIntervals: Counter;
+  /** How late probe runs start against when they were due (slot waits, event-loop lag). */
+  readonly startDelay: Histogram;
   readonly checkers: Gauge;
   readonly inFlight: Gauge;
 
@@ -43,6 +45,12 @@ export class HealthMetrics {
     this.missedIntervals = new Counter({
       name: 'pharos_health_missed_intervals_total',
       help: 'Probe runs that started more than half an interval after they were due.',
+      registers,
+    });
+    this.startDelay = new Histogram({
+      name: 'pharos_health_probe_start_delay_seconds',
+      help: 'How long after it was due a probe run started (waiting for a probe slot, event-loop lag).',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
     this.checkers = new Gauge({ name: 'pharos_health_checkers', help: 'Endpoints being checked.', registers });
