@@ -182,6 +182,31 @@ describe('ServiceScheduler', () => {
     assert.equal((await service(kit)).backoff, undefined);
   });
 
+  test('the deployment circuit breaker fails a broken deployment and rolls back', async () => {
+    await createService({ desiredCount: 2, deploymentConfiguration: { deploymentCircuitBreaker: { enable: true, rollback: true } } });
+    await kit.scheduler.reconcileOnce();
+    await sim.run(kit);
+    await kit.scheduler.reconcileOnce();
+    await kit.api.registerTaskDefinition(taskDefinitionBody({}, { command: ['broken'] }));
+    await kit.api.updateService({ service: 'web', taskDefinition: 'web:2' });
+    const failedId = (await service(kit)).deployments[0]!.id;
+    for (let i = 0; i < 10 && (await service(kit)).deployments[0]!.id === failedId; i++) {
+      await kit.scheduler.reconcileOnce();
+      await sim.failStarts(kit);
+      await kit.clock.advance(BACKOFF_MAX_MS);
+    }
+    const svc = await service(kit);
+    const failed = svc.deployments.find((d) => d.id === failedId)!;
+    assert.equal(failed.rolloutState, 'FAILED');
+    assert.ok(failed.failedTasks >= 3);
+    const primary = svc.deployments[0]!;
+    assert.equal(primary.status, 'PRIMARY');
+    assert.ok(primary.taskDefinitionArn.endsWith(':1'), 'rolled back to revision 1');
+    assert.ok(svc.taskDefinitionArn.endsWith(':1'));
+    // The old tasks kept serving throughout.
+    assert.equal(live(await kit.tasks()).filter((t) => t.taskDefinitionArn.endsWith(':1') && t.lastStatus === 'RUNNING').length, 2);
+  });
+
   test('DeleteService drains the tasks, then the service is INACTIVE', async () => {
     await createService({ desiredCount: 2 });
     await kit.scheduler.reconcileOnce();

@@ -1,6 +1,6 @@
 import { jitter, type Clock, type Logger, type Timer } from '../lib/index.ts';
 import type { Watch } from '../store/index.ts';
-import { addServiceEvent, newTask } from './factory.ts';
+import { addServiceEvent, newDeploymentId, newTask } from './factory.ts';
 import {
   ecsKeys,
   isLive,
@@ -24,6 +24,9 @@ export const BACKOFF_MAX_MS = 60_000;
 export const STOPPED_TASK_RETENTION_MS = 60 * 60 * 1000;
 /** How often STOPPED tasks past their retention are looked for (a full scan of the task keys). */
 export const COLLECT_INTERVAL_MS = 60_000;
+/** Deployment circuit breaker threshold: half the desired count, at least 3 and at most 200 failed tasks (the ECS rule). */
+export const CIRCUIT_BREAKER_MIN = 3;
+export const CIRCUIT_BREAKER_MAX = 200;
 /** ECS's stopped reason for tasks replaced after failing their container health checks. */
 export const UNHEALTHY_REASON = 'Task failed container health checks';
 
@@ -142,6 +145,7 @@ export class ServiceScheduler {
   }
 
   private async reconcileService(svc: EcsServiceRecord, tasks: TaskRecord[], now: number): Promise<void> {
+    if (await this.circuitBreaker(svc, now)) return; // the next pass works on the new deployment state
     const plan: Plan = { stop: [], start: [], patches: [] };
     this.accountFailures(svc, tasks, now, plan);
     const stopping = new Set<string>();
@@ -201,6 +205,8 @@ export class ServiceScheduler {
       room = Math.max(0, maxTotal - newLive.length - oldLive.length);
     }
     let toStart = Math.min(need, room);
+    // A deployment the circuit breaker failed (without rollback) launches nothing more.
+    if (primary?.rolloutState === 'FAILED') toStart = 0;
     const backoff = svc.backoff;
     if (toStart > 0 && backoff && now < backoff.notBefore) toStart = 0;
     if (toStart > 0 && primary) plan.start.push({ deployment: primary, count: toStart });
@@ -233,6 +239,47 @@ export class ServiceScheduler {
       });
     }
     await this.apply(svc, plan, now);
+  }
+
+  /**
+   * The deployment circuit breaker: when the PRIMARY deployment's failed tasks reach the threshold,
+   * its rollout is FAILED and, with `rollback`, the previous deployment comes back as a new PRIMARY.
+   * Returns true when it changed the service.
+   */
+  private async circuitBreaker(svc: EcsServiceRecord, now: number): Promise<boolean> {
+    const cb = svc.deploymentConfiguration.deploymentCircuitBreaker;
+    const primary = svc.deployments.find((d) => d.status === 'PRIMARY');
+    if (!cb.enable || svc.status !== 'ACTIVE' || !primary || primary.rolloutState !== 'IN_PROGRESS') return false;
+    const threshold = Math.min(CIRCUIT_BREAKER_MAX, Math.max(CIRCUIT_BREAKER_MIN, Math.ceil(svc.desiredCount / 2)));
+    if (primary.failedTasks < threshold) return false;
+    let changed = false;
+    await this.options.store.mutate<EcsServiceRecord>(ecsKeys.service(svc.clusterName, svc.name), (cur) => {
+      const next = cur && structuredClone(cur);
+      const d = next?.deployments.find((x) => x.id === primary.id && x.status === 'PRIMARY' && x.rolloutState === 'IN_PROGRESS');
+      if (!next || !d) return UNCHANGED;
+      changed = true;
+      d.rolloutState = 'FAILED';
+      d.rolloutStateReason = `ECS deployment circuit breaker: ${d.failedTasks} tasks failed.`;
+      d.updatedAt = now;
+      addServiceEvent(next, `(service ${next.name}) (deployment ${d.id}) deployment failed: ${d.failedTasks} tasks failed.`, now);
+      const previous = next.deployments.find((x) => x.status === 'ACTIVE');
+      if (cb.rollback && previous) {
+        const id = newDeploymentId();
+        d.status = 'ACTIVE';
+        next.deployments = [
+          { ...previous, id, status: 'PRIMARY', rolloutState: 'IN_PROGRESS', rolloutStateReason: `ECS deployment ${id} in progress (rolling back ${d.id}).`, failedTasks: 0, createdAt: now, updatedAt: now },
+          ...next.deployments,
+        ];
+        next.taskDefinitionArn = previous.taskDefinitionArn;
+        next.launchType = previous.launchType;
+        next.networkConfiguration = previous.networkConfiguration;
+        next.serviceRegistries = previous.serviceRegistries;
+        next.backoff = undefined;
+        addServiceEvent(next, `(service ${next.name}) rolling back to deployment ${previous.id} (${previous.taskDefinitionArn}).`, now);
+      }
+      return next;
+    });
+    return changed;
   }
 
   /** Counts tasks that failed to start or exited on their own since the last count, and sets the backoff. */
