@@ -39,11 +39,15 @@ if (first.Instances.length !== INSTANCES) throw new Error(`expected ${INSTANCES}
 
 await runLoad(server.port, concurrency, WARMUP_SECONDS, () => ({ operation: 'DiscoverInstances', body }), check);
 const cpuBefore = cpuMs(server.child.pid!);
+const clientBefore = process.cpuUsage();
 const r = await runLoad(server.port, concurrency, seconds, () => ({ operation: 'DiscoverInstances', body }), check);
 const serverCpuUs = ((cpuMs(server.child.pid!) - cpuBefore) * 1000) / r.requests;
+const clientUsage = process.cpuUsage(clientBefore);
+const clientCpuUs = (clientUsage.user + clientUsage.system) / r.requests;
 console.log(`DiscoverInstances, ${INSTANCES} instances, concurrency ${concurrency}, ${fmt(r.seconds, 1)} s`);
 console.log(`  ${fmt(r.perSecond)} req/s, errors ${r.errors}`);
 console.log(`  server CPU ${fmt(serverCpuUs, 1)} µs per request (one free core: ~${fmt(1e6 / serverCpuUs)} req/s)`);
+console.log(`  client CPU ${fmt(clientCpuUs, 1)} µs per request`);
 console.log(`  latency p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms, max ${fmt(r.maxMs, 1)} ms`);
 await server.stop();
 rmSync(dataDir, { recursive: true, force: true });
