@@ -6,8 +6,13 @@ import { startServer } from './server.ts';
 
 /** Exit code for a command line that could not be understood (flags, values): the usual "usage" code. */
 export const EXIT_USAGE = 2;
-/** Exit code when the server could not start (port taken, store unreadable). */
+/** Exit code when the server could not start (port taken, store unreadable), or could not stop in time. */
 export const EXIT_START_FAILED = 1;
+/**
+ * How long a clean shutdown may take before `main` gives up and returns 1: in-flight requests get
+ * the API's own grace (10 s), ECS tasks their stop timeouts; anything beyond this is a hang.
+ */
+export const SHUTDOWN_TIMEOUT_MS = 60_000;
 
 const USAGE = `Usage: pharos <command> [flags]
 
@@ -80,7 +85,17 @@ async function runServer(argv: readonly string[], io: MainIo): Promise<number> {
   // Also on stdout, whatever the log level, so scripts can find the real ports (e.g. after port 0).
   io.stdout.write(`pharos listening: api ${server.apiUrl}${server.dnsAddress ? ` dns ${server.dnsAddress}` : ''}\n`);
   await stopSignal;
-  await server.close();
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), SHUTDOWN_TIMEOUT_MS);
+    timer.unref();
+  });
+  const outcome = await Promise.race([server.close().then(() => 'closed' as const), timedOut]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') {
+    io.stderr.write(`pharos server: shutdown did not finish within ${SHUTDOWN_TIMEOUT_MS / 1000}s\n`);
+    return EXIT_START_FAILED;
+  }
   return 0;
 }
 

@@ -149,6 +149,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     api.setReady(true);
 
     const apiUrl = api.url;
+    if (!isLoopback(config.apiAddr.host)) {
+      // DESIGN: without configured credentials the API should stay on loopback; SigV4 is not checked yet.
+      logger.warn({ apiAddr: config.apiAddr }, 'the API listens beyond loopback and does not authenticate requests');
+    }
     logger.info({ apiUrl, dnsAddress, store: config.store }, `pharos listening: api ${apiUrl}${dnsAddress ? `, dns ${dnsAddress}` : ''}`);
 
     let closing: Promise<void> | undefined;
@@ -169,4 +173,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     await stopAll();
     throw err;
   }
+}
+
+/** 127.0.0.0/8, ::1 and `localhost`. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
