@@ -6,7 +6,7 @@ import path from 'node:path';
 import { createMetricsRegistry, eventually } from '../lib/index.ts';
 import { Registry, Snapshot } from '../registry/index.ts';
 import { openStore, type KV } from '../store/index.ts';
-import { HealthMonitor } from './monitor.ts';
+import { HealthMonitor, endpointOf } from './monitor.ts';
 import type { HealthNotifier } from './status.ts';
 import { startEndpoint, type Endpoint } from './testing.ts';
 
@@ -226,5 +226,23 @@ describe('HealthMonitor', () => {
     assert.ok(peak <= CAP, `peak ${peak} open probe connections > cap ${CAP}`);
     assert.ok(peak >= 1);
     await eventually(() => silent.every((s) => s.openConnections() === 0), { message: 'probe sockets closed after stop' });
+  });
+
+  test('endpointOf: which address is probed, and why some cannot be', () => {
+    const cases: [Record<string, string>, ReturnType<typeof endpointOf>][] = [
+      [{ AWS_INSTANCE_IPV4: '198.18.0.2', AWS_INSTANCE_PORT: '8080' }, { host: '198.18.0.2', port: 8080 }],
+      [{ AWS_INSTANCE_IPV4: '198.18.0.2', AWS_INSTANCE_IPV6: '2001:db8::1', AWS_INSTANCE_PORT: '80' }, { host: '198.18.0.2', port: 80 }],
+      [{ AWS_INSTANCE_IPV6: '2001:db8::1', AWS_INSTANCE_PORT: '443' }, { host: '2001:db8::1', port: 443 }],
+      [{ AWS_INSTANCE_PORT: '80' }, 'no AWS_INSTANCE_IPV4 or AWS_INSTANCE_IPV6'],
+      [{ AWS_INSTANCE_IPV4: 'web.local', AWS_INSTANCE_PORT: '80' }, 'AWS_INSTANCE_IPV4 is not an IPv4 address'],
+      [{ AWS_INSTANCE_IPV6: '198.18.0.2', AWS_INSTANCE_PORT: '80' }, 'AWS_INSTANCE_IPV6 is not an IPv6 address'],
+      [{ AWS_INSTANCE_IPV4: '198.18.0.2' }, 'no AWS_INSTANCE_PORT'],
+      [{ AWS_INSTANCE_IPV4: '198.18.0.2', AWS_INSTANCE_PORT: '0' }, 'AWS_INSTANCE_PORT is not a port (1-65535)'],
+      [{ AWS_INSTANCE_IPV4: '198.18.0.2', AWS_INSTANCE_PORT: '65536' }, 'AWS_INSTANCE_PORT is not a port (1-65535)'],
+      [{ AWS_INSTANCE_IPV4: '198.18.0.2', AWS_INSTANCE_PORT: '80 ' }, 'AWS_INSTANCE_PORT is not a port (1-65535)'],
+    ];
+    for (const [attributes, want] of cases) {
+      assert.deepEqual(endpointOf({ id: 'i', serviceId: 'srv-x', attributes, registeredAt: 0 }), want, JSON.stringify(attributes));
+    }
   });
 });

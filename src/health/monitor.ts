@@ -206,15 +206,27 @@ export class HealthMonitor {
 
 function fingerprintOf(config: HealthCheckConfigRecord, instance: InstanceRecord): string {
   const a = instance.attributes;
-  return JSON.stringify([config.type, config.resourcePath ?? '/', config.failureThreshold, a['AWS_INSTANCE_IPV4'], a['AWS_INSTANCE_PORT']]);
+  return JSON.stringify([config.type, config.resourcePath ?? '/', config.failureThreshold, a['AWS_INSTANCE_IPV4'], a['AWS_INSTANCE_IPV6'], a['AWS_INSTANCE_PORT']]);
 }
 
-/** `AWS_INSTANCE_IPV4:AWS_INSTANCE_PORT` (only IPv4 is checked, as in Route 53), or why it cannot be probed. */
+/**
+ * `AWS_INSTANCE_IPV4:AWS_INSTANCE_PORT` — IPv4 first, as Route 53 checks only the IPv4 address when
+ * both exist; `AWS_INSTANCE_IPV6` for IPv6-only instances — or why the instance cannot be probed.
+ */
 export function endpointOf(instance: InstanceRecord): { host: string; port: number } | string {
-  const host = instance.attributes['AWS_INSTANCE_IPV4'];
+  const v4 = instance.attributes['AWS_INSTANCE_IPV4'];
+  const v6 = instance.attributes['AWS_INSTANCE_IPV6'];
   const portText = instance.attributes['AWS_INSTANCE_PORT'];
-  if (host === undefined) return 'no AWS_INSTANCE_IPV4';
-  if (!net.isIPv4(host)) return `AWS_INSTANCE_IPV4 is not an IPv4 address`;
+  let host: string;
+  if (v4 !== undefined) {
+    if (!net.isIPv4(v4)) return 'AWS_INSTANCE_IPV4 is not an IPv4 address';
+    host = v4;
+  } else if (v6 !== undefined) {
+    if (!net.isIPv6(v6)) return 'AWS_INSTANCE_IPV6 is not an IPv6 address';
+    host = v6;
+  } else {
+    return 'no AWS_INSTANCE_IPV4 or AWS_INSTANCE_IPV6';
+  }
   if (portText === undefined) return 'no AWS_INSTANCE_PORT';
   const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
   if (!(port >= 1 && port <= 65535)) return 'AWS_INSTANCE_PORT is not a port (1-65535)';

@@ -79,6 +79,13 @@ describe('HttpProbe', () => {
     });
   }
 
+  test('an IPv6 endpoint is probed with a bracketed Host header', async () => {
+    const e = await start('http', { host: '::1' });
+    const r = await probeWithoutLeaks(new HttpProbe({ host: '::1', port: e.port, path: '/v6' }), e);
+    assert.deepEqual([r.ok, r.reason], [true, 'HTTP 200']);
+    assert.equal(e.lastPath, '/v6');
+  });
+
   test('requests ResourcePath', async () => {
     const e = await start('http');
     const r = await new HttpProbe({ host: HOST, port: e.port, path: '/health?deep=1' }).check();
