@@ -295,8 +295,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
           await new Promise<void>((resolve) => udp.close(() => resolve()));
           for (const socket of connections) socket.destroy();
           await new Promise<void>((resolve) => tcp.close(() => resolve()));
-          await responder.close();
-          responder.registry.close();
+          await responder.close(); // the handlers: registry (unsubscribes from the view), forwarder
         })();
         return closing;
       },
