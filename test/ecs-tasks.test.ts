@@ -127,6 +127,30 @@ describe('ECS tasks on the host network', () => {
     assert.equal(t.containers![0]!.exitCode, 3);
   });
 
+  test('a non-essential container that exits does not stop the task', async () => {
+    await h.ecs.registerTaskDefinition({
+      family: 'sidecar',
+      networkMode: 'host',
+      containerDefinitions: [
+        { name: 'app', image: 'local', command: [NODE, '-e', 'setInterval(() => {}, 1000)'] },
+        { name: 'init', image: 'local', essential: false, command: [NODE, '-e', 'process.exit(5)'] },
+      ],
+    });
+    const { tasks } = await h.ecs.runTask({ cluster: 'tasks', taskDefinition: 'sidecar' });
+    const arn = tasks![0]!.taskArn!;
+    const t = await eventually(async () => {
+      const x = await taskOf(h.ecs, 'tasks', arn);
+      const init = x?.containers?.find((c) => c.name === 'init');
+      return init?.lastStatus === 'STOPPED' ? x : undefined;
+    }, { message: 'init container stopped' });
+    assert.equal(t!.lastStatus, 'RUNNING');
+    assert.equal(t!.containers!.find((c) => c.name === 'init')!.exitCode, 5);
+    assert.equal(t!.containers!.find((c) => c.name === 'app')!.lastStatus, 'RUNNING');
+    await h.ecs.stopTask({ cluster: 'tasks', task: arn });
+    const stopped = await stoppedTask(h.ecs, 'tasks', arn);
+    assert.equal(stopped.stopCode, 'UserInitiated');
+  });
+
   test('a host port already in use: TaskFailedToStart', async () => {
     const port = await freePort();
     const holder = createServer();
