@@ -126,6 +126,14 @@ describe('DNS server over UDP and TCP', () => {
       const decoded = decode(viaTcp!);
       assert.equal(decoded.id, 77);
       assert.equal(decoded.answers[0]?.data, '198.18.20.1');
+      // Two clients using the same query id at once each get their own answer (ids are remapped).
+      const [one, two] = await Promise.all([
+        udpAsk(front.address.port, query('far.upstream.test', 'A', { id: 5 })),
+        udpAsk(front.address.port, query('nothing.upstream.test', 'A', { id: 5 })),
+      ]);
+      assert.equal(decode(one).rcode, 'NOERROR');
+      assert.equal(decode(two).rcode, 'NXDOMAIN');
+      assert.equal(decode(two).id, 5);
       // The upstream refuses what it does not serve; that is relayed as is.
       await assert.rejects(r.resolve4('example.org'), { code: 'EREFUSED' });
     } finally {
