@@ -21,6 +21,7 @@ import {
   type EcsTag,
   type LaunchType,
   type NetworkConfiguration,
+  type ServiceRegistry,
   type TaskDefinitionRecord,
   type TaskRecord,
 } from './model.ts';
@@ -274,20 +275,7 @@ export class EcsApi {
     const propagateTags = str(b, 'propagateTags', { oneOf: ['TASK_DEFINITION', 'SERVICE', 'NONE'] }) ?? 'NONE';
     const tags = parseTags(b);
     const now = this.clock.now();
-    const deployment: DeploymentRecord = {
-      id: newDeploymentId(),
-      status: 'PRIMARY',
-      taskDefinitionArn: td.arn,
-      networkConfiguration,
-      serviceRegistries,
-      launchType,
-      rolloutState: 'IN_PROGRESS',
-      rolloutStateReason: 'ECS deployment ecs-svc in progress.',
-      failedTasks: 0,
-      createdAt: now,
-      updatedAt: now,
-    };
-    deployment.rolloutStateReason = `ECS deployment ${deployment.id} in progress.`;
+    const deployment = newDeployment(td.arn, networkConfiguration, serviceRegistries, launchType, now);
     const fresh: EcsServiceRecord = {
       name,
       arn: this.arn(`service/${cluster.name}/${name}`),
@@ -356,20 +344,7 @@ export class EcsApi {
         JSON.stringify(serviceRegistries) !== JSON.stringify(cur.serviceRegistries);
       if (changed || forceNewDeployment) {
         // A new PRIMARY deployment; the old ones keep running until the rollout replaces them.
-        const deployment: DeploymentRecord = {
-          id: newDeploymentId(),
-          status: 'PRIMARY',
-          taskDefinitionArn: td.arn,
-          networkConfiguration,
-          serviceRegistries,
-          launchType,
-          rolloutState: 'IN_PROGRESS',
-          rolloutStateReason: '',
-          failedTasks: 0,
-          createdAt: now,
-          updatedAt: now,
-        };
-        deployment.rolloutStateReason = `ECS deployment ${deployment.id} in progress.`;
+        const deployment = newDeployment(td.arn, networkConfiguration, serviceRegistries, launchType, now);
         for (const d of next.deployments) {
           if (d.status === 'PRIMARY') {
             d.status = 'ACTIVE';
@@ -603,6 +578,30 @@ export class EcsApi {
 }
 
 // ---------------------------------------------------------------- parsing helpers
+
+/** A new PRIMARY deployment, rollout IN_PROGRESS. */
+function newDeployment(
+  taskDefinitionArn: string,
+  networkConfiguration: NetworkConfiguration | undefined,
+  serviceRegistries: ServiceRegistry[],
+  launchType: LaunchType,
+  now: number,
+): DeploymentRecord {
+  const id = newDeploymentId();
+  return {
+    id,
+    status: 'PRIMARY',
+    taskDefinitionArn,
+    networkConfiguration,
+    serviceRegistries,
+    launchType,
+    rolloutState: 'IN_PROGRESS',
+    rolloutStateReason: `ECS deployment ${id} in progress.`,
+    failedTasks: 0,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
 
 /** Cluster name from a name or `arn:aws:ecs:…:cluster/<name>`; undefined when malformed. */
 export function clusterNameOf(ref: string): string | undefined {
