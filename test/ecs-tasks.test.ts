@@ -216,6 +216,30 @@ describe('ECS tasks on the host network', () => {
     assert.match(metrics, /pharos_ecs_tasks_stopped_total\{stop_code="UserInitiated"\} [1-9]/);
   });
 
+  test('a registration Cloud Map refuses is reported in the service events', async () => {
+    const { OperationId } = await h.sd.createPrivateDnsNamespace({ Name: 'gone.local', Vpc: 'vpc-1' });
+    const nsId = await eventually(async () => {
+      const { Operation } = await h.sd.getOperation({ OperationId });
+      return Operation?.Status === 'SUCCESS' ? Operation.Targets!['NAMESPACE'] : undefined;
+    });
+    const { Service } = await h.sd.createService({ Name: 'gone', NamespaceId: nsId, DnsConfig: { DnsRecords: [{ Type: 'SRV', TTL: 1 }] } });
+    const port = await freePort();
+    await h.ecs.registerTaskDefinition({
+      family: 'gone',
+      networkMode: 'host',
+      containerDefinitions: [{ name: 'app', image: 'local', command: [NODE, '-e', `require('http').createServer((q, s) => s.end()).listen(${port})`], portMappings: [{ containerPort: port }] }],
+    });
+    await h.ecs.createService({ cluster: 'tasks', serviceName: 'gone', taskDefinition: 'gone', desiredCount: 0, serviceRegistries: [{ registryArn: Service!.Arn!, containerName: 'app', containerPort: port }] });
+    await h.sd.deleteService({ Id: Service!.Id! });
+    await h.ecs.updateService({ cluster: 'tasks', service: 'gone', desiredCount: 1 });
+    const event = await eventually(async () => {
+      const { services } = await h.ecs.describeServices({ cluster: 'tasks', services: ['gone'] });
+      return services![0]!.events!.find((e) => /could not be registered in Cloud Map/.test(e.message!));
+    }, { timeoutMs: 10_000, message: 'registration failure event' });
+    assert.match(event.message!, /does not exist/);
+    await h.ecs.deleteService({ cluster: 'tasks', service: 'gone', force: true });
+  });
+
   test('a service whose tasks cannot start backs off instead of spinning', async () => {
     await h.ecs.registerTaskDefinition({ family: 'broken', networkMode: 'host', containerDefinitions: [{ name: 'app', image: 'local', command: ['/nonexistent/x'] }] });
     await h.ecs.createService({ cluster: 'tasks', serviceName: 'broken', taskDefinition: 'broken', desiredCount: 1 });

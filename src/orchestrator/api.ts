@@ -328,7 +328,9 @@ export class EcsApi {
     const networkConfiguration = b['networkConfiguration'] !== undefined ? parseNetworkConfiguration(b, td) : current.networkConfiguration;
     if (b['networkConfiguration'] === undefined && tdRef !== undefined) checkNetworkConfiguration(networkConfiguration, td);
     const serviceRegistries = b['serviceRegistries'] !== undefined ? parseServiceRegistries(b) ?? [] : current.serviceRegistries;
-    checkServiceRegistries(serviceRegistries, td, this.cloudMapService);
+    // Only what changes is checked: scaling a service whose Cloud Map service was since deleted
+    // (for instance to 0, to clean up) must still work.
+    if (b['serviceRegistries'] !== undefined || tdRef !== undefined) checkServiceRegistries(serviceRegistries, td, this.cloudMapService);
     const now = this.clock.now();
     const stored = await this.store.mutate<EcsServiceRecord>(ecsKeys.service(cluster.name, name), (cur) => {
       if (!cur) throw serviceNotFound();

@@ -15,6 +15,7 @@ import {
   type TaskHealth,
   type TaskRecord,
 } from './model.ts';
+import { addServiceEvent } from './factory.ts';
 import type { OrchestratorMetrics } from './metrics.ts';
 import type { Registrar } from './registration.ts';
 import { registryServiceId } from './registries.ts';
@@ -73,6 +74,7 @@ interface Handle {
   queue: Promise<void>;
   unsubscribeExit?: () => void;
   done: boolean;
+  registrationErrorReported?: boolean;
 }
 
 /**
@@ -401,6 +403,20 @@ export class TaskSupervisor {
       }
     } catch (err) {
       this.log.warn({ err, taskId: task.id }, 'cloud map registration failed; will retry');
+      if (!h.registrationErrorReported && task.serviceName !== undefined) {
+        // Once per task, so users see it in DescribeServices events, not only in the server log.
+        h.registrationErrorReported = true;
+        const message = err instanceof Error ? err.message : String(err);
+        const now = this.options.clock.now();
+        await this.options.store
+          .mutate<EcsServiceRecord>(ecsKeys.service(task.clusterName, task.serviceName), (cur) => {
+            if (!cur) return UNCHANGED;
+            const next = structuredClone(cur);
+            addServiceEvent(next, `(service ${cur.name}) (task ${task.id}) could not be registered in Cloud Map: ${message.slice(0, 300)}. Retrying.`, now);
+            return next;
+          })
+          .catch(() => undefined);
+      }
     }
     // A stop may have been asked for while we were registering: the stop sequence deregisters.
   }
