@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { rejectsWith, startTestServer, waitOp, type TestServer } from './helpers.ts';
 
-const OP_DELAY_MS = 300;
+/** Long enough that the calls made while an operation is pending land inside it, even on a loaded machine. */
+const OP_DELAY_MS = 700;
 const NO_NS = 'ns-doesnotexist0000';
 const NO_SRV = 'srv-doesnotexist000';
 const NO_ARN = 'arn:aws:servicediscovery:us-east-1:000000000000:service/srv-doesnotexist000';

@@ -226,7 +226,7 @@ describe('instance quotas', () => {
 
 describe('pending registrations (--op-delay)', () => {
   let s: TestServer;
-  before(async () => (s = await startTestServer({ opDelayMs: 400 })));
+  before(async () => (s = await startTestServer({ opDelayMs: 700 })));
   after(() => s.destroy());
 
   test('a second register of the same instance while one is pending is DuplicateRequest', async () => {

@@ -213,7 +213,7 @@ describe('namespace quota', () => {
 
 describe('operations that stay pending (--op-delay)', () => {
   let s: TestServer;
-  before(async () => (s = await startTestServer({ opDelayMs: 400 })));
+  before(async () => (s = await startTestServer({ opDelayMs: 700 })));
   after(() => s.destroy());
 
   test('GetOperation sees a new operation at once, before SUCCESS; a duplicate delete is DuplicateRequest', async () => {
