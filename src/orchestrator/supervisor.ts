@@ -264,7 +264,15 @@ export class TaskSupervisor {
       rt = await this.options.runtime.startTask(spec, h.startAbort.signal);
     } catch (err) {
       if (h.stopRequested) {
-        await this.update(h.task, (t) => markStopped(t, clock.now()), h);
+        await this.update(h.task, (t) => {
+          // Asked to stop by StopTask/the scheduler (desired already STOPPED) or by a server shutdown.
+          if (t.desiredStatus === 'RUNNING') {
+            t.desiredStatus = 'STOPPED';
+            t.stopCode = 'TerminationNotice';
+            t.stoppedReason = STOP_REASONS.serverShutdown;
+          }
+          return markStopped(t, clock.now());
+        }, h);
         this.forget(h);
         return;
       }
