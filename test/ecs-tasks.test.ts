@@ -6,7 +6,7 @@
  */
 import { ECS, type Task } from '@aws-sdk/client-ecs';
 import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -238,6 +238,52 @@ describe('ECS tasks on the host network', () => {
     }, { timeoutMs: 10_000, message: 'registration failure event' });
     assert.match(event.message!, /does not exist/);
     await h.ecs.deleteService({ cluster: 'tasks', service: 'gone', force: true });
+  });
+
+  test('inside the grace period an unhealthy task leaves Cloud Map (no custom health) and returns when healthy', async () => {
+    const { OperationId } = await h.sd.createHttpNamespace({ Name: 'grace-http' });
+    const nsId = await eventually(async () => {
+      const { Operation } = await h.sd.getOperation({ OperationId });
+      return Operation?.Status === 'SUCCESS' ? Operation.Targets!['NAMESPACE'] : undefined;
+    });
+    const { Service } = await h.sd.createService({ Name: 'grace', NamespaceId: nsId });
+    const marker = join(dataDir, 'healthy');
+    writeFileSync(marker, '');
+    const port = await freePort();
+    await h.ecs.registerTaskDefinition({
+      family: 'grace',
+      networkMode: 'host',
+      containerDefinitions: [
+        {
+          name: 'app',
+          image: 'local',
+          command: [NODE, '-e', `require('http').createServer((q, s) => s.end()).listen(${port})`],
+          portMappings: [{ containerPort: port }],
+          healthCheck: { command: ['CMD', 'test', '-f', marker], interval: 5, timeout: 2, retries: 1, startPeriod: 5 },
+        },
+      ],
+    });
+    await h.ecs.createService({
+      cluster: 'tasks',
+      serviceName: 'grace',
+      taskDefinition: 'grace',
+      desiredCount: 1,
+      healthCheckGracePeriodSeconds: 600,
+      serviceRegistries: [{ registryArn: Service!.Arn!, containerName: 'app', containerPort: port }],
+    });
+    const instances = async () => ((await h.sd.listInstances({ ServiceId: Service!.Id! })).Instances ?? []).map((i) => i.Id);
+    const [id] = await eventually(async () => {
+      const ids = await instances();
+      return ids.length === 1 ? ids : undefined;
+    }, { timeoutMs: 10_000, message: 'registered once healthy' });
+    unlinkSync(marker);
+    await eventually(async () => (await instances()).length === 0, { timeoutMs: 10_000, message: 'unhealthy task deregistered' });
+    const { taskArns } = await h.ecs.listTasks({ cluster: 'tasks', serviceName: 'grace' });
+    assert.deepEqual(taskArns!.map((a) => a.split('/').pop()), [id], 'inside the grace period the task is kept');
+    assert.equal((await taskOf(h.ecs, 'tasks', taskArns![0]!))!.healthStatus, 'UNHEALTHY');
+    writeFileSync(marker, '');
+    await eventually(async () => JSON.stringify(await instances()) === JSON.stringify([id]), { timeoutMs: 10_000, message: 're-registered when healthy again' });
+    await h.ecs.deleteService({ cluster: 'tasks', service: 'grace', force: true });
   });
 
   test('a service whose tasks cannot start backs off instead of spinning', async () => {
