@@ -95,6 +95,23 @@ describe('EcsApi', () => {
     });
   }
 
+  test('TagResource, UntagResource, ListTagsForResource', async () => {
+    const { cluster } = (await kit.api.createCluster({ clusterName: 'c', tags: [{ key: 'team', value: 'a' }] })) as Out;
+    assert.deepEqual(((await kit.api.listTagsForResource({ resourceArn: cluster.clusterArn })) as Out).tags, [{ key: 'team', value: 'a' }]);
+    assert.deepEqual(await kit.api.tagResource({ resourceArn: cluster.clusterArn, tags: [{ key: 'team', value: 'b' }, { key: 'env', value: 'dev' }] }), {});
+    assert.deepEqual(((await kit.api.listTagsForResource({ resourceArn: cluster.clusterArn })) as Out).tags, [{ key: 'team', value: 'b' }, { key: 'env', value: 'dev' }]);
+    await kit.api.untagResource({ resourceArn: cluster.clusterArn, tagKeys: ['team', 'nope'] });
+    const described = (await kit.api.describeClusters({ clusters: ['c'], include: ['TAGS'] })) as Out;
+    assert.deepEqual(described.clusters[0].tags, [{ key: 'env', value: 'dev' }]);
+    const { taskDefinition } = (await kit.api.registerTaskDefinition(taskDefinitionBody())) as Out;
+    await kit.api.tagResource({ resourceArn: taskDefinition.taskDefinitionArn, tags: [{ key: 'k', value: 'v' }] });
+    assert.deepEqual(((await kit.api.listTagsForResource({ resourceArn: taskDefinition.taskDefinitionArn })) as Out).tags, [{ key: 'k', value: 'v' }]);
+    await rejects(kit.api.listTagsForResource({ resourceArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/ghost' }), 'ResourceNotFoundException');
+    await rejects(kit.api.tagResource({ resourceArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/ghost', tags: [{ key: 'a', value: 'b' }] }), 'ResourceNotFoundException');
+    await rejects(kit.api.listTagsForResource({ resourceArn: 'not-an-arn' }), 'InvalidParameterException');
+    await rejects(kit.api.tagResource({ resourceArn: cluster.clusterArn, tags: [] }), 'InvalidParameterException');
+  });
+
   test('bodies that are not objects are rejected, never crash', async () => {
     for (const bad of [42, 'x', [1], true]) {
       await rejects(kit.api.createCluster(bad), 'InvalidParameterException');

@@ -6,6 +6,7 @@ import {
   clientException,
   clusterNotFound,
   invalidParameter,
+  resourceNotFound,
   serviceNotActive,
   serviceNotFound,
 } from './errors.ts';
@@ -50,6 +51,9 @@ export const ECS_OPERATIONS = [
   'StopTask',
   'ListTasks',
   'DescribeTasks',
+  'TagResource',
+  'UntagResource',
+  'ListTagsForResource',
   'GetTaskLogs',
 ] as const;
 
@@ -507,6 +511,62 @@ export class EcsApi {
       else failures.push({ arn: ref.startsWith('arn:') ? ref : this.arn(`task/${cluster.name}/${ref}`), reason: 'MISSING' });
     }
     return { tasks, failures };
+  }
+
+  // ---------------------------------------------------------------- tags
+
+  async tagResource(input: unknown): Promise<unknown> {
+    const b = body(input);
+    const arn = str(b, 'resourceArn', { required: true, max: 2048 })!;
+    const tags = parseTags(b);
+    if (tags.length === 0) throw invalidParameter('tags must contain at least one tag.');
+    await this.mutateTags(arn, (current) => {
+      const byKey = new Map(current.map((t) => [t.key, t]));
+      for (const t of tags) byKey.set(t.key, t);
+      if (byKey.size > MAX_TAGS) throw invalidParameter(`A resource can have at most ${MAX_TAGS} tags.`);
+      return [...byKey.values()];
+    });
+    return {};
+  }
+
+  async untagResource(input: unknown): Promise<unknown> {
+    const b = body(input);
+    const arn = str(b, 'resourceArn', { required: true, max: 2048 })!;
+    const keys = strings(b, 'tagKeys', { required: true, itemMax: 128 })!;
+    await this.mutateTags(arn, (current) => current.filter((t) => !keys.includes(t.key)));
+    return {};
+  }
+
+  async listTagsForResource(input: unknown): Promise<unknown> {
+    const b = body(input);
+    const arn = str(b, 'resourceArn', { required: true, max: 2048 })!;
+    const key = await this.taggableKey(arn);
+    const rec = (await this.store.get<{ tags: EcsTag[] }>(key))?.value;
+    if (!rec) throw resourceNotFound();
+    return { tags: rec.tags };
+  }
+
+  /** The store key of a taggable ECS resource: cluster, service, task definition or task ARN. */
+  private async taggableKey(arn: string): Promise<string> {
+    const parts = parseArn(arn);
+    if (!parts || parts.service !== 'ecs') throw invalidParameter(`${arn} is not an ECS resource ARN.`);
+    const [type, ...rest] = parts.resource.split('/');
+    if (type === 'cluster' && rest.length === 1) return ecsKeys.cluster(rest[0]!);
+    if (type === 'service' && rest.length === 2) return ecsKeys.service(rest[0]!, rest[1]!);
+    if (type === 'task' && rest.length === 2) return ecsKeys.task(rest[0]!, rest[1]!);
+    if (type === 'task-definition' && rest.length === 1) {
+      const ref = parseTaskDefinitionRef(rest[0]!);
+      if (ref?.revision !== undefined) return ecsKeys.taskDefinition(ref.family, ref.revision);
+    }
+    throw invalidParameter(`${arn} is not a taggable ECS resource (cluster, service, task definition or task).`);
+  }
+
+  private async mutateTags(arn: string, fn: (current: EcsTag[]) => EcsTag[]): Promise<void> {
+    const key = await this.taggableKey(arn);
+    await this.store.mutate<{ tags: EcsTag[] }>(key, (cur) => {
+      if (!cur) throw resourceNotFound();
+      return { ...cur, tags: fn(cur.tags ?? []) };
+    });
   }
 
   /**

@@ -12,6 +12,7 @@ export const CLUSTER_CONTAINS_TASKS = 'ClusterContainsTasksException';
 export const SERVICE_NOT_FOUND = 'ServiceNotFoundException';
 export const SERVICE_NOT_ACTIVE = 'ServiceNotActiveException';
 export const SERVER_EXCEPTION = 'ServerException';
+export const RESOURCE_NOT_FOUND = 'ResourceNotFoundException';
 
 /** Every code an orchestrator operation may throw, for the API's error table. */
 export const ECS_ERROR_CODES = [
@@ -23,6 +24,7 @@ export const ECS_ERROR_CODES = [
   SERVICE_NOT_FOUND,
   SERVICE_NOT_ACTIVE,
   SERVER_EXCEPTION,
+  RESOURCE_NOT_FOUND,
 ] as const;
 
 /** HTTP status for an ECS error code: only ServerException is a fault. */
@@ -35,3 +37,4 @@ export const clientException = (message: string): PharosError => new PharosError
 export const clusterNotFound = (): PharosError => new PharosError(CLUSTER_NOT_FOUND, 'Cluster not found.');
 export const serviceNotFound = (): PharosError => new PharosError(SERVICE_NOT_FOUND, 'Service not found.');
 export const serviceNotActive = (): PharosError => new PharosError(SERVICE_NOT_ACTIVE, 'Service was not ACTIVE.');
+export const resourceNotFound = (): PharosError => new PharosError(RESOURCE_NOT_FOUND, 'The specified resource could not be found.');
