@@ -442,7 +442,8 @@ export class TaskSupervisor {
       reg.containerName !== undefined ? c.name === reg.containerName && m.containerPort === reg.containerPort : m.protocol === 'tcp',
     );
     const port = reg.port ?? mapping?.m.hostPort;
-    if (port === undefined) return true;
+    // A UDP port cannot be probed with a connect: register at once, as ECS would.
+    if (port === undefined || (reg.port === undefined && mapping?.m.protocol === 'udp')) return true;
     const host = rt.ipv4 === '0.0.0.0' ? '127.0.0.1' : rt.ipv4;
     const deadline = this.options.clock.now() + READY_TIMEOUT_MS;
     const exited = () => rt.containers().some((c) => c.essential && c.state === 'STOPPED');
