@@ -38,3 +38,8 @@ export const clusterNotFound = (): PharosError => new PharosError(CLUSTER_NOT_FO
 export const serviceNotFound = (): PharosError => new PharosError(SERVICE_NOT_FOUND, 'Service not found.');
 export const serviceNotActive = (): PharosError => new PharosError(SERVICE_NOT_ACTIVE, 'Service was not ACTIVE.');
 export const resourceNotFound = (): PharosError => new PharosError(RESOURCE_NOT_FOUND, 'The specified resource could not be found.');
+
+/** Internal (never on the wire): a task's Cloud Map service is gone, so it cannot be registered. */
+export const REGISTRY_SERVICE_MISSING = 'EcsRegistryServiceMissing';
+/** Internal: a task definition the runtime cannot run (network mode `none`). */
+export const TASK_NOT_RUNNABLE = 'EcsTaskNotRunnable';

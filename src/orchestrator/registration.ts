@@ -1,4 +1,5 @@
-import { isPharosError, type Clock } from '../lib/index.ts';
+import { isPharosError, PharosError, type Clock } from '../lib/index.ts';
+import { REGISTRY_SERVICE_MISSING } from './errors.ts';
 import type { RegistryView } from '../registry/index.ts';
 import type { ServiceRegistry, TaskDefinitionRecord, TaskRecord, TaskRegistration } from './model.ts';
 import { registryPort, registryServiceId } from './registries.ts';
@@ -59,7 +60,7 @@ export class Registrar {
   async register(task: TaskRecord, registry: ServiceRegistry, taskDefinition: TaskDefinitionRecord): Promise<TaskRegistration> {
     const serviceId = registryServiceId(registry.registryArn);
     const service = serviceId === undefined ? undefined : this.view.service(serviceId);
-    if (!serviceId || !service) throw new Error(`Cloud Map service ${registry.registryArn} does not exist`);
+    if (!serviceId || !service) throw new PharosError(REGISTRY_SERVICE_MISSING, `Cloud Map service ${registry.registryArn} does not exist`);
     const srv = (service.dnsConfig?.dnsRecords ?? []).some((r) => r.type === 'SRV');
     const attributes = instanceAttributes(task, registry, taskDefinition, this.region, srv);
     await this.writer.registerInstance({ ServiceId: serviceId, InstanceId: task.id, Attributes: attributes });

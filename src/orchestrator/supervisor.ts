@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { constants as osConstants } from 'node:os';
-import { jitter, type Clock, type Logger, type Timer } from '../lib/index.ts';
+import { jitter, PharosError, type Clock, type Logger, type Timer } from '../lib/index.ts';
 import type { Watch } from '../store/index.ts';
 import type { ContainerExit, ContainerSpec, ExecResult, LogLine, Runtime, RunningTask, TaskSpec } from '../runtime/index.ts';
 import { ContainerHealthMonitor, type CheckResult } from './containerhealth.ts';
@@ -15,6 +15,7 @@ import {
   type TaskHealth,
   type TaskRecord,
 } from './model.ts';
+import { TASK_NOT_RUNNABLE } from './errors.ts';
 import { addServiceEvent } from './factory.ts';
 import type { OrchestratorMetrics } from './metrics.ts';
 import type { Registrar } from './registration.ts';
@@ -304,7 +305,7 @@ export class TaskSupervisor {
   }
 
   private specOf(task: TaskRecord, td: TaskDefinitionRecord): TaskSpec {
-    if (td.networkMode === 'none') throw new Error("CannotStartContainerError: network mode 'none' is not supported by Pharos");
+    if (td.networkMode === 'none') throw new PharosError(TASK_NOT_RUNNABLE, "CannotStartContainerError: network mode 'none' is not supported by Pharos");
     const containers: ContainerSpec[] = td.containerDefinitions.map((c) => {
       const o = task.overrides.containerOverrides.find((x) => x.name === c.name);
       const env: Record<string, string> = {};
