@@ -9,7 +9,8 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { SETTINGS, main, type MainIo } from '../src/cli/index.ts';
-import { ROOT, httpNamespace, rawRequest, register, sdClient, spawnServer, tempDir } from './helpers.ts';
+import { eventually } from '../src/lib/index.ts';
+import { ROOT, httpNamespace, rawPost, rawRequest, register, sdClient, spawnServer, tempDir } from './helpers.ts';
 
 async function runMain(argv: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
@@ -111,5 +112,59 @@ describe('pharos server as a child process', () => {
     } finally {
       blocker.close();
     }
+  });
+});
+
+describe('shutdown during a burst', () => {
+  const dataDir = tempDir();
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const args = ['--api-addr', '127.0.0.1:0', '--dns-addr', '127.0.0.1:0', '--data-dir', dataDir];
+
+  test('SIGTERM mid-burst: answered requests complete, every acknowledged registration is kept, exit 0', async (t) => {
+    const first = await spawnServer(args);
+    const sd = sdClient(first.apiUrl);
+    const ns = await httpNamespace(sd, 'burst');
+    const svc = (await sd.createService({ Name: 'web', NamespaceId: ns })).Service!.Id!;
+    sd.destroy();
+
+    const BURST = 150;
+    const body = (i: number) => JSON.stringify({ ServiceId: svc, InstanceId: `b${i}`, Attributes: { n: String(i) } });
+    const results = Array.from({ length: BURST }, (_, i) =>
+      rawPost(first.apiUrl, 'Route53AutoNaming_v20170314.RegisterInstance', body(i), { Connection: 'close' }).then(
+        (r) => ({ i, status: r.status, json: r.json }),
+        (err: NodeJS.ErrnoException) => ({ i, status: 0, error: err.code }),
+      ),
+    );
+    // Signal once the first answers are back, so the rest are in flight or not yet connected.
+    await Promise.race(results);
+    first.child.kill('SIGTERM');
+    const settled = await Promise.all(results);
+    assert.equal(await first.exited, 0);
+
+    const acked = settled.filter((r) => r.status === 200);
+    for (const r of settled) {
+      // Either a complete answer, or no connection at all; never a half-written response.
+      if (r.status !== 200) assert.ok('error' in r && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE'].includes(String(r.error)), JSON.stringify(r));
+    }
+    assert.ok(acked.length > 0, 'some registrations were answered before the shutdown');
+    t.diagnostic(`${acked.length} of ${BURST} answered before the shutdown`);
+
+    const second = await spawnServer(args);
+    const sd2 = sdClient(second.apiUrl);
+    const ids = new Set<string>();
+    let token: string | undefined;
+    await eventually(async () => {
+      ids.clear();
+      token = undefined;
+      do {
+        const page: { Instances?: { Id?: string }[]; NextToken?: string } = await sd2.listInstances({ ServiceId: svc, NextToken: token });
+        for (const inst of page.Instances ?? []) ids.add(inst.Id!);
+        token = page.NextToken;
+      } while (token);
+      return acked.every((r) => ids.has(`b${r.i}`));
+    }, { timeoutMs: 10_000, message: 'acknowledged registrations present after restart' });
+    sd2.destroy();
+    second.child.kill('SIGTERM');
+    assert.equal(await second.exited, 0);
   });
 });
