@@ -35,6 +35,11 @@ export const SHUTDOWN_STOP_TIMEOUT_MS = 3000;
  */
 export const READY_POLL_MS = 50;
 export const READY_TIMEOUT_MS = 30_000;
+/**
+ * Task starts in flight at once on this node: a service scaled to hundreds must not fork hundreds
+ * of processes and namespaces in the same instant on a small machine; the rest wait in PENDING.
+ */
+export const MAX_CONCURRENT_STARTS = 32;
 /** Runtime handles of stopped tasks kept for their logs (`pharos logs`), newest last. */
 export const STOPPED_LOGS_KEPT = 200;
 
@@ -88,6 +93,8 @@ interface Handle {
 export class TaskSupervisor {
   private readonly handles = new Map<string, Handle>();
   private readonly stoppedTasks = new Map<string, RunningTask>();
+  private startsInFlight = 0;
+  private startWaiters: (() => void)[] = [];
   /** Stopped tasks whose deregistration failed: retried on every resync until Cloud Map agrees. */
   private readonly leftovers = new Map<string, TaskRecord>();
   private watch?: Watch;
@@ -262,7 +269,12 @@ export class TaskSupervisor {
     }
     let rt: RunningTask;
     try {
-      rt = await this.options.runtime.startTask(spec, h.startAbort.signal);
+      await this.startSlot(h.startAbort.signal);
+      try {
+        rt = await this.options.runtime.startTask(spec, h.startAbort.signal);
+      } finally {
+        this.releaseStartSlot();
+      }
     } catch (err) {
       if (h.stopRequested) {
         await this.update(h.task, (t) => {
@@ -302,6 +314,33 @@ export class TaskSupervisor {
     h.unsubscribeExit = rt.onContainerExit((exit) => this.enqueue(h, () => this.onContainerExit(h, exit)));
     this.startHealthChecks(h, td, rt);
     await this.syncRegistration(h);
+  }
+
+  /** Waits for one of the MAX_CONCURRENT_STARTS slots; rejects if the start is aborted meanwhile. */
+  private startSlot(signal: AbortSignal): Promise<void> {
+    if (this.startsInFlight < MAX_CONCURRENT_STARTS) {
+      this.startsInFlight++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = () => {
+        signal.removeEventListener('abort', onAbort);
+        this.startsInFlight++;
+        resolve();
+      };
+      const onAbort = () => {
+        this.startWaiters = this.startWaiters.filter((w) => w !== waiter);
+        reject(signal.reason);
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.startWaiters.push(waiter);
+    });
+  }
+
+  private releaseStartSlot(): void {
+    this.startsInFlight--;
+    this.startWaiters.shift()?.();
   }
 
   private specOf(task: TaskRecord, td: TaskDefinitionRecord): TaskSpec {
