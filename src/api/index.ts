@@ -1,4 +1,4 @@
-export { ApiServer, MAX_BODY_BYTES, CLOSE_GRACE_MS, type ApiTarget, type ApiServerOptions, type OperationHandler } from './server.ts';
+export { ApiServer, MAX_BODY_BYTES, MAX_DRAIN_BYTES, CLOSE_GRACE_MS, type ApiTarget, type ApiServerOptions, type OperationHandler } from './server.ts';
 export { CLOUD_MAP_PREFIX, ECS_PREFIX, cloudMapTarget, ecsTarget, operationsOf, lowerCamel } from './targets.ts';
 export {
   CLOUD_MAP_ERRORS,

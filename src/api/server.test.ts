@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { PharosError, createMetricsRegistry, silentLogger } from '../lib/index.ts';
-import { ApiServer, CLOUD_MAP_PREFIX, CLOUD_MAP_STYLE, ECS_PREFIX, ECS_STYLE, MAX_BODY_BYTES } from './index.ts';
+import { ApiServer, CLOUD_MAP_PREFIX, CLOUD_MAP_STYLE, ECS_PREFIX, ECS_STYLE, MAX_BODY_BYTES, MAX_DRAIN_BYTES } from './index.ts';
 
 interface Reply {
   status: number;
@@ -174,11 +174,27 @@ describe('ApiServer', () => {
     });
   }
 
-  test('a body over the limit gets 413 and the connection closes', async () => {
+  test('a body over the limit gets 413; the connection stays usable', async () => {
     const r = await call(url, { headers: target('Echo'), body: Buffer.alloc(MAX_BODY_BYTES + 1, 0x20) });
     assert.equal(r.status, 413);
     assert.equal(r.json?.['__type'], 'RequestEntityTooLargeException');
-    assert.equal(r.headers['connection'], 'close');
+    assert.notEqual(r.headers['connection'], 'close');
+  });
+
+  test('a huge declared body gets 413 at once and the connection is closed without reading it', async () => {
+    const port = Number(new URL(url).port);
+    const text = await new Promise<string>((resolve, reject) => {
+      const sock = connect(port, '127.0.0.1', () => {
+        sock.write(`POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: ${CLOUD_MAP_PREFIX}.Echo\r\nContent-Length: ${MAX_DRAIN_BYTES + 1}\r\n\r\n{"A":`);
+      });
+      let out = '';
+      sock.on('data', (d) => (out += d.toString()));
+      sock.on('close', () => resolve(out));
+      sock.on('error', reject);
+    });
+    assert.match(text, /^HTTP\/1\.1 413/);
+    assert.match(text, /connection: close/i);
+    assert.match(text, /RequestEntityTooLargeException/);
   });
 
   test('metrics count requests by operation and code', async () => {

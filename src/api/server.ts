@@ -20,6 +20,12 @@ import { ApiMetrics, OK_LABEL, UNKNOWN_LABEL } from './metrics.ts';
  * bounds what one request can make the server buffer.
  */
 export const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * A rejected (too large) body of known length up to this size is read and discarded, so the
+ * client surely sees the 413 and may reuse the connection; anything bigger, or of unknown length,
+ * gets `Connection: close` instead of being read on.
+ */
+export const MAX_DRAIN_BYTES = 8 * 1024 * 1024;
 /** How long `close()` lets in-flight requests finish before cutting their connections. */
 export const CLOSE_GRACE_MS = 10_000;
 
@@ -156,7 +162,7 @@ export class ApiServer {
   private onPost(req: IncomingMessage, res: ServerResponse): void {
     const declared = Number(req.headers['content-length']);
     if (declared > this.maxBodyBytes) {
-      this.rejectTooLarge(req, res);
+      this.rejectTooLarge(req, res, declared);
       return;
     }
     const chunks: Buffer[] = [];
@@ -179,10 +185,9 @@ export class ApiServer {
     req.on('error', () => undefined);
   }
 
-  private rejectTooLarge(req: IncomingMessage, res: ServerResponse): void {
+  private rejectTooLarge(req: IncomingMessage, res: ServerResponse, declared?: number): void {
     const style = this.styleFor(req.headers['x-amz-target']);
-    // Connection: close, so the unread rest of the body is never parsed as a next request.
-    res.setHeader('Connection', 'close');
+    if (declared === undefined || declared > MAX_DRAIN_BYTES) res.setHeader('Connection', 'close');
     const err = new BoundaryError(REQUEST_TOO_LARGE, `request body exceeds ${this.maxBodyBytes} bytes`, 413);
     this.sendError(res, toWireError(err, style));
     req.resume();
