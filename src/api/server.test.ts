@@ -86,6 +86,7 @@ describe('ApiServer', () => {
     api.setReady(true);
     const r = await call(url, { method: 'GET', path: '/ping' });
     assert.equal(r.status, 200);
+    assert.equal((await call(url, { method: 'HEAD', path: '/ping' })).status, 200);
     assert.match(String(r.headers['x-amzn-requestid']), /^[0-9a-f-]{36}$/);
   });
 

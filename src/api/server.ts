@@ -141,7 +141,8 @@ export class ApiServer {
       return;
     }
     const path = req.url?.split('?', 1)[0];
-    if (req.method === 'GET' && path === '/ping') {
+    // HEAD too: load balancers and health checkers often probe with it (node sends no body).
+    if ((req.method === 'GET' || req.method === 'HEAD') && path === '/ping') {
       if (this.ready) this.send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
       else this.send(res, 503, 'text/plain; charset=utf-8', 'starting\n');
       return;
