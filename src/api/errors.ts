@@ -78,7 +78,9 @@ export interface ErrorStyle {
   faultCode: string;
 }
 
+/** Cloud Map: `Message`, faults are `InternalFailure`. */
 export const CLOUD_MAP_STYLE: ErrorStyle = { errors: CLOUD_MAP_ERRORS, messageKey: 'Message', faultCode: INTERNAL_FAILURE };
+/** ECS: lowercase `message`, faults are `ServerException` (CLOUDMAP-SPEC 4.1). */
 export const ECS_STYLE: ErrorStyle = { errors: ECS_ERRORS, messageKey: 'message', faultCode: 'ServerException' };
 
 /** An error as it goes on the wire. */

@@ -45,6 +45,7 @@ export interface ApiTarget {
   style: ErrorStyle;
 }
 
+/** What the API server needs from its host: where to log, where to register metrics, the body limit. */
 export interface ApiServerOptions {
   logger: Logger;
   metrics: MetricsRegistry;

@@ -5,12 +5,14 @@ import { LOG_LEVELS, PharosError, type LogLevel } from '../lib/index.ts';
 /** Error code of a bad flag or environment value; `main` turns it into exit code 2. */
 export const BAD_CONFIG = 'BadConfig';
 
+/** A flag or environment value that cannot be used; the message names it. */
 export class ConfigError extends PharosError {
   constructor(message: string) {
     super(BAD_CONFIG, message);
   }
 }
 
+/** A listening or forwarding address. */
 export interface HostPort {
   host: string;
   port: number;
@@ -175,6 +177,7 @@ function parseDurationFlag(raw: string): number {
   return ms;
 }
 
+/** Parses `host:port` or `[v6]:port`; `defaultPort` makes the port optional. */
 export function parseHostPort(raw: string, defaultPort?: number): HostPort {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s\[\]]+))(?::(\d+))?$/.exec(raw.trim());
   if (!m) throw new Error(`${JSON.stringify(raw)} is not host:port`);

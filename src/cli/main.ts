@@ -28,6 +28,7 @@ Flags:
   --version       Print the version
 `;
 
+/** Where `main` writes and reads; the process by default, captured in tests. */
 export interface MainIo {
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown };
