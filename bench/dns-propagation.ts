@@ -2,7 +2,11 @@
  * Propagation: RegisterInstance (AWS SDK, over HTTP) → the instance in a DNS answer, and
  * DeregisterInstance → gone, against a real `pharos server` child process.
  *
- *   node --import tsx bench/dns-propagation.ts [--rounds 300]
+ *   node --import tsx bench/dns-propagation.ts [--rounds 300] [--direct]
+ *
+ * `--direct` leaves out the API: the instance record is written straight into the store (SQLite,
+ * durable) in this process, which also runs the snapshot and the DNS server; times are from just
+ * before the write, so they are store commit → DNS answer.
  *
  * Each round registers one instance of a MULTIVALUE A service and polls `web.<ns>` A over UDP
  * with one query in flight at a time (resolution = one round trip, ~0.1 ms) until the address
@@ -25,7 +29,13 @@ const ROUNDS = Number(args[args.indexOf('--rounds') + 1] ?? 300) || 300;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NS = 'prop.local';
 
+const DIRECT = args.includes('--direct');
 const dir = mkdtempSync(join(tmpdir(), 'pharos-dnsprop-'));
+if (DIRECT) {
+  await direct();
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+}
 const child = spawn(process.execPath, [join(ROOT, 'bin/pharos.js'), 'server', '--api-addr', '127.0.0.1:0', '--dns-addr', '127.0.0.1:0', '--data-dir', dir, '--log-level', 'info'], {
   cwd: ROOT,
   stdio: ['ignore', 'ignore', 'pipe'],
@@ -76,10 +86,10 @@ async function pollUntil(name: string, pred: (ips: string[]) => boolean): Promis
   }
 }
 
-const pct = (xs: number[], p: number) => {
+function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-};
+}
 
 try {
   const created = await sd.createPrivateDnsNamespace({ Name: NS, Vpc: 'vpc-bench' });
@@ -119,4 +129,57 @@ try {
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** Store write → DNS answer, no API in between (see `--direct`). */
+async function direct(): Promise<void> {
+  const { SqliteKV } = await import('../src/store/sqlite.ts');
+  const { Snapshot, keys } = await import('../src/registry/index.ts');
+  const { startDnsServer } = await import('../src/dns/index.ts');
+  const { createMetricsRegistry, silentLogger } = await import('../src/lib/index.ts');
+  const kv = await SqliteKV.open(join(dir, 'pharos.db'));
+  const view = await Snapshot.open(kv);
+  const dns = await startDnsServer({ view, address: '127.0.0.1:0', logger: silentLogger(), metrics: createMetricsRegistry() });
+  const sockD = dgram.createSocket('udp4');
+  await new Promise<void>((r) => sockD.bind(0, '127.0.0.1', () => r()));
+  const pending = new Map<number, (m: Buffer) => void>();
+  sockD.on('message', (m) => pending.get(m.readUInt16BE(0))?.(m));
+  let id = 0;
+  const askD = (name: string) =>
+    new Promise<string[]>((resolve) => {
+      const qid = (id = (id + 1) & 0xffff);
+      pending.set(qid, (m) => {
+        pending.delete(qid);
+        resolve((packet.decode(m).answers ?? []).map((a) => String((a as { data?: unknown }).data)));
+      });
+      sockD.send(packet.encode({ type: 'query', id: qid, questions: [{ name, type: 'A' }] }), dns.address.port, '127.0.0.1');
+    });
+  const ns = { id: 'ns-prop', arn: 'a', name: NS, type: 'DNS_PRIVATE', httpName: NS, soaTtl: 5, createDate: 0, tags: [] };
+  await kv.create(keys.namespace(ns.id), JSON.stringify(ns));
+  const svc = { id: 'srv-prop', arn: 'a', name: 'web', namespaceId: ns.id, type: 'DNS_HTTP', dnsConfig: { routingPolicy: 'MULTIVALUE', dnsRecords: [{ type: 'A', ttl: 1 }] }, createDate: 0, tags: [], attributes: {} };
+  await kv.create(keys.service(svc.id), JSON.stringify(svc));
+  const name = `web.${NS}`;
+  const reg: number[] = [];
+  const dereg: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const ip = `198.18.${40 + Math.floor(i / 250)}.${(i % 250) + 1}`;
+    let t0 = performance.now();
+    const w = kv.create(keys.instance(svc.id, `task-${i}`), JSON.stringify({ id: `task-${i}`, serviceId: svc.id, attributes: { AWS_INSTANCE_IPV4: ip }, registeredAt: 0 }));
+    for (;;) if ((await askD(name)).includes(ip)) break;
+    reg.push(performance.now() - t0);
+    await w;
+    t0 = performance.now();
+    const d = kv.delete(keys.instance(svc.id, `task-${i}`));
+    for (;;) if (!(await askD(name)).includes(ip)) break;
+    dereg.push(performance.now() - t0);
+    await d;
+  }
+  const fmt = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(2)} ms, p95 ${pct(xs, 95).toFixed(2)} ms, p99 ${pct(xs, 99).toFixed(2)} ms, max ${Math.max(...xs).toFixed(2)} ms`;
+  console.log(`${ROUNDS} rounds (direct store writes), loadavg ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`store write → in DNS answer:  ${fmt(reg)}`);
+  console.log(`store delete → out of answer: ${fmt(dereg)}`);
+  sockD.close();
+  await dns.close();
+  view.close();
+  await kv.close();
 }
