@@ -145,6 +145,23 @@ describe('routing, protocol hygiene and invalidation', () => {
     assert.equal((await ask(dns, chaos)).rcode, 'REFUSED');
   });
 
+  test('in-process fuzz: no input makes the responder throw, every reply decodes', async () => {
+    // `answer` is the responder without its SERVFAIL safety net, so a bug shows as a throw here.
+    const answer = (dns as unknown as { answer(m: Buffer, t: 'udp' | 'tcp'): Buffer | Promise<Buffer> | undefined }).answer.bind(dns);
+    const seeds = [query('many.local-1', 'A'), query('big.local-1', 'SRV', { edns: 1232 }), query('nothing.local-1', 'AAAA'), query('local-1', 'SOA')];
+    let seed = 12345;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
+    for (let i = 0; i < 30_000; i++) {
+      const b = Buffer.from(seeds[i % seeds.length]!);
+      const flips = 1 + Math.floor(rand() * 3);
+      for (let f = 0; f < flips; f++) b[Math.floor(rand() * b.length)] = Math.floor(rand() * 256);
+      b[2] = b[2]! & 0x7f;
+      const msg = rand() < 0.2 ? b.subarray(0, Math.floor(rand() * b.length)) : b;
+      const out = await answer(msg, rand() < 0.5 ? 'udp' : 'tcp');
+      if (out) decode(out);
+    }
+  });
+
   test('FORMERR, NOTIMP, BADVERS, and silence for responses and runts', async () => {
     const base = query('many.local-1', 'A');
     const twoQuestions = Buffer.from(base);
