@@ -185,9 +185,13 @@ export interface TestNetns {
 
 let netnsSeq = 0;
 
-/** Creates `pharos-hc-<pid>-<n>`; resolves with the reason instead when namespaces are not available (not root, no `ip`). */
+/**
+ * Creates `phhc-<pid>-<n>`; resolves with the reason instead when namespaces are not available (not
+ * root, no `ip`). Not `pharos-…`: a task runtime's cleanup() removes every namespace with its
+ * prefix (default `pharos-`), and another test's server would kill what runs in ours.
+ */
 export async function createNetns(): Promise<TestNetns | string> {
-  const name = `pharos-hc-${process.pid}-${netnsSeq++}`;
+  const name = `phhc-${process.pid}-${netnsSeq++}`;
   try {
     await run('ip', ['netns', 'add', name]);
   } catch (err) {
@@ -199,8 +203,13 @@ export async function createNetns(): Promise<TestNetns | string> {
       await run('ip', ['-n', name, ...args]);
     },
     async exec(argv, options = {}) {
-      const { stdout } = await run('ip', ['netns', 'exec', name, ...argv], { timeout: options.timeoutMs ?? 20_000 });
-      return stdout;
+      try {
+        const { stdout } = await run('ip', ['netns', 'exec', name, ...argv], { timeout: options.timeoutMs ?? 20_000 });
+        return stdout;
+      } catch (err) {
+        const e = err as Error & { stderr?: string; code?: unknown; signal?: unknown };
+        throw new Error(`in netns ${name}: exit ${String(e.code)} signal ${String(e.signal)}: ${e.stderr?.trim() || e.message}`, { cause: err });
+      }
     },
     async destroy() {
       await run('ip', ['netns', 'del', name]).catch(() => {});
