@@ -30,6 +30,8 @@ export interface ServerConfig {
   opDelayMs: number;
   customHealthDelayMs: number;
   healthIntervalMs: number;
+  /** Most HTTP/HTTPS/TCP health probes in flight at once (src/health DEFAULT_MAX_CONCURRENT_PROBES). */
+  healthMaxProbes: number;
   /** Upstream resolver for names outside Pharos's zones; undefined = refuse them. */
   dnsForward: HostPort | undefined;
   dnsMaxAnswers: number;
@@ -79,6 +81,7 @@ export const SETTINGS: readonly Setting<keyof ServerConfig>[] = [
   setting({ key: 'opDelayMs', flag: '--op-delay', env: 'PHAROS_OP_DELAY', arg: 'duration', default: '0ms', help: 'Time an asynchronous operation (namespace create, register, ...) stays pending before it runs; 0 runs it at once, right after the call returns (still poll GetOperation).', parse: parseDurationFlag }),
   setting({ key: 'customHealthDelayMs', flag: '--custom-health-delay', env: 'PHAROS_CUSTOM_HEALTH_DELAY', arg: 'duration', default: '0s', help: 'Delay before UpdateInstanceCustomHealthStatus takes effect (AWS: about 30s).', parse: parseDurationFlag }),
   setting({ key: 'healthIntervalMs', flag: '--health-interval', env: 'PHAROS_HEALTH_INTERVAL', arg: 'duration', default: '5s', help: 'Interval between HTTP/HTTPS/TCP health probes of an instance (AWS: 30s).', parse: parseDurationFlag }),
+  setting({ key: 'healthMaxProbes', flag: '--health-max-probes', env: 'PHAROS_HEALTH_MAX_PROBES', arg: 'n', default: '1024', help: 'Most health probes (sockets) in flight at once, across all endpoints.', parse: parseIntFlag(1, 65_536) }),
   setting({ key: 'dnsForward', flag: '--dns-forward', env: 'PHAROS_DNS_FORWARD', arg: 'host[:port]|none', default: 'none', help: 'Resolver to forward names outside Pharos zones to; none answers REFUSED.', parse: parseForward }),
   setting({ key: 'dnsMaxAnswers', flag: '--dns-max-answers', env: 'PHAROS_DNS_MAX_ANSWERS', arg: 'n', default: '8', help: 'Most records in a MULTIVALUE answer (Route 53: 8).', parse: parseIntFlag(1, 1000) }),
   setting({ key: 'taskCidr', flag: '--task-cidr', env: 'PHAROS_TASK_CIDR', arg: 'cidr', default: '198.18.0.0/16', help: 'IPv4 range task network namespaces get their addresses from.', parse: parseCidr }),

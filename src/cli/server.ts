@@ -113,6 +113,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       view: snapshot,
       notifier: registry,
       intervalMs: config.healthIntervalMs,
+      maxConcurrentProbes: config.healthMaxProbes,
       clock,
       logger: logger.child({ module: 'health' }),
       metrics,

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock, createMetricsRegistry, eventually } from '../lib/index.ts';
+import { ManualClock, createMetricsRegistry, eventually, isPharosError } from '../lib/index.ts';
+import { HEALTH_INVALID_CONFIG } from './errors.ts';
 import { Checker, INTERVAL_JITTER_FRACTION } from './checker.ts';
 import { HealthMetrics } from './metrics.ts';
 import type { Probe, ProbeResult } from './probe.ts';
@@ -168,6 +169,6 @@ describe('Semaphore', () => {
     s.release();
     assert.deepEqual(order, ['two aborted', 'one', 'three']);
     assert.equal(s.inUse, 0);
-    assert.throws(() => new Semaphore(0), RangeError);
+    assert.throws(() => new Semaphore(0), (err: unknown) => isPharosError(err, HEALTH_INVALID_CONFIG));
   });
 });

@@ -1,4 +1,5 @@
 import { jitter, silentLogger, systemClock, type Clock, type Logger } from '../lib/index.ts';
+import { HealthConfigError } from './errors.ts';
 import type { HealthMetrics } from './metrics.ts';
 import type { Probe, ProbeResult } from './probe.ts';
 import type { Semaphore } from './semaphore.ts';
@@ -40,7 +41,7 @@ export class Checker {
   private runs = 0;
 
   constructor(private readonly options: CheckerOptions) {
-    if (!(options.intervalMs > 0)) throw new RangeError(`interval must be positive, got ${options.intervalMs}`);
+    if (!(options.intervalMs > 0)) throw new HealthConfigError(`health check interval must be positive, got ${options.intervalMs} ms`);
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger();
   }

@@ -2,6 +2,7 @@ import net from 'node:net';
 import { silentLogger, systemClock, type Clock, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
 import type { HealthCheckConfigRecord, InstanceRecord, RegistryView, SnapshotChange } from '../registry/index.ts';
 import { Checker } from './checker.ts';
+import { HealthConfigError } from './errors.ts';
 import { HttpProbe } from './http.ts';
 import { HealthMetrics } from './metrics.ts';
 import { DEFAULT_PROBE_TIMEOUT_MS, InvalidTargetProbe, type Probe } from './probe.ts';
@@ -58,7 +59,7 @@ export class HealthMonitor {
 
   constructor(private readonly options: HealthMonitorOptions) {
     this.intervalMs = options.intervalMs ?? DEFAULT_HEALTH_INTERVAL_MS;
-    if (!(this.intervalMs > 0)) throw new RangeError(`health interval must be positive, got ${this.intervalMs}`);
+    if (!(this.intervalMs > 0)) throw new HealthConfigError(`health interval must be positive, got ${this.intervalMs} ms`, { intervalMs: this.intervalMs });
     this.timeoutMs = Math.min(options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS, this.intervalMs);
     this.slots = new Semaphore(options.maxConcurrentProbes ?? DEFAULT_MAX_CONCURRENT_PROBES);
     this.clock = options.clock ?? systemClock;

@@ -1,3 +1,5 @@
+import { HealthConfigError } from './errors.ts';
+
 interface Waiter {
   grant: () => void;
   cancelled: boolean;
@@ -14,7 +16,7 @@ export class Semaphore {
   private cancelled = 0;
 
   constructor(readonly limit: number) {
-    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`semaphore limit must be a positive integer, got ${limit}`);
+    if (!Number.isInteger(limit) || limit < 1) throw new HealthConfigError(`the probe cap must be a positive integer, got ${limit}`);
   }
 
   /** Slots in use. */
