@@ -79,6 +79,12 @@ describe('health end to end', () => {
 
     await b.up();
     await eventually(async () => JSON.stringify(await healthy()) === '["task-a","task-b"]', { message: 'task-b returns' });
+
+    // The server's /metrics carries the health checker's metrics.
+    const metrics = await (await fetch(`${server.apiUrl}/metrics`)).text();
+    assert.match(metrics, /pharos_health_probes_total\{type="HTTP",result="unhealthy",cause="refused"\} [1-9]/);
+    assert.match(metrics, /pharos_health_status_transitions_total\{from="UNHEALTHY",to="HEALTHY"\} [1-9]/);
+    assert.match(metrics, /pharos_health_checkers 2/);
   });
 
   test('after a restart the stored status holds and probing resumes', async () => {
