@@ -4,7 +4,9 @@
  * in a child process. Reports probes/s achieved vs scheduled, missed intervals, and the CPU of this
  * process (the server side: monitor + registry + store) as a fraction of one core.
  *
- * Run: node --import tsx bench/health-scale.ts [endpoints=10000] [intervalMs=5000] [measureS=30]
+ * Run: node --import tsx bench/health-scale.ts [endpoints=10000] [intervalMs=5000] [measureS=30] [hanging=0] [slots=1024]
+ * (`hanging`: that many endpoints accept and never answer, so their probes hold a slot until the
+ * 2 s timeout — the case the probe cap must survive without starving the others.)
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { HealthMonitor } from '../src/health/index.ts';
+import { DEFAULT_MAX_CONCURRENT_PROBES, HealthMonitor } from '../src/health/index.ts';
 import { createMetricsRegistry } from '../src/lib/index.ts';
 import { Registry, Snapshot } from '../src/registry/index.ts';
 import { openStore } from '../src/store/index.ts';
@@ -20,6 +22,8 @@ import { openStore } from '../src/store/index.ts';
 const N = Number(process.argv[2] ?? 10_000);
 const INTERVAL_MS = Number(process.argv[3] ?? 5000);
 const MEASURE_S = Number(process.argv[4] ?? 30);
+const HANGING = Number(process.argv[5] ?? 0);
+const SLOTS = Number(process.argv[6] ?? DEFAULT_MAX_CONCURRENT_PROBES);
 /** Instances registered at once while setting up (the set-up is not measured). */
 const REGISTER_CONCURRENCY = 200;
 
@@ -27,7 +31,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 async function main(): Promise<void> {
   // ---- endpoints in a child process
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'health-targets.ts'), String(N)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'health-targets.ts'), String(N), String(HANGING)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   const next = (): Promise<Record<string, unknown>> => new Promise((resolve) => lines.once('line', (l) => resolve(JSON.parse(l))));
   const t0 = Date.now();
@@ -75,7 +79,7 @@ async function main(): Promise<void> {
 
   // ---- the monitor, as pharos server runs it
   const metrics = createMetricsRegistry();
-  const monitor = new HealthMonitor({ view: snapshot, notifier: registry, intervalMs: INTERVAL_MS, metrics });
+  const monitor = new HealthMonitor({ view: snapshot, notifier: registry, intervalMs: INTERVAL_MS, metrics, maxConcurrentProbes: SLOTS });
   const counter = async (name: string): Promise<number> => {
     const m = (await metrics.getMetricsAsJSON()).find((x) => x.name === name) as { values: { value: number }[] } | undefined;
     return (m?.values ?? []).reduce((s, v) => s + v.value, 0);
@@ -85,12 +89,17 @@ async function main(): Promise<void> {
     for (const id of snapshot.instances(serviceId).keys()) if (snapshot.health(serviceId, id) === 'HEALTHY') n++;
     return n;
   };
+  const countDecided = (): number => {
+    let n = 0;
+    for (const id of snapshot.instances(serviceId).keys()) if (snapshot.health(serviceId, id) !== 'UNKNOWN') n++;
+    return n;
+  };
   const tStart = performance.now();
   monitor.start();
   // Warm-up: the first result of each endpoint writes HEALTHY (N store writes); wait for all of
   // them, then one more interval, so the window measures steady-state probing only.
   console.error(`monitor started on ${monitor.size} endpoints; waiting for every first status to be stored`);
-  while (countHealthy() < N && performance.now() - tStart < 120_000) await new Promise((r) => setTimeout(r, 100));
+  while (countDecided() < N && performance.now() - tStart < 120_000) await new Promise((r) => setTimeout(r, 100));
   const allHealthyMs = Math.round(performance.now() - tStart);
   const healthy = countHealthy();
   console.error(`${healthy} HEALTHY after ${allHealthyMs} ms; one more interval before measuring`);
@@ -138,6 +147,8 @@ async function main(): Promise<void> {
 
   const result = {
     endpoints: N,
+    hanging: HANGING,
+    slots: SLOTS,
     intervalMs: INTERVAL_MS,
     measuredS: Math.round(wall / 100) / 10,
     healthyAfterWarmup: healthy,
