@@ -145,6 +145,8 @@ export interface RegistryConfig {
   opRetentionMs?: number;
   /** At most this many finished operations are kept (oldest dropped first). */
   maxFinishedOps?: number;
+  /** How often finished operations are swept automatically; 0 turns the automatic sweep off (tests call `sweepOperations`). */
+  opSweepIntervalMs?: number;
 }
 
 export interface RegistryOptions {
@@ -169,7 +171,7 @@ const APPLY_RETRY_MS = 1000;
 export const DEFAULT_OP_RETENTION_MS = 24 * 60 * 60 * 1000;
 /** Bounds memory and the store under registration storms (3,000/s would otherwise keep 260M a day). */
 export const DEFAULT_MAX_FINISHED_OPS = 100_000;
-/** How often finished operations are swept. */
+/** How often finished operations are swept (default of `opSweepIntervalMs`). */
 const OP_SWEEP_INTERVAL_MS = 60_000;
 /** Deletes per sweep txn: small enough not to stall the group commit. */
 const OP_SWEEP_BATCH = 500;
@@ -291,6 +293,7 @@ export class Registry {
   private readonly customHealthDelayMs: number;
   private readonly opRetentionMs: number;
   private readonly maxFinishedOps: number;
+  private readonly opSweepIntervalMs: number;
   private readonly out: OutputContext;
 
   private running = false;
@@ -332,6 +335,7 @@ export class Registry {
     this.customHealthDelayMs = Math.max(0, c.customHealthDelayMs ?? 0);
     this.opRetentionMs = c.opRetentionMs ?? DEFAULT_OP_RETENTION_MS;
     this.maxFinishedOps = c.maxFinishedOps ?? DEFAULT_MAX_FINISHED_OPS;
+    this.opSweepIntervalMs = c.opSweepIntervalMs ?? OP_SWEEP_INTERVAL_MS;
     const snap = this.snapshot;
     this.out = {
       accountId: this.accountId,
@@ -389,11 +393,11 @@ export class Registry {
         }
       }
     }
-    const sweep = (): void =>
-      this.track(
-        this.sweepOperations().finally(() => this.later(OP_SWEEP_INTERVAL_MS, sweep)),
-      );
-    this.later(jitter(OP_SWEEP_INTERVAL_MS), sweep);
+    if (this.opSweepIntervalMs > 0) {
+      const sweep = (): void =>
+        this.track(this.sweepOperations().finally(() => this.later(this.opSweepIntervalMs, sweep)));
+      this.later(jitter(this.opSweepIntervalMs), sweep);
+    }
     this.logger.info({ operations: this.ops.size, resumed, pendingHealth: rearmed }, 'registry started');
   }
 

@@ -171,7 +171,7 @@ describe('finished operations are swept', () => {
 
   test('beyond the cap and after the retention, oldest first; open operations are kept', async () => {
     const clock = new ManualClock(Date.now());
-    h = await openHarness({ clock, config: { maxFinishedOps: 2, opRetentionMs: 60_000 } });
+    h = await openHarness({ clock, config: { maxFinishedOps: 2, opRetentionMs: 60_000, opSweepIntervalMs: 0 } });
     const ids: string[] = [];
     for (const name of ['s1', 's2', 's3']) {
       ids.push((await completed(h.registry, h.registry.createHttpNamespace({ Name: name }))).id);
