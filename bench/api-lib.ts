@@ -30,7 +30,7 @@ export function tempDataDir(): string {
 /** Spawns `bin/pharos.js server` and resolves once /ping answers 200. */
 export async function startServerProcess(args: string[]): Promise<ChildServer> {
   const started = performance.now();
-  const child = spawn(process.execPath, [join(ROOT, 'bin/pharos.js'), 'server', '--api-addr', '127.0.0.1:0', '--dns-addr', '127.0.0.1:0', ...args], {
+  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []), join(ROOT, 'bin/pharos.js'), 'server', '--api-addr', '127.0.0.1:0', '--dns-addr', '127.0.0.1:0', ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

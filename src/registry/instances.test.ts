@@ -47,6 +47,33 @@ describe('instances, health and discovery', () => {
     assert.deepEqual(await registry.discoverInstancesRevision({ NamespaceName: 'inst.local', ServiceName: 'web' }), { InstancesRevision: found.InstancesRevision });
   });
 
+  test('cached DiscoverInstances answers follow every change and stay random', async () => {
+    const { registry } = h;
+    const svc = await service(registry, { Name: 'cache', NamespaceId: dnsNs, DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 10 }] }, HealthCheckCustomConfig: {} });
+    const q = { NamespaceName: 'inst.local', ServiceName: 'cache' };
+    const ids = async (input: Any = q) => ((await registry.discoverInstances(input)) as Any).Instances.map((i: Any) => i.InstanceId);
+    for (const id of ['c1', 'c2', 'c3']) await register(registry, svc.Id, id, { AWS_INSTANCE_IPV4: '198.18.1.1' });
+    assert.deepEqual((await ids()).sort(), ['c1', 'c2', 'c3']);
+    // Every ordering is a uniformly random one: over many calls, each instance comes first at least once.
+    const firsts = new Set<string>();
+    for (let i = 0; i < 200; i++) firsts.add((await ids())[0]);
+    assert.deepEqual([...firsts].sort(), ['c1', 'c2', 'c3']);
+    assert.equal((await ids({ ...q, MaxResults: 2 })).length, 2);
+    // A health change, a deregistration and a registration each show in the very next answer.
+    await registry.updateInstanceCustomHealthStatus({ ServiceId: svc.Id, InstanceId: 'c2', Status: 'UNHEALTHY' });
+    assert.deepEqual((await ids()).sort(), ['c1', 'c3']);
+    await completed(registry, registry.deregisterInstance({ ServiceId: svc.Id, InstanceId: 'c3' }));
+    assert.deepEqual(await ids(), ['c1']);
+    const out = (await registry.discoverInstances(q)) as Any;
+    assert.deepEqual(JSON.parse((out as Record<symbol, string>)[RAW_JSON]!), JSON.parse(JSON.stringify(out)));
+    await register(registry, svc.Id, 'c4', { AWS_INSTANCE_IPV4: '198.18.1.4' });
+    assert.deepEqual((await ids()).sort(), ['c1', 'c4']);
+    await completed(registry, registry.deregisterInstance({ ServiceId: svc.Id, InstanceId: 'c4' }));
+    await completed(registry, registry.deregisterInstance({ ServiceId: svc.Id, InstanceId: 'c1' }));
+    await completed(registry, registry.deregisterInstance({ ServiceId: svc.Id, InstanceId: 'c2' }));
+    await registry.deleteService({ Id: svc.Id });
+  });
+
   test('custom health: immediate change, filters, revision unchanged by health', async () => {
     const { registry } = h;
     const rev0 = ((await registry.discoverInstancesRevision({ NamespaceName: 'inst.local', ServiceName: 'web' })) as Any).InstancesRevision;

@@ -318,6 +318,12 @@ export class Registry {
   /** Service names being created right now (between the uniqueness check and the commit). */
   private readonly reservedServiceNames = new Map<string, ServiceRecord>();
   private readonly instanceJsonCache = new WeakMap<InstanceRecord, { status: HealthStatus; namespaceName: string; serviceName: string; json: string }>();
+  /**
+   * DiscoverInstances answers without query/optional parameters, per service: a few random orderings
+   * of the filtered instances, each joined once into a flat JSON body. Dropped on any change to the
+   * service (instances, health, config), so answers are never stale; the hot path is then one pick.
+   */
+  private readonly discoverCache = new Map<string, Map<string, DiscoverOrderings>>();
   /** Namespace id → (service name → service id), for DiscoverInstances; dropped on any namespace/service change. */
   private readonly serviceNameCache = new Map<string, Map<string, string>>();
 
@@ -374,6 +380,8 @@ export class Registry {
     );
     this.unsubscribe = this.snapshot.onChange((change) => {
       if (change.kind === 'service' || change.kind === 'namespace') this.serviceNameCache.clear();
+      if (change.kind === 'namespace' || change.serviceId === undefined) this.discoverCache.clear();
+      else this.discoverCache.delete(change.serviceId);
     });
     this.running = true;
     let resumed = 0;
@@ -1327,6 +1335,12 @@ export class Registry {
     const { ns, svc } = this.discoverTarget(r);
 
     const queryPairs = query ? Object.entries(query) : [];
+    const cacheable = queryPairs.length === 0 && (optional === undefined || Object.keys(optional).length === 0);
+    const cacheKey = `${healthFilter ?? ''}|${max}`;
+    if (cacheable) {
+      const hit = this.discoverCache.get(svc.id)?.get(cacheKey);
+      if (hit) return hit.pick();
+    }
     const withHealth = hasHealthConfig(svc);
     const custom = svc.healthCheckCustomConfig !== undefined;
     const snap = this.snapshot;
@@ -1360,6 +1374,20 @@ export class Registry {
         if (preferred.length > 0) found = preferred;
       }
     }
+    const revision = snap.instancesRevision(svc.id);
+    if (cacheable) {
+      const orderings = new DiscoverOrderings(found, max, revision, (inst, status) => this.instanceJson(inst, ns.httpName, svc.name, status), (inst, status) => ({
+        InstanceId: inst.id,
+        NamespaceName: ns.httpName,
+        ServiceName: svc.name,
+        HealthStatus: status,
+        Attributes: inst.attributes,
+      }));
+      let perService = this.discoverCache.get(svc.id);
+      if (!perService) this.discoverCache.set(svc.id, (perService = new Map()));
+      perService.set(cacheKey, orderings);
+      return orderings.pick();
+    }
     // Partial Fisher–Yates: a uniformly random `max`-subset in random order.
     const n = Math.min(max, found.length);
     for (let i = 0; i < n; i++) {
@@ -1376,7 +1404,6 @@ export class Registry {
       instances[i] = { InstanceId: inst.id, NamespaceName: ns.httpName, ServiceName: svc.name, HealthStatus: status, Attributes: inst.attributes };
       fragments[i] = this.instanceJson(inst, ns.httpName, svc.name, status);
     }
-    const revision = snap.instancesRevision(svc.id);
     return {
       Instances: instances,
       InstancesRevision: revision,
@@ -1678,4 +1705,51 @@ function ownerFilter(condition: FilterCondition, values: string[], path: string)
 function matchesAll(attributes: Record<string, string>, pairs: [string, string][]): boolean {
   for (const [k, v] of pairs) if (attributes[k] !== v) return false;
   return true;
+}
+
+/** How many random orderings of one DiscoverInstances answer are kept: enough that consecutive callers rarely see the same order. */
+const DISCOVER_ORDERINGS = 16;
+
+/**
+ * The instances one DiscoverInstances query selects (after the health filter), and up to
+ * `DISCOVER_ORDERINGS` random orderings of them, each cut to MaxResults and joined into a flat JSON
+ * body on first use. A pick is then a random index, not a shuffle, a join and a rope flatten per call.
+ */
+class DiscoverOrderings {
+  private readonly bodies: (Out | undefined)[] = new Array(DISCOVER_ORDERINGS);
+
+  constructor(
+    private readonly found: readonly { inst: InstanceRecord; status: HealthStatus }[],
+    private readonly max: number,
+    private readonly revision: number,
+    private readonly json: (inst: InstanceRecord, status: HealthStatus) => string,
+    private readonly summary: (inst: InstanceRecord, status: HealthStatus) => Out,
+  ) {}
+
+  pick(): Out {
+    const k = Math.floor(Math.random() * DISCOVER_ORDERINGS);
+    return (this.bodies[k] ??= this.build());
+  }
+
+  private build(): Out {
+    const order = this.found.slice();
+    // Partial Fisher–Yates: a uniformly random `max`-subset in random order.
+    const n = Math.min(this.max, order.length);
+    for (let i = 0; i < n; i++) {
+      const j = i + Math.floor(Math.random() * (order.length - i));
+      const t = order[i]!;
+      order[i] = order[j]!;
+      order[j] = t;
+    }
+    const fragments = new Array<string>(n);
+    const instances = new Array<Out>(n);
+    for (let i = 0; i < n; i++) {
+      fragments[i] = this.json(order[i]!.inst, order[i]!.status);
+      instances[i] = this.summary(order[i]!.inst, order[i]!.status);
+    }
+    const body = `{"Instances":[${fragments.join(',')}],"InstancesRevision":${this.revision}}`;
+    // Flatten the rope once here, not in every response's byteLength and socket write.
+    Buffer.byteLength(body);
+    return Object.freeze({ Instances: instances, InstancesRevision: this.revision, [RAW_JSON]: body });
+  }
 }
