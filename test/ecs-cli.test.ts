@@ -67,12 +67,20 @@ describe('aws ecs (CLI)', { skip }, () => {
   });
 
   test('create, wait services-stable and tasks-running, and their failure states', async () => {
-    const port = await new Promise<number>((resolve) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as { port: number }).port;
-        s.close(() => resolve(p));
+    // Below the ephemeral range, so no client socket of a parallel test file can take it meanwhile.
+    let port = 0;
+    while (port === 0) {
+      const candidate = 20000 + Math.floor(Math.random() * 12000);
+      const srv = createServer();
+      const ok = await new Promise<boolean>((resolve) => {
+        srv.once('error', () => resolve(false));
+        srv.listen(candidate, '0.0.0.0', () => resolve(true));
       });
-    });
+      if (ok) {
+        await new Promise((resolve) => srv.close(resolve));
+        port = candidate;
+      }
+    }
     assert.equal(JSON.parse((await ecs('create-cluster', '--cluster-name', 'cli')).out).cluster.status, 'ACTIVE');
     const containers = JSON.stringify([{ name: 'app', image: 'local', command: [process.execPath, '-e', `require('http').createServer((q, s) => s.end('ok')).listen(${port})`], portMappings: [{ containerPort: port }] }]);
     const td = await ecs('register-task-definition', '--family', 'cli', '--network-mode', 'host', '--container-definitions', containers);
@@ -81,7 +89,7 @@ describe('aws ecs (CLI)', { skip }, () => {
     const created = await ecs('create-service', '--cluster', 'cli', '--service-name', 'web', '--task-definition', 'cli', '--desired-count', '1');
     assert.equal(created.code, 0, created.err);
     // The CLI polls every 15 s after a first immediate check; make that first check the one that counts.
-    await eventually(async () => (await raw('DescribeServices', { cluster: 'cli', services: ['web'] })).services[0].runningCount === 1, { timeoutMs: 10_000 });
+    await eventually(async () => (await raw('DescribeServices', { cluster: 'cli', services: ['web'] })).services[0].runningCount === 1, { timeoutMs: 20_000 });
     const stable = await ecs('wait', 'services-stable', '--cluster', 'cli', '--services', 'web');
     assert.equal(stable.code, 0, stable.err);
     const arn: string = JSON.parse((await ecs('list-tasks', '--cluster', 'cli', '--service-name', 'web')).out).taskArns[0];

@@ -53,12 +53,23 @@ async function start(dataDir: string, runtime: Runtime): Promise<Harness> {
   };
 }
 
+/**
+ * A free port below the ephemeral range (32768+ on Linux): port-0 servers and client sockets of
+ * other test files get ephemeral ports, so they cannot take it between this check and the task's listen.
+ */
 async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const srv = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '0.0.0.0', () => resolve(true));
+    });
+    if (ok) {
+      await new Promise((resolve) => srv.close(resolve));
+      return port;
+    }
+  }
 }
 
 async function taskOf(ecs: ECS, cluster: string, arn: string): Promise<Task | undefined> {
