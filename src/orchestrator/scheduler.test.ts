@@ -132,6 +132,33 @@ describe('ServiceScheduler', () => {
     });
   }
 
+  test('host-network tasks with a fixed host port: one per node, the old one makes way', async () => {
+    await kit.api.registerTaskDefinition(taskDefinitionBody({ family: 'hostweb', networkMode: 'host' }));
+    await kit.api.createService({ serviceName: 'web', taskDefinition: 'hostweb', desiredCount: 1 });
+    await kit.scheduler.reconcileOnce();
+    await sim.run(kit);
+    await kit.scheduler.reconcileOnce();
+    await kit.api.registerTaskDefinition(taskDefinitionBody({ family: 'hostweb', networkMode: 'host' }));
+    await kit.api.updateService({ service: 'web', taskDefinition: 'hostweb:2' });
+    await kit.scheduler.reconcileOnce();
+    let tasks = await kit.tasks();
+    assert.equal(tasks.length, 1, 'no new task while the old one holds the port');
+    assert.equal(tasks[0]!.desiredStatus, 'STOPPED', 'the old task makes way');
+    await kit.scheduler.reconcileOnce();
+    assert.equal((await kit.tasks()).length, 1, 'nor while it drains');
+    await sim.finishStops(kit);
+    await kit.scheduler.reconcileOnce();
+    tasks = live(await kit.tasks());
+    assert.equal(tasks.length, 1);
+    assert.ok(tasks[0]!.taskDefinitionArn.endsWith('hostweb:2'));
+    await sim.run(kit);
+    await kit.scheduler.reconcileOnce();
+    assert.equal((await service(kit)).deployments[0]!.rolloutState, 'COMPLETED');
+    await kit.api.updateService({ service: 'web', desiredCount: 3 });
+    await kit.scheduler.reconcileOnce();
+    assert.equal(live(await kit.tasks()).length, 1, 'a second task could not bind the same host port');
+  });
+
   test('with a registry, a new task counts as healthy only once registered', async () => {
     const arn = kit.addCloudMapService('srv-aaaaaaaaaaaaaaaa', ['A']);
     await createService({ desiredCount: 1, serviceRegistries: [{ registryArn: arn }] });

@@ -130,6 +130,7 @@ export class ServiceScheduler {
   async reconcileOnce(): Promise<void> {
     const { store } = this.options;
     const now = this.options.clock.now();
+    this.tdCache.clear();
     const services = await store.list<EcsServiceRecord>(ecsKeys.servicePrefix);
     const tasksByCluster = new Map<string, TaskRecord[]>();
     for (const svc of services) {
@@ -170,6 +171,7 @@ export class ServiceScheduler {
     }
 
     const primary = svc.deployments.find((d) => d.status === 'PRIMARY');
+    const primaryPorts = primary ? hostPortsOf(await this.taskDefinition(primary.taskDefinitionArn)) : new Set<string>();
     const live = tasks.filter((t) => isLive(t) && !stopping.has(t.id));
     const desired = svc.status === 'DRAINING' || !primary ? 0 : svc.desiredCount;
     const serving = (t: TaskRecord) => isServing(t) && (this.registriesOf(svc, t).length === 0 || t.registration !== undefined);
@@ -205,6 +207,24 @@ export class ServiceScheduler {
       room = Math.max(0, maxTotal - newLive.length - oldLive.length);
     }
     let toStart = Math.min(need, room);
+    if (primaryPorts.size > 0) {
+      // Host-network tasks with fixed host ports: this node can hold one task per port. Tasks
+      // still draining hold theirs too. When an old task blocks the new one, it goes first
+      // (minimumHealthyPercent gives way by one, as ECS does when no instance can place the task).
+      const holders: TaskRecord[] = [];
+      for (const t of tasks) {
+        if (t.lastStatus === 'STOPPED' || (t.lastStatus === 'PROVISIONING' && t.desiredStatus === 'STOPPED')) continue;
+        if (stopping.has(t.id) && t.lastStatus === 'PROVISIONING') continue;
+        const ports = hostPortsOf(await this.taskDefinition(t.taskDefinitionArn));
+        if ([...ports].some((p) => primaryPorts.has(p))) holders.push(t);
+      }
+      toStart = Math.min(toStart, Math.max(0, 1 - holders.length));
+      const blocking = holders.filter((t) => isLive(t) && !stopping.has(t.id) && t.deploymentId !== primary?.id);
+      if (need > 0 && toStart === 0 && blocking.length > 0 && holders.every((t) => isLive(t) && !stopping.has(t.id))) {
+        stop(blocking[0]!, `Task replaced by (deployment ${primary?.id ?? 'none'})`);
+        oldLive = oldLive.filter((t) => !stopping.has(t.id));
+      }
+    }
     // A deployment the circuit breaker failed (without rollback) launches nothing more.
     if (primary?.rolloutState === 'FAILED') toStart = 0;
     const backoff = svc.backoff;
@@ -367,10 +387,15 @@ export class ServiceScheduler {
     }
   }
 
+  /** Task definitions never change once registered (only their status), so a pass may cache them. */
+  private tdCache = new Map<string, TaskDefinitionRecord | undefined>();
+
   private async taskDefinition(arn: string): Promise<TaskDefinitionRecord | undefined> {
+    if (this.tdCache.has(arn)) return this.tdCache.get(arn);
     const ref = parseTaskDefinitionRef(arn);
-    if (!ref || ref.revision === undefined) return undefined;
-    return (await this.options.store.get<TaskDefinitionRecord>(ecsKeys.taskDefinition(ref.family, ref.revision)))?.value;
+    const td = !ref || ref.revision === undefined ? undefined : (await this.options.store.get<TaskDefinitionRecord>(ecsKeys.taskDefinition(ref.family, ref.revision)))?.value;
+    this.tdCache.set(arn, td);
+    return td;
   }
 
   private async collectStoppedTasks(now: number): Promise<void> {
@@ -384,4 +409,10 @@ export class ServiceScheduler {
       }
     }
   }
+}
+
+/** `port/protocol` of every fixed host port a host/bridge task definition binds (none for awsvpc). */
+function hostPortsOf(td: TaskDefinitionRecord | undefined): Set<string> {
+  if (!td || td.networkMode === 'awsvpc' || td.networkMode === 'none') return new Set();
+  return new Set(td.containerDefinitions.flatMap((c) => c.portMappings.map((m) => `${m.hostPort || m.containerPort}/${m.protocol}`)));
 }
