@@ -121,18 +121,6 @@ describe('AWS CLI conformance (spec §5)', { skip: requireOrSkip(haveCommand('aw
     assert.equal(typeof two.json?.['NextToken'], 'string');
   });
 
-  test('case 18/19: delete-service of a service with instances is ResourceInUse; deregister unknown is InstanceNotFound', async () => {
-    const inUse = await sd(['delete-service', '--id', webId]);
-    assert.ok(CLI_SERVICE_ERROR.includes(inUse.code ?? 0));
-    assert.match(inUse.stderr, /\(ResourceInUse\)/);
-    const nope = await sd(['deregister-instance', '--service-id', webId, '--instance-id', 'nope']);
-    assert.match(nope.stderr, /\(InstanceNotFound\)/);
-    await waitOp(s.sd, (await s.sd.deregisterInstance({ ServiceId: webId, InstanceId: 'i1' })).OperationId);
-    const del = await sd(['delete-service', '--id', webId]);
-    assert.equal(del.code, 0, del.stderr);
-    assert.equal(del.stdout.trim(), '');
-  });
-
   test('without the setting, the CLI adds the data- prefix; a hosts entry for data-localhost makes it work', async (t) => {
     const port = new URL(s.apiUrl).port;
     if (!(await resolvesToLoopback('data-localhost'))) {
@@ -150,5 +138,17 @@ describe('AWS CLI conformance (spec §5)', { skip: requireOrSkip(haveCommand('aw
     } finally {
       env = saved;
     }
+  });
+
+  test('case 18/19: delete-service of a service with instances is ResourceInUse; deregister unknown is InstanceNotFound', async () => {
+    const inUse = await sd(['delete-service', '--id', webId]);
+    assert.ok(CLI_SERVICE_ERROR.includes(inUse.code ?? 0));
+    assert.match(inUse.stderr, /\(ResourceInUse\)/);
+    const nope = await sd(['deregister-instance', '--service-id', webId, '--instance-id', 'nope']);
+    assert.match(nope.stderr, /\(InstanceNotFound\)/);
+    await waitOp(s.sd, (await s.sd.deregisterInstance({ ServiceId: webId, InstanceId: 'i1' })).OperationId);
+    const del = await sd(['delete-service', '--id', webId]);
+    assert.equal(del.code, 0, del.stderr);
+    assert.equal(del.stdout.trim(), '');
   });
 });
