@@ -8,7 +8,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as packet from 'dns-packet';
-import { SqliteKV } from '../store/sqlite.ts';
+import { SqliteKV } from '../store/index.ts';
 import {
   keys,
   Snapshot,
