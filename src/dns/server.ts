@@ -256,51 +256,126 @@ export interface DnsServerOptions extends DnsResponderOptions {
 }
 
 export interface DnsServer {
-  /** Where UDP and TCP listen (one address for both, as resolvers expect). */
+  /** Where UDP and TCP listen (one address for both, as resolvers expect): the first listener. */
   address: { host: string; port: number };
   responder: DnsResponder;
+  /**
+   * Serves the same zones (same handler chain, cache, metrics and TCP connection limit) on one
+   * more address, UDP and TCP; e.g. the task bridge's gateway on port 53, which task network
+   * namespaces can reach and 127.0.0.1 they cannot. Adding an address that is already served
+   * resolves with it again. Rejects with `DnsBadAddress` when it cannot listen (nothing is left
+   * bound then); rejects once the server is closing. Listeners close with the server.
+   */
+  addListener(address: string | { host: string; port: number }): Promise<{ host: string; port: number }>;
+  /** Every address served, the first one first. */
+  listeners(): { host: string; port: number }[];
   close(): Promise<void>;
+}
+
+/** One UDP socket and one TCP listener on the same address. */
+interface Listener {
+  address: { host: string; port: number };
+  udp: dgram.Socket;
+  tcp: net.Server;
 }
 
 /** Starts the authoritative DNS server on UDP and TCP. */
 export async function startDnsServer(options: DnsServerOptions): Promise<DnsServer> {
-  const { host, port } = typeof options.address === 'string' ? parseHostPort(options.address, 53) : options.address;
-  const family = net.isIPv6(host) ? 'udp6' : 'udp4';
-  const responder = new DnsResponder({ ...options, nsAddress: options.nsAddress ?? host });
+  const first = typeof options.address === 'string' ? parseHostPort(options.address, 53) : options.address;
+  const responder = new DnsResponder({ ...options, nsAddress: options.nsAddress ?? first.host });
   const maxTcp = options.maxTcpConnections ?? DEFAULT_MAX_TCP_CONNECTIONS;
   const idleMs = options.tcpIdleMs ?? DEFAULT_TCP_IDLE_MS;
+  // One connection set for every listener: the limit protects this process, whichever address is hit.
+  const connections = new Set<net.Socket>();
+  const listeners: Listener[] = [];
+  const adding = new Map<string, Promise<{ host: string; port: number }>>();
+  let closing: Promise<void> | undefined;
 
-  // With port 0 the UDP port is chosen first and TCP must get the same one; another process may
-  // hold it on TCP, so try a few times.
+  let anyPort = 0;
+  const add = (address: { host: string; port: number }) => {
+    // Port 0 asks for a new port each time; a concrete address is served once.
+    const key = address.port === 0 ? `${address.host}|0|${++anyPort}` : `${address.host}|${address.port}`;
+    let p = adding.get(key);
+    if (p === undefined) {
+      p = (async () => {
+        if (closing) throw dnsError(DNS_BAD_ADDRESS, `cannot listen on ${address.host}:${address.port}: the DNS server is closing`);
+        const l = await listen(address.host, address.port, !options.shared);
+        if (closing) {
+          // close() ran while this listener was binding: it must not outlive the server.
+          await closeListener(l);
+          throw dnsError(DNS_BAD_ADDRESS, `cannot listen on ${address.host}:${address.port}: the DNS server is closing`);
+        }
+        serveUdp(l.udp, responder);
+        serveTcp(l.tcp, responder, connections, maxTcp, idleMs);
+        listeners.push(l);
+        if (address.port === 0) adding.set(`${l.address.host}|${l.address.port}`, Promise.resolve(l.address));
+        return l.address;
+      })();
+      adding.set(key, p);
+      // A failed address may be retried (e.g. once an interface has its address).
+      p.catch(() => adding.delete(key));
+    }
+    return p;
+  };
+
+  const address = await add(first);
+  return {
+    address,
+    responder,
+    addListener: async (a) => add(typeof a === 'string' ? parseHostPort(a, 53) : a),
+    listeners: () => listeners.map((l) => ({ ...l.address })),
+    close() {
+      closing ??= (async () => {
+        await Promise.allSettled(adding.values());
+        const all = listeners.splice(0);
+        await Promise.all(all.map((l) => new Promise<void>((resolve) => l.udp.close(() => resolve()))));
+        for (const socket of connections) socket.destroy();
+        await Promise.all(all.map((l) => new Promise<void>((resolve) => l.tcp.close(() => resolve()))));
+        await responder.close(); // the handlers: registry (unsubscribes from the view), forwarder
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * Binds UDP and TCP on one address. With port 0 the UDP port is chosen first and TCP must get the
+ * same one; another process may hold it on TCP, so it tries a few times.
+ */
+async function listen(host: string, port: number, exclusive: boolean): Promise<Listener> {
+  const family = net.isIPv6(host) ? 'udp6' : 'udp4';
   for (let attempt = 0; ; attempt++) {
     const udp = dgram.createSocket({ type: family, recvBufferSize: UDP_BUFFER_BYTES, sendBufferSize: UDP_BUFFER_BYTES, lookup: literalLookup(family === 'udp6' ? 6 : 4) });
-    await listenUdp(udp, host, port);
+    try {
+      await listenUdp(udp, host, port);
+    } catch (err) {
+      closeQuietly(udp);
+      throw err;
+    }
     const boundPort = udp.address().port;
     const tcp = net.createServer({ noDelay: true });
     try {
-      await listenTcp(tcp, host, boundPort, !options.shared);
+      await listenTcp(tcp, host, boundPort, exclusive);
     } catch (err) {
       udp.close();
       if (port === 0 && attempt < 10 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') continue;
       throw dnsError(DNS_BAD_ADDRESS, `cannot listen on TCP ${host}:${boundPort}`, err);
     }
-    serveUdp(udp, responder);
-    const connections = serveTcp(tcp, responder, maxTcp, idleMs);
-    let closing: Promise<void> | undefined;
-    return {
-      address: { host, port: boundPort },
-      responder,
-      close() {
-        closing ??= (async () => {
-          await new Promise<void>((resolve) => udp.close(() => resolve()));
-          for (const socket of connections) socket.destroy();
-          await new Promise<void>((resolve) => tcp.close(() => resolve()));
-          await responder.close(); // the handlers: registry (unsubscribes from the view), forwarder
-        })();
-        return closing;
-      },
-    };
+    return { address: { host, port: boundPort }, udp, tcp };
   }
+}
+
+function closeQuietly(socket: dgram.Socket): void {
+  try {
+    socket.close();
+  } catch {
+    // already closed
+  }
+}
+
+async function closeListener(l: Listener): Promise<void> {
+  await new Promise<void>((resolve) => l.udp.close(() => resolve()));
+  await new Promise<void>((resolve) => l.tcp.close(() => resolve()));
 }
 
 /**
@@ -345,8 +420,7 @@ function serveUdp(socket: dgram.Socket, responder: DnsResponder): void {
 }
 
 /** DNS over TCP (RFC 7766): length-prefixed messages, pipelined, bounded connections, idle timeout. */
-function serveTcp(server: net.Server, responder: DnsResponder, maxConnections: number, idleMs: number): Set<net.Socket> {
-  const connections = new Set<net.Socket>();
+function serveTcp(server: net.Server, responder: DnsResponder, connections: Set<net.Socket>, maxConnections: number, idleMs: number): void {
   server.on('error', () => {
     /* accept errors (EMFILE) are transient; the listener stays up */
   });
@@ -397,7 +471,6 @@ function serveTcp(server: net.Server, responder: DnsResponder, maxConnections: n
       }
     });
   });
-  return connections;
 }
 
 /** Parses `host:port`, `[v6]:port` or `:port` (all interfaces are not the default: an empty host means 127.0.0.1). */
