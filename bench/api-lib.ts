@@ -4,6 +4,7 @@
  * AWS JSON 1.1 over raw sockets, so the client costs as little CPU as possible on a 2-core box.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -84,6 +85,38 @@ export function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
 }
 
+/**
+ * With `PHAROS_CREDENTIALS=<id>:<secret>[,...]` in the environment, the spawned server (which
+ * inherits it) checks SigV4 and every benchmark request is signed with the first pair, so the
+ * same benchmarks measure the cost of authentication.
+ */
+const BENCH_KEY = (() => {
+  const first = process.env.PHAROS_CREDENTIALS?.split(',')[0];
+  const colon = first?.indexOf(':') ?? -1;
+  return first && colon > 0 ? { id: first.slice(0, colon), secret: first.slice(colon + 1) } : undefined;
+})();
+
+let signingDay = '';
+let signingKey: Buffer = Buffer.alloc(0);
+
+/** SigV4 header lines (`Name: value\r\n`) for a POST / with these headers, or '' without credentials. */
+function authHeaders(host: string, target: string, body: string): string {
+  if (!BENCH_KEY) return '';
+  const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const day = amzDate.slice(0, 8);
+  const h = (k: string | Buffer, d: string) => createHmac('sha256', k).update(d).digest();
+  if (day !== signingDay) {
+    signingKey = h(h(h(h(`AWS4${BENCH_KEY.secret}`, day), 'us-east-1'), 'servicediscovery'), 'aws4_request');
+    signingDay = day;
+  }
+  const payloadHash = createHash('sha256').update(body).digest('hex');
+  const canonical = `POST\n/\n\ncontent-type:application/x-amz-json-1.1\nhost:${host}\nx-amz-date:${amzDate}\nx-amz-target:${target}\n\ncontent-type;host;x-amz-date;x-amz-target\n${payloadHash}`;
+  const scope = `${day}/us-east-1/servicediscovery/aws4_request`;
+  const toSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`;
+  const signature = createHmac('sha256', signingKey).update(toSign).digest('hex');
+  return `X-Amz-Date: ${amzDate}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=${BENCH_KEY.id}/${scope}, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=${signature}\r\n`;
+}
+
 export interface Reply {
   status: number;
   /** Raw body bytes: decoding 20 KB of JSON per response would cost the client more than the check needs. */
@@ -127,7 +160,7 @@ export class Connection {
     await this.ready;
     const head =
       `POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.1\r\n` +
-      `X-Amz-Target: ${PREFIX}.${operation}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+      `X-Amz-Target: ${PREFIX}.${operation}\r\n${authHeaders('127.0.0.1', `${PREFIX}.${operation}`, body)}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
       this.socket.write(head + body);

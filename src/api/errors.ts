@@ -12,9 +12,35 @@ export const UNKNOWN_OPERATION = 'UnknownOperationException';
 export const SERIALIZATION_ERROR = 'SerializationException';
 export const REQUEST_TOO_LARGE = 'RequestEntityTooLargeException';
 export const INTERNAL_FAILURE = 'InternalFailure';
+/** SigV4 (sigv4.ts): no `Authorization` header at all. */
+export const MISSING_AUTHENTICATION_TOKEN = 'MissingAuthenticationTokenException';
+/** SigV4: an `Authorization` header (or `X-Amz-Date`) that cannot be parsed or lacks a part. */
+export const INCOMPLETE_SIGNATURE = 'IncompleteSignatureException';
+/** SigV4: the signature does not match, the request is too old or too new, or the scope is wrong. */
+export const INVALID_SIGNATURE = 'InvalidSignatureException';
+/** SigV4: the access key id is not one of the configured credentials. */
+export const UNRECOGNIZED_CLIENT = 'UnrecognizedClientException';
 
 /** HTTP status per error code, for one service's codes. */
 export type ErrorTable = Readonly<Record<string, number>>;
+
+/**
+ * The boundary's own codes, the same for every target. The authentication codes are the ones AWS
+ * JSON (Coral) services such as DynamoDB, ECS and Cloud Map put in `__type`, with the `Exception`
+ * suffix (the Query-protocol spellings `MissingAuthenticationToken`, `IncompleteSignature` belong
+ * to XML services). Statuses as AWS sends them: 400 for a bad or unknown signature, 403 for a
+ * request that carries no authentication at all (AWS common errors: MissingAuthenticationToken).
+ * Clients read only `__type`, so the status is informative.
+ */
+export const BOUNDARY_ERRORS: ErrorTable = {
+  [UNKNOWN_OPERATION]: 400,
+  [SERIALIZATION_ERROR]: 400,
+  [REQUEST_TOO_LARGE]: 413,
+  [MISSING_AUTHENTICATION_TOKEN]: 403,
+  [INCOMPLETE_SIGNATURE]: 400,
+  [INVALID_SIGNATURE]: 400,
+  [UNRECOGNIZED_CLIENT]: 400,
+};
 
 /**
  * Cloud Map's 15 modeled error shapes (botocore 1.43.11). The model gives none an
@@ -92,14 +118,16 @@ export interface WireError {
   fault: boolean;
 }
 
-/** Errors the boundary raises before any module runs (unknown target, bad JSON, oversized body). */
+/**
+ * Errors the boundary raises before any module runs (unknown target, bad JSON, oversized body,
+ * failed authentication); `code` is one of `BOUNDARY_ERRORS`, which gives the status.
+ */
 export class BoundaryError extends PharosError {
-  constructor(
-    code: string,
-    message: string,
-    readonly status = 400,
-  ) {
+  readonly status: number;
+
+  constructor(code: string, message: string) {
     super(code, message);
+    this.status = BOUNDARY_ERRORS[code] ?? 400;
   }
 }
 

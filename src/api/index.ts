@@ -1,5 +1,15 @@
 export { ApiServer, MAX_BODY_BYTES, MAX_DRAIN_BYTES, CLOSE_GRACE_MS, type ApiTarget, type ApiServerOptions, type OperationHandler } from './server.ts';
-export { CLOUD_MAP_PREFIX, ECS_PREFIX, cloudMapTarget, ecsTarget, operationsOf, lowerCamel } from './targets.ts';
+export { CLOUD_MAP_PREFIX, ECS_PREFIX, CLOUD_MAP_SIGNING_NAME, ECS_SIGNING_NAME, cloudMapTarget, ecsTarget, operationsOf, lowerCamel } from './targets.ts';
+export {
+  SigV4Verifier,
+  MAX_CLOCK_SKEW_MS,
+  SIGNING_SERVICES,
+  SIGNATURE_MISMATCH_MESSAGE,
+  deriveSigningKey,
+  type Credentials,
+  type SignedRequest,
+  type VerifiedCaller,
+} from './sigv4.ts';
 export {
   CLOUD_MAP_ERRORS,
   CLOUD_MAP_STYLE,
@@ -9,6 +19,11 @@ export {
   SERIALIZATION_ERROR,
   UNKNOWN_OPERATION,
   REQUEST_TOO_LARGE,
+  MISSING_AUTHENTICATION_TOKEN,
+  INCOMPLETE_SIGNATURE,
+  INVALID_SIGNATURE,
+  UNRECOGNIZED_CLIENT,
+  BOUNDARY_ERRORS,
   toWireError,
   type ErrorStyle,
   type ErrorTable,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Logger, Registry as MetricsRegistry } from '../lib/index.ts';
+import { systemClock, type Clock, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
 import {
   BoundaryError,
   CLOUD_MAP_STYLE,
@@ -13,6 +13,7 @@ import {
   type ErrorStyle,
 } from './errors.ts';
 import { ApiMetrics, OK_LABEL, UNKNOWN_LABEL } from './metrics.ts';
+import { SigV4Verifier, type Credentials } from './sigv4.ts';
 
 /**
  * Largest request body accepted. The biggest legitimate Cloud Map request (200 tags, or 30
@@ -43,19 +44,26 @@ export interface ApiTarget {
   /** PascalCase operation name → handler. */
   operations: Readonly<Record<string, OperationHandler>>;
   style: ErrorStyle;
+  /** SigV4 service name its requests must be scoped to (`servicediscovery`, `ecs`); any accepted one when absent. */
+  signingName?: string;
 }
 
-/** What the API server needs from its host: where to log, where to register metrics, the body limit. */
+/** What the API server needs from its host: where to log, where to register metrics, the body limit, who may call. */
 export interface ApiServerOptions {
   logger: Logger;
   metrics: MetricsRegistry;
   maxBodyBytes?: number;
+  /** Access keys whose SigV4 signatures are accepted; none (the default) = requests are not authenticated. */
+  credentials?: readonly Credentials[];
+  /** Time for the signature's 15-minute window. */
+  clock?: Clock;
 }
 
 interface Route {
   operation: string;
   handler: OperationHandler;
   style: ErrorStyle;
+  signingName?: string;
 }
 
 /**
@@ -71,6 +79,7 @@ export class ApiServer {
   private readonly metricsRegistry: MetricsRegistry;
   private readonly metrics: ApiMetrics;
   private readonly maxBodyBytes: number;
+  private readonly verifier?: SigV4Verifier;
   private ready = false;
   private closing?: Promise<void>;
 
@@ -79,6 +88,9 @@ export class ApiServer {
     this.metricsRegistry = options.metrics;
     this.metrics = new ApiMetrics(options.metrics);
     this.maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
+    if (options.credentials && options.credentials.length > 0) {
+      this.verifier = new SigV4Verifier({ credentials: options.credentials, clock: options.clock ?? systemClock });
+    }
     this.server = createServer((req, res) => this.onRequest(req, res));
   }
 
@@ -86,8 +98,13 @@ export class ApiServer {
   addTarget(target: ApiTarget): void {
     this.styles.set(target.prefix, target.style);
     for (const [operation, handler] of Object.entries(target.operations)) {
-      this.routes.set(`${target.prefix}.${operation}`, { operation, handler, style: target.style });
+      this.routes.set(`${target.prefix}.${operation}`, { operation, handler, style: target.style, signingName: target.signingName });
     }
+  }
+
+  /** Whether requests must carry a valid SigV4 signature (credentials were given). */
+  get authenticates(): boolean {
+    return this.verifier !== undefined;
   }
 
   /** `/ping` answers 200 only once this is set (after every part of the server has started). */
@@ -190,7 +207,7 @@ export class ApiServer {
   private rejectTooLarge(req: IncomingMessage, res: ServerResponse, declared?: number): void {
     const style = this.styleFor(req.headers['x-amz-target']);
     if (declared === undefined || declared > MAX_DRAIN_BYTES) res.setHeader('Connection', 'close');
-    const err = new BoundaryError(REQUEST_TOO_LARGE, `request body exceeds ${this.maxBodyBytes} bytes`, 413);
+    const err = new BoundaryError(REQUEST_TOO_LARGE, `request body exceeds ${this.maxBodyBytes} bytes`);
     this.sendError(res, toWireError(err, style));
     req.resume();
     this.metrics.record(UNKNOWN_LABEL, REQUEST_TOO_LARGE, 0);
@@ -200,6 +217,15 @@ export class ApiServer {
     const started = performance.now();
     const target = req.headers['x-amz-target'];
     const route = typeof target === 'string' ? this.routes.get(target) : undefined;
+    if (this.verifier) {
+      // Before anything else, unknown targets included: an unauthenticated caller learns nothing.
+      try {
+        this.verifier.verify({ method: req.method ?? 'POST', url: req.url ?? '/', rawHeaders: req.rawHeaders, body }, route?.signingName);
+      } catch (err) {
+        this.fail(res, route?.operation ?? UNKNOWN_LABEL, started, err, route?.style ?? this.styleFor(target));
+        return;
+      }
+    }
     if (!route) {
       const style = this.styleFor(target);
       const shown = typeof target === 'string' ? JSON.stringify(target) : 'missing';

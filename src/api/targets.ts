@@ -5,6 +5,10 @@ import type { ApiTarget, OperationHandler } from './server.ts';
 export const CLOUD_MAP_PREFIX = 'Route53AutoNaming_v20170314';
 /** `X-Amz-Target` prefix of ECS (CLOUDMAP-SPEC 4.1). */
 export const ECS_PREFIX = 'AmazonEC2ContainerServiceV20141113';
+/** SigV4 signing name of Cloud Map (the model's `signingName`, CLOUDMAP-SPEC 0). */
+export const CLOUD_MAP_SIGNING_NAME = 'servicediscovery';
+/** SigV4 signing name of ECS. */
+export const ECS_SIGNING_NAME = 'ecs';
 
 /** `CreateHttpNamespace` → `createHttpNamespace`. */
 export function lowerCamel(operation: string): string {
@@ -28,10 +32,10 @@ export function operationsOf(impl: object, operations: readonly string[]): Recor
 
 /** The Cloud Map target: `Route53AutoNaming_v20170314.<Op>` → `registry.<op>(input)`, Cloud Map error style. */
 export function cloudMapTarget(registry: object, operations: readonly string[]): ApiTarget {
-  return { prefix: CLOUD_MAP_PREFIX, operations: operationsOf(registry, operations), style: CLOUD_MAP_STYLE };
+  return { prefix: CLOUD_MAP_PREFIX, operations: operationsOf(registry, operations), style: CLOUD_MAP_STYLE, signingName: CLOUD_MAP_SIGNING_NAME };
 }
 
 /** The ECS target: `AmazonEC2ContainerServiceV20141113.<op>` with ECS errors (lowercase `message`, ServerException 500). */
 export function ecsTarget(orchestrator: object, operations: readonly string[]): ApiTarget {
-  return { prefix: ECS_PREFIX, operations: operationsOf(orchestrator, operations), style: ECS_STYLE };
+  return { prefix: ECS_PREFIX, operations: operationsOf(orchestrator, operations), style: ECS_STYLE, signingName: ECS_SIGNING_NAME };
 }

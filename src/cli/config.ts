@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import type { Credentials } from '../api/index.ts';
 import { LOG_LEVELS, PharosError, type LogLevel } from '../lib/index.ts';
 
 /** Error code of a bad flag or environment value; `main` turns it into exit code 2. */
@@ -21,6 +22,8 @@ export interface HostPort {
 /** Everything `pharos server` can be told, after parsing and validation. */
 export interface ServerConfig {
   apiAddr: HostPort;
+  /** Access keys whose SigV4 signatures the API accepts; empty = no authentication (loopback only). */
+  credentials: readonly Credentials[];
   dnsAddr: HostPort;
   dataDir: string;
   store: string;
@@ -63,6 +66,15 @@ const setting = <K extends keyof ServerConfig>(s: Setting<K>): Setting<keyof Ser
 /** The one config table: every flag, its environment variable, default and help (STYLE habit 7). */
 export const SETTINGS: readonly Setting<keyof ServerConfig>[] = [
   setting({ key: 'apiAddr', flag: '--api-addr', env: 'PHAROS_API_ADDR', arg: 'host:port', default: '127.0.0.1:7700', help: 'HTTP API (AWS JSON 1.1), /ping and /metrics. Port 0 picks a free port.', parse: parseHostPort }),
+  setting({
+    key: 'credentials',
+    flag: '--credentials',
+    env: 'PHAROS_CREDENTIALS',
+    arg: 'keyId:secret[,...]|none',
+    default: 'none',
+    help: 'Access keys the API accepts (AWS Signature V4 is then checked on every request); none = requests are not authenticated, and the API may only listen on loopback. Prefer the variable: flags show in ps.',
+    parse: parseCredentials,
+  }),
   setting({ key: 'dnsAddr', flag: '--dns-addr', env: 'PHAROS_DNS_ADDR', arg: 'host:port', default: '127.0.0.1:7753', help: 'Authoritative DNS server (UDP and TCP) for the DNS namespaces.', parse: parseHostPort }),
   setting({ key: 'dataDir', flag: '--data-dir', env: 'PHAROS_DATA_DIR', arg: 'path', default: './.pharos', help: 'Directory for local state (the SQLite database by default); created if missing.', parse: nonEmpty }),
   setting({
@@ -131,7 +143,25 @@ export function parseServerArgs(argv: readonly string[], env: Readonly<Record<st
       throw new ConfigError(`${given?.source ?? s.flag}: ${why}`);
     }
   }
+  checkApiExposure(config as ServerConfig);
   return { help: false, config: config as ServerConfig };
+}
+
+/**
+ * DESIGN (The API): Pharos refuses to listen beyond loopback without credentials, since anyone
+ * who reaches an unauthenticated API can register instances into DNS. Throws `ConfigError`.
+ */
+export function checkApiExposure(config: Pick<ServerConfig, 'apiAddr' | 'credentials'>): void {
+  if (config.credentials.length > 0 || isLoopback(config.apiAddr.host)) return;
+  throw new ConfigError(
+    `--api-addr ${formatHostPort(config.apiAddr)} is reachable beyond loopback, and no credentials are configured: ` +
+      'set --credentials <accessKeyId:secretAccessKey> (or PHAROS_CREDENTIALS) so that requests must be signed, or listen on 127.0.0.1',
+  );
+}
+
+/** 127.0.0.0/8, ::1 (also IPv4-mapped) and `localhost`. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^(?:::ffff:)?127\.\d+\.\d+\.\d+$/i.test(host);
 }
 
 /** The defaults, as `pharos server` with no flags and no environment would run. */
@@ -205,6 +235,26 @@ function parseForward(raw: string): HostPort | undefined {
   const hp = parseHostPort(raw, DNS_PORT);
   if (isIP(hp.host) === 0) throw new Error(`${JSON.stringify(raw)}: the forwarder must be an IP address (or none)`);
   return hp;
+}
+
+/** Access key ids as AWS writes them, and what people use locally (letters, digits, `_.-`). */
+const ACCESS_KEY_ID = /^[A-Za-z0-9_.-]{1,128}$/;
+
+/** `id:secret[,id:secret...]` or `none`. Messages name the key id, never the secret. */
+export function parseCredentials(raw: string): Credentials[] {
+  if (raw.trim() === 'none') return [];
+  const credentials: Credentials[] = [];
+  for (const [i, entry] of raw.split(',').entries()) {
+    const pair = entry.trim();
+    const colon = pair.indexOf(':');
+    const accessKeyId = colon === -1 ? pair : pair.slice(0, colon);
+    const secretAccessKey = colon === -1 ? '' : pair.slice(colon + 1);
+    if (!ACCESS_KEY_ID.test(accessKeyId)) throw new Error(`entry ${i + 1}: the access key id must be 1-128 letters, digits, '_', '.' or '-' (use accessKeyId:secretAccessKey, or none)`);
+    if (secretAccessKey === '' || /\s/.test(secretAccessKey)) throw new Error(`entry ${i + 1} (${accessKeyId}): the secret access key must be non-empty without spaces (use accessKeyId:secretAccessKey)`);
+    if (credentials.some((c) => c.accessKeyId === accessKeyId)) throw new Error(`access key id ${accessKeyId} is given twice`);
+    credentials.push({ accessKeyId, secretAccessKey });
+  }
+  return credentials;
 }
 
 function nonEmpty(raw: string): string {

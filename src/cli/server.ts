@@ -8,7 +8,7 @@ import { REGISTRY_OPERATIONS, Registry, Snapshot } from '../registry/index.ts';
 import { Compactor, openStore } from '../store/index.ts';
 import { ECS_OPERATIONS, Orchestrator } from '../orchestrator/index.ts';
 import { createRuntime, type Runtime } from '../runtime/index.ts';
-import type { ServerConfig } from './config.ts';
+import { checkApiExposure, type ServerConfig } from './config.ts';
 
 /** A started `pharos server`: where it listens, and how to stop it. */
 export interface RunningServer {
@@ -37,6 +37,8 @@ export interface StartOptions {
  * stops what had started, so a failed start leaves no open store or listening socket behind.
  */
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
+  // Also for callers that built the config without parseServerArgs: nothing opens before this.
+  checkApiExposure(config);
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
   const metrics = createMetricsRegistry();
@@ -88,7 +90,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     await registry.start();
     stops.push({ name: 'registry', stop: () => registry.stop() });
 
-    const api = new ApiServer({ logger: logger.child({ module: 'api' }), metrics });
+    const api = new ApiServer({ logger: logger.child({ module: 'api' }), metrics, credentials: config.credentials, clock });
     api.addTarget(cloudMapTarget(registry, REGISTRY_OPERATIONS));
 
     // ---- DNS server (src/dns) -----------------------------------------------------------
@@ -150,11 +152,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     api.setReady(true);
 
     const apiUrl = api.url;
-    if (!isLoopback(config.apiAddr.host)) {
-      // DESIGN: without configured credentials the API should stay on loopback; SigV4 is not checked yet.
-      logger.warn({ apiAddr: config.apiAddr }, 'the API listens beyond loopback and does not authenticate requests');
-    }
-    logger.info({ apiUrl, dnsAddress, store: config.store }, `pharos listening: api ${apiUrl}${dnsAddress ? `, dns ${dnsAddress}` : ''}`);
+    logger.info({ apiUrl, dnsAddress, store: config.store, sigv4: api.authenticates, accessKeys: config.credentials.length }, `pharos listening: api ${apiUrl}${dnsAddress ? `, dns ${dnsAddress}` : ''}`);
 
     let closing: Promise<void> | undefined;
     return {
@@ -174,9 +172,4 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     await stopAll();
     throw err;
   }
-}
-
-/** 127.0.0.0/8, ::1 and `localhost`. */
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
