@@ -10,6 +10,9 @@ import { ECS_OPERATIONS, Orchestrator } from '../orchestrator/index.ts';
 import { createRuntime, type Runtime } from '../runtime/index.ts';
 import { checkApiExposure, type ServerConfig } from './config.ts';
 
+/** Resolvers (glibc, musl, c-ares) read no port from resolv.conf: a task's nameserver must answer on 53. */
+const TASK_DNS_PORT = 53;
+
 /** A started `pharos server`: where it listens, and how to stop it. */
 export interface RunningServer {
   /** e.g. `http://127.0.0.1:7700` (the real port when started with port 0). */
@@ -128,6 +131,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     // the orchestrator then records this node's lost tasks as STOPPED and the scheduler replaces
     // them. Stop order: orchestrator (deregisters and stops tasks) before the runtime closes.
     const runtime = options.runtime ?? createRuntime({ awsvpc: { taskCidr: config.taskCidr }, metrics, logger: logger.child({ module: 'runtime' }) });
+    // A task in its own network namespace has its own loopback, so the DNS address above is out
+    // of its reach: when the netns runtime brings its bridge up, DNS also listens on the bridge's
+    // gateway (port 53: resolv.conf cannot name another) and each task's resolv.conf points there.
+    runtime.setTaskDns?.(async (gateway) => {
+      await dns.addListener({ host: gateway, port: TASK_DNS_PORT });
+      return { nameservers: [gateway] };
+    });
     await runtime.cleanup();
     stops.push({ name: 'runtime', stop: () => runtime.close() });
     const orchestrator = new Orchestrator({

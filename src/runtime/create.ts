@@ -3,7 +3,7 @@ import { NetworkModeUnsupportedError } from './errors.ts';
 import { RuntimeMetrics } from './metrics.ts';
 import { NetnsRuntime, type NetnsRuntimeOptions } from './netns.ts';
 import { ProcessRuntime } from './process.ts';
-import type { NetworkMode, Runtime, RunningTask, StopOptions, TaskSpec } from './runtime.ts';
+import type { NetworkMode, Runtime, RunningTask, StopOptions, TaskDnsProvider, TaskSpec } from './runtime.ts';
 
 export interface RuntimeOptions {
   /** `AWS_INSTANCE_IPV4` of host-network tasks. Default 127.0.0.1. */
@@ -44,6 +44,11 @@ export class DispatchRuntime implements Runtime {
     const rt = this.#pick(spec?.networkMode);
     if (rt === undefined) return Promise.reject(new NetworkModeUnsupportedError(String(spec?.networkMode), this.networkModes));
     return rt.startTask(spec, signal);
+  }
+
+  /** awsvpc tasks' resolver (NetnsRuntime.setTaskDns); host-network tasks use the host's. */
+  setTaskDns(provider: TaskDnsProvider | undefined): void {
+    this.netns?.setTaskDns(provider);
   }
 
   tasks(): RunningTask[] {

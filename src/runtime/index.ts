@@ -3,7 +3,7 @@ export type * from './runtime.ts';
 export * from './errors.ts';
 export { createRuntime, DispatchRuntime, type RuntimeOptions } from './create.ts';
 export { ProcessRuntime, CLOSE_STOP_TIMEOUT_MS, type ProcessRuntimeOptions } from './process.ts';
-export { NetnsRuntime, DEFAULT_BRIDGE, DEFAULT_NETNS_PREFIX, DEFAULT_VETH_PREFIX, type NetnsRuntimeOptions } from './netns.ts';
+export { NetnsRuntime, DEFAULT_BRIDGE, DEFAULT_NETNS_PREFIX, DEFAULT_VETH_PREFIX, ETC_NETNS_DIR, TASK_RESOLV_OPTIONS, renderResolvConf, type NetnsRuntimeOptions } from './netns.ts';
 export { IpAllocator, DEFAULT_TASK_CIDR } from './ipalloc.ts';
 export { TASK_LOG_LINES } from './logs.ts';
 export { EXEC_OUTPUT_LIMIT } from './task.ts';

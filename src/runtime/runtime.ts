@@ -176,9 +176,31 @@ export interface RunningTask {
   logs(container?: string): LogLine[];
 }
 
+/** The resolver a task's containers use (written as the task namespace's resolv.conf). */
+export interface TaskResolverConfig {
+  /** IPv4 addresses, asked on port 53 (resolv.conf cannot name a port). 1 to 3 (glibc's MAXNS). */
+  nameservers: string[];
+  /** resolv.conf `search` domains. Default none: Cloud Map names are used fully qualified, and a search list turns every outside lookup into extra queries. */
+  search?: string[];
+  /** resolv.conf `options`. Default `TASK_RESOLV_OPTIONS`. */
+  options?: string[];
+}
+
+/**
+ * Called when the netns runtime has brought its bridge up with the gateway address (before the
+ * first awsvpc task starts). Resolves with the resolver tasks should use — typically after
+ * starting a DNS listener on `gateway` — or undefined to leave tasks with the host's resolv.conf.
+ */
+export type TaskDnsProvider = (gateway: string) => Promise<TaskResolverConfig | undefined>;
+
 export interface Runtime {
   /** Network modes this runtime accepts; others are rejected with `RuntimeNetworkModeUnsupported`. */
   readonly networkModes: readonly NetworkMode[];
+  /**
+   * Where tasks with their own network namespace resolve names (see TaskDnsProvider). Runtimes
+   * without namespaces do not implement it: their tasks use the host's resolver.
+   */
+  setTaskDns?(provider: TaskDnsProvider | undefined): void;
   /**
    * Validates the spec, reserves resources (ports, IP, namespace), spawns every container and
    * resolves once all are spawned (not once they listen: readiness is the health checks' job).
