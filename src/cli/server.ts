@@ -135,7 +135,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     // of its reach: when the netns runtime brings its bridge up, DNS also listens on the bridge's
     // gateway (port 53: resolv.conf cannot name another) and each task's resolv.conf points there.
     runtime.setTaskDns?.(async (gateway) => {
-      await dns.addListener({ host: gateway, port: TASK_DNS_PORT });
+      // A wildcard --dns-addr on port 53 already answers on the gateway (and holds the port).
+      const wildcard = (dns.address.host === '0.0.0.0' || dns.address.host === '::') && dns.address.port === TASK_DNS_PORT;
+      if (!wildcard) await dns.addListener({ host: gateway, port: TASK_DNS_PORT });
       return { nameservers: [gateway] };
     });
     await runtime.cleanup();
