@@ -137,6 +137,10 @@ describe('awsvpc tasks resolve Cloud Map names through Pharos DNS on the bridge'
     const getent = await client.exec(['getent', 'ahostsv4', NAME], { timeoutMs: 5000 });
     assert.equal(getent.exitCode, 0, getent.output);
     assert.deepEqual([...new Set(getent.output.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0]))].sort(), ips);
+    // dig reads resolv.conf itself (not through nsswitch): the same answers, when it is installed.
+    const dig = await client.exec(['dig', '+short', '+tries=1', NAME, 'A'], { timeoutMs: 5000 });
+    if (dig.exitCode === 127) t.diagnostic('dig is not installed: skipped the dig check');
+    else assert.deepEqual(dig.output.trim().split('\n').sort(), ips, dig.output);
     // Outside Pharos zones without --dns-forward: refused, so not found (and quickly).
     const outside = await client.exec(['getent', 'hosts', 'pharos-test.example'], { timeoutMs: 5000 });
     assert.notEqual(outside.exitCode, 0);
