@@ -4,7 +4,8 @@
  * ECS service registers two tasks in Cloud Map; a third task resolves the name through the system
  * resolver — node's dns.lookup (getaddrinfo) in its container and glibc's `getent` through exec
  * (the health check path) — and gets the two task IPs. Names outside Pharos zones are refused
- * (no --dns-forward). Needs root; skipped visibly otherwise, failing when CI=true.
+ * without --dns-forward, and answered by the upstream with it. Needs root; skipped visibly
+ * otherwise, failing when CI=true.
  */
 import { ECS, waitUntilServicesStable } from '@aws-sdk/client-ecs';
 import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
@@ -15,7 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { defaultConfig, startServer, type RunningServer } from '../src/cli/index.ts';
-import { eventually, silentLogger } from '../src/lib/index.ts';
+import { startDnsServer } from '../src/dns/index.ts';
+import { openFixture } from '../src/dns/testutil.ts';
+import { createMetricsRegistry, eventually, silentLogger } from '../src/lib/index.ts';
 import { createRuntime, ETC_NETNS_DIR, NetnsRuntime, type DispatchRuntime } from '../src/runtime/index.ts';
 
 const CREDENTIALS = { accessKeyId: 'pharos', secretAccessKey: 'pharos' };
@@ -155,5 +158,52 @@ describe('awsvpc tasks resolve Cloud Map names through Pharos DNS on the bridge'
     assert.equal(existsSync(dir), false, 'resolv.conf removed with the namespace');
 
     await ecs.updateService({ cluster: 'rdns', service: 'web', desiredCount: 0 });
+  });
+});
+
+describe('with --dns-forward, awsvpc tasks resolve names outside Pharos zones through the upstream', { skip }, () => {
+  const FORWARD_AWSVPC = { taskCidr: '198.19.173.0/24', bridge: 'phrf0', netnsPrefix: 'phrf-', vethPrefix: 'phrfv' };
+
+  test('getent in a task answers a name only the upstream serves', async () => {
+    // The upstream: another authoritative server on the host's loopback, serving upstream.test.
+    const fx = await openFixture();
+    const ns = await fx.namespace('upstream.test');
+    const far = await fx.service(ns, 'far', [{ type: 'A', ttl: 60 }]);
+    await fx.instance(far, 'u-1', { AWS_INSTANCE_IPV4: '198.18.20.1' });
+    const upstream = await startDnsServer({ view: fx.view, address: '127.0.0.1:0', logger: silentLogger(), metrics: createMetricsRegistry() });
+    const dataDir = mkdtempSync(join(tmpdir(), 'pharos-rdnsf-'));
+    const runtime = createRuntime({ awsvpc: FORWARD_AWSVPC });
+    const server = await startServer(
+      defaultConfig({
+        apiAddr: { host: '127.0.0.1', port: 0 },
+        dnsAddr: { host: '127.0.0.1', port: 0 },
+        dnsForward: upstream.address,
+        dataDir,
+        store: `sqlite:${join(dataDir, 'pharos.db')}`,
+        logLevel: 'silent',
+      }),
+      { logger: silentLogger(), runtime },
+    );
+    const ecs = new ECS({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });
+    try {
+      await ecs.createCluster({ clusterName: 'fwd' });
+      await ecs.registerTaskDefinition({
+        family: 'sleeper',
+        networkMode: 'awsvpc',
+        containerDefinitions: [{ name: 'main', image: 'busybox', command: ['sleep', '30'] }],
+      });
+      const run = await ecs.runTask({ cluster: 'fwd', taskDefinition: 'sleeper', networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-1'] } } });
+      const id = run.tasks![0]!.taskArn!.split('/').pop()!;
+      const task = await eventually(() => runtime.tasks().find((x) => x.taskId === id), { timeoutMs: 10_000, message: 'task started' });
+      const r = await task.exec(['getent', 'ahostsv4', 'far.upstream.test'], { timeoutMs: 5000 });
+      assert.equal(r.exitCode, 0, r.output);
+      assert.equal(r.output.split(/\s+/)[0], '198.18.20.1');
+    } finally {
+      ecs.destroy();
+      await server.close();
+      await upstream.close();
+      await fx.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
