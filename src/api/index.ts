@@ -2,6 +2,7 @@ export { ApiServer, MAX_BODY_BYTES, MAX_DRAIN_BYTES, CLOSE_GRACE_MS, type ApiTar
 export { CLOUD_MAP_PREFIX, ECS_PREFIX, CLOUD_MAP_SIGNING_NAME, ECS_SIGNING_NAME, cloudMapTarget, ecsTarget, operationsOf, lowerCamel } from './targets.ts';
 export {
   SigV4Verifier,
+  FixedKeyHmac,
   MAX_CLOCK_SKEW_MS,
   SIGNING_SERVICES,
   SIGNATURE_MISMATCH_MESSAGE,

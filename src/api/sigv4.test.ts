@@ -10,6 +10,7 @@ import {
   CLOUD_MAP_STYLE,
   ECS_PREFIX,
   ECS_STYLE,
+  FixedKeyHmac,
   INCOMPLETE_SIGNATURE,
   INVALID_SIGNATURE,
   MAX_CLOCK_SKEW_MS,
@@ -71,6 +72,16 @@ describe('SigV4: the AWS test suite', () => {
       throwsCode(() => verifier.verify(suiteRequest(v.method, v.url, flipped)), INVALID_SIGNATURE, /^The request signature we calculated does not match/);
     });
   }
+
+  test('FixedKeyHmac equals createHmac (RFC 2104), for keys of 0-64 bytes and UTF-8 messages', () => {
+    for (const length of [0, 1, 32, 63, 64]) {
+      const key = Buffer.alloc(length, 0xa5);
+      for (const message of ['', 'AWS4-HMAC-SHA256\n20150830T123600Z', 'ሴ example space'.repeat(40)]) {
+        assert.deepEqual(new FixedKeyHmac(key).digest(message), createHmac('sha256', key).update(message, 'utf8').digest());
+      }
+    }
+    assert.throws(() => new FixedKeyHmac(Buffer.alloc(65)), RangeError);
+  });
 
   test('signing key of the AWS documentation example (iam, us-east-1, 20150830)', () => {
     // docs.aws.amazon.com "Examples of how to derive a signing key for Signature Version 4".
