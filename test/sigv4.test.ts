@@ -12,7 +12,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { defaultConfig, main, startServer, type MainIo } from '../src/cli/index.ts';
+import { ConfigError, defaultConfig, main, parseServerArgs, startServer, type MainIo, type ServerConfig } from '../src/cli/index.ts';
 import {
   CLI_SERVICE_ERROR,
   CLOUD_MAP_PREFIX,
@@ -278,6 +278,22 @@ describe('listening beyond loopback', () => {
     }
     const fromEnv = await runMain(['server'], { PHAROS_API_ADDR: '0.0.0.0:0' });
     assert.equal(fromEnv.code, 2);
+  });
+
+  test('which addresses count as loopback, and what --credentials parses to', () => {
+    const parse = (argv: string[], env: Record<string, string> = {}) => (parseServerArgs(argv, env) as { config: ServerConfig }).config;
+    for (const host of ['127.0.0.1:0', '127.3.2.1:0', '[::1]:0', 'localhost:0', '[::ffff:127.0.0.1]:0']) {
+      assert.deepEqual(parse(['--api-addr', host]).credentials, [], host);
+    }
+    for (const host of ['0.0.0.0:0', '[::]:0', '198.18.0.1:0', 'example.com:0', '127.0.0.1.nip.io:0', '[::ffff:198.18.0.1]:0']) {
+      assert.throws(() => parse(['--api-addr', host]), ConfigError, host);
+      assert.equal(parse(['--api-addr', host, '--credentials', 'k:s']).apiAddr.port, 0, host);
+    }
+    assert.deepEqual(parse([], { PHAROS_CREDENTIALS: 'AKIA1:wJalr/K7+x=, b.c-d_e:s:with:colons' }).credentials, [
+      { accessKeyId: 'AKIA1', secretAccessKey: 'wJalr/K7+x=' },
+      { accessKeyId: 'b.c-d_e', secretAccessKey: 's:with:colons' },
+    ]);
+    assert.deepEqual(parse(['--credentials', 'none'], { PHAROS_CREDENTIALS: 'k:s' }).credentials, []);
   });
 
   test('startServer refuses too, before it opens anything', async () => {
