@@ -125,7 +125,7 @@ export function rawPost(url: string, target: string | undefined, body: string, h
   });
 }
 
-export function rawRequest(url: string, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<RawReply> {
+export function rawRequest(url: string, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<RawReply> {
   return new Promise((resolve, reject) => {
     const req = request(new URL(path, url), { method, headers }, (res) => {
       const chunks: Buffer[] = [];

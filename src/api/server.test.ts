@@ -3,34 +3,12 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { PharosError, createMetricsRegistry, silentLogger } from '../lib/index.ts';
+import { rawRequest, type RawReply } from '../../test/helpers.ts';
 import { ApiServer, CLOUD_MAP_PREFIX, CLOUD_MAP_STYLE, ECS_PREFIX, ECS_STYLE, MAX_BODY_BYTES, MAX_DRAIN_BYTES } from './index.ts';
 
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  json?: Record<string, unknown>;
-}
-
-function call(url: string, options: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}${options.path ?? '/'}`, { method: options.method ?? 'POST', headers: options.headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: Record<string, unknown> | undefined;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-    });
-    req.on('error', reject);
-    req.end(options.body);
-  });
+/** One request to the test server (the whole-system tests' raw HTTP helper). */
+function call(url: string, options: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<RawReply> {
+  return rawRequest(url, options.method ?? 'POST', options.path ?? '/', options.body, options.headers);
 }
 
 const target = (op: string, prefix = CLOUD_MAP_PREFIX) => ({ 'X-Amz-Target': `${prefix}.${op}`, 'Content-Type': 'application/x-amz-json-1.1' });
