@@ -16,6 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultConfig, startServer, type RunningServer } from '../src/cli/index.ts';
 import { eventually, silentLogger } from '../src/lib/index.ts';
+import { privateNamespace } from './helpers.ts';
 import { createRuntime, NetnsRuntime } from '../src/runtime/index.ts';
 
 const CREDENTIALS = { accessKeyId: 'pharos', secretAccessKey: 'pharos' };
@@ -64,11 +65,7 @@ describe('ECS seed story (awsvpc, netns)', { skip }, () => {
       resolver = new Resolver({ timeout: 500, tries: 2 });
       resolver.setServers([server.dnsAddress]);
     }
-    const { OperationId } = await sd.createPrivateDnsNamespace({ Name: 'story.local', Vpc: 'vpc-1' });
-    const nsId = await eventually(async () => {
-      const { Operation } = await sd.getOperation({ OperationId });
-      return Operation?.Status === 'SUCCESS' ? Operation.Targets!['NAMESPACE'] : undefined;
-    });
+    const nsId = await privateNamespace(sd, 'story.local', 'vpc-1');
     const { Service } = await sd.createService({
       Name: 'web',
       NamespaceId: nsId,

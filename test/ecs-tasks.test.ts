@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import { defaultConfig, startServer, type RunningServer } from '../src/cli/index.ts';
 import { main } from '../src/cli/main.ts';
 import { eventually, silentLogger } from '../src/lib/index.ts';
+import { httpNamespace, privateNamespace } from './helpers.ts';
 import { createRuntime, NetnsRuntime, type Runtime } from '../src/runtime/index.ts';
 import { keys as registryKeys } from '../src/registry/index.ts';
 import { openStore } from '../src/store/index.ts';
@@ -228,11 +229,7 @@ describe('ECS tasks on the host network', () => {
   });
 
   test('a registration Cloud Map refuses is reported in the service events', async () => {
-    const { OperationId } = await h.sd.createPrivateDnsNamespace({ Name: 'gone.local', Vpc: 'vpc-1' });
-    const nsId = await eventually(async () => {
-      const { Operation } = await h.sd.getOperation({ OperationId });
-      return Operation?.Status === 'SUCCESS' ? Operation.Targets!['NAMESPACE'] : undefined;
-    });
+    const nsId = await privateNamespace(h.sd, 'gone.local', 'vpc-1');
     const { Service } = await h.sd.createService({ Name: 'gone', NamespaceId: nsId, DnsConfig: { DnsRecords: [{ Type: 'SRV', TTL: 1 }] } });
     const port = await freePort();
     await h.ecs.registerTaskDefinition({
@@ -252,11 +249,7 @@ describe('ECS tasks on the host network', () => {
   });
 
   test('inside the grace period an unhealthy task leaves Cloud Map (no custom health) and returns when healthy', async () => {
-    const { OperationId } = await h.sd.createHttpNamespace({ Name: 'grace-http' });
-    const nsId = await eventually(async () => {
-      const { Operation } = await h.sd.getOperation({ OperationId });
-      return Operation?.Status === 'SUCCESS' ? Operation.Targets!['NAMESPACE'] : undefined;
-    });
+    const nsId = await httpNamespace(h.sd, 'grace-http');
     const { Service } = await h.sd.createService({ Name: 'grace', NamespaceId: nsId });
     const marker = join(dataDir, 'healthy');
     writeFileSync(marker, '');
@@ -316,11 +309,7 @@ describe('restart', () => {
     const port = await freePort();
     try {
       let h = await start(dataDir, createRuntime({ awsvpc: 'host' }));
-      const { OperationId } = await h.sd.createPrivateDnsNamespace({ Name: 'restart.local', Vpc: 'vpc-1' });
-      const nsId = await eventually(async () => {
-        const { Operation } = await h.sd.getOperation({ OperationId });
-        return Operation?.Status === 'SUCCESS' ? Operation.Targets!['NAMESPACE'] : undefined;
-      });
+      const nsId = await privateNamespace(h.sd, 'restart.local', 'vpc-1');
       const { Service } = await h.sd.createService({ Name: 'api', NamespaceId: nsId, DnsConfig: { DnsRecords: [{ Type: 'SRV', TTL: 1 }] } });
       await h.ecs.createCluster({});
       await h.ecs.registerTaskDefinition({

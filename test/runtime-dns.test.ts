@@ -19,6 +19,7 @@ import { defaultConfig, startServer, type RunningServer } from '../src/cli/index
 import { startDnsServer } from '../src/dns/index.ts';
 import { openFixture } from '../src/dns/testutil.ts';
 import { createMetricsRegistry, eventually, silentLogger } from '../src/lib/index.ts';
+import { privateNamespace } from './helpers.ts';
 import { createRuntime, ETC_NETNS_DIR, NetnsRuntime, type DispatchRuntime } from '../src/runtime/index.ts';
 
 const CREDENTIALS = { accessKeyId: 'pharos', secretAccessKey: 'pharos' };
@@ -67,11 +68,7 @@ describe('awsvpc tasks resolve Cloud Map names through Pharos DNS on the bridge'
     server = await startServer(config, { logger: silentLogger(), runtime });
     ecs = new ECS({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });
     sd = new ServiceDiscovery({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, disableHostPrefix: true, maxAttempts: 1 });
-    const { OperationId } = await sd.createPrivateDnsNamespace({ Name: 'rdns.local', Vpc: 'vpc-1' });
-    const nsId = await eventually(async () => {
-      const { Operation } = await sd.getOperation({ OperationId });
-      return Operation?.Status === 'SUCCESS' ? Operation.Targets!['NAMESPACE'] : undefined;
-    });
+    const nsId = await privateNamespace(sd, 'rdns.local', 'vpc-1');
     const { Service } = await sd.createService({ Name: 'web', NamespaceId: nsId, DnsConfig: { RoutingPolicy: 'MULTIVALUE', DnsRecords: [{ Type: 'A', TTL: 1 }] } });
     registryArn = Service!.Arn!;
     await ecs.createCluster({ clusterName: 'rdns' });
