@@ -12,6 +12,7 @@ import {
   toWireError,
   type ErrorStyle,
 } from './errors.ts';
+import { RAW_JSON } from '../registry/index.ts';
 import { ApiMetrics, OK_LABEL, UNKNOWN_LABEL } from './metrics.ts';
 import { SigV4Verifier, type Credentials } from './sigv4.ts';
 
@@ -31,8 +32,6 @@ export const MAX_DRAIN_BYTES = 8 * 1024 * 1024;
 export const CLOSE_GRACE_MS = 10_000;
 
 const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
-/** Same symbol as the registry's `RAW_JSON` (Symbol.for, so this file needs no registry import). */
-const RAW_JSON_BODY = Symbol.for('pharos.rawJson');
 
 /** An operation: takes the untrusted parsed JSON body, returns the AWS output object (or nothing). */
 export type OperationHandler = (input: Record<string, unknown>) => unknown;
@@ -266,7 +265,7 @@ export class ApiServer {
     let payload: string;
     try {
       // An output may carry its own body text (registry RAW_JSON: DiscoverInstances' pre-serialized answer).
-      const raw = output !== null && typeof output === 'object' ? (output as Record<symbol, unknown>)[RAW_JSON_BODY] : undefined;
+      const raw = output !== null && typeof output === 'object' ? (output as Record<symbol, unknown>)[RAW_JSON] : undefined;
       payload = typeof raw === 'string' ? raw : JSON.stringify(output ?? {});
     } catch (err) {
       this.fail(res, route.operation, started, err, route.style);
