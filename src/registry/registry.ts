@@ -1374,41 +1374,20 @@ export class Registry {
         if (preferred.length > 0) found = preferred;
       }
     }
-    const revision = snap.instancesRevision(svc.id);
-    if (cacheable) {
-      const orderings = new DiscoverOrderings(found, max, revision, (inst, status) => this.instanceJson(inst, ns.httpName, svc.name, status), (inst, status) => ({
-        InstanceId: inst.id,
-        NamespaceName: ns.httpName,
-        ServiceName: svc.name,
-        HealthStatus: status,
-        Attributes: inst.attributes,
-      }));
-      let perService = this.discoverCache.get(svc.id);
-      if (!perService) this.discoverCache.set(svc.id, (perService = new Map()));
-      perService.set(cacheKey, orderings);
-      return orderings.pick();
-    }
-    // Partial Fisher–Yates: a uniformly random `max`-subset in random order.
-    const n = Math.min(max, found.length);
-    for (let i = 0; i < n; i++) {
-      const j = i + Math.floor(Math.random() * (found.length - i));
-      const t = found[i]!;
-      found[i] = found[j]!;
-      found[j] = t;
-    }
-    const instances = new Array<Out>(n);
-    const fragments = new Array<string>(n);
-    for (let i = 0; i < n; i++) {
-      const { inst, status } = found[i]!;
+    const orderings = new DiscoverOrderings(found, max, snap.instancesRevision(svc.id), (inst, status) => this.instanceJson(inst, ns.httpName, svc.name, status), (inst, status) => ({
+      InstanceId: inst.id,
+      NamespaceName: ns.httpName,
+      ServiceName: svc.name,
+      HealthStatus: status,
       // Attributes are shared with the snapshot record (read-only): no copy on the hot path.
-      instances[i] = { InstanceId: inst.id, NamespaceName: ns.httpName, ServiceName: svc.name, HealthStatus: status, Attributes: inst.attributes };
-      fragments[i] = this.instanceJson(inst, ns.httpName, svc.name, status);
-    }
-    return {
-      Instances: instances,
-      InstancesRevision: revision,
-      [RAW_JSON]: `{"Instances":[${fragments.join(',')}],"InstancesRevision":${revision}}`,
-    };
+      Attributes: inst.attributes,
+    }));
+    // Answers filtered by caller-supplied parameters are one-offs: not worth keeping.
+    if (!cacheable) return orderings.once();
+    let perService = this.discoverCache.get(svc.id);
+    if (!perService) this.discoverCache.set(svc.id, (perService = new Map()));
+    perService.set(cacheKey, orderings);
+    return orderings.pick();
   }
 
   /**
@@ -1726,9 +1705,15 @@ class DiscoverOrderings {
     private readonly summary: (inst: InstanceRecord, status: HealthStatus) => Out,
   ) {}
 
+  /** One of the kept orderings, built on first use. */
   pick(): Out {
     const k = Math.floor(Math.random() * DISCOVER_ORDERINGS);
     return (this.bodies[k] ??= this.build());
+  }
+
+  /** A fresh random ordering that is not kept. */
+  once(): Out {
+    return this.build();
   }
 
   private build(): Out {
