@@ -39,7 +39,7 @@ export interface ServerConfig {
   dnsForward: HostPort | undefined;
   dnsMaxAnswers: number;
   taskCidr: string;
-  /** ECS: time between deregistering a stopping task and SIGTERM; undefined = its records' largest TTL. */
+  /** ECS: time between deregistering a stopping task and SIGTERM; undefined = its records' largest TTL plus a grace (orchestrator DRAIN_GRACE_MS). */
   drainDelayMs: number | undefined;
   maxNamespaces: number;
   maxInstancesPerNamespace: number;
@@ -97,7 +97,7 @@ export const SETTINGS: readonly Setting<keyof ServerConfig>[] = [
   setting({ key: 'dnsForward', flag: '--dns-forward', env: 'PHAROS_DNS_FORWARD', arg: 'host[:port]|none', default: 'none', help: 'Resolver to forward names outside Pharos zones to; none answers REFUSED.', parse: parseForward }),
   setting({ key: 'dnsMaxAnswers', flag: '--dns-max-answers', env: 'PHAROS_DNS_MAX_ANSWERS', arg: 'n', default: '8', help: 'Most records in a MULTIVALUE answer (Route 53: 8).', parse: parseIntFlag(1, 1000) }),
   setting({ key: 'taskCidr', flag: '--task-cidr', env: 'PHAROS_TASK_CIDR', arg: 'cidr', default: '198.18.0.0/16', help: 'IPv4 range task network namespaces get their addresses from.', parse: parseCidr }),
-  setting({ key: 'drainDelayMs', flag: '--drain-delay', env: 'PHAROS_DRAIN_DELAY', arg: 'duration|ttl', default: 'ttl', help: 'ECS: how long a stopping task keeps running after it left DNS, before SIGTERM; ttl = the largest TTL of its Cloud Map records.', parse: (raw) => (raw === 'ttl' ? undefined : parseDurationFlag(raw)) }),
+  setting({ key: 'drainDelayMs', flag: '--drain-delay', env: 'PHAROS_DRAIN_DELAY', arg: 'duration|ttl', default: 'ttl', help: 'ECS: how long a stopping task keeps running after it left DNS, before SIGTERM; ttl = the largest TTL of its Cloud Map records plus 1s for answers and requests in flight.', parse: (raw) => (raw === 'ttl' ? undefined : parseDurationFlag(raw)) }),
   setting({ key: 'maxNamespaces', flag: '--max-namespaces', env: 'PHAROS_MAX_NAMESPACES', arg: 'n', default: '50', help: 'Quota: namespaces per region (AWS default 50).', parse: parseIntFlag(1, 1_000_000) }),
   setting({ key: 'maxInstancesPerNamespace', flag: '--max-instances-per-namespace', env: 'PHAROS_MAX_INSTANCES_PER_NAMESPACE', arg: 'n', default: '2000', help: 'Quota: instances per namespace (AWS default 2,000).', parse: parseIntFlag(1, 10_000_000) }),
   setting({ key: 'maxInstancesPerService', flag: '--max-instances-per-service', env: 'PHAROS_MAX_INSTANCES_PER_SERVICE', arg: 'n', default: '1000', help: 'Quota: instances per service (AWS: 1,000).', parse: parseIntFlag(1, 10_000_000) }),
