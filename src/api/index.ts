@@ -1,4 +1,16 @@
-export { ApiServer, MAX_BODY_BYTES, MAX_DRAIN_BYTES, CLOSE_GRACE_MS, type ApiTarget, type ApiServerOptions, type OperationHandler } from './server.ts';
+export {
+  ApiServer,
+  MAX_BODY_BYTES,
+  MAX_DRAIN_BYTES,
+  CLOSE_GRACE_MS,
+  type ApiTarget,
+  type ApiServerOptions,
+  type OperationHandler,
+  type PathRoute,
+  type PathRequest,
+  type PathOutcome,
+} from './server.ts';
+export { WatchHub, watchRoute, WATCH_PREFIX, DEFAULT_WAIT_MS, MAX_WAIT_MS, SSE_HEARTBEAT_MS, type WatchSource } from './watch.ts';
 export { CLOUD_MAP_PREFIX, ECS_PREFIX, CLOUD_MAP_SIGNING_NAME, ECS_SIGNING_NAME, cloudMapTarget, ecsTarget, operationsOf, lowerCamel } from './targets.ts';
 export {
   SigV4Verifier,

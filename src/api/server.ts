@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
@@ -58,6 +58,39 @@ export interface ApiServerOptions {
   clock?: Clock;
 }
 
+/** A request to a path-routed API, its whole body read and (when the server checks them) its signature checked. */
+export interface PathRequest {
+  method: string;
+  /** The path as it arrived (still percent-encoded), without the query string. */
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  /** Aborts when the client goes away or the server closes: for routes that hold a request open (the watch). */
+  signal: AbortSignal;
+}
+
+/** What a path route reports for `pharos_api_requests_total`: its operation name and `OK` or the error code. */
+export interface PathOutcome {
+  operation: string;
+  code: string;
+}
+
+/**
+ * An API routed by path prefix instead of `X-Amz-Target` (Route 53's REST-XML under
+ * `/2013-04-01/`, the watch under `/v1/`): the server reads the body (same size limit) and checks
+ * SigV4; the route writes its own responses, in its own wire format.
+ */
+export interface PathRoute {
+  /** Requests whose path starts with this go to the route, whatever their method. */
+  prefix: string;
+  /** SigV4 service the signature must be scoped to; any accepted one when absent. */
+  signingName?: string;
+  handle(req: PathRequest, res: ServerResponse): PathOutcome | Promise<PathOutcome>;
+  /** Writes an error the server raised before `handle` (authentication, body size); returns the wire code. */
+  reject(res: ServerResponse, err: BoundaryError): string;
+}
+
 interface Route {
   operation: string;
   handler: OperationHandler;
@@ -74,6 +107,9 @@ export class ApiServer {
   private readonly server: Server;
   private readonly routes = new Map<string, Route>();
   private readonly styles = new Map<string, ErrorStyle>();
+  private readonly pathRoutes: PathRoute[] = [];
+  /** Aborted by `close()`: ends the requests that path routes hold open. */
+  private readonly closed = new AbortController();
   private readonly logger: Logger;
   private readonly metricsRegistry: MetricsRegistry;
   private readonly metrics: ApiMetrics;
@@ -99,6 +135,11 @@ export class ApiServer {
     for (const [operation, handler] of Object.entries(target.operations)) {
       this.routes.set(`${target.prefix}.${operation}`, { operation, handler, style: target.style, signingName: target.signingName });
     }
+  }
+
+  /** Adds an API routed by path prefix (see `PathRoute`). */
+  addPathRoute(route: PathRoute): void {
+    this.pathRoutes.push(route);
   }
 
   /** Whether requests must carry a valid SigV4 signature (credentials were given). */
@@ -139,6 +180,7 @@ export class ApiServer {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.ready = false;
+    this.closed.abort();
     if (!this.server.listening) return (this.closing = Promise.resolve());
     this.closing = new Promise<void>((resolve) => {
       const grace = setTimeout(() => this.server.closeAllConnections(), CLOSE_GRACE_MS);
@@ -153,6 +195,15 @@ export class ApiServer {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const pathOnly = q === -1 ? url : url.slice(0, q);
+    for (const route of this.pathRoutes) {
+      if (pathOnly.startsWith(route.prefix)) {
+        this.onPathRequest(route, req, res, pathOnly, q === -1 ? '' : url.slice(q + 1));
+        return;
+      }
+    }
     if (req.method === 'POST') {
       this.onPost(req, res);
       return;
@@ -201,6 +252,80 @@ export class ApiServer {
     });
     // A client that goes away mid-body: nothing to answer.
     req.on('error', () => undefined);
+  }
+
+  private onPathRequest(route: PathRoute, req: IncomingMessage, res: ServerResponse, path: string, query: string): void {
+    const declared = Number(req.headers['content-length']);
+    const tooLarge = () => {
+      const err = new BoundaryError(REQUEST_TOO_LARGE, `request body exceeds ${this.maxBodyBytes} bytes`);
+      if (!(declared <= MAX_DRAIN_BYTES)) res.setHeader('Connection', 'close');
+      this.metrics.record(UNKNOWN_LABEL, route.reject(res, err), 0);
+      req.resume();
+    };
+    if (declared > this.maxBodyBytes) {
+      tooLarge();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let rejected = false;
+    req.on('data', (chunk: Buffer) => {
+      if (rejected) return;
+      size += chunk.length;
+      if (size > this.maxBodyBytes) {
+        rejected = true;
+        tooLarge();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', () => undefined);
+    req.on('end', () => {
+      if (rejected) return;
+      const started = performance.now();
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      if (this.verifier) {
+        try {
+          this.verifier.verify({ method: req.method ?? 'GET', url: req.url ?? '/', rawHeaders: req.rawHeaders, body }, route.signingName);
+        } catch (err) {
+          this.metrics.record(UNKNOWN_LABEL, route.reject(res, err as BoundaryError), (performance.now() - started) / 1000);
+          return;
+        }
+      }
+      // Aborts when the client disconnects before the answer, or when the server closes.
+      const gone = new AbortController();
+      res.on('close', () => gone.abort());
+      // A request held open past close() is answered then: its connection must not stay alive after it.
+      const onClosing = () => {
+        if (!res.headersSent) res.setHeader('Connection', 'close');
+      };
+      this.closed.signal.addEventListener('abort', onClosing, { once: true });
+      res.on('close', () => this.closed.signal.removeEventListener('abort', onClosing));
+      res.on('finish', () => {
+        if (this.closing) setImmediate(() => this.server.closeIdleConnections());
+      });
+      const signal = AbortSignal.any([gone.signal, this.closed.signal]);
+      const request: PathRequest = { method: req.method ?? 'GET', path, query: new URLSearchParams(query), headers: req.headers, body, signal };
+      const record = (outcome: PathOutcome) => this.metrics.record(outcome.operation, outcome.code, (performance.now() - started) / 1000);
+      let outcome: PathOutcome | Promise<PathOutcome>;
+      try {
+        outcome = route.handle(request, res);
+      } catch (err) {
+        this.logger.error({ err, path }, 'API request failed');
+        if (!res.headersSent) this.send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
+        return;
+      }
+      if (outcome instanceof Promise) {
+        outcome.then(record, (err: unknown) => {
+          // Routes map their own errors; anything arriving here is a bug: logged once.
+          this.logger.error({ err, path }, 'API request failed');
+          if (!res.headersSent) this.send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
+          else res.destroy();
+        });
+      } else {
+        record(outcome);
+      }
+    });
   }
 
   private rejectTooLarge(req: IncomingMessage, res: ServerResponse, declared?: number): void {

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { collectDefaultMetrics } from 'prom-client';
-import { ApiServer, cloudMapTarget, ecsTarget } from '../api/index.ts';
+import { ApiServer, WatchHub, cloudMapTarget, ecsTarget, watchRoute } from '../api/index.ts';
 import { startDnsServer } from '../dns/index.ts';
 import { HealthMonitor } from '../health/index.ts';
 import { createLogger, createMetricsRegistry, systemClock, type Clock, type Logger } from '../lib/index.ts';
@@ -95,6 +95,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
     const api = new ApiServer({ logger: logger.child({ module: 'api' }), metrics, credentials: config.credentials, clock });
     api.addTarget(cloudMapTarget(registry, REGISTRY_OPERATIONS));
+    // The watch (GET /v1/...): waiters per service, woken by the snapshot's changes.
+    const watchHub = new WatchHub(snapshot, metrics);
+    stops.push({ name: 'watch', stop: () => watchHub.close() });
+    api.addPathRoute(watchRoute({ view: snapshot, discoverInstances: (input) => registry.discoverInstances(input) }, watchHub, logger.child({ module: 'watch' })));
 
     // ---- DNS server (src/dns) -----------------------------------------------------------
     // Authoritative for every DNS namespace, answered from `snapshot`; names outside the zones

@@ -1,0 +1,349 @@
+import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import { Gauge, PharosError, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
+import { RAW_JSON, type RegistryView, type SnapshotChange } from '../registry/index.ts';
+import { CLOUD_MAP_STYLE, toWireError } from './errors.ts';
+import type { PathOutcome, PathRequest, PathRoute } from './server.ts';
+
+/**
+ * The watch: DiscoverInstances in the blocking-query style (Consul's `?index=&wait=`), and the
+ * same URL as a server-sent event stream. See README.md ("Watch") and docs/watch.md.
+ *
+ *   GET /v1/namespaces/{namespace}/services/{service}/instances?index=N&wait=30s
+ *
+ * Waiters are kept per service: a change wakes the waiters of its own service only, and an idle
+ * waiter costs a socket, a timer and a set entry (no polling).
+ */
+
+export const WATCH_PREFIX = '/v1/';
+/** `wait` when absent (Consul's default too). */
+export const DEFAULT_WAIT_MS = 30_000;
+/** Longest `wait`; larger ones are cut to this (Consul's limit: a proxy in between may drop longer requests). */
+export const MAX_WAIT_MS = 5 * 60_000;
+/** SSE comment line sent this often on open streams, so idle proxies and load balancers keep them open. */
+export const SSE_HEARTBEAT_MS = 30_000;
+/** Statuses REST clients expect for a missing resource; the other Cloud Map codes keep their table's status. */
+const NOT_FOUND_CODES = new Set(['NamespaceNotFound', 'ServiceNotFound']);
+const JSON_TYPE = 'application/json';
+const INDEX_HEADER = 'X-Pharos-Index';
+const OPERATION = 'WatchInstances';
+const PATH = /^\/v1\/namespaces\/([^/]+)\/services\/([^/]+)\/instances\/?$/;
+const WAIT = /^(\d{1,9})(ms|s|m)?$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
+const HEALTH_FILTERS = new Set(['HEALTHY', 'UNHEALTHY', 'ALL', 'HEALTHY_OR_ELSE_ALL']);
+
+/** What the watch needs from the registry: the snapshot (revisions, changes, names) and DiscoverInstances itself. */
+export interface WatchSource {
+  view: Pick<RegistryView, 'namespaceByHttpName' | 'servicesOf' | 'instancesRevision' | 'onChange'>;
+  discoverInstances(input: unknown): Promise<Record<string, unknown>>;
+}
+
+/**
+ * Waiters by service id, woken by the snapshot's changes to that service: its instances (which
+ * move InstancesRevision), their health (which changes HEALTHY answers without moving it) and
+ * the service itself (deleted or reconfigured).
+ */
+export class WatchHub {
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly unsubscribe: () => void;
+  private count = 0;
+
+  constructor(view: Pick<RegistryView, 'onChange'>, metrics?: MetricsRegistry) {
+    this.unsubscribe = view.onChange((change) => this.onChange(change));
+    if (metrics) {
+      const hub = this;
+      new Gauge({
+        name: 'pharos_watch_waiters',
+        help: 'Watch requests and event streams waiting for a change.',
+        registers: [metrics],
+        collect() {
+          this.set(hub.count);
+        },
+      });
+    }
+  }
+
+  /** Calls `wake` on every change to the service until the returned function is called. */
+  subscribe(serviceId: string, wake: () => void): () => void {
+    let set = this.waiters.get(serviceId);
+    if (!set) this.waiters.set(serviceId, (set = new Set()));
+    set.add(wake);
+    this.count++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.count--;
+      set.delete(wake);
+      if (set.size === 0 && this.waiters.get(serviceId) === set) this.waiters.delete(serviceId);
+    };
+  }
+
+  /** Waiters right now (all services). */
+  get size(): number {
+    return this.count;
+  }
+
+  close(): void {
+    this.unsubscribe();
+  }
+
+  private onChange(change: SnapshotChange): void {
+    if (change.kind === 'namespace' || change.serviceId === undefined) return;
+    const set = this.waiters.get(change.serviceId);
+    if (!set) return;
+    // A copy: a woken blocking waiter unsubscribes while we iterate.
+    for (const wake of [...set]) wake();
+  }
+}
+
+/** A watch request, parsed and checked. */
+interface WatchQuery {
+  namespace: string;
+  service: string;
+  /** Absent: answer at once. */
+  index?: number;
+  waitMs: number;
+  input: Record<string, unknown>;
+}
+
+/** The `/v1/` path route of the API server. */
+export function watchRoute(source: WatchSource, hub: WatchHub, logger: Logger): PathRoute {
+  const sendError = (res: ServerResponse, err: unknown): string => {
+    const code = writeError(res, err);
+    // Client errors are the caller's business; a fault is logged once, here.
+    if (code === CLOUD_MAP_STYLE.faultCode) logger.error({ err }, 'watch request failed');
+    return code;
+  };
+  return {
+    prefix: WATCH_PREFIX,
+    handle: (req, res) => handleWatch(source, hub, req, res, sendError),
+    reject: sendError,
+  };
+}
+
+async function handleWatch(
+  source: WatchSource,
+  hub: WatchHub,
+  req: PathRequest,
+  res: ServerResponse,
+  sendError: (res: ServerResponse, err: unknown) => string,
+): Promise<PathOutcome> {
+  let q: WatchQuery;
+  let serviceId: string;
+  let first: Record<string, unknown>;
+  try {
+    if (req.method !== 'GET') throw invalid(`${req.method} is not supported here: the watch is GET ${WATCH_PREFIX}namespaces/{namespace}/services/{service}/instances`);
+    q = parseWatch(req);
+    first = await source.discoverInstances(q.input);
+    serviceId = serviceIdOf(source, q.namespace, q.service);
+  } catch (err) {
+    return { operation: OPERATION, code: sendError(res, err) };
+  }
+  const stream = /\btext\/event-stream\b/.test(req.headers.accept ?? '');
+  if (stream) return streamEvents(source, hub, q, serviceId, first, req.signal, res, sendError);
+
+  let answer = first;
+  if (q.index !== undefined && revisionOf(first) === q.index) {
+    // Subscribe, then re-read: a change between the first read and the subscription is not missed.
+    let wake!: () => void;
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    const unsubscribe = hub.subscribe(serviceId, wake);
+    const timer = setTimeout(wake, q.waitMs);
+    const onAbort = () => wake();
+    req.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      if (source.view.instancesRevision(serviceId) === q.index) await woken;
+    } finally {
+      clearTimeout(timer);
+      unsubscribe();
+      req.signal.removeEventListener('abort', onAbort);
+    }
+    if (res.destroyed) return { operation: OPERATION, code: 'ClientClosed' };
+    try {
+      answer = await source.discoverInstances(q.input);
+    } catch (err) {
+      return { operation: OPERATION, code: sendError(res, err) };
+    }
+  }
+  const body = bodyOf(answer);
+  res.writeHead(200, {
+    'Content-Type': JSON_TYPE,
+    'Content-Length': Buffer.byteLength(body),
+    'x-amzn-RequestId': randomUUID(),
+    [INDEX_HEADER]: String(revisionOf(answer)),
+  });
+  res.end(body);
+  return { operation: OPERATION, code: 'OK' };
+}
+
+/** One event per change until the client goes away, the service is deleted or the server closes. */
+function streamEvents(
+  source: WatchSource,
+  hub: WatchHub,
+  q: WatchQuery,
+  serviceId: string,
+  first: Record<string, unknown>,
+  signal: AbortSignal,
+  res: ServerResponse,
+  sendError: (res: ServerResponse, err: unknown) => string,
+): Promise<PathOutcome> {
+  res.writeHead(200, {
+    'Content-Type': 'text/event-stream',
+    'Cache-Control': 'no-cache',
+    'x-amzn-RequestId': randomUUID(),
+    [INDEX_HEADER]: String(revisionOf(first)),
+  });
+  // `Last-Event-ID` (an EventSource reconnecting) counts as `index`.
+  const last = q.index;
+  if (last === undefined || revisionOf(first) !== last) res.write(event(first));
+  else res.write(': waiting\n\n'); // headers and a first byte now, so clients see the stream is open
+  return new Promise((resolve) => {
+    let busy = false;
+    let again = false;
+    const finish = (code: string) => {
+      unsubscribe();
+      heartbeats.delete(res);
+      signal.removeEventListener('abort', onAbort);
+      if (!res.writableEnded) res.end();
+      resolve({ operation: OPERATION, code });
+    };
+    // Changes that arrive while one is being read are coalesced into one more read.
+    const wake = () => {
+      if (busy) {
+        again = true;
+        return;
+      }
+      busy = true;
+      source.discoverInstances(q.input).then(
+        (answer) => {
+          busy = false;
+          if (res.destroyed) return;
+          res.write(event(answer));
+          if (again) {
+            again = false;
+            wake();
+          }
+        },
+        (err: unknown) => finish(sendError(res, err)),
+      );
+    };
+    const onAbort = () => finish('OK');
+    const unsubscribe = hub.subscribe(serviceId, wake);
+    heartbeats.add(res);
+    ensureHeartbeat();
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+  });
+}
+
+/** Open event streams; one shared timer writes their heartbeats (not one timer per stream). */
+const heartbeats = new Set<ServerResponse>();
+let heartbeatTimer: NodeJS.Timeout | undefined;
+
+function ensureHeartbeat(): void {
+  if (heartbeatTimer) return;
+  heartbeatTimer = setInterval(() => {
+    if (heartbeats.size === 0) {
+      clearInterval(heartbeatTimer);
+      heartbeatTimer = undefined;
+      return;
+    }
+    for (const res of heartbeats) res.write(': heartbeat\n\n');
+  }, SSE_HEARTBEAT_MS);
+  heartbeatTimer.unref();
+}
+
+function event(answer: Record<string, unknown>): string {
+  return `id: ${revisionOf(answer)}\nevent: instances\ndata: ${bodyOf(answer)}\n\n`;
+}
+
+function bodyOf(answer: Record<string, unknown>): string {
+  const raw = (answer as Record<symbol, unknown>)[RAW_JSON];
+  return typeof raw === 'string' ? raw : JSON.stringify(answer);
+}
+
+function revisionOf(answer: Record<string, unknown>): number {
+  return Number(answer['InstancesRevision']);
+}
+
+function serviceIdOf(source: WatchSource, namespace: string, service: string): string {
+  // DiscoverInstances just found both; a lookup miss here means it was deleted in between.
+  const ns = source.view.namespaceByHttpName(namespace);
+  for (const svc of ns ? source.view.servicesOf(ns.id) : []) if (svc.name === service) return svc.id;
+  throw new PharosError('ServiceNotFound', `Service not found: ${service}`);
+}
+
+/** Reads the path and query; everything untrusted, every mistake an `InvalidInput` that says what is wrong. */
+function parseWatch(req: PathRequest): WatchQuery {
+  const m = PATH.exec(req.path);
+  if (!m) throw invalid(`no such watch path: ${req.path}; the watch is GET ${WATCH_PREFIX}namespaces/{namespace}/services/{service}/instances`);
+  const namespace = decode(m[1]!);
+  const service = decode(m[2]!);
+  const input: Record<string, unknown> = { NamespaceName: namespace, ServiceName: service };
+  const attrs: Record<string, string> = {};
+  let index: number | undefined;
+  let waitMs = DEFAULT_WAIT_MS;
+  const lastEventId = req.headers['last-event-id'];
+  if (typeof lastEventId === 'string' && lastEventId !== '') index = parseIndex(lastEventId, 'Last-Event-ID');
+  for (const [key, value] of req.query) {
+    if (key === 'index') index = parseIndex(value, 'index');
+    else if (key === 'wait') waitMs = parseWait(value);
+    else if (key === 'health') {
+      if (!HEALTH_FILTERS.has(value)) throw invalid(`health must be one of ${[...HEALTH_FILTERS].join(', ')}, not ${JSON.stringify(value)}`);
+      input['HealthStatus'] = value;
+    } else if (key === 'max-results') {
+      if (!/^\d{1,4}$/.test(value)) throw invalid(`max-results must be a number from 1 to 1000, not ${JSON.stringify(value)}`);
+      input['MaxResults'] = Number(value); // DiscoverInstances checks the range
+    } else if (key.startsWith('attr.') && key.length > 5) attrs[key.slice(5)] = value;
+    else throw invalid(`unknown query parameter ${JSON.stringify(key)}: use index, wait, health, max-results or attr.KEY`);
+  }
+  if (Object.keys(attrs).length > 0) input['QueryParameters'] = attrs;
+  return { namespace, service, index, waitMs, input };
+}
+
+function parseIndex(value: string, what: string): number {
+  if (!/^\d{1,15}$/.test(value)) throw invalid(`${what} must be an InstancesRevision (a non-negative integer), not ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+/** `30s`, `5m`, `250ms`, or seconds without a unit (Consul's forms); cut to `MAX_WAIT_MS`. */
+function parseWait(value: string): number {
+  const m = WAIT.exec(value);
+  if (!m) throw invalid(`wait must be a duration such as 30s, 5m or 250ms, not ${JSON.stringify(value)}`);
+  return Math.min(MAX_WAIT_MS, Number(m[1]) * UNIT_MS[m[2] ?? 's']!);
+}
+
+function decode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw invalid(`path segment ${JSON.stringify(segment)} is not valid percent-encoding`);
+  }
+}
+
+function invalid(message: string): PharosError {
+  return new PharosError('InvalidInput', message);
+}
+
+/**
+ * Errors in Cloud Map's JSON form (`__type`, `Message`), with 404 for a missing namespace or
+ * service; on an open event stream, as an `error` event (the stream then ends).
+ */
+function writeError(res: ServerResponse, err: unknown): string {
+  const wire = toWireError(err, CLOUD_MAP_STYLE);
+  const status = NOT_FOUND_CODES.has(wire.code) ? 404 : wire.status;
+  const body = JSON.stringify(wire.body);
+  if (res.headersSent) {
+    if (!res.writableEnded) res.write(`event: error\ndata: ${body}\n\n`);
+    return wire.code;
+  }
+  res.writeHead(status, {
+    'Content-Type': JSON_TYPE,
+    'Content-Length': Buffer.byteLength(body),
+    'x-amzn-RequestId': randomUUID(),
+    'x-amzn-ErrorType': wire.code,
+  });
+  res.end(body);
+  return wire.code;
+}
