@@ -41,3 +41,5 @@ export {
   type ErrorStyle,
   type ErrorTable,
 } from './errors.ts';
+export { route53Route, ROUTE53_PREFIX, ROUTE53_SIGNING_NAME } from './route53.ts';
+export { parseXml, writeXml, escapeXml, XmlError, type XmlElement } from './xml.ts';

@@ -1,10 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { collectDefaultMetrics } from 'prom-client';
-import { ApiServer, WatchHub, cloudMapTarget, ecsTarget, watchRoute } from '../api/index.ts';
+import { ApiServer, WatchHub, cloudMapTarget, ecsTarget, route53Route, watchRoute } from '../api/index.ts';
 import { startDnsServer } from '../dns/index.ts';
 import { HealthMonitor } from '../health/index.ts';
 import { createLogger, createMetricsRegistry, systemClock, type Clock, type Logger } from '../lib/index.ts';
 import { REGISTRY_OPERATIONS, Registry, Snapshot } from '../registry/index.ts';
+import { Route53 } from '../route53/index.ts';
 import { Compactor, openStore } from '../store/index.ts';
 import { ECS_OPERATIONS, Orchestrator } from '../orchestrator/index.ts';
 import { createRuntime, type Runtime } from '../runtime/index.ts';
@@ -114,6 +115,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     });
     stops.push({ name: 'dns', stop: () => dns.close() });
     dnsAddress = dns.address.host.includes(':') ? `[${dns.address.host}]:${dns.address.port}` : `${dns.address.host}:${dns.address.port}`;
+
+    // ---- Route 53 hosted zones (src/route53) ---------------------------------------------
+    // The zone of each DNS namespace over the same snapshot DNS answers from, plus users' record
+    // sets; REST-XML under /2013-04-01/ on the API port.
+    const route53 = new Route53({ kv, snapshot, region: config.region, nsAddress: dns.address.host, clock, logger: logger.child({ module: 'route53' }) });
+    route53.start();
+    stops.push({ name: 'route53', stop: () => route53.stop() });
+    api.addPathRoute(route53Route(route53, logger.child({ module: 'route53' })));
 
     // ---- health checker (src/health) ----------------------------------------------------
     // HTTP/HTTPS/TCP probes of every instance of a service with a HealthCheckConfig; status

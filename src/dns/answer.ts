@@ -15,10 +15,16 @@ export type Rr =
       ttl: number;
       port: number;
       target: readonly string[];
+      /** Cloud Map's SRV records have priority and weight 1; users' records (Route 53) their own. */
+      priority?: number;
+      weight?: number;
       /** The target's address records (additional section). */
       extras: { type: typeof TYPE.A | typeof TYPE.AAAA; ttl: number; ip: Buffer }[];
     }
   | { type: typeof TYPE.CNAME | typeof TYPE.NS | typeof TYPE.PTR; owner: readonly string[]; ttl: number; target: readonly string[] }
+  | { type: typeof TYPE.MX; owner: readonly string[]; ttl: number; preference: number; target: readonly string[] }
+  | { type: typeof TYPE.TXT; owner: readonly string[]; ttl: number; strings: readonly Buffer[] }
+  | { type: typeof TYPE.CAA; owner: readonly string[]; ttl: number; flags: number; tag: string; value: Buffer }
   | {
       type: typeof TYPE.SOA;
       owner: readonly string[];
@@ -88,8 +94,8 @@ function writeRr(w: BodyWriter, rr: Rr): number | undefined {
       w.bytes(rr.ip);
       break;
     case TYPE.SRV:
-      w.u16(1); // priority: fixed at 1 (CLOUDMAP-SPEC 3.9)
-      w.u16(1); // weight
+      w.u16(rr.priority ?? 1); // Cloud Map: fixed at 1 (CLOUDMAP-SPEC 3.9)
+      w.u16(rr.weight ?? 1);
       w.u16(rr.port);
       targetAt = w.position;
       w.name(rr.target, false);
@@ -98,6 +104,22 @@ function writeRr(w: BodyWriter, rr: Rr): number | undefined {
     case TYPE.NS:
     case TYPE.PTR:
       w.name(rr.target);
+      break;
+    case TYPE.MX:
+      w.u16(rr.preference);
+      w.name(rr.target);
+      break;
+    case TYPE.TXT:
+      for (const s of rr.strings) {
+        w.u8(s.length);
+        w.bytes(s);
+      }
+      break;
+    case TYPE.CAA:
+      w.u8(rr.flags);
+      w.u8(rr.tag.length);
+      w.bytes(Buffer.from(rr.tag, 'latin1'));
+      w.bytes(rr.value);
       break;
     case TYPE.SOA:
       w.name(rr.mname);

@@ -25,12 +25,15 @@ export const TYPE = {
   CNAME: 5,
   SOA: 6,
   PTR: 12,
+  MX: 15,
+  TXT: 16,
   AAAA: 28,
   SRV: 33,
   OPT: 41,
   IXFR: 251,
   AXFR: 252,
   ANY: 255,
+  CAA: 257,
 } as const;
 
 export const CLASS_IN = 1;

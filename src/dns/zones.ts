@@ -1,4 +1,14 @@
-import { hasHealthConfig, type InstanceRecord, type NamespaceRecord, type RegistryView, type ServiceRecord, type SnapshotChange } from '../registry/index.ts';
+import {
+  hasHealthConfig,
+  isDnsName,
+  parseRdata,
+  type InstanceRecord,
+  type NamespaceRecord,
+  type RegistryView,
+  type ServiceRecord,
+  type SnapshotChange,
+  type ZoneRecordSetRecord,
+} from '../registry/index.ts';
 import { encodeBody, rotations, singles, type AnswerEntry, type Rr } from './answer.ts';
 import { DNS_REFUSED, dnsError } from './errors.ts';
 import type { DnsHandler, DnsReply, DnsRequest } from './handler.ts';
@@ -23,6 +33,8 @@ const MAX_PRECOMPUTED_VARIANTS = 64;
 /** Rotations pre-encoded per answer: enough to spread the first record around, bounded for big services. */
 const MAX_ROTATIONS = 16;
 const RECORD_TYPES_IN_ANY_ORDER: readonly number[] = [TYPE.A, TYPE.AAAA, TYPE.SRV, TYPE.CNAME];
+/** Users' weighted record sets are pre-encoded as this many variants, each set in proportion to its weight. */
+const WEIGHT_VARIANTS = 100;
 
 export interface RegistryZonesOptions {
   view: RegistryView;
@@ -43,6 +55,8 @@ interface Zone {
   services: Map<string, ServiceRecord>;
   /** Names that exist only because something exists below them (empty non-terminals). */
   ents: Set<string>;
+  /** Users' record sets (Route 53): relative name → record type → the sets at (name, type). */
+  user: Map<string, Map<number, ZoneRecordSetRecord[]>>;
 }
 
 /** What a cached entry derives from, so a change drops only what it affects. */
@@ -147,6 +161,11 @@ export class RegistryZones implements DnsHandler {
         // Health picks which records answer; instance names and PTRs do not depend on it.
         if (change.serviceId) this.dropKeys(this.keysByService.get(change.serviceId));
         break;
+      case 'recordset':
+        // A user's record set may turn an empty non-terminal or NODATA of the zone into data.
+        this.zones = undefined;
+        if (change.namespaceId) this.dropKeys(this.keysByNamespace.get(change.namespaceId));
+        break;
     }
     if (change.committedAt !== undefined) this.onPropagated?.(Math.max(0, this.now() - change.committedAt));
   }
@@ -220,6 +239,7 @@ export class RegistryZones implements DnsHandler {
         },
         services: new Map(),
         ents: new Set(),
+        user: new Map(),
       };
       for (const svc of this.view.servicesOf(ns.id)) {
         if (svc.type === 'HTTP' || !svc.dnsConfig || svc.dnsConfig.dnsRecords.length === 0) continue;
@@ -229,6 +249,16 @@ export class RegistryZones implements DnsHandler {
         for (let i = 1; i < rel.length; i++) zone.ents.add(rel.slice(i).join('.'));
       }
       zone.ents.add(NS_LABELS[1]!); // `dns.<zone>` exists because `ns.dns.<zone>` does
+      const suffix = apex.length === 0 ? 0 : apex.join('.').length + 1;
+      for (const set of this.view.recordSets(ns.id).values()) {
+        const rel = set.name.length > suffix ? splitName(set.name.slice(0, set.name.length - suffix)) : [];
+        let types = zone.user.get(rel.join('.'));
+        if (!types) zone.user.set(rel.join('.'), (types = new Map()));
+        const list = types.get(TYPE[set.type]);
+        if (list) list.push(set);
+        else types.set(TYPE[set.type], [set]);
+        for (let i = 1; i < rel.length; i++) zone.ents.add(rel.slice(i).join('.'));
+      }
       zones.set(apex.join('.'), zone);
     }
     this.zones = zones;
@@ -271,7 +301,10 @@ export class RegistryZones implements DnsHandler {
       const answers: Rr[] = [];
       if (qtype === TYPE.SOA || qtype === TYPE.ANY) answers.push(zone.soa);
       else if (qtype === TYPE.NS) answers.push({ type: TYPE.NS, owner: zone.apex, ttl: zone.soa.ttl, target: zone.soa.mname });
-      return answers.length ? { entry: positive(labels, base, answers), dep: nsDep } : nodata(nsDep);
+      if (answers.length) return { entry: positive(labels, base, answers), dep: nsDep };
+      const user = zone.user.get('');
+      const entry = user && this.userAnswer(user, labels, base, qtype);
+      return entry ? { entry, dep: nsDep } : nodata(nsDep);
     }
     if (relName === NS_LABELS.join('.')) {
       const ip = this.nsIp;
@@ -302,6 +335,11 @@ export class RegistryZones implements DnsHandler {
       const below = '.' + rel.slice(0, split).join('.');
       for (const id of byName.keys()) if (id.endsWith(below)) return nodata(dep);
     }
+    const user = zone.user.get(relName);
+    if (user) {
+      const entry = this.userAnswer(user, labels, base, qtype);
+      return entry ? { entry, dep: nsDep } : nodata(nsDep);
+    }
     if (zone.ents.has(relName)) return nodata(nsDep);
     // NXDOMAIN is not cached per name: random names would fill the cache.
     return { entry: negative(RCODE.NXDOMAIN, labels, base, zone) };
@@ -329,6 +367,34 @@ export class RegistryZones implements DnsHandler {
     if (pool.length <= pick) return { rcode: RCODE.NOERROR, authoritative: true, variants: rotations(labels, base, pool, MAX_ROTATIONS) };
     if (pick === 1 && pool.length <= MAX_PRECOMPUTED_VARIANTS) return { rcode: RCODE.NOERROR, authoritative: true, variants: singles(labels, base, pool) };
     return { rcode: RCODE.NOERROR, authoritative: true, variants: [], pool: { candidates: pool, pick, authority: [], question: labels, base } };
+  }
+
+  /**
+   * Users' records at a name, or undefined for NODATA. Route 53's routing: one simple set answers
+   * all its values; multivalue sets answer up to `maxAnswers` of their values at random; weighted
+   * sets answer one set, chosen in proportion to its weight (all equally when every weight is 0).
+   */
+  private userAnswer(types: Map<number, ZoneRecordSetRecord[]>, labels: string[], base: number, qtype: number): AnswerEntry | undefined {
+    const type = types.has(TYPE.CNAME) ? TYPE.CNAME : qtype === TYPE.ANY ? types.keys().next().value : qtype;
+    const sets = type === undefined ? undefined : types.get(type);
+    if (!sets || sets.length === 0) return undefined;
+    const records = (set: ZoneRecordSetRecord) => set.values.map((v) => userRr(set, v, labels)).filter((rr): rr is Rr => rr !== undefined);
+    if (sets[0]!.weight === undefined) {
+      const pool = sets.flatMap(records);
+      if (pool.length === 0) return undefined;
+      if (pool.length <= this.maxAnswers || !sets[0]!.multiValueAnswer) return { rcode: RCODE.NOERROR, authoritative: true, variants: rotations(labels, base, pool, MAX_ROTATIONS) };
+      return { rcode: RCODE.NOERROR, authoritative: true, variants: [], pool: { candidates: pool, pick: this.maxAnswers, authority: [], question: labels, base } };
+    }
+    const total = sets.reduce((n, s) => n + (s.weight ?? 0), 0);
+    const variants = [];
+    for (const set of sets) {
+      const share = total === 0 ? 1 : Math.round(((set.weight ?? 0) * WEIGHT_VARIANTS) / total);
+      const copies = total === 0 ? 1 : (set.weight ?? 0) > 0 ? Math.max(1, share) : 0;
+      if (copies === 0) continue;
+      const body = encodeBody(labels, base, records(set));
+      for (let i = 0; i < copies; i++) variants.push(body);
+    }
+    return variants.length ? { rcode: RCODE.NOERROR, authoritative: true, variants } : undefined;
   }
 
   /** The records one type would give at a service name, one per instance that has the attributes. */
@@ -402,21 +468,35 @@ export class RegistryZones implements DnsHandler {
   }
 }
 
+/** One value of a user's record set as a record (values were checked by `parseRdata` when stored). */
+function userRr(set: ZoneRecordSetRecord, value: string, owner: string[]): Rr | undefined {
+  const d = parseRdata(set.type, value);
+  if (typeof d === 'string') return undefined;
+  const ttl = set.ttl;
+  switch (d.type) {
+    case 'A':
+      return { type: TYPE.A, owner, ttl, ip: ipv4Bytes(d.address)! };
+    case 'AAAA':
+      return { type: TYPE.AAAA, owner, ttl, ip: ipv6Bytes(d.address)! };
+    case 'CNAME':
+    case 'PTR':
+      return { type: TYPE[d.type], owner, ttl, target: d.target };
+    case 'MX':
+      return { type: TYPE.MX, owner, ttl, preference: d.preference, target: d.exchange };
+    case 'SRV':
+      return { type: TYPE.SRV, owner, ttl, priority: d.priority, weight: d.weight, port: d.port, target: d.target, extras: [] };
+    case 'TXT':
+      return { type: TYPE.TXT, owner, ttl, strings: d.strings };
+    case 'CAA':
+      return { type: TYPE.CAA, owner, ttl, flags: d.flags, tag: d.tag, value: d.value };
+  }
+}
+
 /** Record type number → TTL, from the service's DnsConfig. */
 function ttlsOf(svc: ServiceRecord): Map<number, number> {
   return new Map<number, number>((svc.dnsConfig?.dnsRecords ?? []).map((r) => [TYPE[r.type], r.ttl]));
 }
 
-/** Whether labels make a name that can be encoded: no empty label, labels ≤ 63 bytes, name ≤ 255 bytes. */
-function isDnsName(labels: readonly string[]): boolean {
-  let length = 1;
-  for (const label of labels) {
-    const n = Buffer.byteLength(label, 'latin1');
-    if (n === 0 || n > 63) return false;
-    length += n + 1;
-  }
-  return length <= 255;
-}
 
 function addTo(m: Map<string, Set<string>>, id: string, key: string): void {
   let s = m.get(id);

@@ -13,3 +13,4 @@ export {
   type RegistryQuotas,
   type RegistryMethod,
 } from './registry.ts';
+export * from './rdata.ts';

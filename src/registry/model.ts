@@ -10,6 +10,10 @@
  *   /irev/<serviceId>                 InstancesRevisionMarker (written with each deregistration, so the
  *                                     revision survives restarts even when the last change was a delete)
  *   /op/<operationId>                 OperationRecord
+ *   /rrset/<namespaceId>/<name>/<type>/<setIdentifier>
+ *                                     ZoneRecordSetRecord: a record set a user added to the
+ *                                     namespace's hosted zone (Route 53, src/route53)
+ *   /r53change/<changeId>             ZoneChangeRecord: one applied Route 53 change batch
  */
 
 export type NamespaceType = 'HTTP' | 'DNS_PRIVATE' | 'DNS_PUBLIC';
@@ -126,6 +130,35 @@ export interface OperationRecord {
   payload?: unknown;
 }
 
+/** Record types users may put in a DNS namespace's hosted zone (Route 53 ChangeResourceRecordSets). */
+export const ZONE_RECORD_TYPES = ['A', 'AAAA', 'CNAME', 'TXT', 'MX', 'SRV', 'PTR', 'CAA'] as const;
+export type ZoneRecordType = (typeof ZONE_RECORD_TYPES)[number];
+
+/**
+ * A record set a user added to a DNS namespace's hosted zone, served by DNS next to Cloud Map's
+ * records. Values are Route 53's text forms, already checked by `parseRdata` (rdata.ts).
+ */
+export interface ZoneRecordSetRecord {
+  namespaceId: string;
+  /** Absolute, lowercase, without the final dot (`www.demo.local`; the apex is the namespace name). */
+  name: string;
+  type: ZoneRecordType;
+  /** Weighted and multivalue sets: which one of the sets at (name, type) this is. */
+  setIdentifier?: string;
+  weight?: number;
+  multiValueAnswer?: boolean;
+  ttl: number;
+  values: string[];
+}
+
+/** A change batch that ChangeResourceRecordSets applied (GetChange). */
+export interface ZoneChangeRecord {
+  id: string;
+  /** Epoch milliseconds. */
+  submittedAt: number;
+  comment?: string;
+}
+
 export const keys = {
   namespacePrefix: '/ns/',
   servicePrefix: '/svc/',
@@ -133,6 +166,8 @@ export const keys = {
   healthPrefix: '/health/',
   instancesRevisionPrefix: '/irev/',
   operationPrefix: '/op/',
+  recordSetPrefix: '/rrset/',
+  zoneChangePrefix: '/r53change/',
   namespace: (id: string) => `/ns/${id}`,
   service: (id: string) => `/svc/${id}`,
   serviceInstances: (serviceId: string) => `/inst/${serviceId}/`,
@@ -141,6 +176,11 @@ export const keys = {
   health: (serviceId: string, instanceId: string) => `/health/${serviceId}/${instanceId}`,
   instancesRevision: (serviceId: string) => `/irev/${serviceId}`,
   operation: (id: string) => `/op/${id}`,
+  namespaceRecordSets: (namespaceId: string) => `/rrset/${namespaceId}/`,
+  /** Names are `[a-z0-9_-]` labels; the set identifier is free text, so it is percent-encoded. */
+  recordSet: (r: Pick<ZoneRecordSetRecord, 'namespaceId' | 'name' | 'type' | 'setIdentifier'>) =>
+    `/rrset/${r.namespaceId}/${r.name}/${r.type}/${encodeURIComponent(r.setIdentifier ?? '')}`,
+  zoneChange: (id: string) => `/r53change/${id}`,
 } as const;
 
 /** Splits `/inst/<serviceId>/<instanceId>` (or `/health/...`); instance ids may contain `/`. */

@@ -10,11 +10,12 @@ import {
   type InstanceRecord,
   type NamespaceRecord,
   type ServiceRecord,
+  type ZoneRecordSetRecord,
 } from './model.ts';
 
 /** What changed, so readers (the DNS answer cache) can drop exactly what it affects. */
 export interface SnapshotChange {
-  kind: 'namespace' | 'service' | 'instance' | 'health';
+  kind: 'namespace' | 'service' | 'instance' | 'health' | 'recordset';
   /** Set for namespace changes and, when known, for service/instance/health changes. */
   namespaceId?: string;
   serviceId?: string;
@@ -41,11 +42,14 @@ export interface RegistryView {
   health(serviceId: string, instanceId: string): HealthStatus;
   healthRecord(serviceId: string, instanceId: string): HealthRecord | undefined;
   instancesRevision(serviceId: string): number;
+  /** Record sets users added to a DNS namespace's hosted zone (Route 53), by store key. */
+  recordSets(namespaceId: string): ReadonlyMap<string, ZoneRecordSetRecord>;
   onChange(listener: (change: SnapshotChange) => void): () => void;
 }
 
-const WATCHED_PREFIXES = [keys.namespacePrefix, keys.servicePrefix, keys.instancePrefix, keys.healthPrefix, keys.instancesRevisionPrefix];
+const WATCHED_PREFIXES = [keys.namespacePrefix, keys.servicePrefix, keys.instancePrefix, keys.healthPrefix, keys.instancesRevisionPrefix, keys.recordSetPrefix];
 const NO_INSTANCES: ReadonlyMap<string, InstanceRecord> = new Map();
+const NO_RECORD_SETS: ReadonlyMap<string, ZoneRecordSetRecord> = new Map();
 
 /**
  * An in-memory view of namespaces, services, instances and health, kept current from store watches.
@@ -60,6 +64,8 @@ export class Snapshot implements RegistryView {
   private readonly inst = new Map<string, Map<string, InstanceRecord>>();
   private readonly healthRecs = new Map<string, Map<string, HealthRecord>>();
   private readonly irev = new Map<string, number>();
+  /** Namespace id → (store key → user record set). */
+  private readonly rrsets = new Map<string, Map<string, ZoneRecordSetRecord>>();
   private readonly nsByHttpName = new Map<string, string>();
   private readonly emitter = new EventEmitter();
   private readonly watches: Watch[] = [];
@@ -172,6 +178,9 @@ export class Snapshot implements RegistryView {
     }
     return 'UNKNOWN'; // probed service before its first result
   }
+  recordSets(namespaceId: string): ReadonlyMap<string, ZoneRecordSetRecord> {
+    return this.rrsets.get(namespaceId) ?? NO_RECORD_SETS;
+  }
   instancesRevision(serviceId: string): number {
     // The marker covers deregistrations; registrations are the instances' own modRevisions.
     return Math.max(this.irev.get(serviceId) ?? 0, this.instRevs.get(serviceId) ?? 0);
@@ -249,6 +258,12 @@ export class Snapshot implements RegistryView {
     } else if (key.startsWith(keys.instancesRevisionPrefix)) {
       const serviceId = key.slice(keys.instancesRevisionPrefix.length);
       this.irev.set(serviceId, Math.max(this.irev.get(serviceId) ?? 0, revision));
+    } else if (key.startsWith(keys.recordSetPrefix)) {
+      const rec = parsed as ZoneRecordSetRecord;
+      let m = this.rrsets.get(rec.namespaceId);
+      if (!m) this.rrsets.set(rec.namespaceId, (m = new Map()));
+      m.set(key, rec);
+      this.emit({ kind: 'recordset', namespaceId: rec.namespaceId, revision, committedAt }, notify);
     }
   }
 
@@ -288,6 +303,12 @@ export class Snapshot implements RegistryView {
       this.emit({ kind: 'health', namespaceId, serviceId: ids.serviceId, instanceId: ids.instanceId, revision, committedAt }, true);
     } else if (key.startsWith(keys.instancesRevisionPrefix)) {
       this.irev.delete(key.slice(keys.instancesRevisionPrefix.length));
+    } else if (key.startsWith(keys.recordSetPrefix)) {
+      const namespaceId = key.slice(keys.recordSetPrefix.length).split('/', 1)[0]!;
+      const m = this.rrsets.get(namespaceId);
+      m?.delete(key);
+      if (m && m.size === 0) this.rrsets.delete(namespaceId);
+      this.emit({ kind: 'recordset', namespaceId, revision, committedAt }, true);
     }
   }
 }
