@@ -66,8 +66,12 @@ export interface PathRequest {
   query: URLSearchParams;
   headers: IncomingHttpHeaders;
   body: Buffer;
-  /** Aborts when the client goes away or the server closes: for routes that hold a request open (the watch). */
-  signal: AbortSignal;
+  /**
+   * Resolves when the client goes away or the server closes: for routes that hold a request open
+   * (the watch). A promise, not an AbortSignal: an EventTarget per held request costs memory that
+   * ten thousand idle watches feel.
+   */
+  ended: Promise<void>;
 }
 
 /** What a path route reports for `pharos_api_requests_total`: its operation name and `OK` or the error code. */
@@ -108,8 +112,8 @@ export class ApiServer {
   private readonly routes = new Map<string, Route>();
   private readonly styles = new Map<string, ErrorStyle>();
   private readonly pathRoutes: PathRoute[] = [];
-  /** Aborted by `close()`: ends the requests that path routes hold open. */
-  private readonly closed = new AbortController();
+  /** Path-route requests in progress → what `close()` calls to end them. */
+  private readonly held = new Set<() => void>();
   private readonly logger: Logger;
   private readonly metricsRegistry: MetricsRegistry;
   private readonly metrics: ApiMetrics;
@@ -180,7 +184,7 @@ export class ApiServer {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.ready = false;
-    this.closed.abort();
+    for (const end of [...this.held]) end();
     if (!this.server.listening) return (this.closing = Promise.resolve());
     this.closing = new Promise<void>((resolve) => {
       const grace = setTimeout(() => this.server.closeAllConnections(), CLOSE_GRACE_MS);
@@ -292,20 +296,23 @@ export class ApiServer {
           return;
         }
       }
-      // Aborts when the client disconnects before the answer, or when the server closes.
-      const gone = new AbortController();
-      res.on('close', () => gone.abort());
-      // A request held open past close() is answered then: its connection must not stay alive after it.
+      // Ends when the client disconnects before the answer, or when the server closes.
+      let end!: () => void;
+      const ended = new Promise<void>((resolve) => (end = resolve));
       const onClosing = () => {
+        // A request held open past close() is answered then: its connection must not stay alive after it.
         if (!res.headersSent) res.setHeader('Connection', 'close');
+        end();
       };
-      this.closed.signal.addEventListener('abort', onClosing, { once: true });
-      res.on('close', () => this.closed.signal.removeEventListener('abort', onClosing));
+      this.held.add(onClosing);
+      res.on('close', () => {
+        this.held.delete(onClosing);
+        end();
+      });
       res.on('finish', () => {
         if (this.closing) setImmediate(() => this.server.closeIdleConnections());
       });
-      const signal = AbortSignal.any([gone.signal, this.closed.signal]);
-      const request: PathRequest = { method: req.method ?? 'GET', path, query: new URLSearchParams(query), headers: req.headers, body, signal };
+      const request: PathRequest = { method: req.method ?? 'GET', path, query: new URLSearchParams(query), headers: req.headers, body, ended };
       const record = (outcome: PathOutcome) => this.metrics.record(outcome.operation, outcome.code, (performance.now() - started) / 1000);
       let outcome: PathOutcome | Promise<PathOutcome>;
       try {

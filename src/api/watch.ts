@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { Gauge, PharosError, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
+import { Gauge, Histogram, LATENCY_BUCKETS, PharosError, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
 import { RAW_JSON, type RegistryView, type SnapshotChange } from '../registry/index.ts';
 import { CLOUD_MAP_STYLE, toWireError } from './errors.ts';
 import type { PathOutcome, PathRequest, PathRoute } from './server.ts';
@@ -44,9 +44,10 @@ export interface WatchSource {
  * the service itself (deleted or reconfigured).
  */
 export class WatchHub {
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly waiters = new Map<string, Set<(committedAt?: number) => void>>();
   private readonly unsubscribe: () => void;
   private count = 0;
+  private readonly wakeDelay?: Histogram;
 
   constructor(view: Pick<RegistryView, 'onChange'>, metrics?: MetricsRegistry) {
     this.unsubscribe = view.onChange((change) => this.onChange(change));
@@ -60,11 +61,22 @@ export class WatchHub {
           this.set(hub.count);
         },
       });
+      this.wakeDelay = new Histogram({
+        name: 'pharos_watch_wake_delay_seconds',
+        help: 'Time from the store commit of a change to a waiting watch answered (or an event sent) with it.',
+        buckets: LATENCY_BUCKETS,
+        registers: [metrics],
+      });
     }
   }
 
-  /** Calls `wake` on every change to the service until the returned function is called. */
-  subscribe(serviceId: string, wake: () => void): () => void {
+  /** Records commit → answer for a watch woken by a change (not for timeouts). */
+  observeWake(committedAt: number | undefined): void {
+    if (committedAt !== undefined) this.wakeDelay?.observe(Math.max(0, Date.now() - committedAt) / 1000);
+  }
+
+  /** Calls `wake` (with the change's commit time) on every change to the service until the returned function is called. */
+  subscribe(serviceId: string, wake: (committedAt?: number) => void): () => void {
     let set = this.waiters.get(serviceId);
     if (!set) this.waiters.set(serviceId, (set = new Set()));
     set.add(wake);
@@ -93,7 +105,7 @@ export class WatchHub {
     const set = this.waiters.get(change.serviceId);
     if (!set) return;
     // A copy: a woken blocking waiter unsubscribes while we iterate.
-    for (const wake of [...set]) wake();
+    for (const wake of [...set]) wake(change.committedAt);
   }
 }
 
@@ -141,23 +153,22 @@ async function handleWatch(
     return { operation: OPERATION, code: sendError(res, err) };
   }
   const stream = /\btext\/event-stream\b/.test(req.headers.accept ?? '');
-  if (stream) return streamEvents(source, hub, q, serviceId, first, req.signal, res, sendError);
+  if (stream) return streamEvents(source, hub, q, serviceId, first, req.ended, res, sendError);
 
   let answer = first;
+  let committedAt: number | undefined;
   if (q.index !== undefined && revisionOf(first) === q.index) {
     // Subscribe, then re-read: a change between the first read and the subscription is not missed.
-    let wake!: () => void;
-    const woken = new Promise<void>((resolve) => (wake = resolve));
+    let wake!: (committedAt?: number) => void;
+    const woken = new Promise<number | undefined>((resolve) => (wake = resolve));
     const unsubscribe = hub.subscribe(serviceId, wake);
     const timer = setTimeout(wake, q.waitMs);
-    const onAbort = () => wake();
-    req.signal.addEventListener('abort', onAbort, { once: true });
+    void req.ended.then(() => wake());
     try {
-      if (source.view.instancesRevision(serviceId) === q.index) await woken;
+      if (source.view.instancesRevision(serviceId) === q.index) committedAt = await woken;
     } finally {
       clearTimeout(timer);
       unsubscribe();
-      req.signal.removeEventListener('abort', onAbort);
     }
     if (res.destroyed) return { operation: OPERATION, code: 'ClientClosed' };
     try {
@@ -174,6 +185,7 @@ async function handleWatch(
     [INDEX_HEADER]: String(revisionOf(answer)),
   });
   res.end(body);
+  hub.observeWake(committedAt);
   return { operation: OPERATION, code: 'OK' };
 }
 
@@ -184,7 +196,7 @@ function streamEvents(
   q: WatchQuery,
   serviceId: string,
   first: Record<string, unknown>,
-  signal: AbortSignal,
+  ended: Promise<void>,
   res: ServerResponse,
   sendError: (res: ServerResponse, err: unknown) => string,
 ): Promise<PathOutcome> {
@@ -204,12 +216,11 @@ function streamEvents(
     const finish = (code: string) => {
       unsubscribe();
       heartbeats.delete(res);
-      signal.removeEventListener('abort', onAbort);
       if (!res.writableEnded) res.end();
       resolve({ operation: OPERATION, code });
     };
     // Changes that arrive while one is being read are coalesced into one more read.
-    const wake = () => {
+    const wake = (committedAt?: number) => {
       if (busy) {
         again = true;
         return;
@@ -220,6 +231,7 @@ function streamEvents(
           busy = false;
           if (res.destroyed) return;
           res.write(event(answer));
+          hub.observeWake(committedAt);
           if (again) {
             again = false;
             wake();
@@ -228,12 +240,10 @@ function streamEvents(
         (err: unknown) => finish(sendError(res, err)),
       );
     };
-    const onAbort = () => finish('OK');
     const unsubscribe = hub.subscribe(serviceId, wake);
     heartbeats.add(res);
     ensureHeartbeat();
-    signal.addEventListener('abort', onAbort, { once: true });
-    if (signal.aborted) onAbort();
+    void ended.then(() => finish('OK'));
   });
 }
 
