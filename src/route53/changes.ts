@@ -37,6 +37,8 @@ const MAX_WEIGHT = 255;
 /** Values per record set (Route 53's limit). */
 const MAX_VALUES = 400;
 const MAX_SET_IDENTIFIER = 128;
+/** Users' record sets in one zone: Route 53's default quota per hosted zone (it also bounds a batch's checks). */
+export const MAX_RECORD_SETS_PER_ZONE = 10_000;
 
 /** The user record sets of one zone, by store key, as the batch changes them. */
 export type ZoneState = Map<string, ZoneRecordSetRecord>;
@@ -72,6 +74,9 @@ export function applyChanges(zones: HostedZones, zone: ZoneView, state: ZoneStat
       continue;
     }
     state.set(key, set);
+  }
+  if (state.size > MAX_RECORD_SETS_PER_ZONE) {
+    messages.push(`The change would leave ${state.size} record sets of your own in zone ${presentName(zone.name)}, more than the limit of ${MAX_RECORD_SETS_PER_ZONE}`);
   }
   // A CNAME owns its name alone (RFC 1034 3.6.2): checked on the batch's result, name by name.
   for (const name of touched) {
