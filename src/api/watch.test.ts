@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createMetricsRegistry } from '../lib/index.ts';
+import type { SnapshotChange } from '../registry/index.ts';
+import { WatchHub } from './watch.ts';
+
+test("WatchHub: a change wakes its own service's waiters only, once each, and unsubscribing is final", async () => {
+  let emit: (change: SnapshotChange) => void = () => undefined;
+  const view = {
+    onChange(listener: (change: SnapshotChange) => void) {
+      emit = listener;
+      return () => (emit = () => undefined);
+    },
+  };
+  const metrics = createMetricsRegistry();
+  const hub = new WatchHub(view, metrics);
+  const woken: string[] = [];
+  const subs = ['a', 'a', 'b'].map((svc, i) => hub.subscribe(`srv-${svc}`, (at) => woken.push(`${i}:${at}`)));
+  assert.equal(hub.size, 3);
+  emit({ kind: 'instance', serviceId: 'srv-a', instanceId: 'i', revision: 7, committedAt: 1000 });
+  assert.deepEqual(woken, ['0:1000', '1:1000']);
+  emit({ kind: 'health', serviceId: 'srv-b', instanceId: 'i', revision: 8 });
+  emit({ kind: 'namespace', namespaceId: 'ns-x', revision: 9 });
+  emit({ kind: 'recordset', namespaceId: 'ns-x', revision: 10 });
+  assert.deepEqual(woken, ['0:1000', '1:1000', '2:undefined']);
+  subs[0]!();
+  subs[0]!(); // repeatable
+  assert.equal(hub.size, 2);
+  emit({ kind: 'instance', serviceId: 'srv-a', instanceId: 'j', revision: 11 });
+  assert.deepEqual(woken.slice(3), ['1:undefined']);
+  subs[1]!();
+  subs[2]!();
+  assert.equal(hub.size, 0);
+  assert.match(await metrics.metrics(), /^pharos_watch_waiters 0$/m);
+  hub.close();
+});
