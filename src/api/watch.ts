@@ -241,6 +241,8 @@ function streamEvents(
       );
     };
     const unsubscribe = hub.subscribe(serviceId, wake);
+    // A change between the first read and the subscription is not missed.
+    if (source.view.instancesRevision(serviceId) !== revisionOf(first)) wake();
     heartbeats.add(res);
     ensureHeartbeat();
     void ended.then(() => finish('OK'));
