@@ -127,6 +127,17 @@ describe('watch (GET /v1/namespaces/{ns}/services/{svc}/instances)', () => {
     await s.sd.deregisterInstance({ ServiceId: web, InstanceId: 'w2' });
     const a = await held;
     assert.deepEqual((a.json['Instances'] as { InstanceId: string }[]).map((i) => i.InstanceId), ['w1']);
+    // A deregistration moves the revision twice (the delete, then its marker): the answer, the
+    // header and DiscoverInstancesRevision all give the final one, so the next watch holds.
+    const { InstancesRevision } = await s.sd.discoverInstancesRevision({ NamespaceName: 'watchns', ServiceName: 'web' });
+    assert.equal(a.index, String(InstancesRevision));
+    assert.equal(a.json['InstancesRevision'], InstancesRevision);
+    assert.equal((await s.sd.discoverInstances({ NamespaceName: 'watchns', ServiceName: 'web' })).InstancesRevision, InstancesRevision);
+    const next = get(s, `${PATH}?index=${a.index}&wait=30s`);
+    await eventually(async () => (await waiters(s)) === 1, { message: 'the next watch holds' });
+    await register(s.sd, web, 'w2', { AWS_INSTANCE_IPV4: '198.18.130.2', zone: 'b' });
+    assert.ok(Number((await next).index) > InstancesRevision!);
+    await s.sd.deregisterInstance({ ServiceId: web, InstanceId: 'w2' });
   });
 
   test('a health change wakes HEALTHY watchers with the new answer (the index does not move)', async () => {

@@ -100,13 +100,28 @@ export class WatchHub {
     this.unsubscribe();
   }
 
+  /**
+   * Waiters are woken on the next turn of the event loop, once per service however many changes
+   * it had: the events of one commit (an instance, its health record, the revision marker) arrive
+   * through separate store watches, and a waiter must read the state after all of them.
+   */
   private onChange(change: SnapshotChange): void {
-    if (change.kind === 'namespace' || change.serviceId === undefined) return;
-    const set = this.waiters.get(change.serviceId);
-    if (!set) return;
-    // A copy: a woken blocking waiter unsubscribes while we iterate.
-    for (const wake of [...set]) wake(change.committedAt);
+    if (change.kind === 'namespace' || change.serviceId === undefined || !this.waiters.has(change.serviceId)) return;
+    if (!this.due.has(change.serviceId)) this.due.set(change.serviceId, change.committedAt);
+    if (this.due.size === 1) setImmediate(() => this.wakeDue());
   }
+
+  private wakeDue(): void {
+    const due = [...this.due];
+    this.due.clear();
+    for (const [serviceId, committedAt] of due) {
+      // A copy: a woken blocking waiter unsubscribes while we iterate.
+      for (const wake of [...(this.waiters.get(serviceId) ?? [])]) wake(committedAt);
+    }
+  }
+
+  /** Services changed since the last wake-up → commit time of their first change. */
+  private readonly due = new Map<string, number | undefined>();
 }
 
 /** A watch request, parsed and checked. */

@@ -19,6 +19,7 @@ export interface SnapshotChange {
   /** Set for namespace changes and, when known, for service/instance/health changes. */
   namespaceId?: string;
   serviceId?: string;
+  /** Absent on an `instance` change that only moves the service's InstancesRevision (a deregistration's marker). */
   instanceId?: string;
   /** The store revision that caused the change. */
   revision: number;
@@ -258,6 +259,9 @@ export class Snapshot implements RegistryView {
     } else if (key.startsWith(keys.instancesRevisionPrefix)) {
       const serviceId = key.slice(keys.instancesRevisionPrefix.length);
       this.irev.set(serviceId, Math.max(this.irev.get(serviceId) ?? 0, revision));
+      // The marker moves InstancesRevision after the deregistration's own events: readers that
+      // cache by revision (DiscoverInstances, the watch) must hear of it too.
+      this.emit({ kind: 'instance', namespaceId: this.svc.get(serviceId)?.namespaceId, serviceId, revision, committedAt }, notify);
     } else if (key.startsWith(keys.recordSetPrefix)) {
       const rec = parsed as ZoneRecordSetRecord;
       let m = this.rrsets.get(rec.namespaceId);
