@@ -18,6 +18,7 @@ import { DEFAULT_MAX_CONCURRENT_PROBES, HealthMonitor } from '../src/health/inde
 import { createMetricsRegistry } from '../src/lib/index.ts';
 import { Registry, Snapshot } from '../src/registry/index.ts';
 import { openStore } from '../src/store/index.ts';
+import { cloudMap } from '../src/registry/ops/index.ts';
 
 const N = Number(process.argv[2] ?? 10_000);
 const INTERVAL_MS = Number(process.argv[3] ?? 5000);
@@ -53,9 +54,9 @@ async function main(): Promise<void> {
     config: { region: 'us-east-1', accountId: '123456789012', quotas: { instancesPerService: N, instancesPerNamespace: N } },
   });
   await registry.start();
-  const nsOp = await registry.createPublicDnsNamespace({ Name: 'bench.health' });
+  const nsOp = await cloudMap(registry).CreatePublicDnsNamespace({ Name: 'bench.health' });
   const ns = await registry.waitForOperation(nsOp['OperationId'] as string);
-  const svc = await registry.createService({
+  const svc = await cloudMap(registry).CreateService({
     Name: 'web',
     NamespaceId: ns.targets.NAMESPACE,
     DnsConfig: { RoutingPolicy: 'MULTIVALUE', DnsRecords: [{ Type: 'A', TTL: 10 }] },
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < ports.length; i += REGISTER_CONCURRENCY) {
     await Promise.all(
       ports.slice(i, i + REGISTER_CONCURRENCY).map(async (port, j) => {
-        const out = await registry.registerInstance({
+        const out = await cloudMap(registry).RegisterInstance({
           ServiceId: serviceId,
           InstanceId: `i-${i + j}`,
           Attributes: { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: String(port) },

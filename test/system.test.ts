@@ -5,7 +5,7 @@
 import * as sdk from '@aws-sdk/client-servicediscovery';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { REGISTRY_OPERATIONS } from '../src/registry/index.ts';
+import { REGISTRY_OPERATIONS } from '../src/registry/ops/index.ts';
 import { CLOUD_MAP_PREFIX, httpNamespace, privateNamespace, rawPost, rawRequest, register, startTestServer, type TestServer } from './helpers.ts';
 
 test('the registry serves exactly the 30 operations of the SDK model', () => {

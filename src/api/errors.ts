@@ -1,10 +1,13 @@
 import { PharosError } from '../lib/index.ts';
+import { ECS_ERRORS } from '../orchestrator/index.ts';
+import { CLOUD_MAP_ERRORS } from '../registry/index.ts';
 
 /**
- * The one error table of the HTTP boundary. Modules throw `PharosError`s whose `code` is the AWS
- * error code; this file decides what goes on the wire: HTTP status, `__type`, the message member
- * (`Message` for Cloud Map, `message` for ECS) and the modeled extra members (`fields`).
- * @see CLOUDMAP-SPEC 2.3 (error response) and 4.1 (ECS errors)
+ * The one error mapping of the HTTP boundary. Modules throw `PharosError`s whose `code` is the AWS
+ * error code; each domain declares its codes once, with their statuses, in its `errors.ts`
+ * (`CLOUD_MAP_ERRORS`, `ECS_ERRORS`), and this file reads those tables to decide what goes on the
+ * wire: HTTP status, `__type`, the message member (`Message` for Cloud Map, `message` for ECS) and
+ * the modeled extra members (`fields`). See docs/compatibility.md (errors).
  */
 
 /** Codes the boundary itself produces, whatever the target. */
@@ -42,58 +45,6 @@ export const BOUNDARY_ERRORS: ErrorTable = {
   [UNRECOGNIZED_CLIENT]: 400,
 };
 
-/**
- * Cloud Map's 15 modeled error shapes (botocore 1.43.11). The model gives none an
- * `httpStatusCode`, so every one is a client error with status 400 (CLOUDMAP-SPEC 1).
- */
-export const CLOUD_MAP_ERRORS: ErrorTable = {
-  CustomHealthNotFound: 400,
-  DuplicateRequest: 400,
-  InstanceNotFound: 400,
-  InvalidInput: 400,
-  NamespaceAlreadyExists: 400,
-  NamespaceNotFound: 400,
-  OperationNotFound: 400,
-  RequestLimitExceeded: 400,
-  ResourceInUse: 400,
-  ResourceLimitExceeded: 400,
-  ResourceNotFoundException: 400,
-  ServiceAlreadyExists: 400,
-  ServiceAttributesLimitExceededException: 400,
-  ServiceNotFound: 400,
-  TooManyTagsException: 400,
-};
-
-/** ECS error shapes (2014-11-13 model): all client errors except `ServerException`, a fault (CLOUDMAP-SPEC 4.1). */
-export const ECS_ERRORS: ErrorTable = {
-  AccessDeniedException: 400,
-  AttributeLimitExceededException: 400,
-  BlockedException: 400,
-  ClientException: 400,
-  ClusterContainsContainerInstancesException: 400,
-  ClusterContainsServicesException: 400,
-  ClusterContainsTasksException: 400,
-  ClusterNotFoundException: 400,
-  ConflictException: 400,
-  InvalidParameterException: 400,
-  LimitExceededException: 400,
-  MissingVersionException: 400,
-  NamespaceNotFoundException: 400,
-  NoUpdateAvailableException: 400,
-  PlatformTaskDefinitionIncompatibilityException: 400,
-  PlatformUnknownException: 400,
-  ResourceInUseException: 400,
-  ResourceNotFoundException: 400,
-  ServerException: 500,
-  ServiceNotActiveException: 400,
-  ServiceNotFoundException: 400,
-  TargetNotConnectedException: 400,
-  TargetNotFoundException: 400,
-  TaskSetNotFoundException: 400,
-  UnsupportedFeatureException: 400,
-  UpdateInProgressException: 400,
-};
-
 /** How one target prefix writes its errors. */
 export interface ErrorStyle {
   /** Known codes and their statuses; a `PharosError` with any other code is a server fault. */
@@ -106,7 +57,7 @@ export interface ErrorStyle {
 
 /** Cloud Map: `Message`, faults are `InternalFailure`. */
 export const CLOUD_MAP_STYLE: ErrorStyle = { errors: CLOUD_MAP_ERRORS, messageKey: 'Message', faultCode: INTERNAL_FAILURE };
-/** ECS: lowercase `message`, faults are `ServerException` (CLOUDMAP-SPEC 4.1). */
+/** ECS: lowercase `message`, faults are `ServerException`. */
 export const ECS_STYLE: ErrorStyle = { errors: ECS_ERRORS, messageKey: 'message', faultCode: 'ServerException' };
 
 /** An error as it goes on the wire. */

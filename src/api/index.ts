@@ -11,7 +11,7 @@ export {
   type PathOutcome,
 } from './server.ts';
 export { WatchHub, watchRoute, WATCH_PREFIX, DEFAULT_WAIT_MS, MAX_WAIT_MS, SSE_HEARTBEAT_MS, type WatchSource } from './watch.ts';
-export { CLOUD_MAP_PREFIX, ECS_PREFIX, CLOUD_MAP_SIGNING_NAME, ECS_SIGNING_NAME, cloudMapTarget, ecsTarget, operationsOf, lowerCamel } from './targets.ts';
+export { CLOUD_MAP_PREFIX, ECS_PREFIX, CLOUD_MAP_SIGNING_NAME, ECS_SIGNING_NAME, cloudMapTarget, ecsTarget } from './targets.ts';
 export {
   SigV4Verifier,
   FixedKeyHmac,
@@ -24,9 +24,7 @@ export {
   type VerifiedCaller,
 } from './sigv4.ts';
 export {
-  CLOUD_MAP_ERRORS,
   CLOUD_MAP_STYLE,
-  ECS_ERRORS,
   ECS_STYLE,
   INTERNAL_FAILURE,
   SERIALIZATION_ERROR,

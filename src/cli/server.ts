@@ -4,10 +4,11 @@ import { ApiServer, WatchHub, cloudMapTarget, ecsTarget, route53Route, watchRout
 import { startDnsServer } from '../dns/index.ts';
 import { HealthMonitor } from '../health/index.ts';
 import { createLogger, createMetricsRegistry, systemClock, type Clock, type Logger } from '../lib/index.ts';
-import { REGISTRY_OPERATIONS, Registry, Snapshot } from '../registry/index.ts';
+import { Registry, Snapshot } from '../registry/index.ts';
+import { cloudMap } from '../registry/ops/index.ts';
 import { Route53 } from '../route53/index.ts';
 import { Compactor, openStore } from '../store/index.ts';
-import { ECS_OPERATIONS, Orchestrator } from '../orchestrator/index.ts';
+import { Orchestrator, ecsOperations } from '../orchestrator/index.ts';
 import { createRuntime, type Runtime } from '../runtime/index.ts';
 import { checkApiExposure, type ServerConfig } from './config.ts';
 
@@ -95,11 +96,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     stops.push({ name: 'registry', stop: () => registry.stop() });
 
     const api = new ApiServer({ logger: logger.child({ module: 'api' }), metrics, credentials: config.credentials, clock });
-    api.addTarget(cloudMapTarget(registry, REGISTRY_OPERATIONS));
+    api.addTarget(cloudMapTarget(cloudMap(registry)));
     // The watch (GET /v1/...): waiters per service, woken by the snapshot's changes.
     const watchHub = new WatchHub(snapshot, metrics);
     stops.push({ name: 'watch', stop: () => watchHub.close() });
-    api.addPathRoute(watchRoute({ view: snapshot, discoverInstances: (input) => registry.discoverInstances(input) }, watchHub, logger.child({ module: 'watch' })));
+    api.addPathRoute(watchRoute({ view: snapshot, discoverInstances: cloudMap(registry).DiscoverInstances }, watchHub, logger.child({ module: 'watch' })));
 
     // ---- DNS server (src/dns) -----------------------------------------------------------
     // Authoritative for every DNS namespace, answered from `snapshot`; names outside the zones
@@ -159,7 +160,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       kv,
       runtime,
       registryView: snapshot,
-      cloudMap: registry,
+      cloudMap: cloudMap(registry),
       region: config.region,
       accountId: config.accountId,
       drainDelayMs: config.drainDelayMs,
@@ -169,7 +170,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     });
     await orchestrator.start();
     stops.push({ name: 'orchestrator', stop: () => orchestrator.stop() });
-    api.addTarget(ecsTarget(orchestrator.api, ECS_OPERATIONS));
+    api.addTarget(ecsTarget(ecsOperations(orchestrator.api)));
 
     // ---- API (last, so /ping is ready only when everything above runs) -----------------
     await api.listen(config.apiAddr.host, config.apiAddr.port);

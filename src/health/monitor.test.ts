@@ -9,6 +9,7 @@ import { openStore, type KV } from '../store/index.ts';
 import { HealthMonitor, endpointOf } from './monitor.ts';
 import type { HealthNotifier } from './status.ts';
 import { startEndpoint, type Endpoint } from './testing.ts';
+import { cloudMap } from '../registry/ops/index.ts';
 
 /** Fast enough that each test runs in well under a second per transition. */
 const INTERVAL_MS = 100;
@@ -46,14 +47,14 @@ async function op(w: World, out: Record<string, unknown>): Promise<void> {
 }
 
 async function namespace(w: World, name = 'health.test'): Promise<string> {
-  const out = await w.registry.createPublicDnsNamespace({ Name: name });
+  const out = await cloudMap(w.registry).CreatePublicDnsNamespace({ Name: name });
   await op(w, out);
   const ns = [...w.snapshot.namespaces()].find((n) => n.name === name);
   return ns!.id;
 }
 
 async function service(w: World, namespaceId: string, name: string, healthCheckConfig?: Record<string, unknown>): Promise<string> {
-  const out = await w.registry.createService({
+  const out = await cloudMap(w.registry).CreateService({
     Name: name,
     NamespaceId: namespaceId,
     DnsConfig: { RoutingPolicy: 'MULTIVALUE', DnsRecords: [{ Type: 'A', TTL: 10 }] },
@@ -63,7 +64,7 @@ async function service(w: World, namespaceId: string, name: string, healthCheckC
 }
 
 async function register(w: World, serviceId: string, instanceId: string, port: number, ip = '127.0.0.1'): Promise<void> {
-  await op(w, await w.registry.registerInstance({ ServiceId: serviceId, InstanceId: instanceId, Attributes: { AWS_INSTANCE_IPV4: ip, AWS_INSTANCE_PORT: String(port) } }));
+  await op(w, await cloudMap(w.registry).RegisterInstance({ ServiceId: serviceId, InstanceId: instanceId, Attributes: { AWS_INSTANCE_IPV4: ip, AWS_INSTANCE_PORT: String(port) } }));
 }
 
 function waitHealth(w: World, serviceId: string, instanceId: string, status: string, timeoutMs = 5000): Promise<unknown> {
@@ -111,7 +112,7 @@ describe('HealthMonitor', () => {
     await waitHealth(w, svc, 'i-1', 'UNHEALTHY');
     assert.equal(w.snapshot.healthRecord(svc, 'i-1')?.reason, 'connect ECONNREFUSED');
 
-    const status = await w.registry.getInstancesHealthStatus({ ServiceId: svc });
+    const status = await cloudMap(w.registry).GetInstancesHealthStatus({ ServiceId: svc });
     assert.deepEqual(status['Status'], { 'i-1': 'UNHEALTHY' });
     assert.equal(w.snapshot.instancesRevision(svc), revision, 'health changes do not move InstancesRevision');
 
@@ -144,7 +145,7 @@ describe('HealthMonitor', () => {
     assert.equal(w.snapshot.healthRecord(svc, 'a-2')!.reason, `timeout after ${INTERVAL_MS}ms`);
 
     // A config change rebuilds the checkers: TCP makes a-2 healthy.
-    await op(w, await w.registry.updateService({ Id: svc, Service: { HealthCheckConfig: { Type: 'TCP', FailureThreshold: 1 } } }));
+    await op(w, await cloudMap(w.registry).UpdateService({ Id: svc, Service: { HealthCheckConfig: { Type: 'TCP', FailureThreshold: 1 } } }));
     await waitHealth(w, svc, 'a-2', 'HEALTHY');
 
     // Re-registering with a new port moves the probe there.
@@ -152,11 +153,11 @@ describe('HealthMonitor', () => {
     const hitsBefore = tcp.hits;
     await eventually(() => tcp.hits > hitsBefore + 2);
 
-    await op(w, await w.registry.deregisterInstance({ ServiceId: svc, InstanceId: 'a-1' }));
+    await op(w, await cloudMap(w.registry).DeregisterInstance({ ServiceId: svc, InstanceId: 'a-1' }));
     assert.equal(monitor.size, 1);
 
     // Removing the HealthCheckConfig stops probing.
-    await op(w, await w.registry.updateService({ Id: svc, Service: {} }));
+    await op(w, await cloudMap(w.registry).UpdateService({ Id: svc, Service: {} }));
     assert.equal(monitor.size, 0);
     const hits = tcp.hits;
     await new Promise((r) => setTimeout(r, INTERVAL_MS * 3));

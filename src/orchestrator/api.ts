@@ -56,6 +56,7 @@ export const ECS_OPERATIONS = [
   'ListTagsForResource',
   'GetTaskLogs',
 ] as const;
+export type EcsOperation = (typeof ECS_OPERATIONS)[number];
 
 /** The cluster used when a request names none (CLOUDMAP-SPEC 4.1). */
 export const DEFAULT_CLUSTER = 'default';
@@ -797,3 +798,30 @@ function paginate(items: PageItem[], b: Json): { items: string[]; nextToken?: st
   };
 }
 
+
+/** The ECS handler table of one `EcsApi`; a missing or extra operation is a compile error. */
+export function ecsOperations(api: EcsApi): Record<EcsOperation, (input: unknown) => Promise<unknown>> {
+  return {
+    CreateCluster: (input) => api.createCluster(input),
+    DescribeClusters: (input) => api.describeClusters(input),
+    ListClusters: (input) => api.listClusters(input),
+    DeleteCluster: (input) => api.deleteCluster(input),
+    RegisterTaskDefinition: (input) => api.registerTaskDefinition(input),
+    DescribeTaskDefinition: (input) => api.describeTaskDefinition(input),
+    ListTaskDefinitions: (input) => api.listTaskDefinitions(input),
+    DeregisterTaskDefinition: (input) => api.deregisterTaskDefinition(input),
+    CreateService: (input) => api.createService(input),
+    UpdateService: (input) => api.updateService(input),
+    DescribeServices: (input) => api.describeServices(input),
+    ListServices: (input) => api.listServices(input),
+    DeleteService: (input) => api.deleteService(input),
+    RunTask: (input) => api.runTask(input),
+    StopTask: (input) => api.stopTask(input),
+    ListTasks: (input) => api.listTasks(input),
+    DescribeTasks: (input) => api.describeTasks(input),
+    TagResource: (input) => api.tagResource(input),
+    UntagResource: (input) => api.untagResource(input),
+    ListTagsForResource: (input) => api.listTagsForResource(input),
+    GetTaskLogs: (input) => api.getTaskLogs(input),
+  } satisfies Record<EcsOperation, (input: unknown) => Promise<unknown>>;
+}

@@ -5,13 +5,13 @@ import type { ServiceRegistry, TaskDefinitionRecord, TaskRecord, TaskRegistratio
 import { registryPort, registryServiceId } from './registries.ts';
 
 /**
- * The Cloud Map writes the orchestrator needs (the consumer-owned slice of the registry): the
- * operations take the same AWS-shaped input as the API.
+ * The Cloud Map writes the orchestrator needs (the consumer-owned slice of the registry's handler
+ * table): the operations take the same AWS-shaped input as the API.
  */
 export interface CloudMapWriter {
-  registerInstance(input: { ServiceId: string; InstanceId: string; Attributes: Record<string, string> }): Promise<unknown>;
-  deregisterInstance(input: { ServiceId: string; InstanceId: string }): Promise<unknown>;
-  updateInstanceCustomHealthStatus(input: { ServiceId: string; InstanceId: string; Status: 'HEALTHY' | 'UNHEALTHY' }): Promise<unknown>;
+  RegisterInstance(input: { ServiceId: string; InstanceId: string; Attributes: Record<string, string> }): Promise<unknown>;
+  DeregisterInstance(input: { ServiceId: string; InstanceId: string }): Promise<unknown>;
+  UpdateInstanceCustomHealthStatus(input: { ServiceId: string; InstanceId: string; Status: 'HEALTHY' | 'UNHEALTHY' }): Promise<unknown>;
 }
 
 /** How long to wait for an asynchronous (de)registration to show in the snapshot before going on. */
@@ -71,7 +71,7 @@ export class Registrar {
     if (!serviceId || !service) throw new PharosError(REGISTRY_SERVICE_MISSING, `Cloud Map service ${registry.registryArn} does not exist`);
     const srv = (service.dnsConfig?.dnsRecords ?? []).some((r) => r.type === 'SRV');
     const attributes = instanceAttributes(task, registry, taskDefinition, this.region, srv);
-    await this.writer.registerInstance({ ServiceId: serviceId, InstanceId: task.id, Attributes: attributes });
+    await this.writer.RegisterInstance({ ServiceId: serviceId, InstanceId: task.id, Attributes: attributes });
     await this.until(() => this.view.instance(serviceId, task.id) !== undefined);
     const out: TaskRegistration = { serviceId };
     if (service.healthCheckCustomConfig) out.customHealth = 'HEALTHY';
@@ -82,7 +82,7 @@ export class Registrar {
   async deregister(taskId: string, registration: TaskRegistration): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.writer.deregisterInstance({ ServiceId: registration.serviceId, InstanceId: taskId });
+        await this.writer.DeregisterInstance({ ServiceId: registration.serviceId, InstanceId: taskId });
         break;
       } catch (err) {
         if (isPharosError(err, 'InstanceNotFound') || isPharosError(err, 'ServiceNotFound')) return;
@@ -101,7 +101,7 @@ export class Registrar {
   async setCustomHealth(taskId: string, registration: TaskRegistration, status: 'HEALTHY' | 'UNHEALTHY'): Promise<TaskRegistration> {
     const service = this.view.service(registration.serviceId);
     if (!service?.healthCheckCustomConfig || registration.customHealth === status) return registration;
-    await this.writer.updateInstanceCustomHealthStatus({ ServiceId: registration.serviceId, InstanceId: taskId, Status: status });
+    await this.writer.UpdateInstanceCustomHealthStatus({ ServiceId: registration.serviceId, InstanceId: taskId, Status: status });
     return { ...registration, customHealth: status };
   }
 

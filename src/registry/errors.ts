@@ -1,35 +1,42 @@
 import { PharosError } from '../lib/index.ts';
 
 /**
- * The Cloud Map error codes. Each `code` is EXACTLY the AWS error shape name, so the API boundary
- * can copy it to `__type` unchanged; `fields` carries the modeled error members, named as in the
- * service model (CLOUDMAP-SPEC 2.3): `NamespaceId`, `CreatorRequestId`, `ServiceId`, `ServiceArn`,
- * `DuplicateOperationId`, `ResourceName`. All of them are client errors (HTTP 400).
+ * The Cloud Map error codes, each declared once with its HTTP status; the API boundary reads this
+ * table. Each code is EXACTLY the AWS error shape name, so the boundary copies it to `__type`
+ * unchanged; `fields` carries the modeled error members, named as in the service model
+ * (docs/compatibility.md, errors): `NamespaceId`, `CreatorRequestId`, `ServiceId`, `ServiceArn`,
+ * `DuplicateOperationId`, `ResourceName`. The model gives none an `httpStatusCode`, so every one is
+ * a client error with status 400.
  */
-export const CloudMapErrorCode = {
-  InvalidInput: 'InvalidInput',
-  NamespaceNotFound: 'NamespaceNotFound',
-  ServiceNotFound: 'ServiceNotFound',
-  InstanceNotFound: 'InstanceNotFound',
-  OperationNotFound: 'OperationNotFound',
-  NamespaceAlreadyExists: 'NamespaceAlreadyExists',
-  ServiceAlreadyExists: 'ServiceAlreadyExists',
-  ResourceInUse: 'ResourceInUse',
-  ResourceLimitExceeded: 'ResourceLimitExceeded',
-  DuplicateRequest: 'DuplicateRequest',
-  CustomHealthNotFound: 'CustomHealthNotFound',
-  TooManyTagsException: 'TooManyTagsException',
-  ResourceNotFoundException: 'ResourceNotFoundException',
-  ServiceAttributesLimitExceededException: 'ServiceAttributesLimitExceededException',
-  RequestLimitExceeded: 'RequestLimitExceeded',
-} as const;
-export type CloudMapErrorCode = (typeof CloudMapErrorCode)[keyof typeof CloudMapErrorCode];
+export const CLOUD_MAP_ERRORS = {
+  CustomHealthNotFound: 400,
+  DuplicateRequest: 400,
+  InstanceNotFound: 400,
+  InvalidInput: 400,
+  NamespaceAlreadyExists: 400,
+  NamespaceNotFound: 400,
+  OperationNotFound: 400,
+  RequestLimitExceeded: 400,
+  ResourceInUse: 400,
+  ResourceLimitExceeded: 400,
+  ResourceNotFoundException: 400,
+  ServiceAlreadyExists: 400,
+  ServiceAttributesLimitExceededException: 400,
+  ServiceNotFound: 400,
+  TooManyTagsException: 400,
+} as const satisfies Record<string, number>;
+export type CloudMapErrorCode = keyof typeof CLOUD_MAP_ERRORS;
 
-/** Every code above: the API can use it to tell a modeled client error from a server fault. */
-export const CLOUD_MAP_ERROR_CODES: ReadonlySet<string> = new Set(Object.values(CloudMapErrorCode));
+/** Every code above: tells a modeled client error from a server fault. */
+export const CLOUD_MAP_ERROR_CODES: ReadonlySet<string> = new Set(Object.keys(CLOUD_MAP_ERRORS));
 
 /** Code for calls made before `start()` or after `stop()` — a server fault, not a client error. */
 export const REGISTRY_NOT_RUNNING = 'RegistryNotRunning';
+/** Code for a write that lost its compare-and-swap race too many times — a server fault. */
+export const REGISTRY_CONFLICT = 'RegistryConflict';
+
+/** Codes the registry raises that are faults: never in the table above, so the wire shows InternalFailure (500). */
+export const REGISTRY_FAULT_CODES = [REGISTRY_NOT_RUNNING, REGISTRY_CONFLICT] as const;
 
 /** Drops members without a value, so the wire body never carries `null`/`undefined`. */
 function defined(fields: Record<string, string | undefined>): Record<string, string> {
@@ -79,3 +86,5 @@ export class RegistryNotRunningError extends PharosError {
     super(REGISTRY_NOT_RUNNING, 'the registry is not running (call start() first)');
   }
 }
+
+export const registryConflict = (key: string): PharosError => new PharosError(REGISTRY_CONFLICT, `too many concurrent changes to ${key}`);

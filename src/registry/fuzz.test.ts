@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { isPharosError } from '../lib/index.ts';
 import { CLOUD_MAP_ERROR_CODES } from './errors.ts';
-import { REGISTRY_OPERATIONS, methodNameOf, type Registry } from './registry.ts';
+import { REGISTRY_OPERATIONS, cloudMap } from './ops/index.ts';
 import { httpNamespace, openHarness, privateNamespace, register, removeDir, service, type Harness } from './testkit.ts';
 
 /**
@@ -75,7 +75,7 @@ describe('fuzz', () => {
     for (let round = 0; round < 60; round++) {
       for (const op of REGISTRY_OPERATIONS) {
         const input = body(0);
-        const method = (h.registry as unknown as Record<string, (i: unknown) => Promise<unknown>>)[methodNameOf(op)]!.bind(h.registry as Registry);
+        const method = cloudMap(h.registry)[op];
         try {
           await method(input);
           ok++;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { RAW_JSON } from './registry.ts';
+import { RAW_JSON } from './discovery.ts';
 import { ACCOUNT, completed, httpNamespace, openHarness, privateNamespace, register, rejectsWith, removeDir, service, type Harness } from './testkit.ts';
+import { cloudMap } from './ops/index.ts';
 
 type Any = Record<string, any>;
 
@@ -28,30 +29,30 @@ describe('instances, health and discovery', () => {
 
   test('RegisterInstance → operation → GetInstance, ListInstances, InstanceCount, DiscoverInstances', async () => {
     const { registry } = h;
-    await rejectsWith(registry.registerInstance({ ServiceId: web.Id, InstanceId: 'i1', Attributes: { color: 'blue' } }), 'InvalidInput', undefined, /AWS_INSTANCE_IPV4: is required/);
+    await rejectsWith(cloudMap(registry).RegisterInstance({ ServiceId: web.Id, InstanceId: 'i1', Attributes: { color: 'blue' } }), 'InvalidInput', undefined, /AWS_INSTANCE_IPV4: is required/);
     const op = await register(registry, web.Id, 'i1', { AWS_INSTANCE_IPV4: '198.18.0.1', color: 'blue' });
     assert.equal(op.type, 'REGISTER_INSTANCE');
     assert.deepEqual(op.targets, { INSTANCE: 'i1', SERVICE: web.Id });
-    const got = (await registry.getInstance({ ServiceId: web.Arn, InstanceId: 'i1' })) as Any;
+    const got = (await cloudMap(registry).GetInstance({ ServiceId: web.Arn, InstanceId: 'i1' })) as Any;
     assert.deepEqual(got, { ResourceOwner: ACCOUNT, Instance: { Id: 'i1', Attributes: { AWS_INSTANCE_IPV4: '198.18.0.1', color: 'blue' }, CreatedByAccount: ACCOUNT } });
-    const listed = (await registry.listInstances({ ServiceId: web.Id })) as Any;
+    const listed = (await cloudMap(registry).ListInstances({ ServiceId: web.Id })) as Any;
     assert.deepEqual(listed, { ResourceOwner: ACCOUNT, Instances: [{ Id: 'i1', Attributes: { AWS_INSTANCE_IPV4: '198.18.0.1', color: 'blue' }, CreatedByAccount: ACCOUNT }] });
-    assert.equal(((await registry.getService({ Id: web.Id })) as Any).Service.InstanceCount, 1);
-    const found = (await registry.discoverInstances({ NamespaceName: 'inst.local', ServiceName: 'web' })) as Any;
+    assert.equal(((await cloudMap(registry).GetService({ Id: web.Id })) as Any).Service.InstanceCount, 1);
+    const found = (await cloudMap(registry).DiscoverInstances({ NamespaceName: 'inst.local', ServiceName: 'web' })) as Any;
     assert.deepEqual(found.Instances, [
       { InstanceId: 'i1', NamespaceName: 'inst.local', ServiceName: 'web', HealthStatus: 'HEALTHY', Attributes: { AWS_INSTANCE_IPV4: '198.18.0.1', color: 'blue' } },
     ]);
     assert.ok(Number.isInteger(found.InstancesRevision) && found.InstancesRevision > 0);
     // The pre-serialized body says exactly what the object says.
     assert.deepEqual(JSON.parse((found as Record<symbol, string>)[RAW_JSON]!), JSON.parse(JSON.stringify(found)));
-    assert.deepEqual(await registry.discoverInstancesRevision({ NamespaceName: 'inst.local', ServiceName: 'web' }), { InstancesRevision: found.InstancesRevision });
+    assert.deepEqual(await cloudMap(registry).DiscoverInstancesRevision({ NamespaceName: 'inst.local', ServiceName: 'web' }), { InstancesRevision: found.InstancesRevision });
   });
 
   test('cached DiscoverInstances answers follow every change and stay random', async () => {
     const { registry } = h;
     const svc = await service(registry, { Name: 'cache', NamespaceId: dnsNs, DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 10 }] }, HealthCheckCustomConfig: {} });
     const q = { NamespaceName: 'inst.local', ServiceName: 'cache' };
-    const ids = async (input: Any = q) => ((await registry.discoverInstances(input)) as Any).Instances.map((i: Any) => i.InstanceId);
+    const ids = async (input: Any = q) => ((await cloudMap(registry).DiscoverInstances(input)) as Any).Instances.map((i: Any) => i.InstanceId);
     for (const id of ['c1', 'c2', 'c3']) await register(registry, svc.Id, id, { AWS_INSTANCE_IPV4: '198.18.1.1' });
     assert.deepEqual((await ids()).sort(), ['c1', 'c2', 'c3']);
     // Every ordering is a uniformly random one: over many calls, each instance comes first at least once.
@@ -60,55 +61,55 @@ describe('instances, health and discovery', () => {
     assert.deepEqual([...firsts].sort(), ['c1', 'c2', 'c3']);
     assert.equal((await ids({ ...q, MaxResults: 2 })).length, 2);
     // A health change, a deregistration and a registration each show in the very next answer.
-    await registry.updateInstanceCustomHealthStatus({ ServiceId: svc.Id, InstanceId: 'c2', Status: 'UNHEALTHY' });
+    await cloudMap(registry).UpdateInstanceCustomHealthStatus({ ServiceId: svc.Id, InstanceId: 'c2', Status: 'UNHEALTHY' });
     assert.deepEqual((await ids()).sort(), ['c1', 'c3']);
-    await completed(registry, registry.deregisterInstance({ ServiceId: svc.Id, InstanceId: 'c3' }));
+    await completed(registry, cloudMap(registry).DeregisterInstance({ ServiceId: svc.Id, InstanceId: 'c3' }));
     assert.deepEqual(await ids(), ['c1']);
-    const out = (await registry.discoverInstances(q)) as Any;
+    const out = (await cloudMap(registry).DiscoverInstances(q)) as Any;
     assert.deepEqual(JSON.parse((out as Record<symbol, string>)[RAW_JSON]!), JSON.parse(JSON.stringify(out)));
     await register(registry, svc.Id, 'c4', { AWS_INSTANCE_IPV4: '198.18.1.4' });
     assert.deepEqual((await ids()).sort(), ['c1', 'c4']);
-    await completed(registry, registry.deregisterInstance({ ServiceId: svc.Id, InstanceId: 'c4' }));
-    await completed(registry, registry.deregisterInstance({ ServiceId: svc.Id, InstanceId: 'c1' }));
-    await completed(registry, registry.deregisterInstance({ ServiceId: svc.Id, InstanceId: 'c2' }));
-    await registry.deleteService({ Id: svc.Id });
+    await completed(registry, cloudMap(registry).DeregisterInstance({ ServiceId: svc.Id, InstanceId: 'c4' }));
+    await completed(registry, cloudMap(registry).DeregisterInstance({ ServiceId: svc.Id, InstanceId: 'c1' }));
+    await completed(registry, cloudMap(registry).DeregisterInstance({ ServiceId: svc.Id, InstanceId: 'c2' }));
+    await cloudMap(registry).DeleteService({ Id: svc.Id });
   });
 
   test('custom health: immediate change, filters, revision unchanged by health', async () => {
     const { registry } = h;
-    const rev0 = ((await registry.discoverInstancesRevision({ NamespaceName: 'inst.local', ServiceName: 'web' })) as Any).InstancesRevision;
-    assert.deepEqual(await registry.updateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'i1', Status: 'UNHEALTHY' }), {});
-    assert.deepEqual(await registry.getInstancesHealthStatus({ ServiceId: web.Id }), { Status: { i1: 'UNHEALTHY' } });
+    const rev0 = ((await cloudMap(registry).DiscoverInstancesRevision({ NamespaceName: 'inst.local', ServiceName: 'web' })) as Any).InstancesRevision;
+    assert.deepEqual(await cloudMap(registry).UpdateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'i1', Status: 'UNHEALTHY' }), {});
+    assert.deepEqual(await cloudMap(registry).GetInstancesHealthStatus({ ServiceId: web.Id }), { Status: { i1: 'UNHEALTHY' } });
     const q = { NamespaceName: 'inst.local', ServiceName: 'web' };
-    assert.deepEqual(((await registry.discoverInstances({ ...q, HealthStatus: 'HEALTHY' })) as Any).Instances, []);
-    assert.deepEqual(((await registry.discoverInstances(q)) as Any).Instances, [], 'omitted HealthStatus behaves as HEALTHY');
+    assert.deepEqual(((await cloudMap(registry).DiscoverInstances({ ...q, HealthStatus: 'HEALTHY' })) as Any).Instances, []);
+    assert.deepEqual(((await cloudMap(registry).DiscoverInstances(q)) as Any).Instances, [], 'omitted HealthStatus behaves as HEALTHY');
     for (const hs of ['ALL', 'HEALTHY_OR_ELSE_ALL', 'UNHEALTHY']) {
-      const out = (await registry.discoverInstances({ ...q, HealthStatus: hs })) as Any;
+      const out = (await cloudMap(registry).DiscoverInstances({ ...q, HealthStatus: hs })) as Any;
       assert.deepEqual(out.Instances.map((i: Any) => [i.InstanceId, i.HealthStatus]), [['i1', 'UNHEALTHY']], hs);
       assert.deepEqual(JSON.parse((out as Record<symbol, string>)[RAW_JSON]!), JSON.parse(JSON.stringify(out)), 'cached JSON follows health changes');
     }
-    const rev1 = ((await registry.discoverInstancesRevision(q)) as Any).InstancesRevision;
+    const rev1 = ((await cloudMap(registry).DiscoverInstancesRevision(q)) as Any).InstancesRevision;
     assert.equal(rev1, rev0, 'health changes do not move InstancesRevision');
-    await registry.updateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'i1', Status: 'HEALTHY' });
-    assert.deepEqual(await registry.getInstancesHealthStatus({ ServiceId: web.Id, Instances: ['i1'] }), { Status: { i1: 'HEALTHY' } });
+    await cloudMap(registry).UpdateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'i1', Status: 'HEALTHY' });
+    assert.deepEqual(await cloudMap(registry).GetInstancesHealthStatus({ ServiceId: web.Id, Instances: ['i1'] }), { Status: { i1: 'HEALTHY' } });
 
     // Register i2 with AWS_INIT_HEALTH_STATUS=UNHEALTHY: unhealthy at once, attribute kept; revision grows.
     await register(registry, web.Id, 'i2', { AWS_INSTANCE_IPV4: '198.18.0.2', AWS_INIT_HEALTH_STATUS: 'UNHEALTHY', color: 'red' });
-    assert.deepEqual(await registry.getInstancesHealthStatus({ ServiceId: web.Id, Instances: ['i2'] }), { Status: { i2: 'UNHEALTHY' } });
-    assert.equal(((await registry.getInstance({ ServiceId: web.Id, InstanceId: 'i2' })) as Any).Instance.Attributes.AWS_INIT_HEALTH_STATUS, 'UNHEALTHY');
-    const rev2 = ((await registry.discoverInstancesRevision(q)) as Any).InstancesRevision;
+    assert.deepEqual(await cloudMap(registry).GetInstancesHealthStatus({ ServiceId: web.Id, Instances: ['i2'] }), { Status: { i2: 'UNHEALTHY' } });
+    assert.equal(((await cloudMap(registry).GetInstance({ ServiceId: web.Id, InstanceId: 'i2' })) as Any).Instance.Attributes.AWS_INIT_HEALTH_STATUS, 'UNHEALTHY');
+    const rev2 = ((await cloudMap(registry).DiscoverInstancesRevision(q)) as Any).InstancesRevision;
     assert.ok(rev2 > rev1);
 
-    await rejectsWith(registry.updateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'nope', Status: 'HEALTHY' }), 'InstanceNotFound');
-    await rejectsWith(registry.updateInstanceCustomHealthStatus({ ServiceId: 'srv-nope', InstanceId: 'i1', Status: 'HEALTHY' }), 'ServiceNotFound');
-    await rejectsWith(registry.updateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'i1', Status: 'UNKNOWN' }), 'InvalidInput', undefined, /^Status: must be one of/);
-    await rejectsWith(registry.updateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'i1' }), 'InvalidInput', undefined, /^Status: is required/);
+    await rejectsWith(cloudMap(registry).UpdateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'nope', Status: 'HEALTHY' }), 'InstanceNotFound');
+    await rejectsWith(cloudMap(registry).UpdateInstanceCustomHealthStatus({ ServiceId: 'srv-nope', InstanceId: 'i1', Status: 'HEALTHY' }), 'ServiceNotFound');
+    await rejectsWith(cloudMap(registry).UpdateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'i1', Status: 'UNKNOWN' }), 'InvalidInput', undefined, /^Status: must be one of/);
+    await rejectsWith(cloudMap(registry).UpdateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'i1' }), 'InvalidInput', undefined, /^Status: is required/);
   });
 
   test('DiscoverInstances: query AND, optional parameters, MaxResults, HEALTHY_OR_ELSE_ALL fail-open, lookups', async () => {
     const { registry } = h;
     const q = { NamespaceName: 'inst.local', ServiceName: 'web', HealthStatus: 'ALL' };
-    const ids = async (input: Any) => ((await registry.discoverInstances(input)) as Any).Instances.map((i: Any) => i.InstanceId).sort();
+    const ids = async (input: Any) => ((await cloudMap(registry).DiscoverInstances(input)) as Any).Instances.map((i: Any) => i.InstanceId).sort();
     assert.deepEqual(await ids({ ...q, QueryParameters: { color: 'blue' } }), ['i1']);
     assert.deepEqual(await ids({ ...q, QueryParameters: { color: 'blue', AWS_INSTANCE_IPV4: '198.18.0.2' } }), []);
     assert.deepEqual(await ids({ ...q, OptionalParameters: { color: 'red' } }), ['i2']);
@@ -116,14 +117,14 @@ describe('instances, health and discovery', () => {
     assert.deepEqual(await ids({ ...q, QueryParameters: { color: 'blue' }, OptionalParameters: { color2: 'x' } }), ['i1']);
     assert.equal((await ids({ ...q, MaxResults: 1 })).length, 1);
     assert.deepEqual(await ids({ ...q, HealthStatus: 'HEALTHY' }), ['i1']);
-    await registry.updateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'i1', Status: 'UNHEALTHY' });
+    await cloudMap(registry).UpdateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'i1', Status: 'UNHEALTHY' });
     assert.deepEqual(await ids({ ...q, HealthStatus: 'HEALTHY_OR_ELSE_ALL' }), ['i1', 'i2'], 'none healthy: fail open');
-    await registry.updateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'i1', Status: 'HEALTHY' });
+    await cloudMap(registry).UpdateInstanceCustomHealthStatus({ ServiceId: web.Id, InstanceId: 'i1', Status: 'HEALTHY' });
 
-    await rejectsWith(registry.discoverInstances({ NamespaceName: 'nope.local', ServiceName: 'web' }), 'NamespaceNotFound');
-    await rejectsWith(registry.discoverInstances({ NamespaceName: 'inst.local', ServiceName: 'WEB' }), 'ServiceNotFound', undefined, /WEB/);
-    await rejectsWith(registry.discoverInstances({ NamespaceName: 'inst.local', ServiceName: 'web', OwnerAccount: '999999999999' }), 'NamespaceNotFound');
-    await rejectsWith(registry.discoverInstancesRevision({ NamespaceName: 'inst.local', ServiceName: 'nope' }), 'ServiceNotFound');
+    await rejectsWith(cloudMap(registry).DiscoverInstances({ NamespaceName: 'nope.local', ServiceName: 'web' }), 'NamespaceNotFound');
+    await rejectsWith(cloudMap(registry).DiscoverInstances({ NamespaceName: 'inst.local', ServiceName: 'WEB' }), 'ServiceNotFound', undefined, /WEB/);
+    await rejectsWith(cloudMap(registry).DiscoverInstances({ NamespaceName: 'inst.local', ServiceName: 'web', OwnerAccount: '999999999999' }), 'NamespaceNotFound');
+    await rejectsWith(cloudMap(registry).DiscoverInstancesRevision({ NamespaceName: 'inst.local', ServiceName: 'nope' }), 'ServiceNotFound');
     const bad: [Any, RegExp][] = [
       [{ ServiceName: 'web' }, /^NamespaceName: is required/],
       [{ NamespaceName: 'inst.local' }, /^ServiceName: is required/],
@@ -137,33 +138,33 @@ describe('instances, health and discovery', () => {
       [{ ...q, OptionalParameters: { a: ' lead' } }, /^OptionalParameters\.a: must match/],
       [{ ...q, OwnerAccount: '12' }, /^OwnerAccount/],
     ];
-    for (const [input, message] of bad) await rejectsWith(registry.discoverInstances(input), 'InvalidInput', undefined, message);
+    for (const [input, message] of bad) await rejectsWith(cloudMap(registry).DiscoverInstances(input), 'InvalidInput', undefined, message);
   });
 
   test('services without health config: UNKNOWN, health filter ignored, CustomHealthNotFound', async () => {
     const { registry } = h;
     const api = await service(registry, { Name: 'api', NamespaceId: httpNs });
     await register(registry, api.Id, 'a1', {});
-    await rejectsWith(registry.updateInstanceCustomHealthStatus({ ServiceId: api.Id, InstanceId: 'a1', Status: 'HEALTHY' }), 'CustomHealthNotFound');
-    const out = (await registry.discoverInstances({ NamespaceName: 'inst-http', ServiceName: 'api', HealthStatus: 'UNHEALTHY' })) as Any;
+    await rejectsWith(cloudMap(registry).UpdateInstanceCustomHealthStatus({ ServiceId: api.Id, InstanceId: 'a1', Status: 'HEALTHY' }), 'CustomHealthNotFound');
+    const out = (await cloudMap(registry).DiscoverInstances({ NamespaceName: 'inst-http', ServiceName: 'api', HealthStatus: 'UNHEALTHY' })) as Any;
     assert.deepEqual(out.Instances, [{ InstanceId: 'a1', NamespaceName: 'inst-http', ServiceName: 'api', HealthStatus: 'UNKNOWN', Attributes: {} }]);
-    assert.deepEqual(await registry.getInstancesHealthStatus({ ServiceId: api.Id }), { Status: { a1: 'UNKNOWN' } });
+    assert.deepEqual(await cloudMap(registry).GetInstancesHealthStatus({ ServiceId: api.Id }), { Status: { a1: 'UNKNOWN' } });
     // A probed service: UNKNOWN until the first result; setHealth writes only changes.
     const probed = await service(registry, { Name: 'probed', NamespaceId: httpNs, HealthCheckConfig: { Type: 'TCP' } });
-    await rejectsWith(registry.registerInstance({ ServiceId: probed.Id, InstanceId: 'p1', Attributes: {} }), 'InvalidInput', undefined, /AWS_INSTANCE_PORT: is required/);
+    await rejectsWith(cloudMap(registry).RegisterInstance({ ServiceId: probed.Id, InstanceId: 'p1', Attributes: {} }), 'InvalidInput', undefined, /AWS_INSTANCE_PORT: is required/);
     await register(registry, probed.Id, 'p1', { AWS_INSTANCE_IPV4: '198.18.0.9', AWS_INSTANCE_PORT: '8080' });
-    await rejectsWith(registry.updateInstanceCustomHealthStatus({ ServiceId: probed.Id, InstanceId: 'p1', Status: 'HEALTHY' }), 'CustomHealthNotFound');
-    assert.deepEqual(await registry.getInstancesHealthStatus({ ServiceId: probed.Id }), { Status: { p1: 'UNKNOWN' } });
+    await rejectsWith(cloudMap(registry).UpdateInstanceCustomHealthStatus({ ServiceId: probed.Id, InstanceId: 'p1', Status: 'HEALTHY' }), 'CustomHealthNotFound');
+    assert.deepEqual(await cloudMap(registry).GetInstancesHealthStatus({ ServiceId: probed.Id }), { Status: { p1: 'UNKNOWN' } });
     assert.equal(await registry.setHealth(probed.Id, 'p1', 'HEALTHY', 'TCP connect ok'), true);
     assert.equal(await registry.setHealth(probed.Id, 'p1', 'HEALTHY', 'TCP connect ok'), false);
     assert.equal(h.snapshot.healthRecord(probed.Id, 'p1')?.reason, 'TCP connect ok');
     assert.equal(await registry.setHealth(probed.Id, 'p1', 'UNHEALTHY', 'connect ECONNREFUSED'), true);
     assert.equal(await registry.setHealth(probed.Id, 'nope', 'UNHEALTHY', 'x'), false);
     assert.equal(await registry.setHealth('srv-nope', 'p1', 'UNHEALTHY', 'x'), false);
-    const hs = (await registry.discoverInstances({ NamespaceName: 'inst-http', ServiceName: 'probed', HealthStatus: 'UNHEALTHY' })) as Any;
+    const hs = (await cloudMap(registry).DiscoverInstances({ NamespaceName: 'inst-http', ServiceName: 'probed', HealthStatus: 'UNHEALTHY' })) as Any;
     assert.deepEqual(hs.Instances.map((i: Any) => i.HealthStatus), ['UNHEALTHY']);
     // Deregistration removes the health record too.
-    await completed(registry, registry.deregisterInstance({ ServiceId: probed.Id, InstanceId: 'p1' }));
+    await completed(registry, cloudMap(registry).DeregisterInstance({ ServiceId: probed.Id, InstanceId: 'p1' }));
     assert.equal(await h.kv.get(`/health/${probed.Id}/p1`), undefined);
     assert.equal(h.snapshot.healthRecord(probed.Id, 'p1'), undefined);
   });
@@ -171,33 +172,33 @@ describe('instances, health and discovery', () => {
   test('re-registration replaces attributes and moves the revision; deregistration moves it too', async () => {
     const { registry } = h;
     const q = { NamespaceName: 'inst.local', ServiceName: 'web' };
-    const rev = async () => ((await registry.discoverInstancesRevision(q)) as Any).InstancesRevision as number;
+    const rev = async () => ((await cloudMap(registry).DiscoverInstancesRevision(q)) as Any).InstancesRevision as number;
     const r0 = await rev();
     await register(registry, web.Id, 'i2', { AWS_INSTANCE_IPV4: '198.18.0.22' });
-    assert.deepEqual(((await registry.getInstance({ ServiceId: web.Id, InstanceId: 'i2' })) as Any).Instance.Attributes, { AWS_INSTANCE_IPV4: '198.18.0.22' });
+    assert.deepEqual(((await cloudMap(registry).GetInstance({ ServiceId: web.Id, InstanceId: 'i2' })) as Any).Instance.Attributes, { AWS_INSTANCE_IPV4: '198.18.0.22' });
     const r1 = await rev();
     assert.ok(r1 > r0);
     await register(registry, web.Id, 'i3', { AWS_INSTANCE_IPV4: '198.18.0.3' });
     const r2 = await rev();
-    await completed(registry, registry.deregisterInstance({ ServiceId: web.Id, InstanceId: 'i3' }));
+    await completed(registry, cloudMap(registry).DeregisterInstance({ ServiceId: web.Id, InstanceId: 'i3' }));
     const r3 = await rev();
     assert.ok(r3 > r2);
-    await rejectsWith(registry.getInstance({ ServiceId: web.Id, InstanceId: 'i3' }), 'InstanceNotFound');
-    await rejectsWith(registry.deregisterInstance({ ServiceId: web.Id, InstanceId: 'nope' }), 'InstanceNotFound');
-    await rejectsWith(registry.deregisterInstance({ ServiceId: 'srv-nope', InstanceId: 'i1' }), 'ServiceNotFound');
-    await rejectsWith(registry.getInstance({ ServiceId: 'srv-nope', InstanceId: 'i1' }), 'ServiceNotFound');
-    await rejectsWith(registry.listInstances({ ServiceId: 'srv-nope' }), 'ServiceNotFound');
-    await rejectsWith(registry.getInstancesHealthStatus({ ServiceId: web.Id, Instances: ['i1', 'nope'] }), 'InstanceNotFound');
+    await rejectsWith(cloudMap(registry).GetInstance({ ServiceId: web.Id, InstanceId: 'i3' }), 'InstanceNotFound');
+    await rejectsWith(cloudMap(registry).DeregisterInstance({ ServiceId: web.Id, InstanceId: 'nope' }), 'InstanceNotFound');
+    await rejectsWith(cloudMap(registry).DeregisterInstance({ ServiceId: 'srv-nope', InstanceId: 'i1' }), 'ServiceNotFound');
+    await rejectsWith(cloudMap(registry).GetInstance({ ServiceId: 'srv-nope', InstanceId: 'i1' }), 'ServiceNotFound');
+    await rejectsWith(cloudMap(registry).ListInstances({ ServiceId: 'srv-nope' }), 'ServiceNotFound');
+    await rejectsWith(cloudMap(registry).GetInstancesHealthStatus({ ServiceId: web.Id, Instances: ['i1', 'nope'] }), 'InstanceNotFound');
   });
 
   test('idempotent RegisterInstance: same token and parameters give the same OperationId', async () => {
     const { registry } = h;
     const input = { ServiceId: web.Id, InstanceId: 'i4', CreatorRequestId: 'tok-i4', Attributes: { AWS_INSTANCE_IPV4: '198.18.0.4' } };
-    const a = (await registry.registerInstance(input)) as Any;
+    const a = (await cloudMap(registry).RegisterInstance(input)) as Any;
     await registry.waitForOperation(a.OperationId);
-    const b = (await registry.registerInstance(input)) as Any;
+    const b = (await cloudMap(registry).RegisterInstance(input)) as Any;
     assert.equal(b.OperationId, a.OperationId);
-    const c = (await registry.registerInstance({ ...input, Attributes: { AWS_INSTANCE_IPV4: '198.18.0.44' } })) as Any;
+    const c = (await cloudMap(registry).RegisterInstance({ ...input, Attributes: { AWS_INSTANCE_IPV4: '198.18.0.44' } })) as Any;
     assert.notEqual(c.OperationId, a.OperationId, 'different parameters: a new registration');
     await registry.waitForOperation(c.OperationId);
   });
@@ -207,26 +208,26 @@ describe('instances, health and discovery', () => {
     // web has i1, i2, i4 (quota 5 per service, 7 per namespace).
     await register(registry, web.Id, 'i5', { AWS_INSTANCE_IPV4: '198.18.0.5' });
     await register(registry, web.Id, 'i6', { AWS_INSTANCE_IPV4: '198.18.0.6' });
-    await rejectsWith(registry.registerInstance({ ServiceId: web.Id, InstanceId: 'i7', Attributes: { AWS_INSTANCE_IPV4: '198.18.0.7' } }), 'ResourceLimitExceeded');
+    await rejectsWith(cloudMap(registry).RegisterInstance({ ServiceId: web.Id, InstanceId: 'i7', Attributes: { AWS_INSTANCE_IPV4: '198.18.0.7' } }), 'ResourceLimitExceeded');
     // Re-registering an existing instance is not a new instance.
     await register(registry, web.Id, 'i6', { AWS_INSTANCE_IPV4: '198.18.0.66' });
     const other = await service(registry, { Name: 'other', NamespaceId: dnsNs, DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 1 }] } });
     await register(registry, other.Id, 'o1', { AWS_INSTANCE_IPV4: '198.18.1.1' });
     await register(registry, other.Id, 'o2', { AWS_INSTANCE_IPV4: '198.18.1.2' });
-    await rejectsWith(registry.registerInstance({ ServiceId: other.Id, InstanceId: 'o3', Attributes: { AWS_INSTANCE_IPV4: '198.18.1.3' } }), 'ResourceLimitExceeded', undefined, /namespace/);
+    await rejectsWith(cloudMap(registry).RegisterInstance({ ServiceId: other.Id, InstanceId: 'o3', Attributes: { AWS_INSTANCE_IPV4: '198.18.1.3' } }), 'ResourceLimitExceeded', undefined, /namespace/);
   });
 
   test('ListInstances and GetInstancesHealthStatus pagination', async () => {
     const { registry } = h;
-    const all = ((await registry.listInstances({ ServiceId: web.Id })) as Any).Instances.map((i: Any) => i.Id);
+    const all = ((await cloudMap(registry).ListInstances({ ServiceId: web.Id })) as Any).Instances.map((i: Any) => i.Id);
     assert.deepEqual(all, ['i1', 'i2', 'i4', 'i5', 'i6']);
-    for (const op of ['listInstances', 'getInstancesHealthStatus'] as const) {
+    for (const op of ['ListInstances', 'GetInstancesHealthStatus'] as const) {
       const seen: string[] = [];
       const tokens = new Set<string>();
       let token: string | undefined;
       do {
-        const p = (await registry[op]({ ServiceId: web.Id, MaxResults: 2, NextToken: token })) as Any;
-        seen.push(...(op === 'listInstances' ? p.Instances.map((i: Any) => i.Id) : Object.keys(p.Status)));
+        const p = (await cloudMap(registry)[op]({ ServiceId: web.Id, MaxResults: 2, NextToken: token })) as Any;
+        seen.push(...(op === 'ListInstances' ? p.Instances.map((i: Any) => i.Id) : Object.keys(p.Status)));
         token = p.NextToken;
         if (token) {
           assert.ok(!tokens.has(token));
@@ -235,8 +236,8 @@ describe('instances, health and discovery', () => {
       } while (token);
       assert.deepEqual(seen, all, op);
     }
-    await rejectsWith(registry.listInstances({ ServiceId: web.Id, MaxResults: 101 }), 'InvalidInput');
-    await rejectsWith(registry.getInstancesHealthStatus({ ServiceId: web.Id, Instances: [] }), 'InvalidInput', undefined, /^Instances/);
+    await rejectsWith(cloudMap(registry).ListInstances({ ServiceId: web.Id, MaxResults: 101 }), 'InvalidInput');
+    await rejectsWith(cloudMap(registry).GetInstancesHealthStatus({ ServiceId: web.Id, Instances: [] }), 'InvalidInput', undefined, /^Instances/);
   });
 
   test('instance attribute validation', async () => {
@@ -285,7 +286,7 @@ describe('instances, health and discovery', () => {
         input['InstanceId'] = attrs;
         input['Attributes'] = ip;
       }
-      await rejectsWith(registry.registerInstance(input), 'InvalidInput', undefined, message).catch((err) => assert.fail(`${name}: ${err.message}`));
+      await rejectsWith(cloudMap(registry).RegisterInstance(input), 'InvalidInput', undefined, message).catch((err) => assert.fail(`${name}: ${err.message}`));
     }
     // Valid edge cases.
     await register(registry, http.Id, 'v1', thirty);
@@ -293,12 +294,12 @@ describe('instances, health and discovery', () => {
     await register(registry, http.Id, 'arn:aws:x/y@z.1_2-3', { AWS_EC2_INSTANCE_ID: 'i-123', AWS_INIT_HEALTH_STATUS: 'HEALTHY' });
     // A `__proto__` key from a JSON body is an ordinary attribute.
     await register(registry, http.Id, 'v3', JSON.parse('{"__proto__":"x","a":"b"}'));
-    const v3 = ((await registry.getInstance({ ServiceId: http.Id, InstanceId: 'v3' })) as Any).Instance.Attributes;
+    const v3 = ((await cloudMap(registry).GetInstance({ ServiceId: http.Id, InstanceId: 'v3' })) as Any).Instance.Attributes;
     assert.equal(JSON.stringify(v3), '{"__proto__":"x","a":"b"}');
     await register(registry, srv.Id, 's1', { AWS_INSTANCE_IPV6: '2001:db8::2', AWS_INSTANCE_PORT: '65535' });
     await register(registry, cname.Id, 'c1', { AWS_INSTANCE_CNAME: 'target.example.com' });
     await register(registry, weighted.Id, 'w1', { AWS_ALIAS_DNS_NAME: 'lb-1.elb.example.com' });
-    await rejectsWith(registry.registerInstance({ ServiceId: 'srv-nope', InstanceId: 'x', Attributes: {} }), 'ServiceNotFound');
+    await rejectsWith(cloudMap(registry).RegisterInstance({ ServiceId: 'srv-nope', InstanceId: 'x', Attributes: {} }), 'ServiceNotFound');
   });
 });
 
@@ -318,20 +319,20 @@ describe('instances with a slow operation worker', () => {
     const ns = { id: 'ns-slow000000000000', arn: 'arn', name: 'slow', type: 'HTTP', httpName: 'slow', createDate: Date.now(), tags: [] };
     await kv.create(`/ns/${ns.id}`, JSON.stringify(ns));
     const svc = await service(registry, { Name: 'api', NamespaceId: ns.id });
-    const a = (await registry.registerInstance({ ServiceId: svc.Id, InstanceId: 'x1', CreatorRequestId: 'tok', Attributes: {} })) as Any;
-    const op = ((await registry.getOperation({ OperationId: a.OperationId })) as Any).Operation;
+    const a = (await cloudMap(registry).RegisterInstance({ ServiceId: svc.Id, InstanceId: 'x1', CreatorRequestId: 'tok', Attributes: {} })) as Any;
+    const op = ((await cloudMap(registry).GetOperation({ OperationId: a.OperationId })) as Any).Operation;
     assert.equal(op.Status, 'SUBMITTED');
     assert.deepEqual(op.Targets, { INSTANCE: 'x1', SERVICE: svc.Id });
-    await rejectsWith(registry.registerInstance({ ServiceId: svc.Id, InstanceId: 'x1', CreatorRequestId: 'tok', Attributes: {} }), 'DuplicateRequest', {
+    await rejectsWith(cloudMap(registry).RegisterInstance({ ServiceId: svc.Id, InstanceId: 'x1', CreatorRequestId: 'tok', Attributes: {} }), 'DuplicateRequest', {
       DuplicateOperationId: a.OperationId,
     });
-    await rejectsWith(registry.registerInstance({ ServiceId: svc.Id, InstanceId: 'x1', Attributes: { b: '1' } }), 'DuplicateRequest', {
+    await rejectsWith(cloudMap(registry).RegisterInstance({ ServiceId: svc.Id, InstanceId: 'x1', Attributes: { b: '1' } }), 'DuplicateRequest', {
       DuplicateOperationId: a.OperationId,
     });
-    await rejectsWith(registry.deregisterInstance({ ServiceId: svc.Id, InstanceId: 'x1' }), 'DuplicateRequest', { DuplicateOperationId: a.OperationId });
-    await rejectsWith(registry.getInstance({ ServiceId: svc.Id, InstanceId: 'x1' }), 'InstanceNotFound');
-    await rejectsWith(registry.deleteService({ Id: svc.Id }), 'ResourceInUse');
-    const listed = (await registry.listOperations({ Filters: [{ Name: 'SERVICE_ID', Values: [svc.Id] }, { Name: 'TYPE', Values: ['REGISTER_INSTANCE'] }] })) as Any;
+    await rejectsWith(cloudMap(registry).DeregisterInstance({ ServiceId: svc.Id, InstanceId: 'x1' }), 'DuplicateRequest', { DuplicateOperationId: a.OperationId });
+    await rejectsWith(cloudMap(registry).GetInstance({ ServiceId: svc.Id, InstanceId: 'x1' }), 'InstanceNotFound');
+    await rejectsWith(cloudMap(registry).DeleteService({ Id: svc.Id }), 'ResourceInUse');
+    const listed = (await cloudMap(registry).ListOperations({ Filters: [{ Name: 'SERVICE_ID', Values: [svc.Id] }, { Name: 'TYPE', Values: ['REGISTER_INSTANCE'] }] })) as Any;
     assert.deepEqual(listed.Operations, [{ Id: a.OperationId, Status: 'SUBMITTED' }]);
   });
 });
@@ -349,7 +350,7 @@ describe('concurrency', () => {
   test('concurrent requests: one CreateService per name, one open registration per instance, none lost', async () => {
     const { registry } = h;
     const ns = await httpNamespace(registry, 'conc');
-    const creates = await Promise.allSettled(Array.from({ length: 8 }, () => registry.createService({ Name: 'api', NamespaceId: ns })));
+    const creates = await Promise.allSettled(Array.from({ length: 8 }, () => cloudMap(registry).CreateService({ Name: 'api', NamespaceId: ns })));
     const created = creates.filter((r) => r.status === 'fulfilled');
     assert.equal(created.length, 1);
     for (const r of creates) if (r.status === 'rejected') assert.equal((r.reason as { code: string }).code, 'ServiceAlreadyExists');
@@ -357,8 +358,8 @@ describe('concurrency', () => {
 
     // 200 distinct instances at once, and each of the first 20 asked for twice in the same tick.
     const calls = [
-      ...Array.from({ length: 200 }, (_, i) => registry.registerInstance({ ServiceId: svc.Id, InstanceId: `i${i}`, Attributes: { n: String(i) } })),
-      ...Array.from({ length: 20 }, (_, i) => registry.registerInstance({ ServiceId: svc.Id, InstanceId: `i${i}`, Attributes: { n: 'again' } })),
+      ...Array.from({ length: 200 }, (_, i) => cloudMap(registry).RegisterInstance({ ServiceId: svc.Id, InstanceId: `i${i}`, Attributes: { n: String(i) } })),
+      ...Array.from({ length: 20 }, (_, i) => cloudMap(registry).RegisterInstance({ ServiceId: svc.Id, InstanceId: `i${i}`, Attributes: { n: 'again' } })),
     ];
     const results = await Promise.allSettled(calls);
     const ops = results.filter((r): r is PromiseFulfilledResult<Any> => r.status === 'fulfilled').map((r) => r.value.OperationId as string);
@@ -368,7 +369,7 @@ describe('concurrency', () => {
     for (const r of rejected) assert.equal(r.reason.code, 'DuplicateRequest');
     for (const id of ops) assert.equal((await registry.waitForOperation(id)).status, 'SUCCESS');
     assert.equal(h.snapshot.instances(svc.Id).size, 200);
-    assert.equal(((await registry.getService({ Id: svc.Id })) as Any).Service.InstanceCount, 200);
+    assert.equal(((await cloudMap(registry).GetService({ Id: svc.Id })) as Any).Service.InstanceCount, 200);
   });
 });
 
@@ -394,14 +395,14 @@ describe('waitForInstancesRevision', () => {
       woke = true;
       return r;
     });
-    await registry.updateInstanceCustomHealthStatus({ ServiceId: svc.Id, InstanceId: 'i1', Status: 'UNHEALTHY' });
+    await cloudMap(registry).UpdateInstanceCustomHealthStatus({ ServiceId: svc.Id, InstanceId: 'i1', Status: 'UNHEALTHY' });
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(woke, false, 'a health change does not wake the poll');
     await register(registry, svc.Id, 'i2', {});
     const rev1 = await waiting;
     assert.ok(rev1 > rev0);
     const next = registry.waitForInstancesRevision(svc.Id, rev1);
-    await completed(registry, registry.deregisterInstance({ ServiceId: svc.Id, InstanceId: 'i2' }));
+    await completed(registry, cloudMap(registry).DeregisterInstance({ ServiceId: svc.Id, InstanceId: 'i2' }));
     assert.ok((await next) > rev1);
     const ac = new AbortController();
     const idle = registry.waitForInstancesRevision(svc.Id, h.snapshot.instancesRevision(svc.Id), ac.signal);

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 import { ManualClock, eventually } from '../lib/index.ts';
 import { completed, httpNamespace, openHarness, register, rejectsWith, removeDir, service, tempDir, type Harness } from './testkit.ts';
+import { cloudMap } from './ops/index.ts';
 
 type Any = Record<string, any>;
 
@@ -31,33 +32,33 @@ describe('restart', () => {
     svcId = svc.Id;
     await register(h1.registry, svcId, 'i1', { a: '1' });
     opId = (await register(h1.registry, svcId, 'i2', { a: '2' })).id;
-    await h1.registry.updateInstanceCustomHealthStatus({ ServiceId: svcId, InstanceId: 'i1', Status: 'UNHEALTHY' });
-    await completed(h1.registry, h1.registry.deregisterInstance({ ServiceId: svcId, InstanceId: 'i2' }));
-    revision = ((await h1.registry.discoverInstancesRevision({ NamespaceName: 'restart', ServiceName: 'api' })) as Any).InstancesRevision;
+    await cloudMap(h1.registry).UpdateInstanceCustomHealthStatus({ ServiceId: svcId, InstanceId: 'i1', Status: 'UNHEALTHY' });
+    await completed(h1.registry, cloudMap(h1.registry).DeregisterInstance({ ServiceId: svcId, InstanceId: 'i2' }));
+    revision = ((await cloudMap(h1.registry).DiscoverInstancesRevision({ NamespaceName: 'restart', ServiceName: 'api' })) as Any).InstancesRevision;
     await h1.close();
 
     const h2 = await reopen();
-    assert.equal(((await h2.registry.getNamespace({ Id: nsId })) as Any).Namespace.ServiceCount, 1);
-    assert.equal(((await h2.registry.getService({ Id: svcId })) as Any).Service.InstanceCount, 1);
-    assert.deepEqual(((await h2.registry.getInstance({ ServiceId: svcId, InstanceId: 'i1' })) as Any).Instance.Attributes, { a: '1' });
-    assert.deepEqual(await h2.registry.getInstancesHealthStatus({ ServiceId: svcId }), { Status: { i1: 'UNHEALTHY' } });
-    const after = ((await h2.registry.discoverInstancesRevision({ NamespaceName: 'restart', ServiceName: 'api' })) as Any).InstancesRevision;
+    assert.equal(((await cloudMap(h2.registry).GetNamespace({ Id: nsId })) as Any).Namespace.ServiceCount, 1);
+    assert.equal(((await cloudMap(h2.registry).GetService({ Id: svcId })) as Any).Service.InstanceCount, 1);
+    assert.deepEqual(((await cloudMap(h2.registry).GetInstance({ ServiceId: svcId, InstanceId: 'i1' })) as Any).Instance.Attributes, { a: '1' });
+    assert.deepEqual(await cloudMap(h2.registry).GetInstancesHealthStatus({ ServiceId: svcId }), { Status: { i1: 'UNHEALTHY' } });
+    const after = ((await cloudMap(h2.registry).DiscoverInstancesRevision({ NamespaceName: 'restart', ServiceName: 'api' })) as Any).InstancesRevision;
     assert.ok(after >= revision, `revision went down: ${revision} → ${after}`);
-    assert.equal(((await h2.registry.getOperation({ OperationId: opId })) as Any).Operation.Status, 'SUCCESS');
+    assert.equal(((await cloudMap(h2.registry).GetOperation({ OperationId: opId })) as Any).Operation.Status, 'SUCCESS');
     await h2.close();
   });
 
   test('operations acknowledged before a stop are finished after the restart', async () => {
     const clock = new ManualClock(Date.now());
     const h3 = await reopen({ clock, config: { opDelayMs: 60_000 } });
-    const first = (await h3.registry.registerInstance({ ServiceId: svcId, InstanceId: 'i3', Attributes: { a: '3' } })) as Any;
+    const first = (await cloudMap(h3.registry).RegisterInstance({ ServiceId: svcId, InstanceId: 'i3', Attributes: { a: '3' } })) as Any;
     // Move the first to PENDING, then submit a second that stays SUBMITTED.
     await eventually(async () => {
       await clock.advance(10_000);
-      return ((await h3.registry.getOperation({ OperationId: first.OperationId })) as Any).Operation.Status === 'PENDING';
+      return ((await cloudMap(h3.registry).GetOperation({ OperationId: first.OperationId })) as Any).Operation.Status === 'PENDING';
     });
-    const second = (await h3.registry.registerInstance({ ServiceId: svcId, InstanceId: 'i4', Attributes: { a: '4' } })) as Any;
-    assert.equal(((await h3.registry.getOperation({ OperationId: second.OperationId })) as Any).Operation.Status, 'SUBMITTED');
+    const second = (await cloudMap(h3.registry).RegisterInstance({ ServiceId: svcId, InstanceId: 'i4', Attributes: { a: '4' } })) as Any;
+    assert.equal(((await cloudMap(h3.registry).GetOperation({ OperationId: second.OperationId })) as Any).Operation.Status, 'SUBMITTED');
     await h3.close(); // "crash": nothing more is applied
 
     const h4 = await reopen();
@@ -65,9 +66,9 @@ describe('restart', () => {
       const op = await h4.registry.waitForOperation(id);
       assert.equal(op.status, 'SUCCESS');
     }
-    const ids = ((await h4.registry.listInstances({ ServiceId: svcId })) as Any).Instances.map((i: Any) => i.Id);
+    const ids = ((await cloudMap(h4.registry).ListInstances({ ServiceId: svcId })) as Any).Instances.map((i: Any) => i.Id);
     assert.deepEqual(ids, ['i1', 'i3', 'i4']);
-    const rev = ((await h4.registry.discoverInstancesRevision({ NamespaceName: 'restart', ServiceName: 'api' })) as Any).InstancesRevision;
+    const rev = ((await cloudMap(h4.registry).DiscoverInstancesRevision({ NamespaceName: 'restart', ServiceName: 'api' })) as Any).InstancesRevision;
     assert.ok(rev > revision);
     await h4.close();
   });
@@ -85,8 +86,8 @@ describe('operation states with a delay', () => {
   test('SUBMITTED → PENDING → SUCCESS, UpdateDate moves', async () => {
     const clock = new ManualClock(Date.now());
     h = await openHarness({ clock, config: { opDelayMs: 1000 } });
-    const { OperationId } = (await h.registry.createHttpNamespace({ Name: 'delayed' })) as Any;
-    const status = async () => ((await h!.registry.getOperation({ OperationId })) as Any).Operation;
+    const { OperationId } = (await cloudMap(h.registry).CreateHttpNamespace({ Name: 'delayed' })) as Any;
+    const status = async () => ((await cloudMap(h!.registry).GetOperation({ OperationId })) as Any).Operation;
     const submitted = await status();
     assert.equal(submitted.Status, 'SUBMITTED');
     await clock.advance(500);
@@ -102,7 +103,7 @@ describe('operation states with a delay', () => {
     const done = await status();
     assert.ok(done.UpdateDate >= submitted.CreateDate + 1);
     assert.equal(done.CreateDate, submitted.CreateDate);
-    const listed = (await h.registry.listOperations({ Filters: [{ Name: 'UPDATE_DATE', Values: [String(done.UpdateDate - 1), String(done.UpdateDate + 1)], Condition: 'BETWEEN' }] })) as Any;
+    const listed = (await cloudMap(h.registry).ListOperations({ Filters: [{ Name: 'UPDATE_DATE', Values: [String(done.UpdateDate - 1), String(done.UpdateDate + 1)], Condition: 'BETWEEN' }] })) as Any;
     assert.deepEqual(listed.Operations, [{ Id: OperationId, Status: 'SUCCESS' }]);
   });
 });
@@ -120,8 +121,8 @@ describe('custom health with a delay (AWS timing)', () => {
     const ns = await httpNamespace(h.registry, 'custom');
     const svc = await service(h.registry, { Name: 'api', NamespaceId: ns, HealthCheckCustomConfig: {} });
     await register(h.registry, svc.Id, 'i1', {});
-    const health = async () => ((await h.registry.getInstancesHealthStatus({ ServiceId: svc.Id })) as Any).Status.i1;
-    const set = (Status: string) => h.registry.updateInstanceCustomHealthStatus({ ServiceId: svc.Id, InstanceId: 'i1', Status });
+    const health = async () => ((await cloudMap(h.registry).GetInstancesHealthStatus({ ServiceId: svc.Id })) as Any).Status.i1;
+    const set = (Status: string) => cloudMap(h.registry).UpdateInstanceCustomHealthStatus({ ServiceId: svc.Id, InstanceId: 'i1', Status });
 
     await set('UNHEALTHY');
     assert.equal(await health(), 'HEALTHY');
@@ -154,7 +155,7 @@ describe('custom health with a delay (AWS timing)', () => {
 
     // Deregistration drops a pending change with the record.
     await set('UNHEALTHY');
-    await completed(h.registry, h.registry.deregisterInstance({ ServiceId: svc.Id, InstanceId: 'i1' }));
+    await completed(h.registry, cloudMap(h.registry).DeregisterInstance({ ServiceId: svc.Id, InstanceId: 'i1' }));
     await clock.advance(30_000);
     assert.equal(await h.kv.get(`/health/${svc.Id}/i1`), undefined);
   });
@@ -174,17 +175,17 @@ describe('finished operations are swept', () => {
     h = await openHarness({ clock, config: { maxFinishedOps: 2, opRetentionMs: 60_000, opSweepIntervalMs: 0 } });
     const ids: string[] = [];
     for (const name of ['s1', 's2', 's3']) {
-      ids.push((await completed(h.registry, h.registry.createHttpNamespace({ Name: name }))).id);
+      ids.push((await completed(h.registry, cloudMap(h.registry).CreateHttpNamespace({ Name: name }))).id);
       await clock.advance(1000);
     }
     assert.equal(await h.registry.sweepOperations(), 1);
-    await rejectsWith(h.registry.getOperation({ OperationId: ids[0] }), 'OperationNotFound');
-    assert.equal(((await h.registry.getOperation({ OperationId: ids[1] })) as Any).Operation.Status, 'SUCCESS');
+    await rejectsWith(cloudMap(h.registry).GetOperation({ OperationId: ids[0] }), 'OperationNotFound');
+    assert.equal(((await cloudMap(h.registry).GetOperation({ OperationId: ids[1] })) as Any).Operation.Status, 'SUCCESS');
     await clock.advance(61_000);
     assert.equal(await h.registry.sweepOperations(), 2);
-    assert.deepEqual(((await h.registry.listOperations({})) as Any).Operations, []);
+    assert.deepEqual(((await cloudMap(h.registry).ListOperations({})) as Any).Operations, []);
     // The namespaces themselves stay.
-    assert.equal(((await h.registry.listNamespaces({})) as Any).Namespaces.length, 3);
+    assert.equal(((await cloudMap(h.registry).ListNamespaces({})) as Any).Namespaces.length, 3);
   });
 });
 
@@ -201,12 +202,13 @@ describe('crash (kill -9)', () => {
     // them, and is killed with SIGKILL: only the store file is left.
     const child = `
       import { openHarness } from ${JSON.stringify(new URL('./testkit.ts', import.meta.url).href)};
+      import { cloudMap } from ${JSON.stringify(new URL('./ops/index.ts', import.meta.url).href)};
       const h = await openHarness({ dir: ${JSON.stringify(dir)}, config: { opDelayMs: 600000 } });
       const ns = { id: 'ns-crash0000000000', arn: 'arn', name: 'crash', type: 'HTTP', httpName: 'crash', createDate: Date.now(), tags: [] };
       await h.kv.create('/ns/' + ns.id, JSON.stringify(ns));
-      const svc = (await h.registry.createService({ Name: 'api', NamespaceId: ns.id })).Service.Id;
+      const svc = (await cloudMap(h.registry).CreateService({ Name: 'api', NamespaceId: ns.id })).Service.Id;
       const ops = await Promise.all(Array.from({ length: 50 }, (_, i) =>
-        h.registry.registerInstance({ ServiceId: svc, InstanceId: 'i' + i, Attributes: { n: String(i) } }).then((o) => o.OperationId)));
+        cloudMap(h.registry).RegisterInstance({ ServiceId: svc, InstanceId: 'i' + i, Attributes: { n: String(i) } }).then((o) => o.OperationId)));
       process.stdout.write(JSON.stringify({ svc, ops }) + '\\n');
       setInterval(() => {}, 1000);
     `;

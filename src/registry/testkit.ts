@@ -6,6 +6,7 @@ import { isPharosError, type Clock } from '../lib/index.ts';
 import { openStore, type KV } from '../store/index.ts';
 import { Registry, type RegistryConfig } from './registry.ts';
 import { Snapshot } from './snapshot.ts';
+import { cloudMap } from './ops/index.ts';
 
 /**
  * Test helpers for the registry's own tests (not exported from index.ts): a Registry over a real
@@ -86,20 +87,20 @@ export async function completed(registry: Registry, call: Promise<Out>) {
 }
 
 export async function httpNamespace(registry: Registry, name: string): Promise<string> {
-  const op = await completed(registry, registry.createHttpNamespace({ Name: name }));
+  const op = await completed(registry, cloudMap(registry).CreateHttpNamespace({ Name: name }));
   return op.targets.NAMESPACE!;
 }
 
 export async function privateNamespace(registry: Registry, name: string, vpc = 'vpc-1'): Promise<string> {
-  const op = await completed(registry, registry.createPrivateDnsNamespace({ Name: name, Vpc: vpc }));
+  const op = await completed(registry, cloudMap(registry).CreatePrivateDnsNamespace({ Name: name, Vpc: vpc }));
   return op.targets.NAMESPACE!;
 }
 
 export async function service(registry: Registry, input: Out): Promise<{ Id: string; Arn: string } & Out> {
-  const out = (await registry.createService(input)) as { Service: { Id: string; Arn: string } & Out };
+  const out = (await cloudMap(registry).CreateService(input)) as { Service: { Id: string; Arn: string } & Out };
   return out.Service;
 }
 
 export async function register(registry: Registry, serviceId: string, instanceId: string, attributes: Record<string, string>) {
-  return completed(registry, registry.registerInstance({ ServiceId: serviceId, InstanceId: instanceId, Attributes: attributes }));
+  return completed(registry, cloudMap(registry).RegisterInstance({ ServiceId: serviceId, InstanceId: instanceId, Attributes: attributes }));
 }

@@ -1,0 +1,499 @@
+import { PharosError, jitter, newOperationId, type Clock, type Logger } from '../lib/index.ts';
+import { MAX_CAS_ATTEMPTS, isConflict, type KV, type TxnOp, type Watch, type WatchEvent } from '../store/index.ts';
+import type { Background } from './background.ts';
+import { duplicateRequest, operationNotFound } from './errors.ts';
+import type { RegistryMetrics } from './metrics.ts';
+import {
+  keys,
+  type DnsRecordConfig,
+  type HealthCheckConfigRecord,
+  type InstanceRecord,
+  type NamespaceRecord,
+  type OperationRecord,
+  type OperationStatus,
+  type OperationType,
+  type ServiceRecord,
+} from './model.ts';
+import type { Snapshot } from './snapshot.ts';
+
+/** Back-off before retrying an operation whose apply failed on a store fault (not a conflict). */
+const APPLY_RETRY_MS = 1000;
+/** AWS does not document how long operations stay visible; a day covers every client's polling. */
+export const DEFAULT_OP_RETENTION_MS = 24 * 60 * 60 * 1000;
+/** Bounds memory and the store under registration storms (3,000/s would otherwise keep 260M a day). */
+export const DEFAULT_MAX_FINISHED_OPS = 100_000;
+/** How often finished operations are swept (default of `opSweepIntervalMs`). */
+export const OP_SWEEP_INTERVAL_MS = 60_000;
+/** Deletes per sweep txn: small enough not to stall the group commit. */
+const OP_SWEEP_BATCH = 500;
+
+/** What an asynchronous operation will apply (stored in `OperationRecord.payload`). */
+export type OpPayload =
+  | { kind: 'createNamespace'; namespace: NamespaceRecord }
+  | { kind: 'updateNamespace'; namespaceId: string; description?: string; soaTtl?: number }
+  | { kind: 'deleteNamespace'; namespaceId: string }
+  | { kind: 'updateService'; serviceId: string; description?: string; dnsRecords?: DnsRecordConfig[]; healthCheckConfig: HealthCheckConfigRecord | null }
+  | { kind: 'registerInstance'; instance: InstanceRecord }
+  | { kind: 'deregisterInstance'; serviceId: string; instanceId: string };
+
+interface OpEntry {
+  rec: OperationRecord;
+  /** The op record's modRevision (0 while its create is in flight). */
+  rev: number;
+}
+
+/** The result of planning an operation: store writes that go in the same txn as the op's SUCCESS, or a failure. */
+type Plan = { writes: TxnOp[]; after?: () => void } | { fail: { code: string; message: string } };
+
+export const isOpen = (s: OperationStatus): boolean => s === 'SUBMITTED' || s === 'PENDING';
+
+/** The key an open operation reserves: at most one open operation per namespace, service (update) or instance. */
+function targetKey(op: OperationRecord): string | undefined {
+  switch (op.type) {
+    case 'CREATE_NAMESPACE':
+    case 'DELETE_NAMESPACE':
+    case 'UPDATE_NAMESPACE':
+      return `ns:${op.targets.NAMESPACE}`;
+    case 'UPDATE_SERVICE':
+      return `svc:${op.targets.SERVICE}`;
+    case 'REGISTER_INSTANCE':
+    case 'DEREGISTER_INSTANCE':
+      return `inst:${op.targets.SERVICE}/${op.targets.INSTANCE}`;
+  }
+}
+
+export interface OperationEngineOptions {
+  kv: KV;
+  snapshot: Snapshot;
+  clock: Clock;
+  logger: Logger;
+  metrics?: RegistryMetrics;
+  background: Background;
+  /** Time an operation spends SUBMITTED then PENDING; 0 = applied right after the call returns. */
+  opDelayMs: number;
+  opRetentionMs: number;
+  maxFinishedOps: number;
+  opSweepIntervalMs: number;
+  /** Called after an instance's deregistration commits (the health writer drops its timer). */
+  onDeregistered(serviceId: string, instanceId: string): void;
+}
+
+/**
+ * Cloud Map's asynchronous operations: the index of every operation (kept current by a watch on
+ * /op/, so other nodes' operations are seen too), submission with `CreatorRequestId` idempotency,
+ * the worker that applies an operation's writes and its SUCCESS in one txn, and the sweep of
+ * finished ones. See docs/compatibility.md (operations).
+ */
+export class OperationEngine {
+  private readonly kv: KV;
+  private readonly snapshot: Snapshot;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly metrics?: RegistryMetrics;
+  private readonly bg: Background;
+  private readonly options: OperationEngineOptions;
+  private watch?: Watch;
+
+  private readonly ops = new Map<string, OpEntry>();
+  /** `${type}|${requestId}` → operation id: O(1) idempotency lookups. */
+  private readonly opByRequest = new Map<string, string>();
+  /** targetKey → id of the open operation holding it. */
+  private readonly openByTarget = new Map<string, string>();
+  /** Service id → open REGISTER_INSTANCE operations (quotas, DeleteService). */
+  private readonly openRegistrationCount = new Map<string, number>();
+  /** Open CREATE_NAMESPACE operations → the namespace they will create (names are taken at submit). */
+  private readonly openNamespaceCreates = new Map<string, NamespaceRecord>();
+  private readonly opWaiters = new Map<string, ((op: OperationRecord) => void)[]>();
+
+  constructor(options: OperationEngineOptions) {
+    this.options = options;
+    this.kv = options.kv;
+    this.snapshot = options.snapshot;
+    this.clock = options.clock;
+    this.logger = options.logger;
+    this.metrics = options.metrics;
+    this.bg = options.background;
+  }
+
+  /** How many operations the index holds. */
+  get size(): number {
+    return this.ops.size;
+  }
+
+  /** Loads every operation and starts the watch that keeps the index current. */
+  async load(): Promise<void> {
+    const listed = await this.kv.list(keys.operationPrefix);
+    for (const item of listed.items) {
+      const rec = this.parse(item.key, item.value);
+      if (rec) this.index(rec, item.modRevision);
+    }
+    this.watch = this.kv.watch(
+      keys.operationPrefix,
+      listed.revision,
+      (events) => this.applyEvents(events),
+      (err) => this.logger.error({ err }, 'registry: operation watch failed'),
+    );
+  }
+
+  /**
+   * Resumes every operation acknowledged but not finished (before a restart) and arms the sweep;
+   * call once the background is running. Returns how many were resumed.
+   */
+  resume(): number {
+    let resumed = 0;
+    for (const entry of this.ops.values()) {
+      if (isOpen(entry.rec.status)) {
+        this.schedule(entry.rec.id);
+        resumed++;
+      }
+    }
+    const interval = this.options.opSweepIntervalMs;
+    if (interval > 0) {
+      const sweep = (): void => this.bg.track(this.sweep().finally(() => this.bg.later(interval, sweep)));
+      this.bg.later(jitter(interval), sweep);
+    }
+    return resumed;
+  }
+
+  cancelWatch(): void {
+    this.watch?.cancel();
+    this.watch = undefined;
+  }
+
+  /**
+   * Deletes finished operations older than the retention, and the oldest beyond the cap. Returns
+   * how many were deleted.
+   */
+  async sweep(): Promise<number> {
+    const now = this.clock.now();
+    const finished: OpEntry[] = [];
+    for (const e of this.ops.values()) if (!isOpen(e.rec.status) && e.rev > 0) finished.push(e);
+    finished.sort((a, b) => a.rec.updateDate - b.rec.updateDate);
+    const excess = finished.length - this.options.maxFinishedOps;
+    const victims = finished.filter((e, i) => i < excess || now - e.rec.updateDate > this.options.opRetentionMs);
+    let deleted = 0;
+    for (let i = 0; i < victims.length; i += OP_SWEEP_BATCH) {
+      const batch = victims.slice(i, i + OP_SWEEP_BATCH);
+      try {
+        await this.kv.txn(batch.map((e) => ({ type: 'delete', key: keys.operation(e.rec.id), prevRevision: e.rev })));
+        deleted += batch.length;
+      } catch (err) {
+        if (!isConflict(err)) throw err; // one op changed meanwhile: the next sweep retries the rest
+      }
+    }
+    if (deleted > 0) this.logger.debug({ deleted }, 'registry: finished operations swept');
+    return deleted;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** The operation as this node knows it (undefined while unknown here). */
+  get(id: string): OperationRecord | undefined {
+    return this.ops.get(id)?.rec;
+  }
+
+  /** The operation, asking the store when this node has not seen it yet (written by another node a moment ago). */
+  async lookup(id: string): Promise<OperationRecord | undefined> {
+    const rec = this.ops.get(id)?.rec;
+    if (rec || id.length === 0 || id.includes('/')) return rec;
+    const kv = await this.kv.get(keys.operation(id));
+    return kv ? this.parse(kv.key, kv.value) : undefined;
+  }
+
+  /** Every operation whose create has committed. */
+  *committed(): Iterable<OperationRecord> {
+    for (const e of this.ops.values()) if (e.rev !== 0) yield e.rec;
+  }
+
+  /** The open operation holding `target` (`ns:<id>`, `svc:<id>`, `inst:<serviceId>/<instanceId>`). */
+  openOp(target: string): OperationRecord | undefined {
+    const id = this.openByTarget.get(target);
+    return id === undefined ? undefined : this.ops.get(id)?.rec;
+  }
+
+  /** Open REGISTER_INSTANCE operations of a service. */
+  openRegistrations(serviceId: string): number {
+    return this.openRegistrationCount.get(serviceId) ?? 0;
+  }
+
+  /** Namespaces that open CREATE_NAMESPACE operations will create. */
+  pendingNamespaces(): Iterable<NamespaceRecord> {
+    return this.openNamespaceCreates.values();
+  }
+
+  /** Resolves with the operation once it reaches SUCCESS or FAIL (for the orchestrator and tests). */
+  waitFor(id: string): Promise<OperationRecord> {
+    const entry = this.ops.get(id);
+    if (!entry) return Promise.reject(operationNotFound(id));
+    if (!isOpen(entry.rec.status)) return Promise.resolve(entry.rec);
+    return new Promise((resolve) => {
+      let list = this.opWaiters.get(id);
+      if (!list) this.opWaiters.set(id, (list = []));
+      list.push(resolve);
+    });
+  }
+
+  // ---------------------------------------------------------------- submit
+
+  /** The same-request check (docs/compatibility.md, idempotency): an earlier identical request gives its result again. */
+  replay(type: OperationType, requestId: string | undefined, print: string): Record<string, unknown> | undefined {
+    if (requestId === undefined) return undefined;
+    const id = this.opByRequest.get(`${type}|${requestId}`);
+    const entry = id === undefined ? undefined : this.ops.get(id);
+    if (!entry || entry.rec.fingerprint !== print) return undefined;
+    if (isOpen(entry.rec.status)) throw duplicateRequest(entry.rec.id, 'The same request is still in progress');
+    return { OperationId: entry.rec.id };
+  }
+
+  /**
+   * Writes the operation record (SUBMITTED, with its payload) durably, then hands it to the worker.
+   * The record is indexed synchronously first, so concurrent requests see its reservation at once.
+   */
+  async submit(
+    type: OperationType,
+    targets: OperationRecord['targets'],
+    payload: OpPayload,
+    requestId?: string,
+    print?: string,
+  ): Promise<Record<string, unknown>> {
+    const now = this.clock.now();
+    const rec: OperationRecord = { id: newOperationId(), type, status: 'SUBMITTED', createDate: now, updateDate: now, targets, payload };
+    if (requestId !== undefined) rec.requestId = requestId;
+    if (print !== undefined) rec.fingerprint = print;
+    this.index(rec, 0);
+    let rev: number;
+    try {
+      rev = await this.kv.create(keys.operation(rec.id), JSON.stringify(rec));
+    } catch (err) {
+      const e = this.ops.get(rec.id);
+      if (e && e.rev === 0) {
+        this.unindex(e.rec);
+        this.ops.delete(rec.id);
+      }
+      throw err;
+    }
+    const e = this.ops.get(rec.id);
+    if (e && e.rev < rev && e.rec.status === 'SUBMITTED') e.rev = rev;
+    this.metrics?.submitted.inc({ type });
+    this.schedule(rec.id);
+    return { OperationId: rec.id };
+  }
+
+  // ---------------------------------------------------------------- index
+
+  private parse(key: string, value: string): OperationRecord | undefined {
+    try {
+      return JSON.parse(value) as OperationRecord;
+    } catch (err) {
+      this.logger.error({ err, key }, 'registry: unparsable operation record skipped');
+      return undefined;
+    }
+  }
+
+  private applyEvents(events: WatchEvent[]): void {
+    for (const ev of events) {
+      const id = ev.key.slice(keys.operationPrefix.length);
+      if (ev.type === 'put') {
+        const rec = this.parse(ev.key, ev.value ?? '');
+        if (rec) this.index(rec, ev.revision);
+      } else {
+        const prev = this.ops.get(id);
+        if (prev) this.unindex(prev.rec);
+        this.ops.delete(id);
+      }
+    }
+  }
+
+  private index(rec: OperationRecord, rev: number): void {
+    const prev = this.ops.get(rec.id);
+    if (prev) {
+      if (prev.rev > rev && rev !== 0) return; // an older event than what we hold
+      this.unindex(prev.rec);
+    }
+    this.ops.set(rec.id, { rec, rev });
+    if (rec.requestId !== undefined) this.opByRequest.set(`${rec.type}|${rec.requestId}`, rec.id);
+    if (isOpen(rec.status)) {
+      this.metrics?.open.inc();
+      const t = targetKey(rec);
+      if (t) this.openByTarget.set(t, rec.id);
+      if (rec.type === 'REGISTER_INSTANCE' && rec.targets.SERVICE) {
+        this.openRegistrationCount.set(rec.targets.SERVICE, (this.openRegistrationCount.get(rec.targets.SERVICE) ?? 0) + 1);
+      }
+      const payload = rec.payload as OpPayload | undefined;
+      if (payload?.kind === 'createNamespace') this.openNamespaceCreates.set(rec.id, payload.namespace);
+    } else {
+      const waiters = this.opWaiters.get(rec.id);
+      if (waiters) {
+        this.opWaiters.delete(rec.id);
+        for (const w of waiters) w(rec);
+      }
+    }
+  }
+
+  private unindex(rec: OperationRecord): void {
+    if (rec.requestId !== undefined) {
+      const k = `${rec.type}|${rec.requestId}`;
+      if (this.opByRequest.get(k) === rec.id) this.opByRequest.delete(k);
+    }
+    if (isOpen(rec.status)) {
+      this.metrics?.open.dec();
+      const t = targetKey(rec);
+      if (t && this.openByTarget.get(t) === rec.id) this.openByTarget.delete(t);
+      if (rec.type === 'REGISTER_INSTANCE' && rec.targets.SERVICE) {
+        const n = (this.openRegistrationCount.get(rec.targets.SERVICE) ?? 1) - 1;
+        if (n <= 0) this.openRegistrationCount.delete(rec.targets.SERVICE);
+        else this.openRegistrationCount.set(rec.targets.SERVICE, n);
+      }
+      this.openNamespaceCreates.delete(rec.id);
+    }
+  }
+
+  // ---------------------------------------------------------------- worker
+
+  private schedule(id: string): void {
+    if (!this.bg.running) return;
+    const delay = this.options.opDelayMs;
+    if (delay <= 0) {
+      this.bg.track(this.run(id));
+      return;
+    }
+    // Half the delay SUBMITTED, half PENDING, so clients polling GetOperation see both states.
+    // Times count from the submit, so an operation resumed after a restart is not delayed again.
+    const createDate = this.ops.get(id)?.rec.createDate ?? this.clock.now();
+    const pendingAt = createDate + Math.floor(delay / 2);
+    const doneAt = createDate + delay;
+    this.bg.later(Math.max(0, pendingAt - this.clock.now()), () =>
+      this.bg.track(this.markPending(id).then(() => this.bg.later(Math.max(0, doneAt - this.clock.now()), () => this.bg.track(this.run(id))))),
+    );
+  }
+
+  private async markPending(id: string): Promise<void> {
+    const entry = this.ops.get(id);
+    if (!entry || entry.rec.status !== 'SUBMITTED') return;
+    const rec: OperationRecord = { ...entry.rec, status: 'PENDING', updateDate: this.clock.now() };
+    try {
+      await this.kv.update(keys.operation(id), JSON.stringify(rec), entry.rev);
+    } catch (err) {
+      if (!isConflict(err)) throw err; // a conflict means another worker moved it on
+    }
+  }
+
+  /** Applies an operation: its writes and its SUCCESS (or its FAIL) commit in one txn. */
+  private async run(id: string): Promise<void> {
+    const opKey = keys.operation(id);
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const entry = this.ops.get(id);
+      if (!entry || !isOpen(entry.rec.status) || !this.bg.running) return;
+      let plan: Plan;
+      try {
+        plan = await this.plan(entry.rec);
+      } catch (err) {
+        plan = { fail: { code: 'INTERNAL_FAILURE', message: err instanceof Error ? err.message : String(err) } };
+      }
+      const done = this.finished(entry.rec, 'fail' in plan ? plan.fail : undefined);
+      const writes = 'fail' in plan ? [] : plan.writes;
+      try {
+        await this.kv.txn([...writes, { type: 'put', key: opKey, value: JSON.stringify(done), prevRevision: entry.rev }]);
+      } catch (err) {
+        if (isConflict(err)) {
+          if ((err as PharosError).fields['key'] === opKey) {
+            // Our view of the op is stale (a watch event not yet delivered) or another worker
+            // finished it: look at the store and go on only if it is still open.
+            const cur = await this.kv.get(opKey);
+            const rec = cur && this.parse(opKey, cur.value);
+            if (!cur || !rec || !isOpen(rec.status)) return;
+            this.index(rec, cur.modRevision);
+          }
+          continue; // plan again
+        }
+        if (!this.bg.running) return; // shutting down: resumed on the next start
+        this.logger.error({ err, operationId: id }, 'registry: applying an operation failed; will retry');
+        this.bg.later(APPLY_RETRY_MS, () => this.bg.track(this.run(id)));
+        return;
+      }
+      if (!('fail' in plan)) plan.after?.();
+      this.metrics?.completed.inc({ type: done.type, status: done.status });
+      this.metrics?.duration.observe({ type: done.type }, Math.max(0, done.updateDate - done.createDate) / 1000);
+      if (done.status === 'FAIL') this.logger.warn({ operationId: id, type: done.type, error: done.errorMessage }, 'operation failed');
+      return;
+    }
+    // Lost the race too often: record the failure rather than spin.
+    const entry = this.ops.get(id);
+    if (!entry || !isOpen(entry.rec.status)) return;
+    const done = this.finished(entry.rec, { code: 'INTERNAL_FAILURE', message: 'too many concurrent changes; retry the request' });
+    await this.kv.txn([{ type: 'put', key: opKey, value: JSON.stringify(done), prevRevision: entry.rev }]).catch((err) => {
+      if (!isConflict(err)) throw err;
+    });
+  }
+
+  private finished(rec: OperationRecord, fail?: { code: string; message: string }): OperationRecord {
+    const done: OperationRecord = { ...rec, status: fail ? 'FAIL' : 'SUCCESS', updateDate: this.clock.now() };
+    delete done.payload; // applied: no need to keep it
+    if (fail) {
+      done.errorCode = fail.code;
+      done.errorMessage = fail.message;
+    }
+    return done;
+  }
+
+  private async plan(op: OperationRecord): Promise<Plan> {
+    const p = op.payload as OpPayload | undefined;
+    if (!p) return { fail: { code: 'INTERNAL_FAILURE', message: 'operation has no payload' } };
+    switch (p.kind) {
+      case 'createNamespace':
+        return { writes: [{ type: 'put', key: keys.namespace(p.namespace.id), value: JSON.stringify(p.namespace), prevRevision: 0 }] };
+      case 'deleteNamespace': {
+        for (const _ of this.snapshot.servicesOf(p.namespaceId)) {
+          return { fail: { code: 'INTERNAL_FAILURE', message: 'the namespace still contains services' } };
+        }
+        const cur = await this.kv.get(keys.namespace(p.namespaceId));
+        if (!cur) return { writes: [] };
+        return { writes: [{ type: 'delete', key: cur.key, prevRevision: cur.modRevision }] };
+      }
+      case 'updateNamespace': {
+        const cur = await this.kv.get(keys.namespace(p.namespaceId));
+        if (!cur) return { fail: { code: 'INTERNAL_FAILURE', message: 'the namespace no longer exists' } };
+        const ns = JSON.parse(cur.value) as NamespaceRecord;
+        if (p.description !== undefined) ns.description = p.description;
+        if (p.soaTtl !== undefined) ns.soaTtl = p.soaTtl;
+        return { writes: [{ type: 'put', key: cur.key, value: JSON.stringify(ns), prevRevision: cur.modRevision }] };
+      }
+      case 'updateService': {
+        const cur = await this.kv.get(keys.service(p.serviceId));
+        if (!cur) return { fail: { code: 'INTERNAL_FAILURE', message: 'the service no longer exists' } };
+        const svc = JSON.parse(cur.value) as ServiceRecord;
+        if (p.description !== undefined) svc.description = p.description;
+        if (p.dnsRecords && svc.dnsConfig) svc.dnsConfig = { ...svc.dnsConfig, dnsRecords: p.dnsRecords };
+        const healthDeletes: TxnOp[] = [];
+        if (p.healthCheckConfig) {
+          svc.healthCheckConfig = p.healthCheckConfig;
+        } else if (svc.healthCheckConfig) {
+          delete svc.healthCheckConfig;
+          // The probe results go with the check, so adding one later starts from UNKNOWN again.
+          for (const instanceId of this.snapshot.healthRecords(svc.id)?.keys() ?? []) {
+            healthDeletes.push({ type: 'delete', key: keys.health(svc.id, instanceId) });
+          }
+        }
+        return { writes: [{ type: 'put', key: cur.key, value: JSON.stringify(svc), prevRevision: cur.modRevision }, ...healthDeletes] };
+      }
+      case 'registerInstance': {
+        const inst = p.instance;
+        if (!this.snapshot.service(inst.serviceId)) return { fail: { code: 'INTERNAL_FAILURE', message: 'the service no longer exists' } };
+        const rec: InstanceRecord = { ...inst, registeredAt: this.clock.now() };
+        return { writes: [{ type: 'put', key: keys.instance(inst.serviceId, inst.id), value: JSON.stringify(rec) }] };
+      }
+      case 'deregisterInstance': {
+        const marker = JSON.stringify({ serviceId: p.serviceId });
+        return {
+          writes: [
+            { type: 'delete', key: keys.instance(p.serviceId, p.instanceId) },
+            { type: 'delete', key: keys.health(p.serviceId, p.instanceId) },
+            // Keeps InstancesRevision from going down across restarts when the last change was a delete.
+            { type: 'put', key: keys.instancesRevision(p.serviceId), value: marker },
+          ],
+          after: () => this.options.onDeregistered(p.serviceId, p.instanceId),
+        };
+      }
+    }
+  }
+}
