@@ -1,4 +1,17 @@
 import type { Clock, Logger, Timer } from '../lib/index.ts';
+import type { KV } from '../store/index.ts';
+import type { RegistryMetrics } from './metrics.ts';
+import type { Snapshot } from './snapshot.ts';
+
+/** What the registry's parts (operation engine, health writer) share. */
+export interface RegistryParts {
+  kv: KV;
+  snapshot: Snapshot;
+  clock: Clock;
+  logger: Logger;
+  metrics?: RegistryMetrics;
+  background: Background;
+}
 
 /**
  * The timers and promises the registry's background work owns (operation worker, sweeps, delayed
@@ -39,5 +52,24 @@ export class Background {
 
   async settle(): Promise<void> {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+}
+
+/** Base of the registry's parts: the shared pieces, as fields. */
+export abstract class RegistryPart {
+  protected readonly kv: KV;
+  protected readonly snapshot: Snapshot;
+  protected readonly clock: Clock;
+  protected readonly logger: Logger;
+  protected readonly metrics?: RegistryMetrics;
+  protected readonly bg: Background;
+
+  constructor(parts: RegistryParts) {
+    this.kv = parts.kv;
+    this.snapshot = parts.snapshot;
+    this.clock = parts.clock;
+    this.logger = parts.logger;
+    this.metrics = parts.metrics;
+    this.bg = parts.background;
   }
 }

@@ -1,8 +1,7 @@
-import { PharosError, jitter, newOperationId, type Clock, type Logger } from '../lib/index.ts';
-import { MAX_CAS_ATTEMPTS, isConflict, type KV, type TxnOp, type Watch, type WatchEvent } from '../store/index.ts';
-import type { Background } from './background.ts';
+import { PharosError, jitter, newOperationId } from '../lib/index.ts';
+import { MAX_CAS_ATTEMPTS, isConflict, type TxnOp, type Watch, type WatchEvent } from '../store/index.ts';
+import { RegistryPart, type RegistryParts } from './background.ts';
 import { duplicateRequest, operationNotFound } from './errors.ts';
-import type { RegistryMetrics } from './metrics.ts';
 import {
   keys,
   type DnsRecordConfig,
@@ -14,7 +13,6 @@ import {
   type OperationType,
   type ServiceRecord,
 } from './model.ts';
-import type { Snapshot } from './snapshot.ts';
 
 /** Back-off before retrying an operation whose apply failed on a store fault (not a conflict). */
 const APPLY_RETRY_MS = 1000;
@@ -62,13 +60,7 @@ function targetKey(op: OperationRecord): string | undefined {
   }
 }
 
-export interface OperationEngineOptions {
-  kv: KV;
-  snapshot: Snapshot;
-  clock: Clock;
-  logger: Logger;
-  metrics?: RegistryMetrics;
-  background: Background;
+export interface OperationEngineOptions extends RegistryParts {
   /** Time an operation spends SUBMITTED then PENDING; 0 = applied right after the call returns. */
   opDelayMs: number;
   opRetentionMs: number;
@@ -84,13 +76,7 @@ export interface OperationEngineOptions {
  * the worker that applies an operation's writes and its SUCCESS in one txn, and the sweep of
  * finished ones. See docs/compatibility.md (operations).
  */
-export class OperationEngine {
-  private readonly kv: KV;
-  private readonly snapshot: Snapshot;
-  private readonly clock: Clock;
-  private readonly logger: Logger;
-  private readonly metrics?: RegistryMetrics;
-  private readonly bg: Background;
+export class OperationEngine extends RegistryPart {
   private readonly options: OperationEngineOptions;
   private watch?: Watch;
 
@@ -106,13 +92,8 @@ export class OperationEngine {
   private readonly opWaiters = new Map<string, ((op: OperationRecord) => void)[]>();
 
   constructor(options: OperationEngineOptions) {
+    super(options);
     this.options = options;
-    this.kv = options.kv;
-    this.snapshot = options.snapshot;
-    this.clock = options.clock;
-    this.logger = options.logger;
-    this.metrics = options.metrics;
-    this.bg = options.background;
   }
 
   /** How many operations the index holds. */

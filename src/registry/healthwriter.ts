@@ -1,18 +1,10 @@
-import type { Clock, Logger, Timer } from '../lib/index.ts';
-import { retryOnConflict, type KV } from '../store/index.ts';
-import type { Background } from './background.ts';
+import type { Timer } from '../lib/index.ts';
+import { retryOnConflict } from '../store/index.ts';
+import { RegistryPart, type RegistryParts } from './background.ts';
 import { registryConflict } from './errors.ts';
-import type { RegistryMetrics } from './metrics.ts';
 import { keys, type HealthRecord, type HealthStatus } from './model.ts';
-import type { Snapshot } from './snapshot.ts';
 
-export interface HealthWriterOptions {
-  kv: KV;
-  snapshot: Snapshot;
-  clock: Clock;
-  logger: Logger;
-  metrics?: RegistryMetrics;
-  background: Background;
+export interface HealthWriterOptions extends RegistryParts {
   /** Delay before a custom health change takes effect; 0 = at once. */
   customHealthDelayMs: number;
 }
@@ -22,23 +14,12 @@ export interface HealthWriterOptions {
  * the orchestrator (`set`), custom health from UpdateInstanceCustomHealthStatus (`setCustom`,
  * optionally delayed as AWS does), each a compare-and-swap that writes only real changes.
  */
-export class HealthWriter {
-  private readonly kv: KV;
-  private readonly snapshot: Snapshot;
-  private readonly clock: Clock;
-  private readonly logger: Logger;
-  private readonly metrics?: RegistryMetrics;
-  private readonly bg: Background;
+export class HealthWriter extends RegistryPart {
   private readonly customHealthDelayMs: number;
   private readonly timers = new Map<string, Timer>();
 
   constructor(options: HealthWriterOptions) {
-    this.kv = options.kv;
-    this.snapshot = options.snapshot;
-    this.clock = options.clock;
-    this.logger = options.logger;
-    this.metrics = options.metrics;
-    this.bg = options.background;
+    super(options);
     this.customHealthDelayMs = options.customHealthDelayMs;
   }
 
