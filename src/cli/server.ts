@@ -8,7 +8,8 @@ import { Registry, Snapshot } from '../registry/index.ts';
 import { cloudMap } from '../registry/ops/index.ts';
 import { Route53 } from '../route53/index.ts';
 import { Compactor, openStore } from '../store/index.ts';
-import { Orchestrator, ecsOperations } from '../orchestrator/index.ts';
+import { Orchestrator } from '../orchestrator/index.ts';
+import { ecs } from '../orchestrator/ops/index.ts';
 import { createRuntime, type Runtime } from '../runtime/index.ts';
 import { checkApiExposure, type ServerConfig } from './config.ts';
 
@@ -170,7 +171,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     });
     await orchestrator.start();
     stops.push({ name: 'orchestrator', stop: () => orchestrator.stop() });
-    api.addTarget(ecsTarget(ecsOperations(orchestrator.api)));
+    api.addTarget(ecsTarget(ecs(orchestrator.api)));
 
     // ---- API (last, so /ping is ready only when everything above runs) -----------------
     await api.listen(config.apiAddr.host, config.apiAddr.port);

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { REGISTRY_MESSAGES } from './registries.ts';
 import { NETWORK, openKit, taskDefinitionBody, type Kit } from './testkit.ts';
+import { ecs } from './ops/index.ts';
 
 type Out = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -24,26 +25,26 @@ describe('EcsApi', () => {
   });
 
   test('clusters: create is idempotent, default name, describe failures, delete', async () => {
-    const a = (await kit.api.createCluster({})) as Out;
+    const a = (await ecs(kit.api).CreateCluster({})) as Out;
     assert.equal(a.cluster.clusterName, 'default');
     assert.equal(a.cluster.clusterArn, 'arn:aws:ecs:us-east-1:000000000000:cluster/default');
     assert.equal(a.cluster.status, 'ACTIVE');
-    const again = (await kit.api.createCluster({ clusterName: 'default' })) as Out;
+    const again = (await ecs(kit.api).CreateCluster({ clusterName: 'default' })) as Out;
     assert.deepEqual(again.cluster.clusterArn, a.cluster.clusterArn);
-    const d = (await kit.api.describeClusters({ clusters: ['default', 'nope', 'arn:aws:ecs:us-east-1:000000000000:cluster/default'] })) as Out;
+    const d = (await ecs(kit.api).DescribeClusters({ clusters: ['default', 'nope', 'arn:aws:ecs:us-east-1:000000000000:cluster/default'] })) as Out;
     assert.equal(d.clusters.length, 2);
     assert.deepEqual(d.failures, [{ arn: 'arn:aws:ecs:us-east-1:000000000000:cluster/nope', reason: 'MISSING' }]);
-    assert.deepEqual(((await kit.api.listClusters({})) as Out).clusterArns, [a.cluster.clusterArn]);
-    await rejects(kit.api.createCluster({ clusterName: 'bad name' }), 'InvalidParameterException');
-    await rejects(kit.api.runTask({ cluster: 'nope', taskDefinition: 'x' }), 'ClusterNotFoundException', 'Cluster not found.');
-    const del = (await kit.api.deleteCluster({ cluster: 'default' })) as Out;
+    assert.deepEqual(((await ecs(kit.api).ListClusters({})) as Out).clusterArns, [a.cluster.clusterArn]);
+    await rejects(ecs(kit.api).CreateCluster({ clusterName: 'bad name' }), 'InvalidParameterException');
+    await rejects(ecs(kit.api).RunTask({ cluster: 'nope', taskDefinition: 'x' }), 'ClusterNotFoundException', 'Cluster not found.');
+    const del = (await ecs(kit.api).DeleteCluster({ cluster: 'default' })) as Out;
     assert.equal(del.cluster.status, 'INACTIVE');
-    assert.deepEqual(((await kit.api.listClusters({})) as Out).clusterArns, []);
-    await rejects(kit.api.listServices({}), 'ClusterNotFoundException');
+    assert.deepEqual(((await ecs(kit.api).ListClusters({})) as Out).clusterArns, []);
+    await rejects(ecs(kit.api).ListServices({}), 'ClusterNotFoundException');
   });
 
   test('task definitions: revisions, defaults, describe by family, deregister, list', async () => {
-    const one = (await kit.api.registerTaskDefinition(taskDefinitionBody())) as Out;
+    const one = (await ecs(kit.api).RegisterTaskDefinition(taskDefinitionBody())) as Out;
     const td = one.taskDefinition;
     assert.equal(td.taskDefinitionArn, 'arn:aws:ecs:us-east-1:000000000000:task-definition/web:1');
     assert.equal(td.revision, 1);
@@ -54,21 +55,21 @@ describe('EcsApi', () => {
     assert.equal(c.essential, true);
     assert.deepEqual(c.portMappings, [{ containerPort: 8080, hostPort: 8080, protocol: 'tcp' }]);
     assert.equal(typeof td.registeredAt, 'number');
-    await kit.api.registerTaskDefinition(taskDefinitionBody());
-    assert.equal(((await kit.api.describeTaskDefinition({ taskDefinition: 'web' })) as Out).taskDefinition.revision, 2);
-    await kit.api.deregisterTaskDefinition({ taskDefinition: 'web:2' });
-    assert.equal(((await kit.api.describeTaskDefinition({ taskDefinition: 'web' })) as Out).taskDefinition.revision, 1, 'latest ACTIVE');
-    assert.equal(((await kit.api.describeTaskDefinition({ taskDefinition: 'web:2' })) as Out).taskDefinition.status, 'INACTIVE');
-    const three = (await kit.api.registerTaskDefinition(taskDefinitionBody())) as Out;
+    await ecs(kit.api).RegisterTaskDefinition(taskDefinitionBody());
+    assert.equal(((await ecs(kit.api).DescribeTaskDefinition({ taskDefinition: 'web' })) as Out).taskDefinition.revision, 2);
+    await ecs(kit.api).DeregisterTaskDefinition({ taskDefinition: 'web:2' });
+    assert.equal(((await ecs(kit.api).DescribeTaskDefinition({ taskDefinition: 'web' })) as Out).taskDefinition.revision, 1, 'latest ACTIVE');
+    assert.equal(((await ecs(kit.api).DescribeTaskDefinition({ taskDefinition: 'web:2' })) as Out).taskDefinition.status, 'INACTIVE');
+    const three = (await ecs(kit.api).RegisterTaskDefinition(taskDefinitionBody())) as Out;
     assert.equal(three.taskDefinition.revision, 3, 'revisions are never reused');
-    await rejects(kit.api.deregisterTaskDefinition({ taskDefinition: 'web' }), 'InvalidParameterException');
-    await rejects(kit.api.describeTaskDefinition({ taskDefinition: 'nope' }), 'ClientException', 'Unable to describe task definition.');
-    const list = (await kit.api.listTaskDefinitions({ maxResults: 1 })) as Out;
+    await rejects(ecs(kit.api).DeregisterTaskDefinition({ taskDefinition: 'web' }), 'InvalidParameterException');
+    await rejects(ecs(kit.api).DescribeTaskDefinition({ taskDefinition: 'nope' }), 'ClientException', 'Unable to describe task definition.');
+    const list = (await ecs(kit.api).ListTaskDefinitions({ maxResults: 1 })) as Out;
     assert.deepEqual(list.taskDefinitionArns, ['arn:aws:ecs:us-east-1:000000000000:task-definition/web:1']);
-    const page2 = (await kit.api.listTaskDefinitions({ maxResults: 1, nextToken: list.nextToken })) as Out;
+    const page2 = (await ecs(kit.api).ListTaskDefinitions({ maxResults: 1, nextToken: list.nextToken })) as Out;
     assert.deepEqual(page2.taskDefinitionArns, ['arn:aws:ecs:us-east-1:000000000000:task-definition/web:3']);
     assert.equal(page2.nextToken, undefined);
-    assert.deepEqual(((await kit.api.listTaskDefinitions({ status: 'INACTIVE' })) as Out).taskDefinitionArns, ['arn:aws:ecs:us-east-1:000000000000:task-definition/web:2']);
+    assert.deepEqual(((await ecs(kit.api).ListTaskDefinitions({ status: 'INACTIVE' })) as Out).taskDefinitionArns, ['arn:aws:ecs:us-east-1:000000000000:task-definition/web:2']);
   });
 
   const badTaskDefinitions: { name: string; body: Record<string, unknown>; code: string; message?: string | RegExp }[] = [
@@ -91,31 +92,31 @@ describe('EcsApi', () => {
   ];
   for (const c of badTaskDefinitions) {
     test(`RegisterTaskDefinition rejects: ${c.name}`, async () => {
-      await rejects(kit.api.registerTaskDefinition(c.body), c.code, c.message);
+      await rejects(ecs(kit.api).RegisterTaskDefinition(c.body), c.code, c.message);
     });
   }
 
   test('TagResource, UntagResource, ListTagsForResource', async () => {
-    const { cluster } = (await kit.api.createCluster({ clusterName: 'c', tags: [{ key: 'team', value: 'a' }] })) as Out;
-    assert.deepEqual(((await kit.api.listTagsForResource({ resourceArn: cluster.clusterArn })) as Out).tags, [{ key: 'team', value: 'a' }]);
-    assert.deepEqual(await kit.api.tagResource({ resourceArn: cluster.clusterArn, tags: [{ key: 'team', value: 'b' }, { key: 'env', value: 'dev' }] }), {});
-    assert.deepEqual(((await kit.api.listTagsForResource({ resourceArn: cluster.clusterArn })) as Out).tags, [{ key: 'team', value: 'b' }, { key: 'env', value: 'dev' }]);
-    await kit.api.untagResource({ resourceArn: cluster.clusterArn, tagKeys: ['team', 'nope'] });
-    const described = (await kit.api.describeClusters({ clusters: ['c'], include: ['TAGS'] })) as Out;
+    const { cluster } = (await ecs(kit.api).CreateCluster({ clusterName: 'c', tags: [{ key: 'team', value: 'a' }] })) as Out;
+    assert.deepEqual(((await ecs(kit.api).ListTagsForResource({ resourceArn: cluster.clusterArn })) as Out).tags, [{ key: 'team', value: 'a' }]);
+    assert.deepEqual(await ecs(kit.api).TagResource({ resourceArn: cluster.clusterArn, tags: [{ key: 'team', value: 'b' }, { key: 'env', value: 'dev' }] }), {});
+    assert.deepEqual(((await ecs(kit.api).ListTagsForResource({ resourceArn: cluster.clusterArn })) as Out).tags, [{ key: 'team', value: 'b' }, { key: 'env', value: 'dev' }]);
+    await ecs(kit.api).UntagResource({ resourceArn: cluster.clusterArn, tagKeys: ['team', 'nope'] });
+    const described = (await ecs(kit.api).DescribeClusters({ clusters: ['c'], include: ['TAGS'] })) as Out;
     assert.deepEqual(described.clusters[0].tags, [{ key: 'env', value: 'dev' }]);
-    const { taskDefinition } = (await kit.api.registerTaskDefinition(taskDefinitionBody())) as Out;
-    await kit.api.tagResource({ resourceArn: taskDefinition.taskDefinitionArn, tags: [{ key: 'k', value: 'v' }] });
-    assert.deepEqual(((await kit.api.listTagsForResource({ resourceArn: taskDefinition.taskDefinitionArn })) as Out).tags, [{ key: 'k', value: 'v' }]);
-    await rejects(kit.api.listTagsForResource({ resourceArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/ghost' }), 'ResourceNotFoundException');
-    await rejects(kit.api.tagResource({ resourceArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/ghost', tags: [{ key: 'a', value: 'b' }] }), 'ResourceNotFoundException');
-    await rejects(kit.api.listTagsForResource({ resourceArn: 'not-an-arn' }), 'InvalidParameterException');
-    await rejects(kit.api.tagResource({ resourceArn: cluster.clusterArn, tags: [] }), 'InvalidParameterException');
+    const { taskDefinition } = (await ecs(kit.api).RegisterTaskDefinition(taskDefinitionBody())) as Out;
+    await ecs(kit.api).TagResource({ resourceArn: taskDefinition.taskDefinitionArn, tags: [{ key: 'k', value: 'v' }] });
+    assert.deepEqual(((await ecs(kit.api).ListTagsForResource({ resourceArn: taskDefinition.taskDefinitionArn })) as Out).tags, [{ key: 'k', value: 'v' }]);
+    await rejects(ecs(kit.api).ListTagsForResource({ resourceArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/ghost' }), 'ResourceNotFoundException');
+    await rejects(ecs(kit.api).TagResource({ resourceArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/ghost', tags: [{ key: 'a', value: 'b' }] }), 'ResourceNotFoundException');
+    await rejects(ecs(kit.api).ListTagsForResource({ resourceArn: 'not-an-arn' }), 'InvalidParameterException');
+    await rejects(ecs(kit.api).TagResource({ resourceArn: cluster.clusterArn, tags: [] }), 'InvalidParameterException');
   });
 
   test('bodies that are not objects are rejected, never crash', async () => {
     for (const bad of [42, 'x', [1], true]) {
-      await rejects(kit.api.createCluster(bad), 'InvalidParameterException');
-      await rejects(kit.api.describeTasks(bad), 'InvalidParameterException');
+      await rejects(ecs(kit.api).CreateCluster(bad), 'InvalidParameterException');
+      await rejects(ecs(kit.api).DescribeTasks(bad), 'InvalidParameterException');
     }
   });
 
@@ -142,9 +143,9 @@ describe('EcsApi', () => {
     for (const c of cases) {
       test(c.name, async () => {
         const arns = { [A]: kit.addCloudMapService(A, ['A']), [SRV]: kit.addCloudMapService(SRV, ['SRV']), [ASRV]: kit.addCloudMapService(ASRV, ['A', 'SRV']) };
-        await kit.api.createCluster({});
-        await kit.api.registerTaskDefinition(taskDefinitionBody({ networkMode: c.mode }));
-        const call = kit.api.createService({
+        await ecs(kit.api).CreateCluster({});
+        await ecs(kit.api).RegisterTaskDefinition(taskDefinitionBody({ networkMode: c.mode }));
+        const call = ecs(kit.api).CreateService({
           serviceName: 'web',
           taskDefinition: 'web',
           desiredCount: 1,
@@ -158,17 +159,17 @@ describe('EcsApi', () => {
   });
 
   test('CreateService: defaults, awsvpc network rules, idempotency, describe failures', async () => {
-    await kit.api.createCluster({});
-    await kit.api.registerTaskDefinition(taskDefinitionBody());
+    await ecs(kit.api).CreateCluster({});
+    await ecs(kit.api).RegisterTaskDefinition(taskDefinitionBody());
     await rejects(
-      kit.api.createService({ serviceName: 'web', taskDefinition: 'web', desiredCount: 1 }),
+      ecs(kit.api).CreateService({ serviceName: 'web', taskDefinition: 'web', desiredCount: 1 }),
       'InvalidParameterException',
       "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
     );
-    await rejects(kit.api.createService({ serviceName: 'web', taskDefinition: 'nope', desiredCount: 1, networkConfiguration: NETWORK }), 'ClientException');
-    await rejects(kit.api.createService({ serviceName: 'web', taskDefinition: 'web', networkConfiguration: NETWORK }), 'InvalidParameterException');
-    await rejects(kit.api.createService({ serviceName: 'web', taskDefinition: 'web', desiredCount: 1, networkConfiguration: { awsvpcConfiguration: { subnets: [] } } }), 'InvalidParameterException');
-    const out = (await kit.api.createService({ serviceName: 'web', taskDefinition: 'web', desiredCount: 2, networkConfiguration: NETWORK, clientToken: 'tok' })) as Out;
+    await rejects(ecs(kit.api).CreateService({ serviceName: 'web', taskDefinition: 'nope', desiredCount: 1, networkConfiguration: NETWORK }), 'ClientException');
+    await rejects(ecs(kit.api).CreateService({ serviceName: 'web', taskDefinition: 'web', networkConfiguration: NETWORK }), 'InvalidParameterException');
+    await rejects(ecs(kit.api).CreateService({ serviceName: 'web', taskDefinition: 'web', desiredCount: 1, networkConfiguration: { awsvpcConfiguration: { subnets: [] } } }), 'InvalidParameterException');
+    const out = (await ecs(kit.api).CreateService({ serviceName: 'web', taskDefinition: 'web', desiredCount: 2, networkConfiguration: NETWORK, clientToken: 'tok' })) as Out;
     const s = out.service;
     assert.equal(s.serviceArn, 'arn:aws:ecs:us-east-1:000000000000:service/default/web');
     assert.equal(s.status, 'ACTIVE');
@@ -180,24 +181,24 @@ describe('EcsApi', () => {
     assert.equal(s.deployments[0].status, 'PRIMARY');
     assert.equal(s.deployments[0].rolloutState, 'IN_PROGRESS');
     assert.equal(s.healthCheckGracePeriodSeconds, 0);
-    const retry = (await kit.api.createService({ serviceName: 'web', taskDefinition: 'web', desiredCount: 2, networkConfiguration: NETWORK, clientToken: 'tok' })) as Out;
+    const retry = (await ecs(kit.api).CreateService({ serviceName: 'web', taskDefinition: 'web', desiredCount: 2, networkConfiguration: NETWORK, clientToken: 'tok' })) as Out;
     assert.equal(retry.service.deployments[0].id, s.deployments[0].id);
-    await rejects(kit.api.createService({ serviceName: 'web', taskDefinition: 'web', desiredCount: 3, networkConfiguration: NETWORK }), 'InvalidParameterException', 'Creation of service was not idempotent.');
-    const d = (await kit.api.describeServices({ services: ['web', 'ghost'] })) as Out;
+    await rejects(ecs(kit.api).CreateService({ serviceName: 'web', taskDefinition: 'web', desiredCount: 3, networkConfiguration: NETWORK }), 'InvalidParameterException', 'Creation of service was not idempotent.');
+    const d = (await ecs(kit.api).DescribeServices({ services: ['web', 'ghost'] })) as Out;
     assert.equal(d.services.length, 1);
     assert.deepEqual(d.failures, [{ arn: 'arn:aws:ecs:us-east-1:000000000000:service/default/ghost', reason: 'MISSING' }]);
-    await rejects(kit.api.updateService({ service: 'ghost' }), 'ServiceNotFoundException', 'Service not found.');
-    await kit.api.deleteService({ service: 'web', force: true });
-    await rejects(kit.api.updateService({ service: 'web', desiredCount: 1 }), 'ServiceNotActiveException', 'Service was not ACTIVE.');
+    await rejects(ecs(kit.api).UpdateService({ service: 'ghost' }), 'ServiceNotFoundException', 'Service not found.');
+    await ecs(kit.api).DeleteService({ service: 'web', force: true });
+    await rejects(ecs(kit.api).UpdateService({ service: 'web', desiredCount: 1 }), 'ServiceNotActiveException', 'Service was not ACTIVE.');
   });
 
   test('RunTask, StopTask, ListTasks, DescribeTasks', async () => {
-    await kit.api.createCluster({});
-    await kit.api.registerTaskDefinition(taskDefinitionBody());
-    await rejects(kit.api.runTask({ taskDefinition: 'web' }), 'InvalidParameterException', /Network Configuration must be provided/);
-    await rejects(kit.api.runTask({ taskDefinition: 'web', count: 11, networkConfiguration: NETWORK }), 'InvalidParameterException');
-    await rejects(kit.api.runTask({ taskDefinition: 'web', networkConfiguration: NETWORK, overrides: { containerOverrides: [{ name: 'zzz' }] } }), 'InvalidParameterException');
-    const run = (await kit.api.runTask({ taskDefinition: 'web', count: 2, networkConfiguration: NETWORK, startedBy: 'me' })) as Out;
+    await ecs(kit.api).CreateCluster({});
+    await ecs(kit.api).RegisterTaskDefinition(taskDefinitionBody());
+    await rejects(ecs(kit.api).RunTask({ taskDefinition: 'web' }), 'InvalidParameterException', /Network Configuration must be provided/);
+    await rejects(ecs(kit.api).RunTask({ taskDefinition: 'web', count: 11, networkConfiguration: NETWORK }), 'InvalidParameterException');
+    await rejects(ecs(kit.api).RunTask({ taskDefinition: 'web', networkConfiguration: NETWORK, overrides: { containerOverrides: [{ name: 'zzz' }] } }), 'InvalidParameterException');
+    const run = (await ecs(kit.api).RunTask({ taskDefinition: 'web', count: 2, networkConfiguration: NETWORK, startedBy: 'me' })) as Out;
     assert.equal(run.tasks.length, 2);
     assert.deepEqual(run.failures, []);
     const t = run.tasks[0];
@@ -207,20 +208,20 @@ describe('EcsApi', () => {
     assert.equal(t.group, 'family:web');
     assert.match(t.containers[0].containerArn, /^arn:aws:ecs:us-east-1:000000000000:container\/default\/[a-f0-9]{32}\/[0-9a-f-]{36}$/);
     assert.equal(t.attachments[0].type, 'ElasticNetworkInterface');
-    const listed = (await kit.api.listTasks({ startedBy: 'me' })) as Out;
+    const listed = (await ecs(kit.api).ListTasks({ startedBy: 'me' })) as Out;
     assert.equal(listed.taskArns.length, 2);
-    await rejects(kit.api.listTasks({ startedBy: 'me', family: 'web' }), 'InvalidParameterException');
-    await rejects(kit.api.listTasks({ serviceName: 'ghost' }), 'ServiceNotFoundException');
-    const stop = (await kit.api.stopTask({ task: t.taskArn, reason: 'done' })) as Out;
+    await rejects(ecs(kit.api).ListTasks({ startedBy: 'me', family: 'web' }), 'InvalidParameterException');
+    await rejects(ecs(kit.api).ListTasks({ serviceName: 'ghost' }), 'ServiceNotFoundException');
+    const stop = (await ecs(kit.api).StopTask({ task: t.taskArn, reason: 'done' })) as Out;
     assert.equal(stop.task.desiredStatus, 'STOPPED');
     assert.equal(stop.task.stopCode, 'UserInitiated');
     assert.equal(stop.task.stoppedReason, 'done');
-    assert.equal(((await kit.api.listTasks({})) as Out).taskArns.length, 1);
-    assert.equal(((await kit.api.listTasks({ desiredStatus: 'STOPPED' })) as Out).taskArns.length, 1);
-    await rejects(kit.api.stopTask({ task: 'ffffffffffffffffffffffffffffffff' }), 'InvalidParameterException', 'The referenced task was not found.');
-    const d = (await kit.api.describeTasks({ tasks: [t.taskArn.split('/').pop(), 'nope'] })) as Out;
+    assert.equal(((await ecs(kit.api).ListTasks({})) as Out).taskArns.length, 1);
+    assert.equal(((await ecs(kit.api).ListTasks({ desiredStatus: 'STOPPED' })) as Out).taskArns.length, 1);
+    await rejects(ecs(kit.api).StopTask({ task: 'ffffffffffffffffffffffffffffffff' }), 'InvalidParameterException', 'The referenced task was not found.');
+    const d = (await ecs(kit.api).DescribeTasks({ tasks: [t.taskArn.split('/').pop(), 'nope'] })) as Out;
     assert.equal(d.tasks.length, 1);
     assert.equal(d.failures[0].reason, 'MISSING');
-    await rejects(kit.api.describeTasks({ tasks: [] }), 'InvalidParameterException');
+    await rejects(ecs(kit.api).DescribeTasks({ tasks: [] }), 'InvalidParameterException');
   });
 });

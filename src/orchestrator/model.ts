@@ -11,6 +11,7 @@
  * services' deployments and new/stopping tasks; the task supervisor writes observed task state.
  * Every update is compare-and-swap on the key's revision (`EcsStore.mutate`).
  */
+import { parseArn } from '../lib/index.ts';
 
 export type NetworkMode = 'bridge' | 'host' | 'awsvpc' | 'none';
 export type LaunchType = 'EC2' | 'FARGATE' | 'EXTERNAL';
@@ -308,4 +309,47 @@ export function deriveTaskHealth(containers: readonly Pick<ContainerState, 'esse
   if (essential.some((c) => c.healthStatus === 'UNHEALTHY')) return 'UNHEALTHY';
   if (essential.some((c) => c.healthStatus === 'UNKNOWN')) return 'UNKNOWN';
   return 'HEALTHY';
+}
+
+// ---------------------------------------------------------------- references
+
+/** The cluster used when a request names none. */
+export const DEFAULT_CLUSTER = 'default';
+
+/** Cluster, service and task-definition family names: ECS's 1–255 letters, digits, `_` and `-`. */
+export const NAME_PATTERN = /^[A-Za-z0-9_-]{1,255}$/;
+
+/** Cluster name from a name or `arn:aws:ecs:…:cluster/<name>`; undefined when malformed. */
+export function clusterNameOf(ref: string): string | undefined {
+  if (ref.startsWith('arn:')) {
+    const m = /^cluster\/(.+)$/.exec(parseArn(ref)?.resource ?? '');
+    return m && NAME_PATTERN.test(m[1]!) ? m[1] : undefined;
+  }
+  return NAME_PATTERN.test(ref) ? ref : undefined;
+}
+
+/** Service name from a name or an ARN (`service/<cluster>/<name>`, or the old `service/<name>`). */
+export function serviceNameOf(ref: string): string {
+  if (!ref.startsWith('arn:')) return ref;
+  const resource = parseArn(ref)?.resource ?? '';
+  return resource.slice(resource.lastIndexOf('/') + 1);
+}
+
+/** Task id from an id or an ARN (`task/<cluster>/<id>`); undefined when it cannot be an id. */
+export function taskIdOf(ref: string): string | undefined {
+  const id = ref.startsWith('arn:') ? (parseArn(ref)?.resource ?? '').split('/').at(-1) ?? '' : ref;
+  return /^[a-f0-9]{32}$/.test(id) ? id : undefined;
+}
+
+/** `family`, `family:rev`, or `arn:…:task-definition/family:rev`. */
+export function parseTaskDefinitionRef(ref: string): { family: string; revision?: number } | undefined {
+  let text = ref;
+  if (ref.startsWith('arn:')) {
+    const m = /^task-definition\/(.+)$/.exec(parseArn(ref)?.resource ?? '');
+    if (!m) return undefined;
+    text = m[1]!;
+  }
+  const m = /^([A-Za-z0-9_-]{1,255})(?::(\d{1,9}))?$/.exec(text);
+  if (!m) return undefined;
+  return m[2] === undefined ? { family: m[1]! } : { family: m[1]!, revision: Number(m[2]) };
 }

@@ -4,6 +4,7 @@ import { BACKOFF_MAX_MS, UNHEALTHY_REASON } from './scheduler.ts';
 import { isLive, isServing, type EcsServiceRecord, type TaskRecord } from './model.ts';
 import { ecsKeys } from './model.ts';
 import { NETWORK, openKit, sim, taskDefinitionBody, type Kit } from './testkit.ts';
+import { ecs } from './ops/index.ts';
 
 const live = (tasks: TaskRecord[]) => tasks.filter(isLive);
 const service = async (kit: Kit, name = 'web') => (await kit.store.get<EcsServiceRecord>(ecsKeys.service('default', name)))!.value;
@@ -12,8 +13,8 @@ describe('ServiceScheduler', () => {
   let kit: Kit;
   beforeEach(async () => {
     kit = await openKit();
-    await kit.api.createCluster({});
-    await kit.api.registerTaskDefinition(taskDefinitionBody());
+    await ecs(kit.api).CreateCluster({});
+    await ecs(kit.api).RegisterTaskDefinition(taskDefinitionBody());
   });
   afterEach(async () => {
     await kit.close();
@@ -21,7 +22,7 @@ describe('ServiceScheduler', () => {
   after(() => undefined);
 
   async function createService(body: Record<string, unknown> = {}) {
-    await kit.api.createService({ serviceName: 'web', taskDefinition: 'web', desiredCount: 3, networkConfiguration: NETWORK, ...body });
+    await ecs(kit.api).CreateService({ serviceName: 'web', taskDefinition: 'web', desiredCount: 3, networkConfiguration: NETWORK, ...body });
   }
 
   test('starts desiredCount tasks, completes the rollout, replaces a stopped task', async () => {
@@ -45,7 +46,7 @@ describe('ServiceScheduler', () => {
     assert.match(done.events[0]!.message, /has reached a steady state/);
 
     tasks = await kit.tasks();
-    await kit.api.stopTask({ task: tasks[0]!.arn, reason: 'bye' });
+    await ecs(kit.api).StopTask({ task: tasks[0]!.arn, reason: 'bye' });
     await sim.finishStops(kit);
     await kit.scheduler.reconcileOnce();
     tasks = await kit.tasks();
@@ -57,12 +58,12 @@ describe('ServiceScheduler', () => {
     await createService();
     await kit.scheduler.reconcileOnce();
     await sim.run(kit);
-    await kit.api.updateService({ service: 'web', desiredCount: 5 });
+    await ecs(kit.api).UpdateService({ service: 'web', desiredCount: 5 });
     assert.equal((await service(kit)).deployments.length, 1);
     await kit.scheduler.reconcileOnce();
     assert.equal(live(await kit.tasks()).length, 5);
     await sim.run(kit);
-    await kit.api.updateService({ service: 'web', desiredCount: 1 });
+    await ecs(kit.api).UpdateService({ service: 'web', desiredCount: 1 });
     await kit.scheduler.reconcileOnce();
     const tasks = await kit.tasks();
     assert.equal(live(tasks).length, 1);
@@ -101,8 +102,8 @@ describe('ServiceScheduler', () => {
       await kit.scheduler.reconcileOnce();
       await sim.run(kit);
       await kit.scheduler.reconcileOnce();
-      await kit.api.registerTaskDefinition(taskDefinitionBody());
-      await kit.api.updateService({ service: 'web', taskDefinition: 'web:2' });
+      await ecs(kit.api).RegisterTaskDefinition(taskDefinitionBody());
+      await ecs(kit.api).UpdateService({ service: 'web', taskDefinition: 'web:2' });
       const svc = await service(kit);
       assert.equal(svc.deployments.length, 2);
       const newId = svc.deployments[0]!.id;
@@ -133,13 +134,13 @@ describe('ServiceScheduler', () => {
   }
 
   test('host-network tasks with a fixed host port: one per node, the old one makes way', async () => {
-    await kit.api.registerTaskDefinition(taskDefinitionBody({ family: 'hostweb', networkMode: 'host' }));
-    await kit.api.createService({ serviceName: 'web', taskDefinition: 'hostweb', desiredCount: 1 });
+    await ecs(kit.api).RegisterTaskDefinition(taskDefinitionBody({ family: 'hostweb', networkMode: 'host' }));
+    await ecs(kit.api).CreateService({ serviceName: 'web', taskDefinition: 'hostweb', desiredCount: 1 });
     await kit.scheduler.reconcileOnce();
     await sim.run(kit);
     await kit.scheduler.reconcileOnce();
-    await kit.api.registerTaskDefinition(taskDefinitionBody({ family: 'hostweb', networkMode: 'host' }));
-    await kit.api.updateService({ service: 'web', taskDefinition: 'hostweb:2' });
+    await ecs(kit.api).RegisterTaskDefinition(taskDefinitionBody({ family: 'hostweb', networkMode: 'host' }));
+    await ecs(kit.api).UpdateService({ service: 'web', taskDefinition: 'hostweb:2' });
     await kit.scheduler.reconcileOnce();
     let tasks = await kit.tasks();
     assert.equal(tasks.length, 1, 'no new task while the old one holds the port');
@@ -154,7 +155,7 @@ describe('ServiceScheduler', () => {
     await sim.run(kit);
     await kit.scheduler.reconcileOnce();
     assert.equal((await service(kit)).deployments[0]!.rolloutState, 'COMPLETED');
-    await kit.api.updateService({ service: 'web', desiredCount: 3 });
+    await ecs(kit.api).UpdateService({ service: 'web', desiredCount: 3 });
     await kit.scheduler.reconcileOnce();
     assert.equal(live(await kit.tasks()).length, 1, 'a second task could not bind the same host port');
   });
@@ -165,8 +166,8 @@ describe('ServiceScheduler', () => {
     await kit.scheduler.reconcileOnce();
     await sim.run(kit, { registered: true });
     await kit.scheduler.reconcileOnce();
-    await kit.api.registerTaskDefinition(taskDefinitionBody());
-    await kit.api.updateService({ service: 'web', taskDefinition: 'web:2' });
+    await ecs(kit.api).RegisterTaskDefinition(taskDefinitionBody());
+    await ecs(kit.api).UpdateService({ service: 'web', taskDefinition: 'web:2' });
     await kit.scheduler.reconcileOnce();
     await sim.run(kit, { registered: false });
     await kit.scheduler.reconcileOnce();
@@ -214,8 +215,8 @@ describe('ServiceScheduler', () => {
     await kit.scheduler.reconcileOnce();
     await sim.run(kit);
     await kit.scheduler.reconcileOnce();
-    await kit.api.registerTaskDefinition(taskDefinitionBody({}, { command: ['broken'] }));
-    await kit.api.updateService({ service: 'web', taskDefinition: 'web:2' });
+    await ecs(kit.api).RegisterTaskDefinition(taskDefinitionBody({}, { command: ['broken'] }));
+    await ecs(kit.api).UpdateService({ service: 'web', taskDefinition: 'web:2' });
     const failedId = (await service(kit)).deployments[0]!.id;
     for (let i = 0; i < 10 && (await service(kit)).deployments[0]!.id === failedId; i++) {
       await kit.scheduler.reconcileOnce();
@@ -238,8 +239,8 @@ describe('ServiceScheduler', () => {
     await createService({ desiredCount: 2 });
     await kit.scheduler.reconcileOnce();
     await sim.run(kit);
-    await assert.rejects(kit.api.deleteService({ service: 'web' }), { code: 'InvalidParameterException' });
-    const out = (await kit.api.deleteService({ service: 'web', force: true })) as { service: { status: string } };
+    await assert.rejects(ecs(kit.api).DeleteService({ service: 'web' }), { code: 'InvalidParameterException' });
+    const out = (await ecs(kit.api).DeleteService({ service: 'web', force: true })) as { service: { status: string } };
     assert.equal(out.service.status, 'DRAINING');
     await kit.scheduler.reconcileOnce();
     assert.equal(live(await kit.tasks()).length, 0);

@@ -9,8 +9,8 @@ import {
   type EcsServiceRecord,
   type TaskDefinitionRecord,
   type TaskRecord,
+  parseTaskDefinitionRef,
 } from './model.ts';
-import { parseTaskDefinitionRef } from './api.ts';
 import type { OrchestratorMetrics } from './metrics.ts';
 import { EcsStore, UNCHANGED } from './state.ts';
 

@@ -15,6 +15,7 @@ import {
   type TaskDefinitionRecord,
   type TaskHealth,
   type TaskRecord,
+  parseTaskDefinitionRef,
 } from './model.ts';
 import { TASK_NOT_RUNNABLE } from './errors.ts';
 import { addServiceEvent } from './factory.ts';
@@ -23,7 +24,6 @@ import type { Registrar } from './registration.ts';
 import { registryServiceId } from './registries.ts';
 import { EcsStore, UNCHANGED } from './state.ts';
 import { healthCheckArgv, STOP_TIMEOUT_LIMITS } from './taskdef.ts';
-import { parseTaskDefinitionRef } from './api.ts';
 
 /** How often every local task's registration is re-checked (retries after a registry error). */
 export const RESYNC_INTERVAL_MS = 2000;

@@ -1,9 +1,8 @@
 import { clientException, invalidParameter } from './errors.ts';
-import type { ContainerDefinition, ContainerHealthCheck, KeyValuePair, NetworkMode, PortMapping, TaskDefinitionRecord } from './model.ts';
+import { NAME_PATTERN, type ContainerDefinition, type ContainerHealthCheck, type KeyValuePair, type NetworkMode, type PortMapping, type TaskDefinitionRecord } from './model.ts';
 import { arr, bool, int, isObject, objects, str, strings, type Json } from './validate.ts';
 
 /** `family` and container names: ECS allows up to 255 letters, digits, hyphens and underscores. */
-export const NAME_PATTERN = /^[A-Za-z0-9_-]{1,255}$/;
 /** Container health check limits and defaults, in seconds (CLOUDMAP-SPEC 4.5). */
 export const HEALTH_CHECK_LIMITS = {
   interval: { min: 5, max: 300, default: 30 },

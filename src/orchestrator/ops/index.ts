@@ -1,0 +1,87 @@
+import type { EcsApi } from '../api.ts';
+import { body, type Json } from '../validate.ts';
+import { CreateCluster, DeleteCluster, DescribeClusters, ListClusters } from './clusters.ts';
+import { CreateService, DeleteService, DescribeServices, ListServices, UpdateService } from './services.ts';
+import { ListTagsForResource, TagResource, UntagResource } from './tags.ts';
+import { DeregisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions, RegisterTaskDefinition } from './taskdefs.ts';
+import { DescribeTasks, GetTaskLogs, ListTasks, RunTask, StopTask } from './tasks.ts';
+
+/** The ECS operations Pharos serves (docs/compatibility.md, ECS), plus `GetTaskLogs`, a Pharos extension. */
+export const ECS_OPERATIONS = [
+  'CreateCluster',
+  'DescribeClusters',
+  'ListClusters',
+  'DeleteCluster',
+  'RegisterTaskDefinition',
+  'DescribeTaskDefinition',
+  'ListTaskDefinitions',
+  'DeregisterTaskDefinition',
+  'CreateService',
+  'UpdateService',
+  'DescribeServices',
+  'ListServices',
+  'DeleteService',
+  'RunTask',
+  'StopTask',
+  'ListTasks',
+  'DescribeTasks',
+  'TagResource',
+  'UntagResource',
+  'ListTagsForResource',
+  'GetTaskLogs',
+] as const;
+export type EcsOperation = (typeof ECS_OPERATIONS)[number];
+
+/** An ECS operation: the shared state and the untrusted JSON body in, the ECS output shape out (or a PharosError with the ECS code). */
+export type EcsHandler = (ecs: EcsApi, b: Json) => Promise<unknown>;
+
+/** Every ECS operation and its handler; a missing or extra one is a compile error. */
+export const ecsOps = {
+  CreateCluster,
+  DescribeClusters,
+  ListClusters,
+  DeleteCluster,
+  RegisterTaskDefinition,
+  DescribeTaskDefinition,
+  ListTaskDefinitions,
+  DeregisterTaskDefinition,
+  CreateService,
+  UpdateService,
+  DescribeServices,
+  ListServices,
+  DeleteService,
+  RunTask,
+  StopTask,
+  ListTasks,
+  DescribeTasks,
+  TagResource,
+  UntagResource,
+  ListTagsForResource,
+  GetTaskLogs,
+} satisfies Record<EcsOperation, EcsHandler>;
+
+/** The operations of one `EcsApi`: untrusted parsed JSON in, the ECS output shape out. */
+export type EcsOps = { readonly [K in EcsOperation]: (input: unknown) => Promise<unknown> };
+
+const bound = new WeakMap<EcsApi, EcsOps>();
+
+/** The handler table bound to `api` (made once per api): what the API's ECS target calls. */
+export function ecs(api: EcsApi): EcsOps {
+  let table = bound.get(api);
+  if (!table) {
+    const t: Record<string, (input: unknown) => Promise<unknown>> = {};
+    for (const op of ECS_OPERATIONS) {
+      const handler: EcsHandler = ecsOps[op];
+      t[op] = (input) => {
+        try {
+          return handler(api, body(input));
+        } catch (err) {
+          return Promise.reject(err);
+        }
+      };
+    }
+    table = t as EcsOps;
+    bound.set(api, table);
+  }
+  return table;
+}
