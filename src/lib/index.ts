@@ -5,3 +5,4 @@ export * from './log.ts';
 export * from './metrics.ts';
 export * from './retry.ts';
 export * from './abort.ts';
+export * from './handlers.ts';

@@ -1,3 +1,4 @@
+import { handlerBinder } from '../../lib/index.ts';
 import type { EcsApi } from '../api.ts';
 import { body, type Json } from '../validate.ts';
 import { CreateCluster, DeleteCluster, DescribeClusters, ListClusters } from './clusters.ts';
@@ -63,25 +64,5 @@ export const ecsOps = {
 /** The operations of one `EcsApi`: untrusted parsed JSON in, the ECS output shape out. */
 export type EcsOps = { readonly [K in EcsOperation]: (input: unknown) => Promise<unknown> };
 
-const bound = new WeakMap<EcsApi, EcsOps>();
-
 /** The handler table bound to `api` (made once per api): what the API's ECS target calls. */
-export function ecs(api: EcsApi): EcsOps {
-  let table = bound.get(api);
-  if (!table) {
-    const t: Record<string, (input: unknown) => Promise<unknown>> = {};
-    for (const op of ECS_OPERATIONS) {
-      const handler: EcsHandler = ecsOps[op];
-      t[op] = (input) => {
-        try {
-          return handler(api, body(input));
-        } catch (err) {
-          return Promise.reject(err);
-        }
-      };
-    }
-    table = t as EcsOps;
-    bound.set(api, table);
-  }
-  return table;
-}
+export const ecs: (api: EcsApi) => EcsOps = handlerBinder(ecsOps, (_api: EcsApi, input) => body(input));

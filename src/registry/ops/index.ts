@@ -1,3 +1,4 @@
+import { handlerBinder } from '../../lib/index.ts';
 import type { Registry } from '../registry.ts';
 import { Input } from '../validate.ts';
 import type { CloudMapHandler, Out } from './common.ts';
@@ -91,30 +92,12 @@ export const cloudMapOps = {
 /** The operations of one registry: untrusted parsed JSON in, the AWS output shape out. */
 export type CloudMapApi = { readonly [K in RegistryOperation]: (input: unknown) => Promise<Out> };
 
-const bound = new WeakMap<Registry, CloudMapApi>();
-
 /**
  * The handler table bound to `registry` (made once per registry): what the API's Cloud Map target
  * and the orchestrator call. Every call first checks that the registry runs, then reads the input
  * as an object (InvalidInput otherwise).
  */
-export function cloudMap(registry: Registry): CloudMapApi {
-  let api = bound.get(registry);
-  if (!api) {
-    const table: Record<string, (input: unknown) => Promise<Out>> = {};
-    for (const op of REGISTRY_OPERATIONS) {
-      const handler: CloudMapHandler = cloudMapOps[op];
-      table[op] = (input) => {
-        try {
-          registry.assertRunning();
-          return handler(registry, Input.of(input));
-        } catch (err) {
-          return Promise.reject(err);
-        }
-      };
-    }
-    api = table as CloudMapApi;
-    bound.set(registry, api);
-  }
-  return api;
-}
+export const cloudMap: (registry: Registry) => CloudMapApi = handlerBinder(cloudMapOps, (registry: Registry, input) => {
+  registry.assertRunning();
+  return Input.of(input);
+});
