@@ -22,6 +22,10 @@ export interface CheckerOptions {
   slots?: Semaphore;
   /** Delay before the first probe; default a random fraction of the interval (Consul's stagger). */
   firstDelayMs?: number;
+  /** The interval after each run, when it varies (container checks run faster in their start period); default `intervalMs`. */
+  nextIntervalMs?: () => number;
+  /** Random spread of each interval; default `INTERVAL_JITTER_FRACTION` (container checks keep Docker's exact cadence: 0). */
+  jitterFraction?: number;
   clock?: Clock;
   logger?: Logger;
   metrics?: HealthMetrics;
@@ -103,8 +107,9 @@ export class Checker {
         } catch (err) {
           this.logger.error({ err, target: probe.target }, 'health result handler failed');
         }
-        const spread = intervalMs * INTERVAL_JITTER_FRACTION;
-        const next = due + intervalMs + (Math.random() * 2 - 1) * spread;
+        const interval = this.options.nextIntervalMs?.() ?? intervalMs;
+        const spread = interval * (this.options.jitterFraction ?? INTERVAL_JITTER_FRACTION);
+        const next = due + interval + (Math.random() * 2 - 1) * spread;
         const now = this.clock.now();
         behind = now - next > lateLimit;
         due = Math.max(next, now); // catch up with one run, not a burst

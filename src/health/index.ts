@@ -6,7 +6,16 @@ export { HealthConfigError, HEALTH_INVALID_CONFIG } from './errors.ts';
 export { DEFAULT_PROBE_TIMEOUT_MS, InvalidTargetProbe, type Probe, type ProbeCause, type ProbeResult } from './probe.ts';
 export { HttpProbe, MAX_RESPONSE_HEAD_BYTES, type HttpProbeOptions } from './http.ts';
 export { TcpProbe, type TcpProbeOptions } from './tcp.ts';
-export { CommandProbe, commandArgv, DEFAULT_COMMAND_TIMEOUT_MS, type CommandProbeOptions } from './command.ts';
+export { commandArgv } from './command.ts';
+export {
+  ContainerCheck,
+  STARTUP_CHECK_INTERVAL_MS,
+  TaskCommandProbe,
+  type CommandOutcome,
+  type ContainerCheckConfig,
+  type ContainerCheckOptions,
+  type TaskExec,
+} from './container.ts';
 export { Semaphore } from './semaphore.ts';
 export { Checker, INTERVAL_JITTER_FRACTION, type CheckerOptions } from './checker.ts';
 export { StatusHandler, type CheckStatus, type FirstResultPolicy, type HealthNotifier, type StatusHandlerOptions } from './status.ts';

@@ -5,7 +5,6 @@ export { DEFAULT_CLUSTER } from './model.ts';
 export { ServiceScheduler, BACKOFF_BASE_MS, BACKOFF_MAX_MS, SCHEDULER_TICK_MS, STOPPED_TASK_RETENTION_MS, UNHEALTHY_REASON } from './scheduler.ts';
 export { TaskSupervisor, STOP_REASONS } from './supervisor.ts';
 export { Registrar, instanceAttributes, type CloudMapWriter } from './registration.ts';
-export { ContainerHealthMonitor, STARTUP_CHECK_INTERVAL_MS } from './containerhealth.ts';
 export { REGISTRY_MESSAGES, checkServiceRegistries, registryServiceId } from './registries.ts';
 export { EcsStore } from './state.ts';
 export * from './errors.ts';

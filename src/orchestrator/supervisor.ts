@@ -2,9 +2,9 @@ import { setMaxListeners } from 'node:events';
 import { connect } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { jitter, PharosError, type Clock, type Logger, type Timer } from '../lib/index.ts';
+import { ContainerCheck, TaskCommandProbe, type TaskExec } from '../health/index.ts';
 import type { Watch } from '../store/index.ts';
-import type { ContainerExit, ContainerSpec, ExecResult, LogLine, Runtime, RunningTask, TaskSpec } from '../runtime/index.ts';
-import { ContainerHealthMonitor, type CheckResult } from './containerhealth.ts';
+import type { ContainerExit, ContainerSpec, LogLine, Runtime, RunningTask, TaskSpec } from '../runtime/index.ts';
 import {
   deriveTaskHealth,
   ecsKeys,
@@ -23,7 +23,7 @@ import type { OrchestratorMetrics } from './metrics.ts';
 import type { Registrar } from './registration.ts';
 import { registryServiceId } from './registries.ts';
 import { EcsStore, UNCHANGED } from './state.ts';
-import { healthCheckArgv, STOP_TIMEOUT_LIMITS } from './taskdef.ts';
+import { STOP_TIMEOUT_LIMITS } from './taskdef.ts';
 
 /** How often every local task's registration is re-checked (retries after a registry error). */
 export const RESYNC_INTERVAL_MS = 2000;
@@ -71,7 +71,7 @@ interface Handle {
   taskDefinition?: TaskDefinitionRecord;
   registry?: ServiceRegistry;
   running?: RunningTask;
-  monitors: Map<string, ContainerHealthMonitor>;
+  monitors: Map<string, ContainerCheck>;
   /** Aborts a start in progress when a stop is asked for. */
   startAbort: AbortController;
   stopRequested: boolean;
@@ -400,14 +400,18 @@ export class TaskSupervisor {
 
   private startHealthChecks(h: Handle, td: TaskDefinitionRecord, rt: RunningTask): void {
     for (const c of td.containerDefinitions) {
-      if (!c.healthCheck) continue;
-      const argv = healthCheckArgv(c.healthCheck);
-      if (!argv) continue;
-      const run = (args: string[], timeoutMs: number, signal: AbortSignal): Promise<CheckResult> =>
-        rt.exec(args, { timeoutMs, container: c.name, signal }).then(checkResult, (err: unknown) => ({ ok: false, detail: String((err as Error)?.message ?? err) }));
-      const monitor = new ContainerHealthMonitor(c.healthCheck, argv, run, this.options.clock, (status, detail) =>
-        this.enqueue(h, () => this.onHealthChange(h, c.name, status, detail)),
-      );
+      if (!c.healthCheck || c.healthCheck.command[0] === 'NONE') continue;
+      const exec: TaskExec = (argv, { timeoutMs, signal }) => rt.exec(argv, { timeoutMs, container: c.name, signal });
+      const monitor = new ContainerCheck({
+        taskId: h.task.id,
+        container: c.name,
+        check: c.healthCheck,
+        probe: new TaskCommandProbe(c.healthCheck.command, c.healthCheck.timeout * 1000, exec),
+        clock: this.options.clock,
+        logger: this.log,
+        // Queued with the task's other steps; the check goes on at once, as Docker's does.
+        onChange: async (status, detail) => this.enqueue(h, () => this.onHealthChange(h, c.name, status, detail)),
+      });
       h.monitors.set(c.name, monitor);
       monitor.start();
     }
@@ -712,14 +716,6 @@ function markStopped(t: TaskRecord, now: number): true {
 function stopTimeoutMs(td: TaskDefinitionRecord | undefined): number {
   const values = (td?.containerDefinitions ?? []).map((c) => c.stopTimeout ?? STOP_TIMEOUT_LIMITS.default);
   return Math.max(STOP_TIMEOUT_LIMITS.min, ...values) * 1000;
-}
-
-function checkResult(r: ExecResult): CheckResult {
-  if (r.timedOut) return { ok: false, detail: 'health check timed out' };
-  if (r.exitCode === 0) return { ok: true, detail: 'exit code 0' };
-  const output = r.output.trim().slice(0, 200);
-  const why = r.exitCode === null ? `killed by ${r.signal}` : `exit code ${r.exitCode}`;
-  return { ok: false, detail: output ? `${why}: ${output}` : why };
 }
 
 /** Docker's convention: a process killed by a signal exits with 128 + the signal number (SIGKILL → 137). */

@@ -162,11 +162,3 @@ function parseHealthCheck(d: Json, p: string): ContainerHealthCheck | undefined 
   if (startPeriod !== undefined) out.startPeriod = startPeriod;
   return out;
 }
-
-/** The argv a health check runs: `CMD` directly, `CMD-SHELL` through `/bin/sh -c`; undefined for `NONE`. */
-export function healthCheckArgv(check: ContainerHealthCheck): string[] | undefined {
-  const [kind, ...rest] = check.command;
-  if (kind === 'CMD') return rest;
-  if (kind === 'CMD-SHELL') return ['/bin/sh', '-c', rest.join(' ')];
-  return undefined;
-}
