@@ -28,11 +28,11 @@ export function tempDataDir(): string {
   return mkdtempSync(join(tmpdir(), 'pharos-bench-'));
 }
 
-/** Spawns `bin/pharos.js server` and resolves once /ping answers 200. */
-export async function startServerProcess(args: string[]): Promise<ChildServer> {
+/** Spawns `bin/pharos.js server` (of the checkout at `root`, default this one) and resolves once /ping answers 200. */
+export async function startServerProcess(args: string[], root = ROOT): Promise<ChildServer> {
   const started = performance.now();
-  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []), join(ROOT, 'bin/pharos.js'), 'server', '--api-addr', '127.0.0.1:0', '--dns-addr', '127.0.0.1:0', ...args], {
-    cwd: ROOT,
+  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []), join(root, 'bin/pharos.js'), 'server', '--api-addr', '127.0.0.1:0', '--dns-addr', '127.0.0.1:0', ...args], {
+    cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
