@@ -1,5 +1,5 @@
 /**
- * CLOUDMAP-SPEC §5 conformance cases that depend on the AWS CLI itself (exit codes, error text,
+ * The conformance cases (docs/compatibility.md#conformance-cases) that depend on the AWS CLI itself (exit codes, error text,
  * empty output, its paginator's "same token twice" check, its skipped enum checks, the `data-`
  * host prefix). The SDK tests cover the semantics of the other cases.
  */

@@ -1,5 +1,5 @@
 /**
- * Every documented error code of every operation (CLOUDMAP-SPEC 1.1 table), as the SDK sees it:
+ * Every documented error code of every operation (docs/compatibility.md#errors), as the SDK sees it:
  * `e.name` is the code, HTTP 400, and the modeled members are there. The operations of one table
  * row run against a server whose asynchronous operations stay pending for a while
  * (`--op-delay`), so DuplicateRequest and ResourceInUse can be produced on purpose.

@@ -1,6 +1,6 @@
 /**
  * Instances, health and discovery through `@aws-sdk/client-servicediscovery`
- * (CLOUDMAP-SPEC 3.6-3.8; conformance cases 10-19, 23).
+ * (docs/compatibility.md#instances, #health, #discoverinstances; conformance cases 10-19, 23).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

@@ -1,7 +1,7 @@
 /**
  * Namespaces and operations through `@aws-sdk/client-servicediscovery`: every namespace operation's
  * success path and documented errors, pagination, idempotency, and GetOperation/ListOperations.
- * (CLOUDMAP-SPEC 3.2, 3.3, 3.4; conformance cases 1-5.)
+ * (docs/compatibility.md#namespaces, #asynchronous-operations, #idempotency; conformance cases 1-5.)
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

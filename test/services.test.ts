@@ -1,6 +1,6 @@
 /**
  * Services, service attributes and tags through `@aws-sdk/client-servicediscovery`
- * (CLOUDMAP-SPEC 3.5, 3.10; conformance cases 6-9, 18, 20-22).
+ * (docs/compatibility.md#services, #tags; conformance cases 6-9, 18, 20-22).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

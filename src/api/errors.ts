@@ -7,7 +7,7 @@ import { CLOUD_MAP_ERRORS } from '../registry/index.ts';
  * error code; each domain declares its codes once, with their statuses, in its `errors.ts`
  * (`CLOUD_MAP_ERRORS`, `ECS_ERRORS`), and this file reads those tables to decide what goes on the
  * wire: HTTP status, `__type`, the message member (`Message` for Cloud Map, `message` for ECS) and
- * the modeled extra members (`fields`). See docs/compatibility.md (errors).
+ * the modeled extra members (`fields`). See docs/compatibility.md#errors.
  */
 
 /** Codes the boundary itself produces, whatever the target. */

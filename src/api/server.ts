@@ -105,7 +105,7 @@ interface Route {
 /**
  * The HTTP boundary: AWS JSON 1.1 (`POST /`, dispatch on `X-Amz-Target` only, never on `Host`, so
  * the SDKs' `data-` host prefix works), `GET /ping` for readiness and `GET /metrics` for Prometheus.
- * @see CLOUDMAP-SPEC 2 (wire protocol)
+ * @see docs/compatibility.md#wire-protocol
  */
 export class ApiServer {
   private readonly server: Server;

@@ -8,7 +8,7 @@ import { CLOUD_MAP_SIGNING_NAME, ECS_SIGNING_NAME } from './targets.ts';
  * arrived, sign it with the configured secret and compare. Only the `Authorization` header form
  * (what every SDK and CLI sends for JSON APIs); presigned query strings are not accepted.
  * @see https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
- * @see CLOUDMAP-SPEC 2.1 (the signed request) and 2.5 (the `data-` host prefix: the signature
+ * @see docs/compatibility.md#wire-protocol (the signed request) and #the-data--host-prefix (the `data-` host prefix: the signature
  * covers the Host header exactly as it arrived)
  */
 

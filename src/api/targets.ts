@@ -1,9 +1,9 @@
 import { CLOUD_MAP_STYLE, ECS_STYLE } from './errors.ts';
 import type { ApiTarget, OperationHandler } from './server.ts';
 
-/** `X-Amz-Target` prefix of Cloud Map (docs/compatibility.md, wire protocol). */
+/** `X-Amz-Target` prefix of Cloud Map (docs/compatibility.md#wire-protocol). */
 export const CLOUD_MAP_PREFIX = 'Route53AutoNaming_v20170314';
-/** `X-Amz-Target` prefix of ECS (docs/compatibility.md, ECS). */
+/** `X-Amz-Target` prefix of ECS (docs/compatibility.md#protocol-and-identifiers). */
 export const ECS_PREFIX = 'AmazonEC2ContainerServiceV20141113';
 /** SigV4 signing name of Cloud Map (the model's `signingName`). */
 export const CLOUD_MAP_SIGNING_NAME = 'servicediscovery';

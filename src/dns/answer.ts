@@ -94,7 +94,7 @@ function writeRr(w: BodyWriter, rr: Rr): number | undefined {
       w.bytes(rr.ip);
       break;
     case TYPE.SRV:
-      w.u16(rr.priority ?? 1); // Cloud Map: fixed at 1 (CLOUDMAP-SPEC 3.9)
+      w.u16(rr.priority ?? 1); // Cloud Map: fixed at 1 (docs/compatibility.md#dns-answers)
       w.u16(rr.weight ?? 1);
       w.u16(rr.port);
       targetAt = w.position;

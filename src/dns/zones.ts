@@ -14,7 +14,7 @@ import { DNS_REFUSED, dnsError } from './errors.ts';
 import type { DnsHandler, DnsReply, DnsRequest } from './handler.ts';
 import { CLASS_ANY, CLASS_IN, HEADER_LENGTH, RCODE, TYPE, ipv4Bytes, ipv6Bytes, labelsOfKey, splitName } from './wire.ts';
 
-/** Cloud Map's MULTIVALUE cap (CLOUDMAP-SPEC 3.9); a server setting. */
+/** Cloud Map's MULTIVALUE cap (docs/compatibility.md#dns-answers); a server setting. */
 export const DEFAULT_MAX_ANSWERS = 8;
 /** Negative-caching TTL when a namespace was created without an SOA TTL (Route 53's zone default SOA TTL). */
 export const DEFAULT_SOA_TTL = 900;
@@ -358,7 +358,7 @@ export class RegistryZones implements DnsHandler {
     if (type === undefined || !ttlOf.has(type)) return undefined;
     const all = this.candidates(svc, type, labels, ttlOf);
     if (all.length === 0) return undefined;
-    // Healthy ones, or all of them when none is healthy (fail open, CLOUDMAP-SPEC 3.9).
+    // Healthy ones, or all of them when none is healthy (fail open, docs/compatibility.md#dns-answers).
     const withHealth = hasHealthConfig(svc);
     const healthy = withHealth ? all.filter((c) => this.view.health(svc.id, c.instanceId) === 'HEALTHY') : all;
     const pool = (healthy.length > 0 ? healthy : all).map((c) => c.rr);

@@ -6,7 +6,7 @@ import { oneLine, type Probe, type ProbeResult } from './probe.ts';
 import { StatusHandler, type CheckStatus, type HealthNotifier } from './status.ts';
 
 /**
- * ECS container health checks (docs/compatibility.md, container health checks) as one more probe
+ * ECS container health checks (docs/compatibility.md#container-health-checks) as one more probe
  * of the same checker and status handler Cloud Map checks use: the probe runs the task
  * definition's command inside the task, the status handler applies ECS's thresholds.
  */

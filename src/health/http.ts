@@ -8,7 +8,7 @@ export interface HttpProbeOptions {
   port: number;
   /** HTTPS: TLS without certificate verification, as Route 53 does. */
   tls?: boolean;
-  /** `ResourcePath`; defaults to `/` (CLOUDMAP-SPEC 3.5). */
+  /** `ResourcePath`; defaults to `/` (docs/compatibility.md#services). */
   path?: string;
   timeoutMs?: number;
   clock?: Clock;

@@ -40,7 +40,7 @@ export interface StatusHandlerOptions {
   metrics?: HealthMetrics;
 }
 
-/** Route 53's `FailureThreshold` range (CLOUDMAP-SPEC 3.5); out-of-range values are clamped. */
+/** Route 53's `FailureThreshold` range (docs/compatibility.md#services); out-of-range values are clamped. */
 const MIN_THRESHOLD = 1;
 const MAX_THRESHOLD = 10;
 

@@ -15,7 +15,7 @@ export function randomString(n: number, alphabet = LOWER_ALNUM): string {
 export const newNamespaceId = (): string => `ns-${randomString(16)}`;
 /** `srv-` + 16 lower-case alphanumerics. */
 export const newServiceId = (): string => `srv-${randomString(16)}`;
-/** 32 + `-` + 8 lower-case alphanumerics (CLOUDMAP-SPEC 3.1). */
+/** 32 + `-` + 8 lower-case alphanumerics (docs/compatibility.md#identifiers). */
 export const newOperationId = (): string => `${randomString(32)}-${randomString(8)}`;
 /** `Z` + 20 upper-case alphanumerics, like a Route 53 hosted zone id. */
 export const newHostedZoneId = (): string => `Z${randomString(20, UPPER_ALNUM)}`;

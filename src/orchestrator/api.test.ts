@@ -120,7 +120,7 @@ describe('EcsApi', () => {
     }
   });
 
-  describe('serviceRegistries (CLOUDMAP-SPEC 4.3)', () => {
+  describe('serviceRegistries (docs/compatibility.md#service-registries)', () => {
     const A = 'srv-aaaaaaaaaaaaaaaa';
     const SRV = 'srv-ssssssssssssssss';
     const ASRV = 'srv-bbbbbbbbbbbbbbbb';

@@ -41,7 +41,7 @@ export interface EcsApiOptions {
  * What the ECS operation handlers (`ops/`) share: the store, the clock, the ARN scope, the Cloud
  * Map lookup, and the lookups several operations make. Handlers only record desired state in the
  * store; the scheduler and the task supervisor act on it. The operations themselves are the
- * handler table in `ops/index.ts`; see docs/compatibility.md (ECS) for the behaviour.
+ * handler table in `ops/index.ts`; see docs/compatibility.md#ecs for the behaviour.
  */
 export class EcsApi {
   readonly store: EcsStore;

@@ -2,7 +2,7 @@ import { PharosError } from '../lib/index.ts';
 
 /**
  * The ECS error shapes of the 2014-11-13 model, each declared once with its HTTP status; the API
- * boundary reads this table and writes a lowercase `message` (docs/compatibility.md, ECS). All are
+ * boundary reads this table and writes a lowercase `message` (docs/compatibility.md#protocol-and-identifiers). All are
  * client errors except `ServerException`, a fault.
  */
 export const ECS_ERRORS = {

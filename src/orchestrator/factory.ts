@@ -14,7 +14,7 @@ import type {
 /** Events kept per service, newest first (ECS shows the last 100). */
 export const MAX_SERVICE_EVENTS = 100;
 
-/** `ecs-svc/` + 19 digits, the ECS deployment id format (CLOUDMAP-SPEC 4.1). */
+/** `ecs-svc/` + 19 digits, the ECS deployment id format (docs/compatibility.md#protocol-and-identifiers). */
 export function newDeploymentId(): string {
   let digits = String(randomInt(1, 10));
   while (digits.length < 19) digits += String(randomInt(0, 10));

@@ -17,7 +17,7 @@ export type NetworkMode = 'bridge' | 'host' | 'awsvpc' | 'none';
 export type LaunchType = 'EC2' | 'FARGATE' | 'EXTERNAL';
 export type TaskHealth = 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
 
-/** ECS task lifecycle (CLOUDMAP-SPEC 4.2), in order. */
+/** ECS task lifecycle (docs/compatibility.md#ecs-operations), in order. */
 export const TASK_STATUSES = [
   'PROVISIONING',
   'PENDING',
@@ -131,7 +131,7 @@ export type DeploymentStatus = 'PRIMARY' | 'ACTIVE' | 'INACTIVE';
 export type RolloutState = 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
 
 export interface DeploymentRecord {
-  /** `ecs-svc/` + 19 digits (CLOUDMAP-SPEC 4.1). */
+  /** `ecs-svc/` + 19 digits (docs/compatibility.md#protocol-and-identifiers). */
   id: string;
   status: DeploymentStatus;
   taskDefinitionArn: string;
@@ -301,7 +301,7 @@ export function isServing(task: TaskRecord): boolean {
 }
 
 /**
- * Task health from its essential containers (CLOUDMAP-SPEC 4.5): any UNHEALTHY → UNHEALTHY,
+ * Task health from its essential containers (docs/compatibility.md#container-health-checks): any UNHEALTHY → UNHEALTHY,
  * else any UNKNOWN → UNKNOWN, else HEALTHY.
  */
 export function deriveTaskHealth(containers: readonly Pick<ContainerState, 'essential' | 'healthStatus'>[]): TaskHealth {

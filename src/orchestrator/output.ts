@@ -10,7 +10,7 @@ import { isLive, statusRank } from './model.ts';
 
 /**
  * ECS wire shapes, built from the stored records: camelCase members, timestamps as epoch seconds with
- * millisecond fractions, members without a value left out (CLOUDMAP-SPEC 2.2, 4.2).
+ * millisecond fractions, members without a value left out (docs/compatibility.md#wire-protocol, #ecs-operations).
  */
 
 export const seconds = (ms: number | undefined): number | undefined => (ms === undefined ? undefined : ms / 1000);
@@ -183,7 +183,7 @@ export function taskOut(t: TaskRecord, includeTags: boolean): Record<string, unk
   });
 }
 
-/** `…:container/<cluster>/<taskId>/<uuid>` (CLOUDMAP-SPEC 4.1). */
+/** `…:container/<cluster>/<taskId>/<uuid>` (docs/compatibility.md#protocol-and-identifiers). */
 export function containerArn(t: TaskRecord, containerId: string): string {
   return `${t.clusterArn.replace(/:cluster\/.*$/, ':container')}/${t.clusterName}/${t.id}/${containerId}`;
 }

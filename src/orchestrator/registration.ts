@@ -21,7 +21,7 @@ export const REGISTRATION_VISIBLE_TIMEOUT_MS = 5000;
 const DUPLICATE_RETRIES = 80;
 const DUPLICATE_RETRY_MS = 25;
 
-/** The attributes ECS writes for a task (CLOUDMAP-SPEC 4.4). */
+/** The attributes ECS writes for a task (docs/compatibility.md#registration). */
 export function instanceAttributes(
   task: TaskRecord,
   registry: ServiceRegistry,

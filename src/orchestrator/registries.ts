@@ -4,10 +4,10 @@ import { invalidParameter } from './errors.ts';
 import type { ServiceRegistry, TaskDefinitionRecord } from './model.ts';
 import { int, objects, str, type Json } from './validate.ts';
 
-/** ECS allows one registry per service (CLOUDMAP-SPEC 4.3). */
+/** ECS allows one registry per service (docs/compatibility.md#service-registries). */
 const MAX_SERVICE_REGISTRIES = 1;
 
-/** The messages AWS returns for these rules (CLOUDMAP-SPEC 4.3 [C]). */
+/** The messages AWS returns for these rules (docs/compatibility.md#service-registries). */
 export const REGISTRY_MESSAGES = {
   portAndContainer: "Specify a value for either 'port' or the 'containerName' and 'containerPort' combination, but not both. Remove one and retry.",
   containerPortNotRequired: "The values specified for serviceRegistries do not require a value for 'containerPort'. Remove the value and retry.",
@@ -45,7 +45,7 @@ export function parseServiceRegistries(input: Json): ServiceRegistry[] | undefin
 
 /**
  * Checks the registries against the task definition and the Cloud Map services they name, with the
- * rules and messages of CLOUDMAP-SPEC 4.3. `lookup` reads a Cloud Map service by id.
+ * rules and messages of docs/compatibility.md#service-registries. `lookup` reads a Cloud Map service by id.
  */
 export function checkServiceRegistries(
   registries: readonly ServiceRegistry[],

@@ -3,7 +3,7 @@ import { NAME_PATTERN, type ContainerDefinition, type ContainerHealthCheck, type
 import { arr, bool, int, isObject, objects, str, strings, type Json } from './validate.ts';
 
 /** `family` and container names: ECS allows up to 255 letters, digits, hyphens and underscores. */
-/** Container health check limits and defaults, in seconds (CLOUDMAP-SPEC 4.5). */
+/** Container health check limits and defaults, in seconds (docs/compatibility.md#container-health-checks). */
 export const HEALTH_CHECK_LIMITS = {
   interval: { min: 5, max: 300, default: 30 },
   timeout: { min: 2, max: 60, default: 5 },

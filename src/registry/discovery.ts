@@ -14,7 +14,7 @@ export const RAW_JSON: unique symbol = Symbol.for('pharos.rawJson');
 const DISCOVER_ORDERINGS = 16;
 
 /** What a DiscoverInstances call asks for, already validated. */
-export interface DiscoverQuery {
+interface DiscoverQuery {
   max: number;
   query?: Record<string, string>;
   optional?: Record<string, string>;
@@ -81,7 +81,7 @@ export class Discovery {
       found.push({ inst, status });
     }
     if (withHealth) {
-      // Omitted behaves as HEALTHY: fail closed (docs/compatibility.md, DiscoverInstances).
+      // Omitted behaves as HEALTHY: fail closed (docs/compatibility.md#discoverinstances).
       const mode = healthFilter ?? 'HEALTHY';
       if (mode === 'HEALTHY') found = found.filter((f) => f.status === 'HEALTHY');
       else if (mode === 'UNHEALTHY') found = found.filter((f) => f.status === 'UNHEALTHY');

@@ -43,7 +43,7 @@ interface OpEntry {
 /** The result of planning an operation: store writes that go in the same txn as the op's SUCCESS, or a failure. */
 type Plan = { writes: TxnOp[]; after?: () => void } | { fail: { code: string; message: string } };
 
-export const isOpen = (s: OperationStatus): boolean => s === 'SUBMITTED' || s === 'PENDING';
+const isOpen = (s: OperationStatus): boolean => s === 'SUBMITTED' || s === 'PENDING';
 
 /** The key an open operation reserves: at most one open operation per namespace, service (update) or instance. */
 function targetKey(op: OperationRecord): string | undefined {
@@ -60,7 +60,7 @@ function targetKey(op: OperationRecord): string | undefined {
   }
 }
 
-export interface OperationEngineOptions extends RegistryParts {
+interface OperationEngineOptions extends RegistryParts {
   /** Time an operation spends SUBMITTED then PENDING; 0 = applied right after the call returns. */
   opDelayMs: number;
   opRetentionMs: number;
@@ -74,7 +74,7 @@ export interface OperationEngineOptions extends RegistryParts {
  * Cloud Map's asynchronous operations: the index of every operation (kept current by a watch on
  * /op/, so other nodes' operations are seen too), submission with `CreatorRequestId` idempotency,
  * the worker that applies an operation's writes and its SUCCESS in one txn, and the sweep of
- * finished ones. See docs/compatibility.md (operations).
+ * finished ones. See docs/compatibility.md#asynchronous-operations.
  */
 export class OperationEngine extends RegistryPart {
   private readonly options: OperationEngineOptions;
@@ -216,7 +216,7 @@ export class OperationEngine extends RegistryPart {
 
   // ---------------------------------------------------------------- submit
 
-  /** The same-request check (docs/compatibility.md, idempotency): an earlier identical request gives its result again. */
+  /** The same-request check (docs/compatibility.md#idempotency): an earlier identical request gives its result again. */
   replay(type: OperationType, requestId: string | undefined, print: string): Record<string, unknown> | undefined {
     if (requestId === undefined) return undefined;
     const id = this.opByRequest.get(`${type}|${requestId}`);

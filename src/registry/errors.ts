@@ -4,7 +4,7 @@ import { PharosError } from '../lib/index.ts';
  * The Cloud Map error codes, each declared once with its HTTP status; the API boundary reads this
  * table. Each code is EXACTLY the AWS error shape name, so the boundary copies it to `__type`
  * unchanged; `fields` carries the modeled error members, named as in the service model
- * (docs/compatibility.md, errors): `NamespaceId`, `CreatorRequestId`, `ServiceId`, `ServiceArn`,
+ * (docs/compatibility.md#errors): `NamespaceId`, `CreatorRequestId`, `ServiceId`, `ServiceArn`,
  * `DuplicateOperationId`, `ResourceName`. The model gives none an `httpStatusCode`, so every one is
  * a client error with status 400.
  */

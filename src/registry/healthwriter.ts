@@ -4,7 +4,7 @@ import { RegistryPart, type RegistryParts } from './background.ts';
 import { registryConflict } from './errors.ts';
 import { keys, type HealthRecord, type HealthStatus } from './model.ts';
 
-export interface HealthWriterOptions extends RegistryParts {
+interface HealthWriterOptions extends RegistryParts {
   /** Delay before a custom health change takes effect; 0 = at once. */
   customHealthDelayMs: number;
 }
@@ -62,7 +62,7 @@ export class HealthWriter extends RegistryPart {
   /**
    * UpdateInstanceCustomHealthStatus. Without a delay the status changes at once. With one (AWS:
    * ~30 s) the change waits; the same value again does not hurry it, the opposite value inside the
-   * window cancels it (docs/compatibility.md, custom health).
+   * window cancels it (docs/compatibility.md#custom-health).
    */
   async setCustom(serviceId: string, instanceId: string, status: 'HEALTHY' | 'UNHEALTHY'): Promise<void> {
     if (this.customHealthDelayMs <= 0) {

@@ -105,7 +105,7 @@ export interface HealthRecord {
   reason?: string;
   /** Epoch milliseconds of the last change of `status`. */
   updatedAt: number;
-  /** Custom health with a delay: a change waiting to take effect (CLOUDMAP-SPEC 3.7). */
+  /** Custom health with a delay: a change waiting to take effect (docs/compatibility.md#custom-health). */
   pending?: { status: 'HEALTHY' | 'UNHEALTHY'; effectiveAt: number };
 }
 
@@ -124,7 +124,7 @@ export interface OperationRecord {
   errorMessage?: string;
   /** Idempotency token of the request that created it (Creator/UpdaterRequestId). */
   requestId?: string;
-  /** Hash of the request's parameters, so a retry with the same token and parameters is recognised (CLOUDMAP-SPEC 3.4). */
+  /** Hash of the request's parameters, so a retry with the same token and parameters is recognised (docs/compatibility.md#idempotency). */
   fingerprint?: string;
   /** What the operation will apply, so an operation acknowledged before a crash is finished after restart. */
   payload?: unknown;

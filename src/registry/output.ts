@@ -1,7 +1,7 @@
 import type { HealthCheckConfigRecord, InstanceRecord, NamespaceRecord, OperationRecord, ServiceRecord, Tag } from './model.ts';
 
 /**
- * Stored records → the AWS output shapes (CLOUDMAP-SPEC 1.2). Members without a value are left
+ * Stored records → the AWS output shapes (docs/compatibility.md#wire-protocol). Members without a value are left
  * out, never `null`; timestamps are epoch seconds with a millisecond fraction (2.2).
  */
 
@@ -20,7 +20,7 @@ export interface OutputContext {
 function namespaceProperties(ns: NamespaceRecord, summary: boolean): Wire {
   const http = { HttpName: ns.httpName };
   if (ns.type === 'HTTP') {
-    // AWS examples: Get shows `DnsProperties: {}`, List shows `DnsProperties: {SOA: {}}` (CLOUDMAP-SPEC 3.2).
+    // AWS examples: Get shows `DnsProperties: {}`, List shows `DnsProperties: {SOA: {}}` (docs/compatibility.md#namespaces).
     return { DnsProperties: summary ? { SOA: {} } : {}, HttpProperties: http };
   }
   const dns: Wire = {};
@@ -56,7 +56,7 @@ export function healthCheckConfigOut(h: HealthCheckConfigRecord): Wire {
 }
 
 function dnsConfigOut(svc: ServiceRecord): Wire {
-  // An HTTP service shows `"DnsConfig": {}` (CLOUDMAP-SPEC 3.5, AWS example).
+  // An HTTP service shows `"DnsConfig": {}` (docs/compatibility.md#services, AWS example).
   if (!svc.dnsConfig) return {};
   return {
     NamespaceId: svc.namespaceId,

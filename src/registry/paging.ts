@@ -1,7 +1,7 @@
 import { randomString } from '../lib/index.ts';
 import { invalidInput } from './errors.ts';
 
-/** Page size when `MaxResults` is absent, for every paged list operation (CLOUDMAP-SPEC 2.4). */
+/** Page size when `MaxResults` is absent, for every paged list operation (docs/compatibility.md#pagination). */
 export const DEFAULT_PAGE_SIZE = 100;
 /** Largest allowed `MaxResults` for the paged list operations. */
 export const MAX_PAGE_SIZE = 100;
@@ -9,7 +9,7 @@ export const MAX_PAGE_SIZE = 100;
 /**
  * Opaque `NextToken`s: base64url of `{k: list kind, a: sort key of the last item returned, n: nonce}`.
  * The nonce makes every token different, because botocore stops with an error when a server
- * returns the same token twice in a row (CLOUDMAP-SPEC 2.4). The kind keeps a token of one list from
+ * returns the same token twice in a row (docs/compatibility.md#pagination). The kind keeps a token of one list from
  * being replayed against another.
  */
 export function encodeToken(kind: string, after: string): string {

@@ -10,7 +10,7 @@ import type { NamespaceRecord, OperationRecord, ServiceRecord } from './model.ts
 import type { OutputContext } from './output.ts';
 import type { Snapshot } from './snapshot.ts';
 
-/** Adjustable limits (docs/compatibility.md, quotas); the defaults are AWS's. */
+/** Adjustable limits (docs/compatibility.md#quotas); the defaults are AWS's. */
 export interface RegistryQuotas {
   namespacesPerRegion: number;
   instancesPerNamespace: number;
@@ -191,7 +191,7 @@ export class Registry {
 
   // ---------------------------------------------------------------- shared by the handlers
 
-  /** Accepts a bare id or a Cloud Map ARN of our region and account (`Arn`-typed members, docs/compatibility.md). */
+  /** Accepts a bare id or a Cloud Map ARN of our region and account (`Arn`-typed members, docs/compatibility.md#identifiers). */
   resolveId(member: string, value: string, kind: 'namespace' | 'service'): string {
     if (!value.startsWith('arn:')) return value;
     const parts = parseArn(value);

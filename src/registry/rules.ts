@@ -2,7 +2,7 @@ import { invalidInput } from './errors.ts';
 import type { DnsConfigRecord, DnsRecordConfig, HealthCheckConfigRecord, NamespaceRecord, RecordType, ServiceRecord, Tag } from './model.ts';
 import { Input, P6, P7, isDnsName, isIpv4Address, isIpv6Address, isPort } from './validate.ts';
 
-/** The model's limit on tags in one request; the per-resource limit (50) is a quota (CLOUDMAP-SPEC 3.10). */
+/** The model's limit on tags in one request; the per-resource limit (50) is a quota (docs/compatibility.md#tags). */
 export const MAX_TAGS_PER_REQUEST = 200;
 /** Custom (non-reserved) attributes per instance — an AWS quota that is not adjustable (3.6). */
 export const MAX_CUSTOM_ATTRIBUTES = 30;
@@ -43,7 +43,7 @@ export function readTags(r: Input, member: string, required: boolean): Tag[] | u
   return tags;
 }
 
-/** A `DnsRecords` list: not empty, each type once, and an allowed combination (CLOUDMAP-SPEC 3.5). */
+/** A `DnsRecords` list: not empty, each type once, and an allowed combination (docs/compatibility.md#services). */
 export function readDnsRecords(r: Input): DnsRecordConfig[] {
   const path = r.name('DnsRecords');
   const records = r.list('DnsRecords', { required: true, min: 1, max: RECORD_TYPES.length }, (v, p) => {
@@ -104,7 +104,7 @@ export function readInstanceAttributes(r: Input): Record<string, string> {
 }
 
 /**
- * The reserved-attribute rules that depend on the service and namespace (CLOUDMAP-SPEC 3.6 table):
+ * The reserved-attribute rules that depend on the service and namespace (docs/compatibility.md#instances):
  * which keys the DNS records and health check need, and their formats.
  */
 export function checkInstanceAttributes(attrs: Record<string, string>, svc: ServiceRecord, ns: NamespaceRecord | undefined): void {

@@ -173,7 +173,7 @@ export class Snapshot implements RegistryView {
     const rec = this.healthRecs.get(serviceId)?.get(instanceId);
     if (rec) return rec.status;
     if (service.healthCheckCustomConfig) {
-      // Custom health starts from AWS_INIT_HEALTH_STATUS, default HEALTHY (CLOUDMAP-SPEC 3.6).
+      // Custom health starts from AWS_INIT_HEALTH_STATUS, default HEALTHY (docs/compatibility.md#instances).
       const init = this.instance(serviceId, instanceId)?.attributes['AWS_INIT_HEALTH_STATUS'];
       return init === 'UNHEALTHY' ? 'UNHEALTHY' : 'HEALTHY';
     }

@@ -3,11 +3,11 @@ import { invalidInput } from './errors.ts';
 
 /**
  * Reading untrusted request bodies. Every constraint of the service model is checked here, because
- * neither SDK v3 nor the CLI checks max lengths, patterns or enums (CLOUDMAP-SPEC 1). A failure is
+ * neither SDK v3 nor the CLI checks max lengths, patterns or enums (docs/compatibility.md#validation). A failure is
  * `InvalidInput` with a message that starts with the member's path, e.g. `Name: must match ...`.
  */
 
-/** The model's patterns (CLOUDMAP-SPEC 1.3). */
+/** The model's patterns (docs/compatibility.md#validation). */
 export const P1 = /^(?!arn:)[!-~]{1,1024}$/;
 export const P2 = /^(?!arn:)[!-~]{1,253}$/;
 export const P3 = /^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
@@ -18,7 +18,7 @@ export const P6 = /^[a-zA-Z0-9!-~]+$/;
 export const P7 = /^([a-zA-Z0-9!-~][ \ta-zA-Z0-9!-~]*){0,1}[a-zA-Z0-9!-~]{0,1}$/;
 export const P8 = /^[0-9a-zA-Z_/:.@-]+$/;
 
-/** The model's largest `long`, also the largest integer JSON.parse keeps exact (CLOUDMAP-SPEC 2.2). */
+/** The model's largest `long`, also the largest integer JSON.parse keeps exact (docs/compatibility.md#wire-protocol). */
 const MAX_LONG = 2147483647;
 
 export interface StrRule {
@@ -177,7 +177,7 @@ export function checkEnum<T extends string>(path: string, v: unknown, values: re
   return v as T;
 }
 
-/** Dotted-quad IPv4, as `AWS_INSTANCE_IPV4` needs (CLOUDMAP-SPEC 3.6). */
+/** Dotted-quad IPv4, as `AWS_INSTANCE_IPV4` needs (docs/compatibility.md#instances). */
 export const isIpv4Address = (s: string): boolean => isIPv4(s);
 export const isIpv6Address = (s: string): boolean => isIPv6(s);
 /** A decimal port 1–65535 without sign, spaces or leading zeros. */

@@ -7,7 +7,7 @@ import { ListTagsForResource, TagResource, UntagResource } from './tags.ts';
 import { DeregisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions, RegisterTaskDefinition } from './taskdefs.ts';
 import { DescribeTasks, GetTaskLogs, ListTasks, RunTask, StopTask } from './tasks.ts';
 
-/** The ECS operations Pharos serves (docs/compatibility.md, ECS), plus `GetTaskLogs`, a Pharos extension. */
+/** The ECS operations Pharos serves (docs/compatibility.md#ecs-operations), plus `GetTaskLogs`, a Pharos extension. */
 export const ECS_OPERATIONS = [
   'CreateCluster',
   'DescribeClusters',

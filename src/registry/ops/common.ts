@@ -30,7 +30,7 @@ export function ownedHere(reg: Registry, r: Input): boolean {
 
 const FILTER_CONDITIONS = ['EQ', 'IN', 'BETWEEN', 'BEGINS_WITH'] as const;
 const RESOURCE_OWNERS = ['SELF', 'OTHER_ACCOUNTS'] as const;
-export type FilterCondition = (typeof FILTER_CONDITIONS)[number];
+type FilterCondition = (typeof FILTER_CONDITIONS)[number];
 
 /** Reads `Filters` (ANDed): each has Name*, Values* (1..255 chars each), Condition (default EQ). */
 export function readFilters<N extends string, T>(

@@ -20,7 +20,7 @@ import { ListTagsForResource, TagResource, UntagResource } from './tags.ts';
 
 export type { CloudMapHandler } from './common.ts';
 
-/** The 30 operations of the current Cloud Map model, as `X-Amz-Target` names them (docs/compatibility.md). */
+/** The 30 operations of the current Cloud Map model, as `X-Amz-Target` names them (docs/compatibility.md#models). */
 export const REGISTRY_OPERATIONS = [
   'CreateHttpNamespace',
   'CreatePrivateDnsNamespace',

@@ -9,7 +9,7 @@ import { fingerprint, ownedHere, readPaging, type Out } from './common.ts';
 
 /** The instance operations: register and deregister (asynchronous), get, list, health, and discovery. */
 
-/** `DiscoverInstances` `MaxResults` when absent (docs/compatibility.md, DiscoverInstances). */
+/** `DiscoverInstances` `MaxResults` when absent (docs/compatibility.md#pagination). */
 const DEFAULT_DISCOVER_MAX = 100;
 const MAX_DISCOVER_RESULTS = 1000;
 const DISCOVER_HEALTH = ['HEALTHY', 'UNHEALTHY', 'ALL', 'HEALTHY_OR_ELSE_ALL'] as const;

@@ -86,7 +86,7 @@ export async function CreateService(reg: Registry, r: Input): Promise<Out> {
   if (description !== undefined) svc.description = description;
   if (dns) svc.dnsConfig = dns.config;
   if (hc) svc.healthCheckConfig = hc;
-  if (customIn) svc.healthCheckCustomConfig = { failureThreshold: 1 }; // deprecated, "always 1" (docs/compatibility.md)
+  if (customIn) svc.healthCheckCustomConfig = { failureThreshold: 1 }; // deprecated, "always 1" (docs/compatibility.md#services)
   if (creatorRequestId !== undefined) svc.creatorRequestId = creatorRequestId;
 
   reg.reservedServiceNames.set(reservation, svc);
@@ -143,7 +143,7 @@ export async function UpdateService(reg: Registry, r: Input): Promise<Out> {
   }
   const open = reg.operations.openOp(`svc:${svc.id}`);
   if (open) throw duplicateRequest(open.id, `Service ${svc.id} is already being updated`);
-  // A missing HealthCheckConfig removes it (AWS); a missing DnsConfig changes no DNS (docs/compatibility.md).
+  // A missing HealthCheckConfig removes it (AWS); a missing DnsConfig changes no DNS (docs/compatibility.md#services).
   const payload: OpPayload = { kind: 'updateService', serviceId: svc.id, healthCheckConfig: hc ?? null };
   if (description !== undefined) payload.description = description;
   if (dnsRecords) payload.dnsRecords = dnsRecords;
@@ -195,7 +195,7 @@ export async function DeleteServiceAttributes(reg: Registry, r: Input): Promise<
   const svc = reg.requireService('ServiceId', rawId);
   await reg.mutate<ServiceRecord>(keys.service(svc.id), () => serviceNotFound(rawId), (rec) => {
     const attributes = { ...rec.attributes };
-    for (const k of names) delete attributes[k]; // unknown keys are ignored (docs/compatibility.md)
+    for (const k of names) delete attributes[k]; // unknown keys are ignored (docs/compatibility.md#services)
     return { ...rec, attributes };
   });
   return {};

@@ -7,7 +7,7 @@ import { readTags } from '../rules.ts';
 import { checkStr, type Input } from '../validate.ts';
 import type { Out } from './common.ts';
 
-/** Tags on namespaces and services (the only taggable resources, docs/compatibility.md). */
+/** Tags on namespaces and services (the only taggable resources, docs/compatibility.md#tags). */
 
 /** The record key behind a taggable ARN. */
 function taggable(reg: Registry, r: Input): { arn: string; key: string } {
