@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Credentials } from '../api/index.ts';
-import { LOG_LEVELS, PharosError, type LogLevel } from '../lib/index.ts';
+import { LOG_LEVELS, PharosError, formatHostPort, parseHostPort as parseAddress, type HostPort, type LogLevel } from '../lib/index.ts';
 
 /** Error code of a bad flag or environment value; `main` turns it into exit code 2. */
 export const BAD_CONFIG = 'BadConfig';
@@ -14,10 +14,7 @@ export class ConfigError extends PharosError {
 }
 
 /** A listening or forwarding address. */
-export interface HostPort {
-  host: string;
-  port: number;
-}
+export { formatHostPort, type HostPort };
 
 /** Everything `pharos server` can be told, after parsing and validation. */
 export interface ServerConfig {
@@ -210,23 +207,11 @@ function parseDurationFlag(raw: string): number {
   return ms;
 }
 
-/** Parses `host:port` or `[v6]:port`; `defaultPort` makes the port optional. */
+/** `host:port` or `[v6]:port` of a flag; `defaultPort` makes the port optional. */
 export function parseHostPort(raw: string, defaultPort?: number): HostPort {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s\[\]]+))(?::(\d+))?$/.exec(raw.trim());
-  if (!m) throw new Error(`${JSON.stringify(raw)} is not host:port`);
-  const host = m[1] ?? m[2]!;
-  if (m[3] === undefined) {
-    if (defaultPort === undefined) throw new Error(`${JSON.stringify(raw)} has no port (use host:port, e.g. 127.0.0.1:7700)`);
-    return { host, port: defaultPort };
-  }
-  const port = Number(m[3]);
-  if (!Number.isInteger(port) || port > 65535) throw new Error(`port ${m[3]} is out of range 0-65535`);
-  return { host, port };
-}
-
-/** `host:port` for people and URLs (IPv6 in brackets). */
-export function formatHostPort(hp: HostPort): string {
-  return isIP(hp.host) === 6 ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+  const hp = parseAddress(raw, defaultPort);
+  if (hp.host === '') throw new Error(`${JSON.stringify(raw)} is not host:port`);
+  return hp;
 }
 
 function parseForward(raw: string): HostPort | undefined {

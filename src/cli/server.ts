@@ -3,7 +3,7 @@ import { collectDefaultMetrics } from 'prom-client';
 import { ApiServer, WatchHub, cloudMapTarget, ecsTarget, route53Route, watchRoute } from '../api/index.ts';
 import { startDnsServer } from '../dns/index.ts';
 import { HealthMonitor } from '../health/index.ts';
-import { createLogger, createMetricsRegistry, systemClock, type Clock, type Logger } from '../lib/index.ts';
+import { createLogger, createMetricsRegistry, formatHostPort, systemClock, type Clock, type Logger } from '../lib/index.ts';
 import { Registry, Snapshot } from '../registry/index.ts';
 import { cloudMap } from '../registry/ops/index.ts';
 import { Route53 } from '../route53/index.ts';
@@ -116,7 +116,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       clock,
     });
     stops.push({ name: 'dns', stop: () => dns.close() });
-    dnsAddress = dns.address.host.includes(':') ? `[${dns.address.host}]:${dns.address.port}` : `${dns.address.host}:${dns.address.port}`;
+    dnsAddress = formatHostPort(dns.address);
 
     // ---- Route 53 hosted zones (src/route53) ---------------------------------------------
     // The zone of each DNS namespace over the same snapshot DNS answers from, plus users' record

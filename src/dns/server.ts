@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { PharosError, systemClock, type Clock, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
+import { PharosError, parseHostPort as parseAddress, systemClock, type Clock, type HostPort, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
 import type { RegistryView } from '../registry/index.ts';
 import { randomSubset, type AnswerEntry } from './answer.ts';
 import { DNS_BAD_ADDRESS, DNS_BAD_VERSION, DNS_REFUSED, dnsError, rcodeFor } from './errors.ts';
@@ -475,20 +475,13 @@ function serveTcp(server: net.Server, responder: DnsResponder, connections: Set<
 
 /** Parses `host:port`, `[v6]:port` or `:port` (all interfaces are not the default: an empty host means 127.0.0.1). */
 export function parseHostPort(text: string, defaultPort: number): { host: string; port: number } {
-  let host = text;
-  let port = defaultPort;
-  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
-  if (v6) {
-    host = v6[1]!;
-    if (v6[2] !== undefined) port = Number(v6[2]);
-  } else if (/^[^:]*:\d+$/.test(text)) {
-    const i = text.lastIndexOf(':');
-    host = text.slice(0, i);
-    port = Number(text.slice(i + 1));
+  let hp: HostPort | undefined;
+  try {
+    hp = parseAddress(text, defaultPort);
+  } catch {
+    // reported below, in the DNS server's own words
   }
-  if (host === '') host = '127.0.0.1';
-  if (!net.isIP(host) || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw dnsError(DNS_BAD_ADDRESS, `bad DNS address ${JSON.stringify(text)}: use ip:port`);
-  }
-  return { host, port };
+  if (hp && hp.host === '') hp.host = '127.0.0.1';
+  if (!hp || !net.isIP(hp.host)) throw dnsError(DNS_BAD_ADDRESS, `bad DNS address ${JSON.stringify(text)}: use ip:port`);
+  return hp;
 }

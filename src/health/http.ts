@@ -1,4 +1,4 @@
-import type { Clock } from '../lib/index.ts';
+import { formatHostPort, type Clock } from '../lib/index.ts';
 import type { Probe, ProbeResult } from './probe.ts';
 import { oneLine } from './probe.ts';
 import { probeSocket, type Outcome } from './socket.ts';
@@ -40,7 +40,7 @@ export class HttpProbe implements Probe {
     this.type = options.tls ? 'HTTPS' : 'HTTP';
     const path = sanitizePath(options.path);
     this.target = `${options.host}:${options.port}${path}`;
-    const hostHeader = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
+    const hostHeader = formatHostPort(options);
     this.request = Buffer.from(
       `GET ${path} HTTP/1.1\r\nHost: ${hostHeader}\r\nUser-Agent: ${PROBE_USER_AGENT}\r\nAccept: */*\r\nConnection: close\r\n\r\n`,
       'latin1',

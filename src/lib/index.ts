@@ -6,3 +6,5 @@ export * from './metrics.ts';
 export * from './retry.ts';
 export * from './abort.ts';
 export * from './handlers.ts';
+export * from './hostport.ts';
+export * from './paging.ts';

@@ -1,9 +1,6 @@
 import { PharosError } from '../lib/index.ts';
-import { STORE_KEY_EXISTS, STORE_REVISION_MISMATCH, type KV } from '../store/index.ts';
+import { STORE_KEY_EXISTS, retryOnConflict, type KV } from '../store/index.ts';
 import { SERVER_EXCEPTION } from './errors.ts';
-
-/** CAS retries before giving up: contention on one ECS record is a handful of writers at most. */
-const MAX_CAS_ATTEMPTS = 20;
 
 export interface Versioned<T> {
   value: T;
@@ -58,19 +55,13 @@ export class EcsStore {
    * `UNCHANGED`, or throws. Retried on a concurrent write. Resolves with what is stored afterwards.
    */
   async mutate<T>(key: string, fn: (current: T | undefined) => T | typeof UNCHANGED): Promise<T | undefined> {
-    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+    return retryOnConflict(async () => {
       const current = await this.get<T>(key);
       const next = fn(current?.value);
       if (next === UNCHANGED) return current?.value;
-      try {
-        await this.kv.txn([{ type: 'put', key, value: JSON.stringify(next), prevRevision: current?.revision ?? 0 }]);
-        return next;
-      } catch (err) {
-        if (err instanceof PharosError && (err.code === STORE_REVISION_MISMATCH || err.code === STORE_KEY_EXISTS)) continue;
-        throw err;
-      }
-    }
-    throw new PharosError(SERVER_EXCEPTION, `too much contention updating ${key}`);
+      await this.kv.txn([{ type: 'put', key, value: JSON.stringify(next), prevRevision: current?.revision ?? 0 }]);
+      return next;
+    }, () => new PharosError(SERVER_EXCEPTION, `too much contention updating ${key}`));
   }
 
   async delete(key: string): Promise<void> {

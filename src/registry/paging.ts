@@ -1,4 +1,4 @@
-import { randomString } from '../lib/index.ts';
+import { pageAfter, randomString } from '../lib/index.ts';
 import { invalidInput } from './errors.ts';
 
 /** Page size when `MaxResults` is absent, for every paged list operation (docs/compatibility.md#pagination). */
@@ -36,22 +36,8 @@ export function decodeToken(kind: string, token: string | undefined): string | u
  * `max`, plus the next token when more remain.
  */
 export function page<T>(kind: string, items: T[], keyOf: (item: T) => string, token: string | undefined, max: number): { items: T[]; nextToken?: string } {
-  const after = decodeToken(kind, token);
-  let start = 0;
-  if (after !== undefined) {
-    // Binary search for the first key > after: items are sorted by key.
-    let lo = 0;
-    let hi = items.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (keyOf(items[mid]!) <= after) lo = mid + 1;
-      else hi = mid;
-    }
-    start = lo;
-  }
-  const slice = items.slice(start, start + max);
-  const more = start + max < items.length;
-  return more && slice.length > 0 ? { items: slice, nextToken: encodeToken(kind, keyOf(slice[slice.length - 1]!)) } : { items: slice };
+  const p = pageAfter(items, keyOf, decodeToken(kind, token), max);
+  return p.lastKey !== undefined ? { items: p.items, nextToken: encodeToken(kind, p.lastKey) } : { items: p.items };
 }
 
 /** Compares strings by code unit, the order `page` expects. */

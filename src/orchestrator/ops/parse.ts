@@ -1,3 +1,4 @@
+import { pageAfter } from '../../lib/index.ts';
 import { invalidParameter } from '../errors.ts';
 import { newDeploymentId } from '../factory.ts';
 import type { ContainerOverride, DeploymentConfiguration, DeploymentRecord, EcsTag, LaunchType, NetworkConfiguration, ServiceRegistry, TaskDefinitionRecord } from '../model.ts';
@@ -111,7 +112,7 @@ interface PageItem {
   value: string;
 }
 
-/** Key-ordered paging with opaque tokens (base64 of the last key), distinct on every page. */
+/** Key-ordered paging (`items` in key order) with opaque tokens (base64 of the last key), distinct on every page. */
 export function paginate(items: PageItem[], b: Json): { items: string[]; nextToken?: string } {
   const maxResults = int(b, 'maxResults', { min: 1, max: MAX_PAGE }) ?? MAX_PAGE;
   const token = str(b, 'nextToken', { max: 4096 });
@@ -125,11 +126,9 @@ export function paginate(items: PageItem[], b: Json): { items: string[]; nextTok
       throw invalidParameter('Invalid nextToken.');
     }
   }
-  const rest = after === undefined ? items : items.filter((i) => i.key > after!);
-  const page = rest.slice(0, maxResults);
-  const more = rest.length > maxResults;
+  const page = pageAfter(items, (i) => i.key, after, maxResults);
   return {
-    items: page.map((i) => i.value),
-    nextToken: more ? Buffer.from(JSON.stringify([page.at(-1)!.key])).toString('base64url') : undefined,
+    items: page.items.map((i) => i.value),
+    nextToken: page.lastKey !== undefined ? Buffer.from(JSON.stringify([page.lastKey])).toString('base64url') : undefined,
   };
 }
