@@ -89,7 +89,7 @@ const UNUSED_EXPORT_DEBT: Record<string, readonly string[]> = {
   'src/health/socket.ts': ['SocketProbeOptions', 'SocketSession'],
   'src/store/sqlite.ts': ['MAX_BATCH_WRITES', 'COMPACT_BATCH_REVISIONS', 'MAX_VALUE_BYTES', 'MAX_KEY_BYTES', 'MAX_LIST_LIMIT', 'OPEN_LOCK_TIMEOUT_MS', 'WAL_SIZE_LIMIT_BYTES'],
   'src/store/conformance.ts': ['ConformanceKV'],
-  'src/route53/changes.ts': ['ZoneState'],
+  'src/route53/changes.ts': ['ZoneState', 'MAX_RECORD_SETS_PER_ZONE'],
   'src/route53/zones.ts': ['HostedZonesOptions', 'userSetView'],
 };
 
