@@ -8,7 +8,7 @@ import type { HealthCheckConfigRecord, InstanceRecord, NamespaceRecord, Operatio
 type Wire = Record<string, unknown>;
 
 /** Epoch milliseconds → the wire's epoch seconds (e.g. 1587081768.334). */
-export const epochSeconds = (ms: number): number => ms / 1000;
+const epochSeconds = (ms: number): number => ms / 1000;
 
 /** What the outputs need besides the record: counts live in the snapshot. */
 export interface OutputContext {
@@ -48,7 +48,7 @@ export function namespaceSummaryOut(ns: NamespaceRecord, ctx: OutputContext): Wi
   return out;
 }
 
-export function healthCheckConfigOut(h: HealthCheckConfigRecord): Wire {
+function healthCheckConfigOut(h: HealthCheckConfigRecord): Wire {
   const out: Wire = { Type: h.type };
   if (h.resourcePath !== undefined) out['ResourcePath'] = h.resourcePath;
   out['FailureThreshold'] = h.failureThreshold;

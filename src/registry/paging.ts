@@ -12,11 +12,11 @@ export const MAX_PAGE_SIZE = 100;
  * returns the same token twice in a row (docs/compatibility.md#pagination). The kind keeps a token of one list from
  * being replayed against another.
  */
-export function encodeToken(kind: string, after: string): string {
+function encodeToken(kind: string, after: string): string {
   return Buffer.from(JSON.stringify({ k: kind, a: after, n: randomString(8) })).toString('base64url');
 }
 
-export function decodeToken(kind: string, token: string | undefined): string | undefined {
+function decodeToken(kind: string, token: string | undefined): string | undefined {
   if (token === undefined) return undefined;
   let parsed: unknown;
   try {

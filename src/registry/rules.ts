@@ -3,21 +3,21 @@ import type { DnsConfigRecord, DnsRecordConfig, HealthCheckConfigRecord, Namespa
 import { Input, P6, P7, isDnsName, isIpv4Address, isIpv6Address, isPort } from './validate.ts';
 
 /** The model's limit on tags in one request; the per-resource limit (50) is a quota (docs/compatibility.md#tags). */
-export const MAX_TAGS_PER_REQUEST = 200;
+const MAX_TAGS_PER_REQUEST = 200;
 /** Custom (non-reserved) attributes per instance — an AWS quota that is not adjustable (3.6). */
-export const MAX_CUSTOM_ATTRIBUTES = 30;
+const MAX_CUSTOM_ATTRIBUTES = 30;
 /** Combined length of all attribute keys and values, reserved ones included (3.6). */
-export const MAX_ATTRIBUTES_LENGTH = 5000;
+const MAX_ATTRIBUTES_LENGTH = 5000;
 /** Route 53's default when `FailureThreshold` is absent (3.5). */
-export const DEFAULT_FAILURE_THRESHOLD = 3;
+const DEFAULT_FAILURE_THRESHOLD = 3;
 /** Health check path when an HTTP/HTTPS check gives none (3.5). */
-export const DEFAULT_RESOURCE_PATH = '/';
+const DEFAULT_RESOURCE_PATH = '/';
 
-export const RECORD_TYPES = ['SRV', 'A', 'AAAA', 'CNAME'] as const;
-export const ROUTING_POLICIES = ['MULTIVALUE', 'WEIGHTED'] as const;
-export const HEALTH_CHECK_TYPES = ['HTTP', 'HTTPS', 'TCP'] as const;
+const RECORD_TYPES = ['SRV', 'A', 'AAAA', 'CNAME'] as const;
+const ROUTING_POLICIES = ['MULTIVALUE', 'WEIGHTED'] as const;
+const HEALTH_CHECK_TYPES = ['HTTP', 'HTTPS', 'TCP'] as const;
 
-export const RESERVED_ATTRIBUTES = new Set([
+const RESERVED_ATTRIBUTES = new Set([
   'AWS_INSTANCE_IPV4',
   'AWS_INSTANCE_IPV6',
   'AWS_INSTANCE_PORT',

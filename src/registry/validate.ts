@@ -21,7 +21,7 @@ export const P8 = /^[0-9a-zA-Z_/:.@-]+$/;
 /** The model's largest `long`, also the largest integer JSON.parse keeps exact (docs/compatibility.md#wire-protocol). */
 const MAX_LONG = 2147483647;
 
-export interface StrRule {
+interface StrRule {
   min?: number;
   max?: number;
   pattern?: RegExp;
@@ -29,7 +29,7 @@ export interface StrRule {
   patternName?: string;
 }
 
-export interface IntRule {
+interface IntRule {
   min: number;
   max: number;
 }
@@ -164,7 +164,7 @@ export function checkStr(path: string, v: unknown, rule: StrRule = {}): string {
   return v;
 }
 
-export function checkInt(path: string, v: unknown, rule: IntRule): number {
+function checkInt(path: string, v: unknown, rule: IntRule): number {
   if (typeof v !== 'number' || !Number.isInteger(v)) throw invalidInput(`${path}: must be an integer, got ${describe(v)}`);
   if (v < rule.min || v > rule.max) throw invalidInput(`${path}: must be between ${rule.min} and ${rule.max}`);
   return v;
