@@ -224,8 +224,7 @@ try {
   console.log(`\nidle scale: ${total} blocking watches over ${SERVICES} services (${PER_SERVICE} each), opened in ${(openMs / 1000).toFixed(1)} s`);
   console.log(`server RSS: ${rssBefore.toFixed(1)} MiB before, ${rssWaiting.toFixed(1)} MiB with all waiting, ${rssIdle.toFixed(1)} MiB after ${IDLE_SECONDS} s idle → +${(rssIdle - rssBefore).toFixed(1)} MiB (${(((rssIdle - rssBefore) * 1024) / total).toFixed(1)} KiB per watch)`);
   console.log(`server CPU while idle: ${cpuIdle.toFixed(2)} % of one core over ${IDLE_SECONDS} s with the watches, ${cpuBaseline.toFixed(2)} % without (baseline, same length)`);
-  const floor = await bareHttpFloor(total);
-  console.log(`reference: a bare node:http server holding the same ${total} requests unanswered: +${floor.toFixed(1)} MiB (${((floor * 1024) / total).toFixed(1)} KiB per request)`);
+
 
   // One change to one service: only its watches answer.
   const target = (await sd.listServices({})).Services!.find((s) => s.Name === 's0')!.Id!;
@@ -236,6 +235,9 @@ try {
   const left = await waiters();
   console.log(`one registration in s0: ${answered.size} watches answered (s0 has ${PER_SERVICE}), ${left} still waiting; all of s0's answered within ${ms(Math.max(...answered.values()))} (p50 ${ms(pct([...answered.values()], 50))})`);
   for (const sock of sockets) sock.destroy();
+  // After closing ours: the reference opens as many again (file descriptors are bounded).
+  const floor = await bareHttpFloor(total);
+  console.log(`reference: a bare node:http server holding the same ${total} requests unanswered: +${floor.toFixed(1)} MiB (${((floor * 1024) / total).toFixed(1)} KiB per request)`);
 } finally {
   agent.destroy();
   sd.destroy();
