@@ -228,6 +228,12 @@ describe('Route 53 (SDK v3)', () => {
     listed = await r53.listResourceRecordSets({ HostedZoneId: zone, StartRecordName: 'up.r53.local', StartRecordType: 'A', MaxItems: 1 });
     assert.deepEqual(listed.ResourceRecordSets![0]!.ResourceRecords, [{ Value: '198.18.130.52' }]);
     await change('DELETE', set('up.r53.local', 'A', ['198.18.130.52']));
+    // A batch that undoes itself changes nothing, and is INSYNC at once.
+    const noop = await r53.changeResourceRecordSets({
+      HostedZoneId: zone,
+      ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: set('up.r53.local', 'A', ['198.18.130.53']) }, { Action: 'DELETE', ResourceRecordSet: set('up.r53.local', 'A', ['198.18.130.53']) }] },
+    });
+    assert.equal((await r53.getChange({ Id: noop.ChangeInfo!.Id })).ChangeInfo!.Status, 'INSYNC');
     listed = await r53.listResourceRecordSets({ HostedZoneId: zone, StartRecordName: 'up.r53.local', StartRecordType: 'A', MaxItems: 1 });
     assert.notEqual(listed.ResourceRecordSets![0]?.Name, 'up.r53.local.');
   });

@@ -157,6 +157,8 @@ export interface ZoneChangeRecord {
   /** Epoch milliseconds. */
   submittedAt: number;
   comment?: string;
+  /** The batch left every record set as it was (nothing for DNS to pick up). */
+  noop?: boolean;
 }
 
 export const keys = {

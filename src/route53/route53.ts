@@ -186,14 +186,18 @@ export class Route53 {
       const messages = applyChanges(this.zones, zone, state, batch.changes);
       if (messages.length > 0) throw invalidChangeBatch(messages);
 
-      const change: ZoneChangeRecord = { id: newChangeId(), submittedAt: this.clock.now(), ...(batch.comment !== undefined ? { comment: batch.comment } : {}) };
-      const ops: TxnOp[] = [{ type: 'put', key: keys.zoneChange(change.id), value: JSON.stringify(change), prevRevision: 0 }];
+      const writes: TxnOp[] = [];
       for (const [key, old] of before) {
         const now = state.get(key);
-        if (!now) ops.push({ type: 'delete', key, prevRevision: old.modRevision });
-        else if (now !== old.rec) ops.push({ type: 'put', key, value: JSON.stringify(now), prevRevision: old.modRevision });
+        if (!now) writes.push({ type: 'delete', key, prevRevision: old.modRevision });
+        else if (now !== old.rec) writes.push({ type: 'put', key, value: JSON.stringify(now), prevRevision: old.modRevision });
       }
-      for (const [key, rec] of state) if (!before.has(key)) ops.push({ type: 'put', key, value: JSON.stringify(rec), prevRevision: 0 });
+      for (const [key, rec] of state) if (!before.has(key)) writes.push({ type: 'put', key, value: JSON.stringify(rec), prevRevision: 0 });
+      const change: ZoneChangeRecord = { id: newChangeId(), submittedAt: this.clock.now(), ...(batch.comment !== undefined ? { comment: batch.comment } : {}) };
+      // A batch that undoes itself (CREATE then DELETE of one set) changes nothing DNS serves.
+      if (writes.length === 0) change.noop = true;
+      // The change record first: the txn's last revision is then a record set's, which the snapshot sees.
+      const ops: TxnOp[] = [{ type: 'put', key: keys.zoneChange(change.id), value: JSON.stringify(change), prevRevision: 0 }, ...writes];
       let revision: number;
       try {
         revision = await this.kv.txn(ops);
@@ -203,7 +207,7 @@ export class Route53 {
         throw err;
       }
       // Served: DNS drops its cached answers in the snapshot's change callback, before this resolves.
-      await this.snapshot.waitForRevision(revision);
+      if (!change.noop) await this.snapshot.waitForRevision(revision);
       return { ChangeInfo: changeInfo(change, 'INSYNC') };
     }
   }
@@ -214,7 +218,7 @@ export class Route53 {
     if (!kv) throw noSuchChange(id);
     const change = JSON.parse(kv.value) as ZoneChangeRecord;
     // INSYNC once this node's snapshot (and so its DNS) has the change.
-    return { ChangeInfo: changeInfo(change, this.snapshot.revision >= kv.modRevision ? 'INSYNC' : 'PENDING') };
+    return { ChangeInfo: changeInfo(change, change.noop || this.snapshot.revision >= kv.modRevision ? 'INSYNC' : 'PENDING') };
   }
 
   // ---------------------------------------------------------------- helpers
