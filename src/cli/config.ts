@@ -41,6 +41,13 @@ export interface ServerConfig {
   maxNamespaces: number;
   maxInstancesPerNamespace: number;
   maxInstancesPerService: number;
+  /** etcds:// only: PEM files for the CA, client certificate and key. */
+  etcdCa: string | undefined;
+  etcdCert: string | undefined;
+  etcdKey: string | undefined;
+  /** etcd's own user/password auth, if the cluster has it enabled. */
+  etcdUsername: string | undefined;
+  etcdPassword: string | undefined;
 }
 
 interface Setting<K extends keyof ServerConfig> {
@@ -81,9 +88,14 @@ export const SETTINGS: readonly Setting<keyof ServerConfig>[] = [
     arg: 'url',
     default: (c) => `sqlite:${join(c.dataDir ?? './.pharos', 'pharos.db')}`,
     defaultHelp: 'sqlite:<data-dir>/pharos.db',
-    help: 'Where records live: sqlite:<path> (etcd://host:port later).',
+    help: 'Where records live: sqlite:<path> (one server), or etcd://host:port[,host:port...][/prefix] (several servers on one etcd cluster; etcds:// for TLS; keys under /pharos unless a prefix is given).',
     parse: parseStoreUrl,
   }),
+  setting({ key: 'etcdCa', flag: '--etcd-ca', env: 'PHAROS_ETCD_CA', arg: 'path|none', default: 'none', help: 'etcds://: PEM file of the CA that signed the etcd members\' certificates (none = the system roots).', parse: optionalValue }),
+  setting({ key: 'etcdCert', flag: '--etcd-cert', env: 'PHAROS_ETCD_CERT', arg: 'path|none', default: 'none', help: 'etcds://: PEM client certificate, for etcd --client-cert-auth (with --etcd-key).', parse: optionalValue }),
+  setting({ key: 'etcdKey', flag: '--etcd-key', env: 'PHAROS_ETCD_KEY', arg: 'path|none', default: 'none', help: 'etcds://: PEM private key of --etcd-cert.', parse: optionalValue }),
+  setting({ key: 'etcdUsername', flag: '--etcd-username', env: 'PHAROS_ETCD_USERNAME', arg: 'name|none', default: 'none', help: 'etcd user, when the cluster has auth enabled (with PHAROS_ETCD_PASSWORD).', parse: optionalValue }),
+  setting({ key: 'etcdPassword', flag: '--etcd-password', env: 'PHAROS_ETCD_PASSWORD', arg: 'secret|none', default: 'none', help: 'Password of the etcd user. Prefer the variable: flags show in ps.', parse: optionalValue }),
   setting({ key: 'region', flag: '--region', env: 'PHAROS_REGION', arg: 'name', default: 'us-east-1', help: 'Region that appears in every ARN.', parse: parseRegion }),
   setting({ key: 'accountId', flag: '--account-id', env: 'PHAROS_ACCOUNT_ID', arg: '12 digits', default: '000000000000', help: 'Account id in ARNs and ResourceOwner fields.', parse: parseAccountId }),
   setting({ key: 'logLevel', flag: '--log-level', env: 'PHAROS_LOG_LEVEL', arg: 'level', default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}. Logs are JSON lines on stderr.`, parse: parseLogLevel }),
@@ -248,8 +260,14 @@ function nonEmpty(raw: string): string {
 }
 
 function parseStoreUrl(raw: string): string {
-  if (/^sqlite:.+/.test(raw) || /^etcd:\/\/.+/.test(raw)) return raw;
-  throw new Error(`${JSON.stringify(raw)} is not a store URL (use sqlite:<path>)`);
+  if (/^sqlite:.+/.test(raw) || /^etcds?:\/\/.+/.test(raw)) return raw;
+  throw new Error(`${JSON.stringify(raw)} is not a store URL (use sqlite:<path> or etcd://host:port[,host:port...])`);
+}
+
+/** A value that may be absent: `none` (the default) = not set. */
+function optionalValue(raw: string): string | undefined {
+  if (raw.trim() === 'none') return undefined;
+  return nonEmpty(raw);
 }
 
 function parseRegion(raw: string): string {

@@ -65,7 +65,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   try {
     // ---- store and registry -------------------------------------------------------------
     if (config.store.startsWith('sqlite:')) mkdirSync(config.dataDir, { recursive: true });
-    const kv = await openStore(config.store, { metrics, logger: logger.child({ module: 'store' }), clock });
+    const etcd = { caFile: config.etcdCa, certFile: config.etcdCert, keyFile: config.etcdKey, username: config.etcdUsername, password: config.etcdPassword };
+    const kv = await openStore(config.store, { metrics, logger: logger.child({ module: 'store' }), clock, etcd });
     stops.push({ name: 'store', stop: () => kv.close() });
     // Keeps the store's history bounded; stops (after any batch in progress) before the store closes.
     const compactor = new Compactor(kv, { clock, logger: logger.child({ module: 'compactor' }) });

@@ -22,8 +22,8 @@ export const DEFAULT_OP_RETENTION_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_MAX_FINISHED_OPS = 100_000;
 /** How often finished operations are swept (default of `opSweepIntervalMs`). */
 export const OP_SWEEP_INTERVAL_MS = 60_000;
-/** Deletes per sweep txn: small enough not to stall the group commit. */
-const OP_SWEEP_BATCH = 500;
+/** Deletes per sweep txn: small enough not to stall the group commit, and within the store's MAX_TXN_OPS (etcd's limit). */
+const OP_SWEEP_BATCH = 100;
 
 /** What an asynchronous operation will apply (stored in `OperationRecord.payload`). */
 export type OpPayload =

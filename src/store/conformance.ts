@@ -10,6 +10,7 @@ import {
   STORE_REVISION_MISMATCH,
 } from './errors.ts';
 import type { KV, WatchEvent } from './kv.ts';
+import { MAX_TXN_OPS } from './validate.ts';
 
 /** A store under test, plus a way to close it and open the same data again (persistence). */
 export type ConformanceKV = KV & {
@@ -223,31 +224,35 @@ export function runKvConformance(name: string, open: () => Promise<ConformanceKV
     });
 
     describe('txn', () => {
-      test('applies all ops with consecutive revisions and returns the last', withStore(async (kv) => {
+      test('applies all ops in one commit and returns its revision; each op is at or below it', withStore(async (kv) => {
         const base = await kv.create('/t/old', 'o');
         const rev = await kv.txn([
           { type: 'put', key: '/t/a', value: 'a', prevRevision: 0 },
           { type: 'put', key: '/t/old', value: 'o2', prevRevision: base },
           { type: 'put', key: '/t/b', value: 'b' },
         ]);
-        assert.equal(rev, base + 3);
-        assert.equal((await kv.get('/t/a'))?.modRevision, base + 1);
-        assert.equal((await kv.get('/t/old'))?.modRevision, base + 2);
-        assert.equal((await kv.get('/t/b'))?.modRevision, base + 3);
+        assert.ok(rev > base);
+        assert.equal(await kv.revision(), rev);
+        // etcd gives the whole txn one revision, SQLite one per op: both fit (base, rev], in op order.
+        const mods = await Promise.all(['/t/a', '/t/old', '/t/b'].map(async (k) => (await kv.get(k))!.modRevision));
+        assert.ok(mods.every((m) => m > base && m <= rev), `txn op revisions ${mods} within (${base}, ${rev}]`);
+        assert.deepEqual(mods, [...mods].sort((x, y) => x - y));
+        assert.equal(mods[2], rev);
+        assert.equal((await kv.get('/t/old'))?.createRevision, base);
       }));
 
-      test('a failing guard leaves nothing written (KeyExists / RevisionMismatch)', withStore(async (kv) => {
+      test('a failing guard leaves nothing written (KeyExists / RevisionMismatch); guards see the state before the txn', withStore(async (kv) => {
         const r1 = await kv.create('/t/x', '1');
+        await kv.create('/t/y', 'y');
+        const rev = await kv.revision();
         await assert.rejects(
           kv.txn([
             { type: 'put', key: '/t/new', value: 'n', prevRevision: 0 },
-            { type: 'delete', key: '/t/x' },
-            { type: 'put', key: '/t/x', value: 'again', prevRevision: 0 },
-            { type: 'put', key: '/t/y', value: 'y', prevRevision: 0 },
-          ]).then(() => kv.txn([{ type: 'put', key: '/t/x', value: '2', prevRevision: r1 + 100 }])),
+            { type: 'delete', key: '/t/y' },
+            { type: 'put', key: '/t/x', value: '2', prevRevision: r1 + 100 },
+          ]),
           code(STORE_REVISION_MISMATCH),
         );
-        const rev = await kv.revision();
         await assert.rejects(
           kv.txn([
             { type: 'put', key: '/t/z', value: 'z', prevRevision: 0 },
@@ -262,9 +267,24 @@ export function runKvConformance(name: string, open: () => Promise<ConformanceKV
           ]),
           code(STORE_REVISION_MISMATCH),
         );
+        assert.equal(await kv.get('/t/new'), undefined);
         assert.equal(await kv.get('/t/z'), undefined);
         assert.equal((await kv.get('/t/y'))?.value, 'y');
         assert.equal(await kv.revision(), rev);
+      }));
+
+      test('a key may appear once per txn; more than MAX_TXN_OPS ops are refused', withStore(async (kv) => {
+        const before = await kv.revision();
+        await assert.rejects(
+          kv.txn([
+            { type: 'delete', key: '/t/x' },
+            { type: 'put', key: '/t/x', value: 'again', prevRevision: 0 },
+          ]),
+          code(STORE_INVALID_ARGUMENT),
+        );
+        const many = Array.from({ length: MAX_TXN_OPS + 1 }, (_, i) => ({ type: 'put' as const, key: `/t/m${i}`, value: '' }));
+        await assert.rejects(kv.txn(many), code(STORE_INVALID_ARGUMENT));
+        assert.ok((await kv.txn(many.slice(1))) > before);
       }));
 
       test('unguarded delete of a missing key is a no-op; an empty txn writes nothing', withStore(async (kv) => {
@@ -347,7 +367,7 @@ export function runKvConformance(name: string, open: () => Promise<ConformanceKV
       }));
 
       test('watch only sees its prefix (/inst/a/ vs /inst/ab/)', withStore(async (kv) => {
-        const w = collect(kv, '/inst/a/', 0);
+        const w = collect(kv, '/inst/a/', await kv.revision());
         await kv.create('/inst/ab/1', 'no');
         await kv.create('/inst/a', 'no');
         const r = await kv.create('/inst/a/1', 'yes');
@@ -373,8 +393,9 @@ export function runKvConformance(name: string, open: () => Promise<ConformanceKV
       }));
 
       test('several watchers see the same ordered stream', withStore(async (kv) => {
-        const a = collect(kv, '/w/', 0);
-        const b = collect(kv, '/w/', 0);
+        const start = await kv.revision();
+        const a = collect(kv, '/w/', start);
+        const b = collect(kv, '/w/', start);
         const writes = await Promise.all(Array.from({ length: 40 }, (_, i) => kv.create(`/w/${i}`, String(i))));
         await a.until(40);
         await b.until(40);
@@ -386,21 +407,41 @@ export function runKvConformance(name: string, open: () => Promise<ConformanceKV
       }));
 
       test('cancel stops delivery', withStore(async (kv) => {
-        const w = collect(kv, '/w/', 0);
+        const start = await kv.revision();
+        const w = collect(kv, '/w/', start);
         await kv.create('/w/1', '1');
         await w.until(1);
         w.watch.cancel();
         w.watch.cancel();
         await kv.create('/w/2', '2');
-        const probe = collect(kv, '/w/', 0);
+        const probe = collect(kv, '/w/', start);
         await probe.until(2);
         probe.watch.cancel();
         assert.equal(w.events.length, 1);
       }));
 
+      test("a write resolves only once this handle's watchers on its keys have it (read-your-writes)", withStore(async (kv) => {
+        const w = collect(kv, '/pub/', await kv.revision());
+        const other = collect(kv, '/elsewhere/', await kv.revision());
+        const r1 = await kv.create('/pub/a', '1');
+        assert.equal(w.events.at(-1)?.revision, r1);
+        const r2 = await kv.txn([
+          { type: 'put', key: '/pub/b', value: '2' },
+          { type: 'put', key: '/x/c', value: '3' },
+        ]);
+        assert.equal(w.events.length, 2);
+        assert.ok(w.events[1]!.revision > r1 && w.events[1]!.revision <= r2);
+        const r3 = await kv.delete('/pub/a');
+        assert.deepEqual(w.events.map((e) => [e.type, e.key]), [['put', '/pub/a'], ['put', '/pub/b'], ['delete', '/pub/a']]);
+        assert.equal(w.events[2]!.revision, r3);
+        w.watch.cancel();
+        other.watch.cancel();
+      }));
+
       test('a listener that throws breaks neither the store nor other watchers', withStore(async (kv) => {
-        const good = collect(kv, '/w/', 0);
-        kv.watch('/w/', 0, () => {
+        const start = await kv.revision();
+        const good = collect(kv, '/w/', start);
+        kv.watch('/w/', start, () => {
           throw new Error('listener bug');
         }, () => {
           throw new Error('error handler bug too');
@@ -474,8 +515,9 @@ export function runKvConformance(name: string, open: () => Promise<ConformanceKV
       }));
 
       test('close flushes writes already issued; afterwards every call fails with StoreClosed', withStore(async (kv, swap) => {
+        const start = await kv.revision();
         const pending = kv.create('/s/late', 'x');
-        const watched = collect(kv, '/s/', 0);
+        const watched = collect(kv, '/s/', start);
         await kv.close();
         const rev = await pending;
         assert.ok(rev > 0);

@@ -39,6 +39,7 @@ export const STORE_INVALID_ARGUMENT = 'StoreInvalidArgument';
 export const STORE_WRITE_FAILED = 'StoreWriteFailed';
 export const STORE_LOCKED = 'StoreLocked';
 export const STORE_OPEN_FAILED = 'StoreOpenFailed';
+export const STORE_UNAVAILABLE = 'StoreUnavailable';
 
 /** A malformed key, value, revision or option: the caller's fault, nothing was written. */
 export class InvalidArgumentError extends PharosError {
@@ -62,5 +63,14 @@ export class StoreLockedError extends PharosError {
 export class StoreOpenError extends PharosError {
   constructor(path: string, cause: unknown) {
     super(STORE_OPEN_FAILED, `cannot open store ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause, fields: { path } });
+  }
+}
+/**
+ * The store cannot be reached or has no quorum (etcd members down, partition, call timeout). For a
+ * write the outcome is unknown: it may have committed. Reads from a watch-fed snapshot go on.
+ */
+export class StoreUnavailableError extends PharosError {
+  constructor(where: string, cause: unknown) {
+    super(STORE_UNAVAILABLE, `store unavailable (${where}): ${cause instanceof Error ? cause.message : String(cause)}`, { cause, fields: { where } });
   }
 }

@@ -3,7 +3,7 @@
  * are compare-and-swap on a key's `modRevision`; watchers see every change after a revision, in
  * order. Keys are paths (`/ns/<id>`), values are JSON text.
  *
- * Backends: SQLite (default, `sqlite:<path>`) and, later, etcd (`etcd://host:port`). Both must pass
+ * Backends: SQLite (default, `sqlite:<path>`) and etcd (`etcd://host:port[,...]`). Both must pass
  * `conformance.ts`.
  * @see https://github.com/k3s-io/kine (pkg/server/types.go) for the shape.
  */
@@ -38,7 +38,11 @@ export interface WatchEvent {
   key: string;
   /** The new value (put) — absent for deletes. */
   value?: string;
-  /** Revision of the write. Each op of a txn gets its own, consecutive revision; one txn's events arrive in one batch. */
+  /**
+   * Revision of the write. A txn's ops get revisions after the previous write's and at most the
+   * txn's own, in op order: one shared revision (etcd) or consecutive ones (SQLite); do not rely on
+   * either. One txn's events arrive in one batch.
+   */
   revision: number;
   /** The value before this write, if the key existed. */
   prev?: KeyValue;
@@ -74,8 +78,10 @@ export interface KV {
   /** Deletes a key (CAS when `prevRevision` given); `KeyNotFoundError` if absent. */
   delete(key: string, prevRevision?: number): Promise<number>;
   /**
-   * Applies all ops atomically (consecutive revisions, one commit), or none of them: a failed guard
-   * rejects with `RevisionMismatchError` / `KeyExistsError`. Resolves with the last revision once durable.
+   * Applies all ops atomically (one commit), or none of them: a failed guard rejects with
+   * `RevisionMismatchError` / `KeyExistsError`. Guards are checked against the state before the txn;
+   * a key may appear once per txn, at most `MAX_TXN_OPS` ops (etcd's limits). Resolves with the
+   * txn's revision (the highest it wrote) once durable and seen by this handle's watchers.
    */
   txn(ops: TxnOp[]): Promise<number>;
   /**

@@ -21,7 +21,7 @@ test('sqlite: URLs open the SQLite backend, passing metrics through', async () =
 });
 
 test('other URLs fail with StoreBadUrl', async () => {
-  for (const url of ['etcd://127.0.0.1:2379', 'mysql://x', '', 'SQLITE:x', undefined as unknown as string]) {
+  for (const url of ['mysql://x', '', 'SQLITE:x', 'etcd:/x', undefined as unknown as string]) {
     await assert.rejects(openStore(url), (err) => isPharosError(err, STORE_BAD_URL), String(url));
   }
 });

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { ManualClock, createMetricsRegistry, eventually, isPharosError } from '../lib/index.ts';
 import { Compactor } from './compactor.ts';
 import { runKvConformance } from './conformance.ts';
+import { MAX_TXN_OPS } from './validate.ts';
 import { STORE_COMPACTED, STORE_INVALID_ARGUMENT, STORE_LOCKED, STORE_OPEN_FAILED, STORE_WRITE_FAILED } from './errors.ts';
 import type { TxnOp, WatchEvent } from './kv.ts';
 import { SqliteKV, WATCH_PAGE_ROWS } from './sqlite.ts';
@@ -27,12 +28,20 @@ runKvConformance('sqlite', async () => {
   });
 });
 
-/** `count` puts in txns of 1000 ops: the fastest way to seed a big store through the public API. */
+/**
+ * `count` puts, 1000 per group commit in txns of up to MAX_TXN_OPS distinct keys (a key written
+ * twice starts a new txn): the fastest way to seed a big store through the public API.
+ */
 async function seed(kv: SqliteKV, count: number, key: (i: number) => string, value = (i: number) => JSON.stringify({ i, attrs: { AWS_INSTANCE_IPV4: '198.18.0.1' } })) {
   for (let start = 0; start < count; start += 1000) {
-    const ops: TxnOp[] = [];
-    for (let i = start; i < Math.min(count, start + 1000); i++) ops.push({ type: 'put', key: key(i), value: value(i) });
-    await kv.txn(ops);
+    const txns: TxnOp[][] = [[]];
+    for (let i = start; i < Math.min(count, start + 1000); i++) {
+      const k = key(i);
+      let ops = txns[txns.length - 1]!;
+      if (ops.length >= MAX_TXN_OPS || ops.some((op) => op.key === k)) txns.push((ops = []));
+      ops.push({ type: 'put', key: k, value: value(i) });
+    }
+    await Promise.all(txns.map((ops) => kv.txn(ops)));
   }
 }
 
@@ -363,12 +372,16 @@ describe('SqliteKV against a model', () => {
             else if (choice < 0.7) [kind, ops] = ['delete', [{ type: 'delete', key, prevRevision: rand() < 0.5 ? undefined : guessRev(key) }]];
             else {
               kind = 'txn';
-              ops = Array.from({ length: 1 + Math.floor(rand() * 4) }, (_, j): TxnOp => {
+              ops = [];
+              for (let j = 1 + Math.floor(rand() * 4); j > 0; j--) {
                 const k = pick(keys);
-                return rand() < 0.7
-                  ? { type: 'put', key: k, value: `${value}.${j}`, prevRevision: rand() < 0.4 ? undefined : guessRev(k) }
-                  : { type: 'delete', key: k, prevRevision: rand() < 0.6 ? undefined : guessRev(k) };
-              });
+                if (ops.some((o) => o.key === k)) continue; // a key appears once per txn
+                ops.push(
+                  rand() < 0.7
+                    ? { type: 'put', key: k, value: `${value}.${j}`, prevRevision: rand() < 0.4 ? undefined : guessRev(k) }
+                    : { type: 'delete', key: k, prevRevision: rand() < 0.6 ? undefined : guessRev(k) },
+                );
+              }
             }
             const op = ops[0]!;
             const promise =

@@ -2,7 +2,6 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
-  Counter,
   Gauge,
   Histogram,
   LATENCY_BUCKETS,
@@ -23,6 +22,10 @@ import {
   StoreWriteError,
 } from './errors.ts';
 import type { KV, KeyValue, ListOptions, ListResult, TxnOp, Watch, WatchEvent } from './kv.ts';
+import { commonStoreMetrics, type CommonStoreMetrics } from './metrics.ts';
+import { PREFIX_END, checkKey, checkList, checkOps, watchRefusal } from './validate.ts';
+
+export { MAX_KEY_BYTES, MAX_LIST_LIMIT, MAX_VALUE_BYTES } from './validate.ts';
 
 /** At most this many queued writes go into one SQLite transaction, so one flush never blocks the loop for long. */
 export const MAX_BATCH_WRITES = 1000;
@@ -30,12 +33,6 @@ export const MAX_BATCH_WRITES = 1000;
 export const WATCH_PAGE_ROWS = 5000;
 /** Compaction deletes history in windows of this many revisions, one short transaction each. */
 export const COMPACT_BATCH_REVISIONS = 250;
-/** etcd's default request limit is 1.5 MiB; values are JSON records far smaller than this. */
-export const MAX_VALUE_BYTES = 1024 * 1024;
-/** Keys are paths built from ids; anything longer is a bug or an attack. */
-export const MAX_KEY_BYTES = 4096;
-/** Largest page a `list` may ask for; larger lists page with `after`. Unlimited when no limit is given. */
-export const MAX_LIST_LIMIT = 1_000_000;
 
 /**
  * How long `open` waits for another process's lock on the file: long enough for a server that is
@@ -122,18 +119,11 @@ interface HistoryRow {
   prev_create: number | null;
 }
 
-interface Metrics {
-  writes: Counter<'result'>;
+interface Metrics extends CommonStoreMetrics {
   batchSize: Histogram;
   commitSeconds: Histogram;
-  revision: Gauge;
   compacted: Gauge;
-  watchers: Gauge;
-  listenerErrors: Counter;
 }
-
-/** The upper bound of a prefix range: U+10FFFF sorts after every character a key can hold. */
-const PREFIX_END = '\u{10FFFF}';
 
 /**
  * The default `KV` backend: one SQLite file (better-sqlite3, WAL, `synchronous = FULL`), owned by one
@@ -243,13 +233,8 @@ export class SqliteKV implements KV {
 
   async list(prefix: string, options: ListOptions = {}): Promise<ListResult> {
     this.assertOpen();
-    if (typeof prefix !== 'string') throw new InvalidArgumentError('prefix must be a string');
+    const limit = checkList(prefix, options.after, options.limit);
     const after = options.after ?? '';
-    if (typeof after !== 'string') throw new InvalidArgumentError('after must be a string');
-    const limit = options.limit ?? -1;
-    if (options.limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT)) {
-      throw new InvalidArgumentError(`limit must be an integer in [1, ${MAX_LIST_LIMIT}]`, { limit });
-    }
     const items = this.stmts.list.all({ lo: prefix, hi: prefix + PREFIX_END, after, limit }) as KeyValue[];
     return { revision: this.rev, items };
   }
@@ -267,7 +252,6 @@ export class SqliteKV implements KV {
   }
 
   txn(ops: TxnOp[]): Promise<number> {
-    if (!Array.isArray(ops)) return Promise.reject(new InvalidArgumentError('txn ops must be an array'));
     return this.enqueue('txn', ops);
   }
 
@@ -280,12 +264,9 @@ export class SqliteKV implements KV {
         this.metrics?.watchers.set(this.watchers.size);
       },
     };
-    if (this.closed) {
-      queueMicrotask(() => this.fail(w, new StoreClosedError()));
-      return handle;
-    }
-    if (typeof prefix !== 'string' || !Number.isInteger(afterRevision) || afterRevision < 0 || typeof onEvents !== 'function') {
-      queueMicrotask(() => this.fail(w, new InvalidArgumentError('watch needs a string prefix, a revision >= 0 and a listener', { prefix, afterRevision })));
+    const refusal = watchRefusal(this.closed, prefix, afterRevision, onEvents);
+    if (refusal) {
+      queueMicrotask(() => this.fail(w, refusal));
       return handle;
     }
     this.watchers.add(w);
@@ -359,9 +340,7 @@ export class SqliteKV implements KV {
     if (this.closed) return Promise.reject(new StoreClosedError());
     let copied: TxnOp[];
     try {
-      for (const op of ops) checkOp(op);
-      // Copied: a caller that reuses its array or objects before the flush must not change the write.
-      copied = ops.map((op) => ({ ...op }));
+      copied = checkOps(ops);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -627,38 +606,10 @@ function isBusy(err: unknown): boolean {
   return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-function checkKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string' || key.length === 0) throw new InvalidArgumentError('key must be a non-empty string', { key });
-  if (key.length > MAX_KEY_BYTES / 3 && Buffer.byteLength(key) > MAX_KEY_BYTES) throw new InvalidArgumentError(`key longer than ${MAX_KEY_BYTES} bytes`);
-  // Stored keys must read back identical (no lone surrogates), and PREFIX_END must sort after
-  // every key, so the SQL range and the in-memory startsWith agree.
-  if (LONE_SURROGATE.test(key) || key.includes('\0') || key.includes(PREFIX_END)) {
-    throw new InvalidArgumentError('key holds a NUL, U+10FFFF or an unpaired surrogate', { key });
-  }
-}
-
-function checkOp(op: TxnOp): void {
-  if (op === null || typeof op !== 'object' || (op.type !== 'put' && op.type !== 'delete')) {
-    throw new InvalidArgumentError('txn op must be {type: "put" | "delete", key, ...}');
-  }
-  checkKey(op.key);
-  if (op.prevRevision !== undefined && (!Number.isInteger(op.prevRevision) || op.prevRevision < 0)) {
-    throw new InvalidArgumentError('prevRevision must be an integer >= 0', { key: op.key, prevRevision: op.prevRevision });
-  }
-  if (op.type === 'put') {
-    if (typeof op.value !== 'string') throw new InvalidArgumentError('value must be a string', { key: op.key });
-    if (op.value.length > MAX_VALUE_BYTES / 3 && Buffer.byteLength(op.value) > MAX_VALUE_BYTES) {
-      throw new InvalidArgumentError(`value larger than ${MAX_VALUE_BYTES} bytes`, { key: op.key });
-    }
-  }
-}
-
 function createMetrics(registry: MetricsRegistry, currentRevision: () => number): Metrics {
   const registers = [registry];
   return {
-    writes: new Counter({ name: 'pharos_store_writes_total', help: 'Store writes by result (ok, conflict, error).', labelNames: ['result'], registers }),
+    ...commonStoreMetrics(registry, currentRevision),
     batchSize: new Histogram({
       name: 'pharos_store_commit_batch_writes',
       help: 'Writes committed together in one SQLite transaction (group commit).',
@@ -666,17 +617,6 @@ function createMetrics(registry: MetricsRegistry, currentRevision: () => number)
       registers,
     }),
     commitSeconds: new Histogram({ name: 'pharos_store_commit_seconds', help: 'Time to commit one batch, fsync included.', buckets: LATENCY_BUCKETS, registers }),
-    // Read at scrape time rather than updated on every write.
-    revision: new Gauge({
-      name: 'pharos_store_revision',
-      help: 'The latest committed store revision.',
-      registers,
-      collect() {
-        this.set(currentRevision());
-      },
-    }),
     compacted: new Gauge({ name: 'pharos_store_compacted_revision', help: 'The revision history is compacted through.', registers }),
-    watchers: new Gauge({ name: 'pharos_store_watchers', help: 'Open store watches.', registers }),
-    listenerErrors: new Counter({ name: 'pharos_store_watch_listener_errors_total', help: 'Watch listeners that threw.', registers }),
   };
 }

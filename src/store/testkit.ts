@@ -1,0 +1,161 @@
+/**
+ * A real etcd cluster for tests: N members on loopback with free ports and their own data dirs,
+ * stopped (and the dirs removed) by `stop()`. Members can be killed and restarted to test failover.
+ * Not part of the store's public surface; tests import it directly.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { eventually } from '../lib/index.ts';
+
+/** Raft tick for tests: fast enough that a killed member's leadership moves in about a second. */
+const TEST_HEARTBEAT_MS = 100;
+const TEST_ELECTION_MS = 1000;
+/** A 3-member cluster on a loaded 2-core machine takes a few seconds to elect its first leader. */
+const START_TIMEOUT_MS = 30_000;
+
+/** Why etcd tests cannot run here, or undefined when the `etcd` binary is installed. */
+export function etcdSkipReason(): string | undefined {
+  const r = spawnSync('etcd', ['--version'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) return 'etcd is not installed (Debian: apt-get install etcd-server etcd-client)';
+  return undefined;
+}
+
+/**
+ * The `skip` option for a suite that needs etcd: false when it can run, else the reason. With
+ * CI=true a missing etcd is a failure, not a skip.
+ */
+export function etcdSkip(): false | string {
+  const reason = etcdSkipReason();
+  if (reason === undefined) return false;
+  if (process.env['CI'] === 'true') throw new Error(`CI=true but ${reason}`);
+  return reason;
+}
+
+/** Ports the kernel says are free on 127.0.0.1 (bound to port 0, then released). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<import('node:net').Server>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => resolve(s));
+    })),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+interface Member {
+  name: string;
+  clientUrl: string;
+  peerUrl: string;
+  dataDir: string;
+  proc?: ChildProcess;
+  /** Log output kept for failure messages. */
+  log: string[];
+}
+
+export class EtcdTestCluster {
+  private constructor(
+    private readonly members: Member[],
+    private readonly root: string,
+    private readonly initialCluster: string,
+  ) {}
+
+  /** Starts `size` members and resolves once every one of them reports healthy. */
+  static async start(size = 3): Promise<EtcdTestCluster> {
+    const root = mkdtempSync(join(tmpdir(), 'pharos-i10-etcd-'));
+    const ports = await freePorts(size * 2);
+    const members: Member[] = Array.from({ length: size }, (_, i) => ({
+      name: `m${i}`,
+      clientUrl: `http://127.0.0.1:${ports[2 * i]}`,
+      peerUrl: `http://127.0.0.1:${ports[2 * i + 1]}`,
+      dataDir: join(root, `m${i}`),
+      log: [],
+    }));
+    const cluster = new EtcdTestCluster(members, root, members.map((m) => `${m.name}=${m.peerUrl}`).join(','));
+    try {
+      for (let i = 0; i < size; i++) cluster.spawnMember(i);
+      await Promise.all(members.map((_, i) => cluster.waitHealthy(i)));
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+    return cluster;
+  }
+
+  /** `host:port` of each member's client URL. */
+  get endpoints(): string[] {
+    return this.members.map((m) => m.clientUrl.slice('http://'.length));
+  }
+
+  /** A store URL over every member, with an optional key prefix (`/pharos` when omitted). */
+  url(prefix?: string): string {
+    return `etcd://${this.endpoints.join(',')}${prefix ?? ''}`;
+  }
+
+  /** SIGKILLs member `i` (its data dir stays, so `restart(i)` brings it back with its data). */
+  async kill(i: number): Promise<void> {
+    const m = this.members[i]!;
+    const proc = m.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill('SIGKILL');
+    await exited;
+    m.proc = undefined;
+  }
+
+  /** Starts a killed member again on the same ports and data dir. */
+  async restart(i: number): Promise<void> {
+    this.spawnMember(i);
+    await this.waitHealthy(i);
+  }
+
+  /** Kills every member and removes their data dirs. Safe to call more than once. */
+  async stop(): Promise<void> {
+    await Promise.all(this.members.map((_, i) => this.kill(i)));
+    rmSync(this.root, { recursive: true, force: true });
+  }
+
+  private spawnMember(i: number): void {
+    const m = this.members[i]!;
+    const args = [
+      '--name', m.name,
+      '--data-dir', m.dataDir,
+      '--listen-client-urls', m.clientUrl,
+      '--advertise-client-urls', m.clientUrl,
+      '--listen-peer-urls', m.peerUrl,
+      '--initial-advertise-peer-urls', m.peerUrl,
+      '--initial-cluster', this.initialCluster,
+      '--initial-cluster-state', 'new',
+      '--initial-cluster-token', `pharos-test-${process.pid}`,
+      '--heartbeat-interval', String(TEST_HEARTBEAT_MS),
+      '--election-timeout', String(TEST_ELECTION_MS),
+      '--logger', 'zap',
+      '--log-level', 'error',
+    ];
+    const proc = spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      m.log.push(chunk);
+      if (m.log.length > 50) m.log.shift();
+    });
+    proc.on('error', (err) => m.log.push(String(err)));
+    m.proc = proc;
+  }
+
+  private async waitHealthy(i: number): Promise<void> {
+    const m = this.members[i]!;
+    await eventually(
+      async () => {
+        if (!m.proc || m.proc.exitCode !== null) throw new Error(`etcd ${m.name} exited: ${m.log.join('')}`);
+        const res = await fetch(`${m.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
+        const body = (await res.json()) as { health?: string };
+        return body.health === 'true';
+      },
+      { timeoutMs: START_TIMEOUT_MS, intervalMs: 100, message: `etcd member ${m.name} healthy` },
+    );
+  }
+}
