@@ -16,11 +16,11 @@ import { commonStoreMetrics, type CommonStoreMetrics } from './metrics.ts';
 import { checkKey, checkList, checkOps, checkRevision, watchRefusal } from './validate.ts';
 
 /** Unary calls give up after this: a write to an etcd without quorum fails fast with StoreUnavailable. */
-export const ETCD_CALL_TIMEOUT_MS = 5000;
+const ETCD_CALL_TIMEOUT_MS = 5000;
 /** How long opening waits for a first answer from the cluster. */
-export const ETCD_DIAL_TIMEOUT_MS = 5000;
+const ETCD_DIAL_TIMEOUT_MS = 5000;
 /** `list` reads in pages of this many keys at one revision: a response stays far below gRPC's limits. */
-export const LIST_PAGE_KEYS = 1000;
+const LIST_PAGE_KEYS = 1000;
 /** A broken watch stream is reopened after this (doubling up to the max), from the last revision seen. */
 const WATCH_RETRY_MS = 100;
 const WATCH_RETRY_MAX_MS = 2000;
@@ -28,9 +28,9 @@ const WATCH_RETRY_MAX_MS = 2000;
  * A write resolves once this process's watchers on its keys have seen it (read-your-writes, as the
  * SQLite backend gives), but waits no longer than this for a watch that is reconnecting.
  */
-export const PUBLISH_WAIT_MS = 2000;
+const PUBLISH_WAIT_MS = 2000;
 /** Keys live under this prefix when the URL names none, so Pharos can share an etcd with others. */
-export const DEFAULT_ETCD_PREFIX = '/pharos';
+const DEFAULT_ETCD_PREFIX = '/pharos';
 
 /** Where and how to reach etcd: what an `etcd://` / `etcds://` URL plus the TLS and auth settings say. */
 export interface EtcdConnection {

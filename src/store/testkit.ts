@@ -17,7 +17,7 @@ const TEST_ELECTION_MS = 1000;
 const START_TIMEOUT_MS = 30_000;
 
 /** Why etcd tests cannot run here, or undefined when the `etcd` binary is installed. */
-export function etcdSkipReason(): string | undefined {
+function etcdSkipReason(): string | undefined {
   const r = spawnSync('etcd', ['--version'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) return 'etcd is not installed (Debian: apt-get install etcd-server etcd-client)';
   return undefined;
@@ -35,7 +35,7 @@ export function etcdSkip(): false | string {
 }
 
 /** Ports the kernel says are free on 127.0.0.1 (bound to port 0, then released). */
-export async function freePorts(n: number): Promise<number[]> {
+async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: n }, () => new Promise<import('node:net').Server>((resolve, reject) => {
       const s = createServer();

@@ -25,7 +25,7 @@ export function checkKey(key: unknown): asserts key is string {
   }
 }
 
-export function checkOp(op: TxnOp): void {
+function checkOp(op: TxnOp): void {
   if (op === null || typeof op !== 'object' || (op.type !== 'put' && op.type !== 'delete')) {
     throw new InvalidArgumentError('txn op must be {type: "put" | "delete", key, ...}');
   }
