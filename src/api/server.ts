@@ -95,6 +95,15 @@ export interface PathRoute {
   reject(res: ServerResponse, err: BoundaryError): string;
 }
 
+/** A handler for a family of plain HTTP paths beside the AWS API (the web console). */
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** Another way than SigV4 to authenticate a `POST /` API request (the console's session cookie). */
+export interface RequestAuthenticator {
+  /** True when the request carries this authenticator's proof; SigV4 is then not required. */
+  accepts(req: IncomingMessage): boolean;
+}
+
 interface Route {
   operation: string;
   handler: OperationHandler;
@@ -119,6 +128,8 @@ export class ApiServer {
   private readonly metrics: ApiMetrics;
   private readonly maxBodyBytes: number;
   private readonly verifier?: SigV4Verifier;
+  private readonly mounts: { prefix: string; handler: HttpHandler }[] = [];
+  private altAuth?: RequestAuthenticator;
   private ready = false;
   private closing?: Promise<void>;
 
@@ -144,6 +155,21 @@ export class ApiServer {
   /** Adds an API routed by path prefix (see `PathRoute`). */
   addPathRoute(route: PathRoute): void {
     this.pathRoutes.push(route);
+  }
+
+  /**
+   * Routes requests whose path starts with `prefix` (e.g. `/console/`) to `handler`, any method.
+   * Checked before the AWS API, so a mounted path is never dispatched on `X-Amz-Target`. The
+   * first mount is linked from the page `GET /` answers.
+   */
+  mount(prefix: string, handler: HttpHandler): void {
+    if (!prefix.startsWith('/') || !prefix.endsWith('/') || prefix === '/') throw new TypeError(`mount prefix must be a path like /console/, not ${prefix}`);
+    this.mounts.push({ prefix, handler });
+  }
+
+  /** Accepts API requests this authenticator vouches for without SigV4 (only when credentials are set). */
+  authenticateWith(authenticator: RequestAuthenticator): void {
+    this.altAuth = authenticator;
   }
 
   /** Whether requests must carry a valid SigV4 signature (credentials were given). */
@@ -202,6 +228,17 @@ export class ApiServer {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const pathOnly = q === -1 ? url : url.slice(0, q);
+    for (const mount of this.mounts) {
+      if (pathOnly.startsWith(mount.prefix)) {
+        mount.handler(req, res);
+        return;
+      }
+      if (`${pathOnly}/` === mount.prefix) {
+        res.writeHead(308, { Location: mount.prefix, 'Content-Length': 0 });
+        res.end();
+        return;
+      }
+    }
     for (const route of this.pathRoutes) {
       if (pathOnly.startsWith(route.prefix)) {
         this.onPathRequest(route, req, res, pathOnly, q === -1 ? '' : url.slice(q + 1));
@@ -212,11 +249,17 @@ export class ApiServer {
       this.onPost(req, res);
       return;
     }
-    const path = req.url?.split('?', 1)[0];
+    const path = pathOnly;
     // HEAD too: load balancers and health checkers often probe with it (node sends no body).
     if ((req.method === 'GET' || req.method === 'HEAD') && path === '/ping') {
       if (this.ready) this.send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
       else this.send(res, 503, 'text/plain; charset=utf-8', 'starting\n');
+      return;
+    }
+    if ((req.method === 'GET' || req.method === 'HEAD') && path === '/' && this.mounts.length > 0) {
+      // A person who opens the API's address in a browser finds the console from here.
+      const href = this.mounts[0]!.prefix;
+      this.send(res, 200, 'text/html; charset=utf-8', `<!doctype html><meta charset="utf-8"><title>Pharos</title><p>Pharos: the AWS Cloud Map and ECS API is <code>POST /</code> with <code>X-Amz-Target</code>. <a href="${href}">Open the web console</a>.</p>\n`);
       return;
     }
     if (req.method === 'GET' && path === '/metrics') {
@@ -288,7 +331,7 @@ export class ApiServer {
       if (rejected) return;
       const started = performance.now();
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      if (this.verifier) {
+      if (this.verifier && !this.altAuth?.accepts(req)) {
         try {
           this.verifier.verify({ method: req.method ?? 'GET', url: req.url ?? '/', rawHeaders: req.rawHeaders, body }, route.signingName);
         } catch (err) {
@@ -348,7 +391,7 @@ export class ApiServer {
     const started = performance.now();
     const target = req.headers['x-amz-target'];
     const route = typeof target === 'string' ? this.routes.get(target) : undefined;
-    if (this.verifier) {
+    if (this.verifier && !this.altAuth?.accepts(req)) {
       // Before anything else, unknown targets included: an unauthenticated caller learns nothing.
       try {
         this.verifier.verify({ method: req.method ?? 'POST', url: req.url ?? '/', rawHeaders: req.rawHeaders, body }, route?.signingName);

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { collectDefaultMetrics } from 'prom-client';
-import { ApiServer, WatchHub, cloudMapTarget, ecsTarget, route53Route, watchRoute } from '../api/index.ts';
+import { ApiServer, CONSOLE_PREFIX, ConsoleBackend, ConsoleSessions, WatchHub, cloudMapTarget, ecsTarget, route53Route, watchRoute } from '../api/index.ts';
+import { consoleAssets } from '../console/index.ts';
 import { startDnsServer } from '../dns/index.ts';
 import { HealthMonitor } from '../health/index.ts';
 import { createLogger, createMetricsRegistry, formatHostPort, systemClock, type Clock, type Logger } from '../lib/index.ts';
@@ -8,7 +9,7 @@ import { Registry, Snapshot } from '../registry/index.ts';
 import { cloudMap } from '../registry/ops/index.ts';
 import { Route53 } from '../route53/index.ts';
 import { Compactor, openStore } from '../store/index.ts';
-import { Orchestrator } from '../orchestrator/index.ts';
+import { Orchestrator, ecsKeys } from '../orchestrator/index.ts';
 import { ecs } from '../orchestrator/ops/index.ts';
 import { createRuntime, type Runtime } from '../runtime/index.ts';
 import { checkApiExposure, type ServerConfig } from './config.ts';
@@ -174,9 +175,22 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     stops.push({ name: 'orchestrator', stop: () => orchestrator.stop() });
     api.addTarget(ecsTarget(ecs(orchestrator.api)));
 
+    // ---- web console (/console/): static files, sessions when credentials are set, change events
+    const consoleBackend = new ConsoleBackend({
+      assets: consoleAssets(CONSOLE_PREFIX),
+      registry: snapshot,
+      store: kv,
+      ecsPrefix: ecsKeys.root,
+      sessions: config.credentials.length > 0 ? new ConsoleSessions({ credentials: config.credentials, clock }) : undefined,
+      logger: logger.child({ module: 'console' }),
+    });
+    await consoleBackend.start(api);
+
     // ---- API (last, so /ping is ready only when everything above runs) -----------------
     await api.listen(config.apiAddr.host, config.apiAddr.port);
     stops.push({ name: 'api', stop: () => api.close() });
+    // Stopped first: its open event streams would hold the API's close for the whole grace period.
+    stops.push({ name: 'console', stop: () => consoleBackend.close() });
     api.setReady(true);
 
     const apiUrl = api.url;

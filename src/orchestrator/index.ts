@@ -9,3 +9,4 @@ export { REGISTRY_MESSAGES, checkServiceRegistries, registryServiceId } from './
 export { EcsStore } from './state.ts';
 export * from './errors.ts';
 export type * from './model.ts';
+export { ecsKeys } from './model.ts';
