@@ -1,0 +1,175 @@
+/**
+ * The web console in a real browser (headless Chromium), against a real `pharos server` whose
+ * tasks run in their own network namespaces: the ECS service discovery walkthrough done entirely
+ * in the console (namespace, task definition pasted as JSON, cluster, service with service
+ * discovery), the tasks' IPs in the instance list and in DNS, an instance made unhealthy and shown
+ * so within 1 s, scale to 0; the lost-server banner; the 1,000-row list staying virtual.
+ */
+import { Resolver } from 'node:dns/promises';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { defaultConfig, startServer, type RunningServer } from '../src/cli/index.ts';
+import { eventually, silentLogger } from '../src/lib/index.ts';
+import { createRuntime, NetnsRuntime } from '../src/runtime/index.ts';
+import { browserSkip, launchBrowser, type TestBrowser } from './browser.ts';
+import { register, sdClient, tempDir } from './helpers.ts';
+
+/** Issue 14's own names and addresses (198.18.140.0/23), so parallel test files never collide. */
+const RUNTIME = { taskCidr: '198.18.140.0/23', bridge: 'ph14br0', netnsPrefix: 'ph14-', vethPrefix: 'ph14v' };
+/** The figure the issue sets: a change shows in an open console within this. */
+const VISIBLE_WITHIN_MS = 1000;
+
+const SERVER_JS = "require('http').createServer((q, s) => s.end('ok')).listen(8080, '0.0.0.0')";
+
+const netnsReason = await NetnsRuntime.unsupportedReason(RUNTIME.netnsPrefix);
+const netnsSkip = netnsReason === undefined ? false : `awsvpc tasks need network namespaces: ${netnsReason}`;
+if (netnsSkip && process.env['CI'] === 'true') throw new Error(`CI=true but ${netnsSkip}`);
+
+describe('web console in Chromium', { skip: browserSkip || netnsSkip }, () => {
+  let browser: TestBrowser;
+  let server: RunningServer;
+  let dataDir: string;
+  let resolver: Resolver;
+
+  before(async () => {
+    dataDir = tempDir('pharos-console-');
+    const config = defaultConfig({
+      apiAddr: { host: '127.0.0.1', port: 0 },
+      dnsAddr: { host: '127.0.0.1', port: 0 },
+      dataDir,
+      store: `sqlite:${join(dataDir, 'pharos.db')}`,
+      logLevel: 'silent',
+      drainDelayMs: 0,
+    });
+    [browser, server] = await Promise.all([launchBrowser(), startServer(config, { logger: silentLogger(), runtime: createRuntime({ awsvpc: RUNTIME }) })]);
+    resolver = new Resolver({ timeout: 500, tries: 2 });
+    resolver.setServers([server.dnsAddress!]);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function open(path = ''): Promise<Page> {
+    const context = await browser.context();
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${server.apiUrl}/console/${path}`);
+    await page.getByText('Live', { exact: true }).waitFor();
+    assert.deepEqual(errors, []);
+    return page;
+  }
+
+  async function a4(name: string): Promise<string[]> {
+    try {
+      return (await resolver.resolve4(name)).sort();
+    } catch (err) {
+      if (['ENOTFOUND', 'ENODATA'].includes((err as { code?: string }).code ?? '')) return [];
+      throw err;
+    }
+  }
+
+  test('the walkthrough: namespace, task definition, service with service discovery, IPs in the list and in DNS, unhealthy within 1 s, scale to 0', async () => {
+    const page = await open();
+
+    // A private DNS namespace, from the overview. A double click creates it once.
+    await page.getByText('Create namespace', { exact: true }).first().click();
+    const nsForm = page.getByRole('form', { name: 'Create namespace' });
+    await nsForm.getByLabel('Name').fill('walk.local');
+    await nsForm.getByRole('button', { name: 'Create namespace' }).dblclick();
+    await page.getByRole('link', { name: 'walk.local' }).waitFor();
+    const { Namespaces } = await sdClient(server.apiUrl).listNamespaces({});
+    assert.equal(Namespaces?.filter((n) => n.Name === 'walk.local').length, 1, 'one namespace after a double click');
+
+    // A task definition pasted as JSON; a bad paste shows the API's error.
+    await page.getByRole('link', { name: 'Task definitions' }).click();
+    const tdForm = page.getByRole('form', { name: 'Register task definition' });
+    await tdForm.getByRole('textbox').fill(JSON.stringify({ family: 'web', containerDefinitions: [] }));
+    await tdForm.getByRole('button', { name: 'Register' }).click();
+    await tdForm.getByRole('alert').waitFor();
+    assert.match(await tdForm.getByRole('alert').innerText(), /ClientException|InvalidParameterException/);
+    const definition = {
+      family: 'web',
+      networkMode: 'awsvpc',
+      containerDefinitions: [{ name: 'app', image: 'node:20', essential: true, command: [process.execPath, '-e', SERVER_JS], portMappings: [{ containerPort: 8080 }] }],
+    };
+    await tdForm.getByRole('textbox').fill(JSON.stringify(definition, null, 2));
+    await tdForm.getByRole('button', { name: 'Register' }).click();
+    await tdForm.getByText('Registered web:1.').waitFor();
+
+    // A cluster, then the wizard: ECS service + Cloud Map service in one form.
+    await page.getByRole('link', { name: 'Overview' }).click();
+    await page.getByText('Create cluster', { exact: true }).first().click();
+    const clusterForm = page.getByRole('form', { name: 'Create cluster' });
+    await clusterForm.getByLabel('Name').fill('walk');
+    await clusterForm.getByRole('button', { name: 'Create cluster' }).click();
+    await page.getByRole('link', { name: 'walk', exact: true }).click();
+    await page.getByText('Create service with service discovery', { exact: true }).first().click();
+    const wizard = page.getByRole('form', { name: 'Create service with service discovery' });
+    await wizard.getByLabel('Service name').fill('web');
+    await wizard.getByLabel('Desired count').fill('2');
+    await wizard.getByLabel('DNS records').fill('A');
+    await wizard.getByLabel('TTL (seconds)').fill('1');
+    await wizard.getByRole('button', { name: 'Create service' }).dblclick();
+    await wizard.getByText(/Created service web/).waitFor();
+
+    // The tasks' IPs appear in the Cloud Map instance list, and DNS answers the same.
+    await page.getByRole('link', { name: /^srv-/ }).first().click();
+    const ips = page.locator('.vbody .c-ip code');
+    await eventually(async () => (await ips.count()) === 2, { timeoutMs: 30_000, intervalMs: 100, message: 'two task instances listed' });
+    const listed = (await ips.allInnerTexts()).map((t) => t.trim()).sort();
+    for (const ip of listed) assert.match(ip, /^198\.18\.14[01]\.\d+$/);
+    await eventually(async () => JSON.stringify(await a4('web.walk.local')) === JSON.stringify(listed), { timeoutMs: 5000, message: `DNS answers ${listed}` });
+
+    // Mark one unhealthy: the row says so within 1 s, and DNS drops it.
+    const row = page.locator('.vbody .vrow').first();
+    const ip = (await row.locator('.c-ip code').innerText()).trim();
+    const clicked = Date.now();
+    await row.getByRole('button', { name: 'Mark unhealthy' }).click();
+    await row.getByText('UNHEALTHY').waitFor({ timeout: 5000 });
+    const shownMs = Date.now() - clicked;
+    assert.ok(shownMs < VISIBLE_WITHIN_MS, `unhealthy shown after ${shownMs} ms`);
+    await eventually(async () => !(await a4('web.walk.local')).includes(ip), { message: `DNS stops answering ${ip}` });
+
+    // Scale to 0 from the ECS service page: no task runs, no instance is left.
+    await page.goto(`${server.apiUrl}/console/#/clusters/walk/services/web`);
+    const scale = page.getByRole('form', { name: 'Change desired count' });
+    await scale.getByLabel('Desired count').fill('0');
+    await scale.getByRole('button', { name: 'Set desired count' }).click();
+    await page.getByTestId('desired').getByText('0').waitFor();
+    await page.getByTestId('running').getByText('0', { exact: true }).waitFor({ timeout: 30_000 });
+    await eventually(async () => (await a4('web.walk.local')).length === 0, { timeoutMs: 30_000, message: 'no DNS answer after scaling to 0' });
+    await page.context().close();
+  });
+
+  test('a registration made elsewhere shows without reloading; 1,000 instances stay a short, virtual list', async () => {
+    const sd = sdClient(server.apiUrl);
+    const { OperationId } = await sd.createHttpNamespace({ Name: 'many' });
+    const nsId = await eventually(async () => (await sd.getOperation({ OperationId })).Operation?.Targets?.['NAMESPACE']);
+    const { Service } = await sd.createService({ Name: 'big', NamespaceId: nsId });
+    const page = await open(`#/services/${Service!.Id}`);
+    await page.getByText('No instance registered.').waitFor();
+    const started = Date.now();
+    await register(sd, Service!.Id!, 'first', { AWS_INSTANCE_IPV4: '198.18.141.1' });
+    await page.getByText('first', { exact: true }).waitFor();
+    assert.ok(Date.now() - started < 5000);
+
+    const ids = Array.from({ length: 999 }, (_, i) => `i-${String(i).padStart(4, '0')}`);
+    for (let i = 0; i < ids.length; i += 50) {
+      await Promise.all(ids.slice(i, i + 50).map((id) => sd.registerInstance({ ServiceId: Service!.Id, InstanceId: id, Attributes: { AWS_INSTANCE_IPV4: '198.18.141.2' } })));
+    }
+    await page.getByText(/^1000 ·/).waitFor({ timeout: 20_000 });
+    const rendered = await page.locator('.vbody .vrow').count();
+    assert.ok(rendered < 60, `${rendered} rows in the DOM for 1,000 instances`);
+    await page.locator('.vbody').evaluate((el) => (el.scrollTop = el.scrollHeight));
+    await page.getByText('i-0998', { exact: true }).waitFor();
+    sd.destroy();
+    await page.context().close();
+  });
+});
