@@ -184,7 +184,9 @@ export function RecordTable({ records }) {
   />`;
 }
 
+/** Row heights of the instance list: one line on a laptop, two on a phone (see style.css). */
 const ROW_HEIGHT = 44;
+const NARROW_ROW_HEIGHT = 80;
 
 function InstanceList({ service, instances }) {
   const custom = Boolean(service.HealthCheckCustomConfig);
@@ -193,7 +195,7 @@ function InstanceList({ service, instances }) {
   return html`<${VirtualList}
     label="Instances"
     rows=${instances}
-    rowHeight=${ROW_HEIGHT}
+    rowHeight=${matchMedia('(max-width: 700px)').matches ? NARROW_ROW_HEIGHT : ROW_HEIGHT}
     height=${Math.min(560, Math.max(240, window.innerHeight - 320))}
     header=${header}
     renderRow=${(i) => html`<${InstanceRow} i=${i} service=${service} custom=${custom} />`}
