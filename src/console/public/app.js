@@ -7,7 +7,7 @@ import { ApiError, consoleFetch, setCsrf } from './lib/api.js';
 import { connect, disconnect, useConnection } from './lib/live.js';
 import { Ago, ErrorBox, Field, Form, html } from './lib/ui.js';
 import { Namespace, Operations, Service } from './views/cloudmap.js';
-import { Dns } from './views/dns.js';
+import { Zone, Zones } from './views/dns.js';
 import { Cluster, EcsService, Task, TaskDefinitions } from './views/ecs.js';
 import { Overview } from './views/overview.js';
 
@@ -18,7 +18,8 @@ function route(hash) {
   if (a === 'namespaces' && b) return html`<${Namespace} id=${b} key=${hash} />`;
   if (a === 'services' && b) return html`<${Service} id=${b} key=${hash} />`;
   if (a === 'operations') return html`<${Operations} />`;
-  if (a === 'dns') return html`<${Dns} />`;
+  if (a === 'zones' && b) return html`<${Zone} id=${b} key=${hash} />`;
+  if (a === 'zones') return html`<${Zones} />`;
   if (a === 'taskdefs') return html`<${TaskDefinitions} />`;
   if (a === 'clusters' && b && c === 'services' && d) return html`<${EcsService} cluster=${b} name=${d} key=${hash} />`;
   if (a === 'clusters' && b && c === 'tasks' && d) return html`<${Task} cluster=${b} id=${d} key=${hash} />`;
@@ -56,7 +57,7 @@ function Shell({ session, onSignOut }) {
   const nav = [
     ['#/', 'Overview'],
     ['#/operations', 'Operations'],
-    ['#/dns', 'DNS'],
+    ['#/zones', 'Route 53'],
     ['#/taskdefs', 'Task definitions'],
   ];
   return html`<a class="skip" href="#main" onClick=${(e) => (e.preventDefault(), document.querySelector('main').focus())}>Skip to content</a>

@@ -115,3 +115,22 @@ export function requestToken() {
   // getRandomValues, unlike randomUUID, also works on a plain-http page that is not loopback.
   return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
 }
+
+/**
+ * A Route 53 read (REST-XML under /2013-04-01/), parsed with the browser's DOMParser. Rejects with
+ * the `<Error><Code>` and `<Message>` Route 53 answers.
+ */
+export async function route53(path) {
+  let res;
+  try {
+    res = await fetch(`/2013-04-01/${path}`, { headers: csrf ? { 'X-Pharos-Csrf': csrf } : {}, credentials: 'same-origin' });
+  } catch {
+    throw new ApiError('NetworkError', 'The server cannot be reached.', 0);
+  }
+  const doc = new DOMParser().parseFromString(await res.text(), 'application/xml');
+  if (!res.ok) {
+    const text = (name) => doc.getElementsByTagName(name)[0]?.textContent;
+    throw new ApiError(text('Code') ?? `HTTP${res.status}`, text('Message') ?? `HTTP ${res.status}`, res.status);
+  }
+  return doc;
+}

@@ -77,9 +77,10 @@ export async function serviceDetail(id) {
 export function dnsRecords(namespace, service, instances) {
   if (!service.DnsConfig || namespace.Type === 'HTTP') return [];
   const name = `${service.Name}.${namespace.Name}`;
-  const answering = instances.filter((i) => i.status === 'HEALTHY' || i.status === 'UNKNOWN');
-  // With no healthy instance, Cloud Map answers with all of them (fail open) under WEIGHTED; MULTIVALUE answers none.
-  const serving = answering.length || service.DnsConfig.RoutingPolicy !== 'WEIGHTED' ? answering : instances;
+  // As Pharos DNS answers: with a health check, the healthy instances, or all when none is (fail open).
+  const checked = service.HealthCheckConfig || service.HealthCheckCustomConfig;
+  const healthy = checked ? instances.filter((i) => i.status === 'HEALTHY') : instances;
+  const serving = healthy.length ? healthy : instances;
   return service.DnsConfig.DnsRecords.map((r) => {
     const values = serving
       .map((i) => {

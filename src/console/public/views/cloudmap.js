@@ -11,6 +11,11 @@ export function nsType(n) {
   return { DNS_PRIVATE: 'private DNS', DNS_PUBLIC: 'public DNS', HTTP: 'HTTP' }[n.Type] ?? n.Type;
 }
 
+function zoneLink(n) {
+  const id = n.Properties?.DnsProperties?.HostedZoneId;
+  return id ? html`<a href=${`#/zones/${id}`}><code>${id}</code></a>` : html`<span class="muted">—</span>`;
+}
+
 export function NamespaceTable({ namespaces }) {
   return html`<${Table}
     label="Namespaces"
@@ -20,7 +25,7 @@ export function NamespaceTable({ namespaces }) {
     columns=${[
       { label: 'Name', render: (n) => html`<a href=${`#/namespaces/${n.Id}`}>${n.Name}</a>` },
       { label: 'Type', render: nsType },
-      { label: 'Hosted zone', render: (n) => n.Properties?.DnsProperties?.HostedZoneId ?? html`<span class="muted">—</span>` },
+      { label: 'Hosted zone', render: (n) => zoneLink(n) },
       { label: 'Services', class: 'num', render: (n) => n.ServiceCount ?? n.services?.length ?? 0 },
       { label: 'Instances', render: (n) => html`<${Counts} ...${n.health} />` },
     ]}
@@ -74,7 +79,7 @@ export function Namespace({ id }) {
     <h1>${n.Name} <small class="muted">${nsType(n)}</small></h1>
     <dl class="facts">
       <dt>Id</dt><dd><code>${n.Id}</code></dd>
-      <dt>Hosted zone</dt><dd>${n.Properties?.DnsProperties?.HostedZoneId ?? '—'}</dd>
+      <dt>Hosted zone</dt><dd>${zoneLink(n)}</dd>
       ${n.Properties?.HttpProperties?.HttpName ? html`<dt>HTTP name</dt><dd>${n.Properties.HttpProperties.HttpName}</dd>` : null}
       <dt>Created</dt><dd><${Ago} at=${n.CreateDate} /></dd>
     </dl>
