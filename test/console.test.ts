@@ -6,16 +6,13 @@
  * so within 1 s, scale to 0; the lost-server banner; the 1,000-row list staying virtual.
  */
 import { Resolver } from 'node:dns/promises';
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { defaultConfig, startServer, type RunningServer } from '../src/cli/index.ts';
-import { eventually, silentLogger } from '../src/lib/index.ts';
+import { eventually } from '../src/lib/index.ts';
 import { createRuntime, NetnsRuntime } from '../src/runtime/index.ts';
 import { browserSkip, launchBrowser, type TestBrowser } from './browser.ts';
-import { register, sdClient, tempDir } from './helpers.ts';
+import { register, startTestServer, tempDir, type TestServer } from './helpers.ts';
 
 /** Issue 14's own names and addresses (198.18.140.0/23), so parallel test files never collide. */
 const RUNTIME = { taskCidr: '198.18.140.0/23', bridge: 'ph14br0', netnsPrefix: 'ph14-', vethPrefix: 'ph14v' };
@@ -30,29 +27,18 @@ if (netnsSkip && process.env['CI'] === 'true') throw new Error(`CI=true but ${ne
 
 describe('web console in Chromium', { skip: browserSkip || netnsSkip }, () => {
   let browser: TestBrowser;
-  let server: RunningServer;
-  let dataDir: string;
+  let server: TestServer;
   let resolver: Resolver;
 
   before(async () => {
-    dataDir = tempDir('pharos-console-');
-    const config = defaultConfig({
-      apiAddr: { host: '127.0.0.1', port: 0 },
-      dnsAddr: { host: '127.0.0.1', port: 0 },
-      dataDir,
-      store: `sqlite:${join(dataDir, 'pharos.db')}`,
-      logLevel: 'silent',
-      drainDelayMs: 0,
-    });
-    [browser, server] = await Promise.all([launchBrowser(), startServer(config, { logger: silentLogger(), runtime: createRuntime({ awsvpc: RUNTIME }) })]);
+    [browser, server] = await Promise.all([launchBrowser(), startTestServer({ drainDelayMs: 0 }, tempDir('pharos-console-'), createRuntime({ awsvpc: RUNTIME }))]);
     resolver = new Resolver({ timeout: 500, tries: 2 });
     resolver.setServers([server.dnsAddress!]);
   });
 
   after(async () => {
     await browser?.close();
-    await server?.close();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await server?.destroy();
   });
 
   async function open(path = ''): Promise<Page> {
@@ -84,7 +70,7 @@ describe('web console in Chromium', { skip: browserSkip || netnsSkip }, () => {
     await nsForm.getByLabel('Name').fill('walk.local');
     await nsForm.getByRole('button', { name: 'Create namespace' }).dblclick();
     await page.getByRole('link', { name: 'walk.local' }).waitFor();
-    const { Namespaces } = await sdClient(server.apiUrl).listNamespaces({});
+    const { Namespaces } = await server.sd.listNamespaces({});
     assert.equal(Namespaces?.filter((n) => n.Name === 'walk.local').length, 1, 'one namespace after a double click');
 
     // A task definition pasted as JSON; a bad paste shows the API's error.
@@ -149,7 +135,7 @@ describe('web console in Chromium', { skip: browserSkip || netnsSkip }, () => {
   });
 
   test('a registration made elsewhere shows without reloading; 1,000 instances stay a short, virtual list', async () => {
-    const sd = sdClient(server.apiUrl);
+    const sd = server.sd;
     const { OperationId } = await sd.createHttpNamespace({ Name: 'many' });
     const nsId = await eventually(async () => (await sd.getOperation({ OperationId })).Operation?.Targets?.['NAMESPACE']);
     const { Service } = await sd.createService({ Name: 'big', NamespaceId: nsId });
@@ -169,7 +155,6 @@ describe('web console in Chromium', { skip: browserSkip || netnsSkip }, () => {
     assert.ok(rendered < 60, `${rendered} rows in the DOM for 1,000 instances`);
     await page.locator('.vbody').evaluate((el) => (el.scrollTop = el.scrollHeight));
     await page.getByText('i-0998', { exact: true }).waitFor();
-    sd.destroy();
     await page.context().close();
   });
 });

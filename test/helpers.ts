@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { defaultConfig, startServer, type RunningServer, type ServerConfig } from '../src/cli/index.ts';
 import { eventually, silentLogger } from '../src/lib/index.ts';
+import type { Runtime } from '../src/runtime/index.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const CLOUD_MAP_PREFIX = 'Route53AutoNaming_v20170314';
@@ -37,8 +38,8 @@ export interface TestServer extends RunningServer {
   destroy(): Promise<void>;
 }
 
-/** Starts `pharos server` in this process on free ports over `dataDir` (a new temp dir by default). */
-export async function startTestServer(overrides: Partial<ServerConfig> = {}, dataDir = tempDir()): Promise<TestServer> {
+/** Starts `pharos server` in this process on free ports over `dataDir` (a new temp dir by default), with `runtime` for ECS tasks if given. */
+export async function startTestServer(overrides: Partial<ServerConfig> = {}, dataDir = tempDir(), runtime?: Runtime): Promise<TestServer> {
   const config = defaultConfig({
     apiAddr: { host: '127.0.0.1', port: 0 },
     dnsAddr: { host: '127.0.0.1', port: 0 },
@@ -47,7 +48,7 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}, dat
     logLevel: 'silent',
     ...overrides,
   });
-  const server = await startServer(config, { logger: silentLogger() });
+  const server = await startServer(config, { logger: silentLogger(), ...(runtime ? { runtime } : {}) });
   const sd = sdClient(server.apiUrl);
   return {
     ...server,

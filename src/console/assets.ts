@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, relative, sep } from 'node:path';
@@ -14,7 +14,11 @@ import { gzipSync } from 'node:zlib';
  * Content-Security-Policy can forbid inline scripts.
  */
 
-const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
+/**
+ * The browser files are not compiled: next to this module when it runs from src/, and still in
+ * src/ when it runs compiled from dist/console/.
+ */
+const PUBLIC_DIR = [new URL('./public/', import.meta.url), new URL('../../src/console/public/', import.meta.url)].map((u) => fileURLToPath(u)).find((dir) => existsSync(dir));
 const require = createRequire(import.meta.url);
 /** The folder of a package entry point (their `exports` hide package.json). */
 const distDir = (specifier: string) => dirname(require.resolve(specifier));
@@ -59,6 +63,7 @@ interface Asset {
 
 /** Loads the console's files; returns the handler for `GET /console/<path>` (the prefix is `mountPrefix`). */
 export function consoleAssets(mountPrefix: string): (req: IncomingMessage, res: ServerResponse) => void {
+  if (PUBLIC_DIR === undefined) throw new Error('console: src/console/public/ not found');
   const assets = new Map<string, Asset>();
   const add = (path: string, body: Buffer) => {
     const type = TYPES[extname(path)] ?? 'application/octet-stream';
