@@ -81,10 +81,13 @@ export function Action({ label, run, confirm: question, kind = '', done }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState();
   const alive = useRef(true);
+  // A ref, not the state: a second click can arrive before the re-render that disables the button.
+  const running = useRef(false);
   useEffect(() => () => (alive.current = false), []);
   const click = async () => {
-    if (busy) return;
+    if (running.current) return;
     if (question && !window.confirm(question)) return;
+    running.current = true;
     setBusy(true);
     setError(undefined);
     try {
@@ -93,6 +96,7 @@ export function Action({ label, run, confirm: question, kind = '', done }) {
     } catch (e) {
       if (alive.current) setError(e);
     } finally {
+      running.current = false;
       if (alive.current) setBusy(false);
     }
   };
@@ -107,9 +111,11 @@ export function Form({ run, submit, children, success, label, resetOnSuccess = t
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState();
   const [ok, setOk] = useState();
+  const running = useRef(false);
   const onSubmit = async (e) => {
     e.preventDefault();
-    if (busy) return;
+    if (running.current) return;
+    running.current = true;
     const form = e.currentTarget;
     const values = Object.fromEntries(new FormData(form));
     for (const el of form.querySelectorAll('input[type=checkbox]')) values[el.name] = el.checked;
@@ -123,6 +129,7 @@ export function Form({ run, submit, children, success, label, resetOnSuccess = t
     } catch (err) {
       setError(err);
     } finally {
+      running.current = false;
       setBusy(false);
     }
   };
@@ -134,18 +141,22 @@ export function Form({ run, submit, children, success, label, resetOnSuccess = t
   </form>`;
 }
 
-/** A labelled input; `type=select` takes `options`. */
+/**
+ * A labelled input; `type=select` takes `options`. `value` is the default (defaultValue): a live
+ * re-render must not overwrite what a person is typing, and a form reset returns to it.
+ */
 export function Field({ label, name, type = 'text', value, options, help, required, ...rest }) {
-  const id = `f-${name}-${Math.random().toString(36).slice(2, 8)}`;
+  const id = useRef(`f-${name}-${Math.random().toString(36).slice(2, 8)}`).current;
   let input;
   if (type === 'select') {
-    input = html`<select id=${id} name=${name} ...${rest}>${options.map((o) => (typeof o === 'string' ? html`<option value=${o} selected=${o === value}>${o}</option>` : html`<option value=${o.value} selected=${o.value === value}>${o.label}</option>`))}</select>`;
+    const opts = options.map((o) => (typeof o === 'string' ? { value: o, label: o } : o));
+    input = html`<select id=${id} name=${name} required=${required} ...${rest}>${opts.map((o) => html`<option value=${o.value} defaultSelected=${o.value === value}>${o.label}</option>`)}</select>`;
   } else if (type === 'textarea') {
-    input = html`<textarea id=${id} name=${name} required=${required} ...${rest}>${value ?? ''}</textarea>`;
+    input = html`<textarea id=${id} name=${name} required=${required} defaultValue=${value ?? ''} ...${rest} />`;
   } else if (type === 'checkbox') {
-    return html`<label class="check"><input id=${id} type="checkbox" name=${name} checked=${value} ...${rest} /> ${label}</label>`;
+    return html`<label class="check"><input id=${id} type="checkbox" name=${name} defaultChecked=${value} ...${rest} /> ${label}</label>`;
   } else {
-    input = html`<input id=${id} type=${type} name=${name} value=${value} required=${required} ...${rest} />`;
+    input = html`<input id=${id} type=${type} name=${name} defaultValue=${value} required=${required} ...${rest} />`;
   }
   return html`<div class="field"><label for=${id}>${label}</label>${input}${help ? html`<small>${help}</small>` : null}</div>`;
 }
