@@ -34,7 +34,7 @@ const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, he
 
 async function shot(page: Page, hash: string, file: string, ready: () => Promise<unknown>) {
   await page.goto(`${server.apiUrl}/console/${hash}`);
-  await page.getByText('Live', { exact: true }).waitFor();
+  await page.locator('[data-connected=true]').waitFor();
   await ready();
   await page.screenshot({ path: join(OUT, file), fullPage: true });
   console.log(`${OUT}/${file}`);

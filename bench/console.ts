@@ -67,7 +67,7 @@ try {
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(`${server.apiUrl}/console/`);
-    await page.getByText('Live', { exact: true }).waitFor();
+    await page.locator('[data-connected=true]').waitFor();
     await page.getByRole('table', { name: 'Namespaces' }).waitFor();
     const m = await page.evaluate(() => {
       const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
@@ -86,7 +86,7 @@ try {
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(`${server.apiUrl}/console/#/services/${Service!.Id}`);
-  await page.getByText('Live', { exact: true }).waitFor();
+  await page.locator('[data-connected=true]').waitFor();
   await page.locator('.vbody .vrow').first().waitFor();
   const visible: number[] = [];
   const viaApi: number[] = [];
@@ -134,7 +134,7 @@ try {
   const bigContext = await browser.newContext();
   const bigPage = await bigContext.newPage();
   await bigPage.goto(`${server.apiUrl}/console/`);
-  await bigPage.getByText('Live', { exact: true }).waitFor();
+  await bigPage.locator('[data-connected=true]').waitFor();
   const renderStart = await bigPage.evaluate(() => performance.now());
   await bigPage.evaluate((id) => (location.hash = `#/services/${id}`), big!.Id!);
   await bigPage.getByText(`${INSTANCES} ·`, { exact: false }).first().waitFor({ timeout: 60_000 });

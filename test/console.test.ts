@@ -47,7 +47,11 @@ describe('web console in Chromium', { skip: browserSkip || netnsSkip }, () => {
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`${server.apiUrl}/console/${path}`);
-    await page.getByText('Live', { exact: true }).waitFor();
+    try {
+      await page.locator('[data-connected=true]').waitFor({ timeout: 10_000 });
+    } catch (err) {
+      throw new Error(`console not live; page errors: ${JSON.stringify(errors)}; page: ${(await page.locator('body').innerText()).slice(0, 500)}`, { cause: err });
+    }
     assert.deepEqual(errors, []);
     return page;
   }
@@ -74,7 +78,7 @@ describe('web console in Chromium', { skip: browserSkip || netnsSkip }, () => {
     assert.equal(Namespaces?.filter((n) => n.Name === 'walk.local').length, 1, 'one namespace after a double click');
 
     // A task definition pasted as JSON; a bad paste shows the API's error.
-    await page.getByRole('link', { name: 'Task definitions' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Task definitions' }).click();
     const tdForm = page.getByRole('form', { name: 'Register task definition' });
     await tdForm.getByRole('textbox').fill(JSON.stringify({ family: 'web', containerDefinitions: [] }));
     await tdForm.getByRole('button', { name: 'Register' }).click();
@@ -90,7 +94,7 @@ describe('web console in Chromium', { skip: browserSkip || netnsSkip }, () => {
     await tdForm.getByText('Registered web:1.').waitFor();
 
     // A cluster, then the wizard: ECS service + Cloud Map service in one form.
-    await page.getByRole('link', { name: 'Overview' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click();
     await page.getByText('Create cluster', { exact: true }).first().click();
     const clusterForm = page.getByRole('form', { name: 'Create cluster' });
     await clusterForm.getByLabel('Name').fill('walk');
@@ -118,7 +122,7 @@ describe('web console in Chromium', { skip: browserSkip || netnsSkip }, () => {
     const ip = (await row.locator('.c-ip code').innerText()).trim();
     const clicked = Date.now();
     await row.getByRole('button', { name: 'Mark unhealthy' }).click();
-    await row.getByText('UNHEALTHY').waitFor({ timeout: 5000 });
+    await row.locator('.c-health .status.bad').waitFor({ timeout: 5000 });
     const shownMs = Date.now() - clicked;
     assert.ok(shownMs < VISIBLE_WITHIN_MS, `unhealthy shown after ${shownMs} ms`);
     await eventually(async () => !(await a4('web.walk.local')).includes(ip), { message: `DNS stops answering ${ip}` });
@@ -128,8 +132,8 @@ describe('web console in Chromium', { skip: browserSkip || netnsSkip }, () => {
     const scale = page.getByRole('form', { name: 'Change desired count' });
     await scale.getByLabel('Desired count').fill('0');
     await scale.getByRole('button', { name: 'Set desired count' }).click();
-    await page.getByTestId('desired').getByText('0').waitFor();
-    await page.getByTestId('running').getByText('0', { exact: true }).waitFor({ timeout: 30_000 });
+    await eventually(async () => (await page.getByTestId('desired').innerText()) === '0', { message: 'desired count 0 shown' });
+    await eventually(async () => (await page.getByTestId('running').innerText()) === '0', { timeoutMs: 30_000, message: 'running count 0 shown' });
     await eventually(async () => (await a4('web.walk.local')).length === 0, { timeoutMs: 30_000, message: 'no DNS answer after scaling to 0' });
     await page.context().close();
   });

@@ -2,7 +2,7 @@
 // credentials) and the connection banner. Every view reads through the AWS API and reloads when
 // the event stream says something it shows has changed.
 import { render } from './vendor/preact.mjs';
-import { useEffect, useState } from './vendor/hooks.mjs';
+import { useErrorBoundary, useEffect, useState } from './vendor/hooks.mjs';
 import { ApiError, consoleFetch, setCsrf } from './lib/api.js';
 import { connect, disconnect, useConnection } from './lib/live.js';
 import { Ago, ErrorBox, Field, Form, html } from './lib/ui.js';
@@ -25,6 +25,15 @@ function route(hash) {
   if (a === 'clusters' && b && c === 'tasks' && d) return html`<${Task} cluster=${b} id=${d} key=${hash} />`;
   if (a === 'clusters' && b) return html`<${Cluster} name=${b} key=${hash} />`;
   return html`<${Overview} />`;
+}
+
+/** A view that fails to render shows the error and a way back, instead of a blank page. */
+function Guard({ children }) {
+  const [error, reset] = useErrorBoundary();
+  if (error) {
+    return html`<${ErrorBox} error=${{ code: 'ConsoleError', message: String(error.message ?? error) }} /><p><button type="button" onClick=${reset}>Try again</button> <a href="#/">Overview</a></p>`;
+  }
+  return children;
 }
 
 function useHash() {
@@ -67,7 +76,7 @@ function Shell({ session, onSignOut }) {
       <${ConnectionBanner} />
       ${session.authRequired ? html`<span class="who">${session.accessKeyId} <button type="button" onClick=${onSignOut}>Sign out</button></span>` : null}
     </header>
-    <main id="main" tabindex="-1">${route(hash)}</main>`;
+    <main id="main" tabindex="-1"><${Guard} key=${hash}>${route(hash)}</${Guard}></main>`;
 }
 
 function SignIn({ onSignedIn }) {

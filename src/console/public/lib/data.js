@@ -75,7 +75,7 @@ export async function serviceDetail(id) {
 
 /** Records a DNS service serves: one per record type, with the healthy instances' values. */
 export function dnsRecords(namespace, service, instances) {
-  if (!service.DnsConfig || namespace.Type === 'HTTP') return [];
+  if (!service.DnsConfig?.DnsRecords || namespace.Type === 'HTTP') return [];
   const name = `${service.Name}.${namespace.Name}`;
   // As Pharos DNS answers: with a health check, the healthy instances, or all when none is (fail open).
   const checked = service.HealthCheckConfig || service.HealthCheckCustomConfig;

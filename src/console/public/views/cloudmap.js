@@ -92,7 +92,8 @@ export function Namespace({ id }) {
 
 function dnsSummary(s) {
   const d = s.DnsConfig;
-  if (!d) return html`<span class="muted">API only</span>`;
+  // HTTP namespaces' services have no DNS records (Cloud Map may still send an empty DnsConfig).
+  if (!d?.DnsRecords?.length) return html`<span class="muted">API only</span>`;
   return `${d.DnsRecords.map((r) => `${r.Type} (TTL ${r.TTL})`).join(', ')} · ${d.RoutingPolicy ?? 'MULTIVALUE'}`;
 }
 
@@ -168,7 +169,7 @@ export function Service({ id }) {
       <dt>Health check</dt><dd>${healthSummary(s)}</dd>
       <dt>Instances</dt><dd>${instances.length} · <${Counts} ...${health} /></dd>
     </dl>
-    ${s.DnsConfig && n.Type !== 'HTTP' ? html`<h2>DNS records served</h2><${RecordTable} records=${dnsRecords(n, s, instances)} />` : null}
+    ${s.DnsConfig?.DnsRecords?.length && n.Type !== 'HTTP' ? html`<h2>DNS records served</h2><${RecordTable} records=${dnsRecords(n, s, instances)} />` : null}
     <h2>Instances</h2>
     <${InstanceList} service=${s} instances=${instances} />
     <p><${Action} label="Delete service" kind="danger" confirm=${`Delete service ${s.Name}? It must have no instances.`} run=${() => cloudmap('DeleteService', { Id: s.Id })} done=${() => (location.hash = `#/namespaces/${n.Id}`)} /></p>
