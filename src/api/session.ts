@@ -34,7 +34,7 @@ export interface ConsoleSession {
   token: string;
 }
 
-export interface ConsoleSessionsOptions {
+interface ConsoleSessionsOptions {
   credentials: readonly Credentials[];
   clock: Clock;
   ttlMs?: number;

@@ -2,7 +2,7 @@
 import { allEcs, allHealth, allPages, cloudmap, consoleFetch, describeAll, ecs } from './api.js';
 
 /** { healthy, unhealthy, unknown } of a { id: status } map. */
-export function countHealth(status) {
+function countHealth(status) {
   const c = { healthy: 0, unhealthy: 0, unknown: 0 };
   for (const s of Object.values(status)) {
     if (s === 'HEALTHY') c.healthy++;
@@ -12,7 +12,7 @@ export function countHealth(status) {
   return c;
 }
 
-export const nsFilter = (id) => ({ Filters: [{ Name: 'NAMESPACE_ID', Values: [id], Condition: 'EQ' }] });
+const nsFilter = (id) => ({ Filters: [{ Name: 'NAMESPACE_ID', Values: [id], Condition: 'EQ' }] });
 
 /** A namespace's services, each with its instances' health counts. */
 export async function servicesWithHealth(namespaceId) {

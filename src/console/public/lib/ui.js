@@ -10,7 +10,7 @@ const GOOD = new Set(['HEALTHY', 'RUNNING', 'SUCCESS', 'ACTIVE', 'COMPLETED', 'P
 const BAD = new Set(['UNHEALTHY', 'FAIL', 'FAILED', 'STOPPED', 'INACTIVE', 'DRAINING', 'DEPROVISIONING']);
 const GLYPH = { good: '●', bad: '✕', neutral: '○' };
 
-export function tone(value) {
+function tone(value) {
   return GOOD.has(value) ? 'good' : BAD.has(value) ? 'bad' : 'neutral';
 }
 

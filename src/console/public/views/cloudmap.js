@@ -7,7 +7,7 @@ import { useRef } from '../vendor/hooks.mjs';
 
 const anyCloudMap = (s) => s === 'ns' || s.startsWith('svc:');
 
-export function nsType(n) {
+function nsType(n) {
   return { DNS_PRIVATE: 'private DNS', DNS_PUBLIC: 'public DNS', HTTP: 'HTTP' }[n.Type] ?? n.Type;
 }
 
@@ -176,7 +176,7 @@ export function Service({ id }) {
   `}</${Loaded}>`;
 }
 
-export function RecordTable({ records }) {
+function RecordTable({ records }) {
   return html`<${Table}
     label="DNS records"
     rows=${records}

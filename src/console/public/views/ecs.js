@@ -79,7 +79,7 @@ function taskIp(t) {
   return b ? `${b.bindIP ?? ''}:${b.hostPort}` : '';
 }
 
-export function TaskTable({ cluster, tasks }) {
+function TaskTable({ cluster, tasks }) {
   const sorted = [...tasks].sort((a, b) => (a.desiredStatus === b.desiredStatus ? (b.createdAt ?? 0) - (a.createdAt ?? 0) : a.desiredStatus === 'RUNNING' ? -1 : 1));
   return html`<${Table}
     label="Tasks"
@@ -254,7 +254,7 @@ export function RegisterTaskDefinition() {
  * then an ECS service whose tasks register in it. Each create carries an idempotency token kept
  * until the whole form succeeds, so a double submit or a retry after an error creates nothing twice.
  */
-export function CreateEcsService({ cluster }) {
+function CreateEcsService({ cluster }) {
   const tokens = useRef({ cloudMap: requestToken(), ecs: requestToken() });
   const choices = useLive(
     async () => ({
