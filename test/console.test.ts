@@ -161,4 +161,49 @@ describe('web console in Chromium', { skip: browserSkip || netnsSkip }, () => {
     await page.getByText('i-0998', { exact: true }).waitFor();
     await page.context().close();
   });
+
+  test('with --credentials: sign in once, an HttpOnly SameSite=Strict session, writes work, no secret in the page; a lost server is shown', async () => {
+    const keys = { accessKeyId: 'AKIDCONSOLETEST', secretAccessKey: 'console-test-secret-0123456789' };
+    const locked = await startTestServer({ credentials: [keys] }, tempDir('pharos-console-auth-'), createRuntime({ awsvpc: 'host' }));
+    try {
+      const context = await browser.context({ width: 390, height: 844, dark: true });
+      const page = await context.newPage();
+      await page.goto(`${locked.apiUrl}/console/`);
+      const form = page.getByRole('form', { name: 'Sign in' });
+      await form.getByLabel('Access key id').fill(keys.accessKeyId);
+      await form.getByLabel('Secret access key').fill('wrong');
+      await form.getByRole('button', { name: 'Sign in' }).click();
+      await form.getByRole('alert').waitFor();
+      await form.getByLabel('Secret access key').fill(keys.secretAccessKey);
+      await form.getByRole('button', { name: 'Sign in' }).click();
+      await page.locator('[data-connected=true]').waitFor();
+
+      const [cookie] = (await context.cookies()).filter((c) => c.name === 'pharos_session');
+      assert.ok(cookie, 'a session cookie');
+      assert.equal(cookie.httpOnly, true);
+      assert.equal(cookie.sameSite, 'Strict');
+      assert.ok(cookie.expires > Date.now() / 1000, 'it expires');
+      assert.equal(await page.evaluate(() => document.cookie.includes('pharos_session')), false);
+      assert.ok(!(await page.content()).includes(keys.secretAccessKey), 'no secret in the page');
+
+      // A write through the session and its CSRF token; the same call without the token is refused.
+      await page.getByText('Create namespace', { exact: true }).first().click();
+      const nsForm = page.getByRole('form', { name: 'Create namespace' });
+      await nsForm.getByLabel('Name').fill('signed');
+      await nsForm.getByLabel('Type').selectOption('HTTP');
+      await nsForm.getByRole('button', { name: 'Create namespace' }).click();
+      await page.getByRole('link', { name: 'signed' }).waitFor();
+      const forged = await page.evaluate(async () => {
+        const res = await fetch('/', { method: 'POST', headers: { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': 'Route53AutoNaming_v20170314.ListNamespaces' }, body: '{}' });
+        return res.status;
+      });
+      assert.equal(forged, 403);
+
+      await locked.destroy();
+      await page.locator('[data-connected=false]').getByText(/Server lost/).waitFor({ timeout: 15_000 });
+      await context.close();
+    } finally {
+      await locked.destroy();
+    }
+  });
 });
