@@ -74,6 +74,8 @@ export interface ContainerDefinition {
   entryPoint?: string[];
   environment: KeyValuePair[];
   workingDir?: string;
+  /** Who the container runs as (`user`, `uid`, `user:group`, `uid:gid`). */
+  user?: string;
   portMappings: PortMapping[];
   essential: boolean;
   healthCheck?: ContainerHealthCheck;

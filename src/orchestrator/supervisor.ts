@@ -365,6 +365,7 @@ export class TaskSupervisor {
       if (command) spec.command = command;
       if (c.entryPoint) spec.entryPoint = c.entryPoint;
       if (c.workingDir) spec.workingDirectory = c.workingDir;
+      if (c.user) spec.user = c.user;
       return spec;
     });
     return { taskId: task.id, networkMode: td.networkMode, containers };

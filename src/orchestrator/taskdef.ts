@@ -1,5 +1,6 @@
 import { clientException, invalidParameter } from './errors.ts';
 import { NAME_PATTERN, type ContainerDefinition, type ContainerHealthCheck, type KeyValuePair, type NetworkMode, type PortMapping, type TaskDefinitionRecord } from './model.ts';
+import { refuseUnsupported } from './unsupported.ts';
 import { arr, bool, int, isObject, objects, str, strings, type Json } from './validate.ts';
 
 /** `family` and container names: ECS allows up to 255 letters, digits, hyphens and underscores. */
@@ -14,6 +15,8 @@ export const HEALTH_CHECK_LIMITS = {
 export const STOP_TIMEOUT_LIMITS = { min: 2, max: 120, default: 30 } as const;
 const NETWORK_MODES: readonly NetworkMode[] = ['bridge', 'host', 'awsvpc', 'none'];
 const COMPATIBILITIES = ['EC2', 'FARGATE', 'EXTERNAL', 'MANAGED_INSTANCES'] as const;
+/** ECS container `user`: a name or number, optionally `:` a group name or number. */
+const USER_PATTERN = /^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}(?::[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31})?$/;
 /** Container definitions per task definition (the ECS quota). */
 const MAX_CONTAINERS = 10;
 /** Fields of RegisterTaskDefinition that Pharos stores and echoes back without interpreting them. */
@@ -34,6 +37,7 @@ export function parseTaskDefinition(input: Json): Omit<TaskDefinitionRecord, 'ar
     if (cpu === undefined || memory === undefined) throw clientException('Fargate requires that \'cpu\' be defined at the task level.');
   }
   const defs = objects(input, 'containerDefinitions', { required: true, code: 'ClientException', min: 1, max: MAX_CONTAINERS })!;
+  refuseUnsupported(input, defs);
   const containerDefinitions = defs.map((d, i) => parseContainer(d, i, networkMode));
   const names = new Set<string>();
   for (const c of containerDefinitions) {
@@ -79,6 +83,8 @@ function parseContainer(d: Json, i: number, networkMode: NetworkMode): Container
   const entryPoint = strings(d, `${p}.entryPoint`, { itemMax: 32_768 });
   const environment = parsePairs(d, `${p}.environment`);
   const workingDir = str(d, `${p}.workingDir`, { max: 4096 });
+  // Docker's forms: user, uid, user:group, uid:gid (the runtime resolves names when the task starts).
+  const user = str(d, `${p}.user`, { code: 'ClientException', pattern: USER_PATTERN, patternHelp: 'must be user, uid, user:group or uid:gid.' });
   const essential = bool(d, `${p}.essential`) ?? true;
   const portMappings = (objects(d, `${p}.portMappings`) ?? []).map((m, j) => parsePortMapping(m, `${p}.portMappings[${j}]`, networkMode));
   const seen = new Set<string>();
@@ -96,6 +102,7 @@ function parseContainer(d: Json, i: number, networkMode: NetworkMode): Container
   setIf(out, 'command', command);
   setIf(out, 'entryPoint', entryPoint);
   setIf(out, 'workingDir', workingDir);
+  setIf(out, 'user', user);
   setIf(out, 'healthCheck', healthCheck);
   setIf(out, 'stopTimeout', stopTimeout);
   setIf(out, 'memory', memory);

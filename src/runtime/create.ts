@@ -4,15 +4,17 @@ import { RuntimeMetrics } from './metrics.ts';
 import { NetnsRuntime, type NetnsRuntimeOptions } from './netns.ts';
 import { ProcessRuntime } from './process.ts';
 import type { NetworkMode, Runtime, RunningTask, StopOptions, TaskDnsProvider, TaskSpec } from './runtime.ts';
+import type { TaskHostOptions } from './spec.ts';
+import { TaskDirs } from './taskdir.ts';
 
-export interface RuntimeOptions {
+export interface RuntimeOptions extends TaskHostOptions {
   /** `AWS_INSTANCE_IPV4` of host-network tasks. Default 127.0.0.1. */
   advertiseAddress?: string;
   /**
    * awsvpc tasks: `netns` options (default), or `'host'` to run them on the host network like
    * host-mode tasks (for machines without network namespaces: no own IP, ports are host ports).
    */
-  awsvpc?: Omit<NetnsRuntimeOptions, 'metrics' | 'logger'> | 'host';
+  awsvpc?: Omit<NetnsRuntimeOptions, 'metrics' | 'logger' | keyof TaskHostOptions | 'dirs'> | 'host';
   /** The server's metrics registry (pharos_runtime_* metrics). */
   metrics?: Registry;
   logger?: Logger;
@@ -27,10 +29,19 @@ export class DispatchRuntime implements Runtime {
   readonly networkModes: readonly NetworkMode[] = ['host', 'bridge', 'awsvpc'];
   readonly host: ProcessRuntime;
   readonly netns?: NetnsRuntime;
+  readonly #dirs: TaskDirs;
 
   constructor(options: RuntimeOptions = {}) {
     const metrics = options.metrics === undefined ? undefined : new RuntimeMetrics(options.metrics);
-    const shared = { ...(metrics ? { metrics } : {}), ...(options.logger ? { logger: options.logger } : {}) };
+    this.#dirs = new TaskDirs(options.workRoot);
+    const shared = {
+      ...(metrics ? { metrics } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+      owner: options.owner,
+      workRoot: options.workRoot,
+      taskUser: options.taskUser,
+      dirs: this.#dirs,
+    };
     const awsvpc = options.awsvpc;
     this.host = new ProcessRuntime({
       ...shared,
@@ -55,8 +66,10 @@ export class DispatchRuntime implements Runtime {
     return [...this.host.tasks(), ...(this.netns?.tasks() ?? [])];
   }
 
+  /** Both runtimes' cleanup, then the working directories of tasks that are not live. */
   async cleanup(): Promise<void> {
     await Promise.all([this.host.cleanup(), this.netns?.cleanup()]);
+    await this.#dirs.cleanup(new Set(this.tasks().map((t) => t.taskId)));
   }
 
   async close(options?: Partial<StopOptions>): Promise<void> {

@@ -1,5 +1,7 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import {
   BadRuntimeConfigError,
   NetnsUnsupportedError,
@@ -14,9 +16,10 @@ import type { Logger } from '../lib/index.ts';
 import { observeStart, type RuntimeMetrics } from './metrics.ts';
 import { CLOSE_STOP_TIMEOUT_MS } from './process.ts';
 import type { NetworkBinding, NetworkMode, Runtime, RunningTask, StopOptions, TaskDnsProvider, TaskResolverConfig, TaskSpec } from './runtime.ts';
-import { prepareLaunches, validateTaskSpec } from './spec.ts';
+import { prepareLaunches, validateTaskSpec, type TaskHostOptions } from './spec.ts';
 import { DEFAULT_PATH, resolveExecutable, runHostCommand } from './spawn.ts';
 import { ProcessTask, type TaskNetwork } from './task.ts';
+import { TaskDirs } from './taskdir.ts';
 
 export const DEFAULT_BRIDGE = 'pharos0';
 export const DEFAULT_NETNS_PREFIX = 'pharos-';
@@ -41,22 +44,27 @@ const MAX_SEARCH_DOMAINS = 6;
 const IFNAME_MAX = 15;
 /** The veth suffix is the task's address offset in base 36: at most 7 characters for any CIDR we accept. */
 const VETH_PREFIX_MAX = IFNAME_MAX - 7;
+/** The bridge's alias (`ip link set <bridge> alias`) names the server that created it: only that one deletes it. */
+const BRIDGE_ALIAS_PREFIX = 'pharos-owner:';
 
-export interface NetnsRuntimeOptions {
+export interface NetnsRuntimeOptions extends TaskHostOptions {
   /** Addresses for tasks; the first usable one is the bridge (gateway). Default 198.18.0.0/16. */
   taskCidr?: string;
   /** The host bridge every task's veth joins. Default `pharos0`. */
   bridge?: string;
   /**
    * Names of task namespaces: `<prefix><taskId>`. cleanup() removes every namespace with it.
-   * Default `pharos-` with the default bridge, else `<bridge>-`.
+   * Default `pharos-` with the default bridge, else `<bridge>-`; then `<owner>-` when an owner is set.
    */
   netnsPrefix?: string;
   /**
    * Names of host-side veths: `<prefix><address offset>`. cleanup() removes every veth with it.
-   * Default `phv` with the default bridge, else `v` + a 4-character hash of the bridge name.
+   * Default `phv` with the default bridge and no owner, else `v` + a 6-character hash of the
+   * bridge and owner.
    */
   vethPrefix?: string;
+  /** Task working directories (shared with the process runtime by DispatchRuntime). Default over `workRoot`. */
+  dirs?: TaskDirs;
   /** Where tasks resolve names: see `setTaskDns`. Default none (tasks see the host's resolv.conf). */
   taskDns?: TaskDnsProvider;
   metrics?: RuntimeMetrics;
@@ -86,13 +94,26 @@ export class NetnsRuntime implements Runtime {
   readonly #starting = new Set<string>();
   readonly #metrics: RuntimeMetrics | undefined;
   readonly #log: Logger | undefined;
+  readonly #host: TaskHostOptions;
+  readonly #dirs: TaskDirs;
+  /** Host veth of each live task: re-attached when the bridge is re-created; a deleted one ends its task. */
+  readonly #veths = new Map<string, { taskId: string; netns: string }>();
   #ready?: Promise<void>;
+  /** Bridge checks run one at a time (tasks start concurrently). */
+  #bridgeLock: Promise<void> = Promise.resolve();
+  /** ifindex of the bridge as last set up: a different one means it was deleted (and maybe re-made by someone). */
+  #bridgeIndex: number | undefined;
+  /** This runtime created the bridge (its alias names our owner): only then does close() delete it. */
+  #bridgeMine = false;
+  /** Our gateway address was added to a bridge someone else created: close() removes just that address. */
+  #addedAddress = false;
+  /** `ip -o monitor link`: a deleted bridge is re-created at once, a deleted task veth ends its task. */
+  #monitor: ChildProcess | undefined;
   /** Absolute path of `ip`: containers are wrapped in it, and their PATH may not find it. */
   #ip = 'ip';
   #taskDns: TaskDnsProvider | undefined;
   /** The resolv.conf text for tasks (undefined: none), asked of #taskDns once the bridge is up. */
   #resolvConf?: Promise<string | undefined>;
-  #bridgeUp = false;
   #closed = false;
 
   constructor(options: NetnsRuntimeOptions = {}) {
@@ -100,13 +121,18 @@ export class NetnsRuntime implements Runtime {
     this.#metrics = options.metrics;
     this.#log = options.logger;
     this.#taskDns = options.taskDns;
+    this.#host = { owner: options.owner, workRoot: options.workRoot, taskUser: options.taskUser };
+    this.#dirs = options.dirs ?? new TaskDirs(options.workRoot);
     this.#metrics?.addresses.set({ state: 'capacity' }, this.#ips.capacity);
     this.bridge = options.bridge ?? DEFAULT_BRIDGE;
-    // Names follow the bridge, so two servers on one machine (each with its own bridge and CIDR)
-    // never clean up each other's namespaces and veths.
+    const owner = options.owner ?? '';
+    if (!/^[a-z0-9]{0,16}$/.test(owner)) throw new BadRuntimeConfigError(`owner "${owner}" must be up to 16 lower-case letters or digits`);
+    // Names follow the bridge and the owner (the server's identity), so two servers on one machine
+    // never clean up each other's namespaces and veths, whatever bridge they use.
     const isDefault = this.bridge === DEFAULT_BRIDGE;
-    this.netnsPrefix = options.netnsPrefix ?? (isDefault ? DEFAULT_NETNS_PREFIX : `${this.bridge}-`);
-    this.vethPrefix = options.vethPrefix ?? (isDefault ? DEFAULT_VETH_PREFIX : `v${shortHash(this.bridge)}`);
+    const ownerPart = owner === '' ? '' : `${owner}-`;
+    this.netnsPrefix = options.netnsPrefix ?? (isDefault ? `${DEFAULT_NETNS_PREFIX}${ownerPart}` : `${this.bridge}-${ownerPart}`);
+    this.vethPrefix = options.vethPrefix ?? (isDefault && owner === '' ? DEFAULT_VETH_PREFIX : `v${shortHash(`${this.bridge}/${owner}`)}`);
     if (!/^[A-Za-z0-9_-]{1,15}$/.test(this.bridge)) throw new BadRuntimeConfigError(`bridge name "${this.bridge}" must be 1-${IFNAME_MAX} of [A-Za-z0-9_-]`);
     if (!/^[A-Za-z0-9_-]{1,32}$/.test(this.netnsPrefix)) throw new BadRuntimeConfigError(`netns prefix "${this.netnsPrefix}" is not valid`);
     if (!new RegExp(`^[A-Za-z0-9_-]{1,${VETH_PREFIX_MAX}}$`).test(this.vethPrefix)) {
@@ -165,8 +191,10 @@ export class NetnsRuntime implements Runtime {
     if (this.#live.has(spec.taskId) || this.#starting.has(spec.taskId)) throw new TaskExistsError(spec.taskId);
     this.#starting.add(spec.taskId);
     try {
-      const launches = await prepareLaunches(spec);
+      const launches = await prepareLaunches(spec, this.#host, this.#dirs.path(spec.taskId));
       await this.#ensureReady();
+      // Every task: a bridge deleted since the last one (by another server, by hand) is made again.
+      await this.#ensureBridge();
       const resolvConf = await this.#taskResolvConf();
       if (signal?.aborted) throw new RuntimeAbortedError(spec.taskId);
       const ipv4 = this.#ips.allocate();
@@ -178,12 +206,18 @@ export class NetnsRuntime implements Runtime {
       );
       let released: Promise<void> | undefined;
       const release = () =>
-        (released ??= this.#teardown(netns, veth).finally(() => {
+        (released ??= (async () => {
+          this.#veths.delete(veth);
+          await this.#teardown(netns, veth);
+          await this.#dirs.remove(spec.taskId);
+        })().finally(() => {
           this.#ips.release(ipv4);
           this.#metrics?.addresses.set({ state: 'in_use' }, this.#ips.inUse);
         }));
       try {
         await this.#setup(netns, veth, ipv4, resolvConf);
+        this.#veths.set(veth, { taskId: spec.taskId, netns });
+        await this.#dirs.create(spec.taskId, launches);
       } catch (err) {
         await release();
         throw err;
@@ -233,8 +267,6 @@ export class NetnsRuntime implements Runtime {
     // resolv.conf directories of namespaces no live task owns (also those whose namespace is gone).
     const etcDirs = (await fs.readdir(ETC_NETNS_DIR).catch(() => [] as string[])).filter((n) => n.startsWith(this.netnsPrefix) && !ownedNs.has(n));
     await Promise.all(namespaces.map((n) => this.#killInside(n)));
-    // A bridge left by the last run is adopted: kept for the next task, removed by close().
-    if ((await runHostCommand('ip', ['link', 'show', this.bridge])).code === 0) this.#bridgeUp = true;
     const cmds = [...veths.map((v) => `link del ${v}`), ...namespaces.map((n) => `netns del ${n}`)];
     if (cmds.length > 0) await runHostCommand('ip', ['-force', '-batch', '-'], cmds.join('\n') + '\n');
     await Promise.all(etcDirs.map((n) => removeEtcDir(n)));
@@ -245,45 +277,136 @@ export class NetnsRuntime implements Runtime {
     this.#log?.info({ namespaces, veths, etcNetns: etcDirs }, 'removed network namespaces, veths and their /etc/netns files left by a previous run');
   }
 
-  /** Stops every live task, then removes the bridge. */
+  /**
+   * Stops every live task, then removes the bridge if this runtime created it (its alias names
+   * our owner) and nothing else is attached to it; on someone else's bridge only our gateway
+   * address is removed.
+   */
   async close(options: Partial<StopOptions> = {}): Promise<void> {
     this.#closed = true;
+    this.#monitor?.kill();
+    this.#monitor = undefined;
     const timeoutMs = options.timeoutMs ?? CLOSE_STOP_TIMEOUT_MS;
     await Promise.all(this.tasks().map((t) => t.stop({ timeoutMs })));
-    if (this.#bridgeUp) {
-      this.#bridgeUp = false;
-      await runHostCommand('ip', ['link', 'del', this.bridge]);
+    await this.#bridgeLock;
+    const link = await this.#bridgeLink();
+    if (link === undefined) return;
+    if (this.#bridgeMine && link.alias === this.#alias) {
+      const ports = await runHostCommand('ip', ['-j', 'link', 'show', 'master', this.bridge]);
+      const attached = parseJson<{ ifname: string }[]>(ports.stdout) ?? [];
+      if (attached.length === 0) {
+        await runHostCommand('ip', ['link', 'del', this.bridge]);
+        return;
+      }
+      this.#log?.info({ bridge: this.bridge, attached: attached.map((l) => l.ifname) }, 'bridge kept: other interfaces are attached to it');
+    } else if (this.#addedAddress) {
+      await runHostCommand('ip', ['addr', 'del', `${this.#ips.gateway}/${this.#ips.cidr.prefix}`, 'dev', this.bridge]);
     }
   }
 
-  /** Probes support and brings the bridge up with the gateway address, once. */
+  /** `pharos-owner:<owner>`: the alias a bridge this runtime creates carries. */
+  get #alias(): string {
+    return `${BRIDGE_ALIAS_PREFIX}${this.#host.owner ?? ''}`;
+  }
+
+  /** The bridge's ifindex, alias and IPv4 addresses, or undefined when it does not exist. */
+  async #bridgeLink(): Promise<{ index: number; alias: string; up: boolean; addrs: string[] } | undefined> {
+    const r = await runHostCommand('ip', ['-j', 'link', 'show', 'dev', this.bridge]);
+    if (r.code !== 0) return undefined;
+    const link = parseJson<{ ifindex: number; ifalias?: string; flags?: string[] }[]>(r.stdout)?.[0];
+    if (link === undefined) return undefined;
+    const a = await runHostCommand('ip', ['-j', 'addr', 'show', 'dev', this.bridge]);
+    return { index: link.ifindex, alias: link.ifalias ?? '', up: link.flags?.includes('UP') ?? false, addrs: parseIpv4Addrs(a.stdout) };
+  }
+  /** Probes support, once. */
   #ensureReady(): Promise<void> {
     this.#ready ??= (async () => {
       const reason = await NetnsRuntime.unsupportedReason(this.netnsPrefix);
       if (reason !== undefined) throw new NetnsUnsupportedError(reason);
       const ip = await resolveExecutable('ip', process.env['PATH'] || DEFAULT_PATH, '/');
       if (ip.ok) this.#ip = ip.file;
-      const addr = `${this.#ips.gateway}/${this.#ips.cidr.prefix}`;
-      const clash = await this.#overlappingAddress();
-      if (clash !== undefined) {
-        throw new SetupFailedError(`task CIDR ${this.#ips.cidrText}`, `overlaps ${clash.addr} on ${clash.dev}; give each bridge its own CIDR`);
-      }
-      const show = await runHostCommand('ip', ['-j', 'addr', 'show', 'dev', this.bridge]);
-      const cmds: string[] = [];
-      if (show.code !== 0) {
-        cmds.push(`link add ${this.bridge} type bridge`, `addr add ${addr} dev ${this.bridge}`);
-      } else {
-        const current = parseIpv4Addrs(show.stdout);
-        if (current.length !== 1 || current[0] !== addr) cmds.push(`addr flush dev ${this.bridge}`, `addr add ${addr} dev ${this.bridge}`);
-      }
-      cmds.push(`link set ${this.bridge} up`);
-      const r = await runHostCommand('ip', ['-batch', '-'], cmds.join('\n') + '\n');
-      if (r.code !== 0) throw new SetupFailedError(`bridge ${this.bridge}`, r.stderr.trim());
-      this.#bridgeUp = true;
     })();
     // A failed probe is retried by the next task (e.g. after the operator loads a module).
     this.#ready.catch(() => (this.#ready = undefined));
     return this.#ready;
+  }
+
+  /** Makes sure the bridge exists, is up and has the gateway address; one check at a time. */
+  #ensureBridge(): Promise<void> {
+    const run = this.#bridgeLock.then(() => this.#checkBridge());
+    this.#bridgeLock = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * The bridge as this runtime needs it. Missing: created (with our alias, so it is ours to
+   * delete) and the veths of live tasks attached again. Ours (our alias): its address corrected
+   * when the task CIDR changed. Someone else's: our gateway added next to what it carries, unless
+   * another Pharos server's addresses overlap ours (tasks of both would collide).
+   */
+  async #checkBridge(): Promise<void> {
+    const link = await this.#bridgeLink();
+    const addr = `${this.#ips.gateway}/${this.#ips.cidr.prefix}`;
+    if (link !== undefined && link.index === this.#bridgeIndex && link.up && link.addrs.includes(addr)) return;
+    const cmds: string[] = [];
+    const foreignOwner = link !== undefined && link.alias !== this.#alias && link.alias.startsWith(BRIDGE_ALIAS_PREFIX) ? link.alias.slice(BRIDGE_ALIAS_PREFIX.length) || '(no id)' : undefined;
+    const mine = link === undefined || link.alias === this.#alias;
+    const clash = await this.#overlappingAddress(mine ? undefined : foreignOwner === undefined ? addr : '');
+    if (clash !== undefined) {
+      const whose = clash.dev === this.bridge ? ` (bridge ${this.bridge} belongs to another Pharos server, ${foreignOwner}); give each server its own --task-cidr, or its own --task-bridge` : '; give each bridge its own CIDR';
+      throw new SetupFailedError(`task CIDR ${this.#ips.cidrText}`, `overlaps ${clash.addr} on ${clash.dev}${whose}`);
+    }
+    if (link === undefined) {
+      cmds.push(`link add ${this.bridge} type bridge`, `link set dev ${this.bridge} alias ${this.#alias}`, `addr add ${addr} dev ${this.bridge}`);
+    } else if (mine) {
+      if (link.addrs.length !== 1 || link.addrs[0] !== addr) cmds.push(`addr flush dev ${this.bridge}`, `addr add ${addr} dev ${this.bridge}`);
+    } else if (!link.addrs.includes(addr)) {
+      cmds.push(`addr add ${addr} dev ${this.bridge}`);
+      this.#addedAddress = true;
+    }
+    cmds.push(`link set ${this.bridge} up`);
+    // A bridge deleted under live tasks: their veths survived (the namespaces hold the peers); attach them again.
+    if (link === undefined) for (const veth of this.#veths.keys()) cmds.push(`link set ${veth} master ${this.bridge} up`);
+    const r = await runHostCommand('ip', ['-batch', '-'], cmds.join('\n') + '\n');
+    if (r.code !== 0) throw new SetupFailedError(`bridge ${this.bridge}`, r.stderr.trim());
+    if (link === undefined && this.#bridgeIndex !== undefined) {
+      this.#log?.warn({ bridge: this.bridge, tasks: this.#veths.size }, 'the task bridge was deleted: made it again and re-attached the live tasks');
+    }
+    this.#bridgeMine = mine;
+    this.#bridgeIndex = (await this.#bridgeLink())?.index;
+    this.#watchLinks();
+  }
+
+  /**
+   * Follows link deletions (`ip -o monitor link`) while the runtime is open: a deleted bridge is
+   * made again at once (live tasks re-attached); if that fails, or a live task's veth is deleted,
+   * the task's processes are killed, so the orchestrator sees its essential container exit and
+   * takes it out of DNS at once instead of answering an address nobody can reach.
+   */
+  #watchLinks(): void {
+    if (this.#monitor !== undefined || this.#closed) return;
+    const child = spawn(this.#ip, ['-o', 'monitor', 'link'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    this.#monitor = child;
+    child.on('error', (err) => this.#log?.warn({ err }, 'cannot follow link changes (ip monitor)'));
+    child.on('exit', () => {
+      if (this.#monitor === child) this.#monitor = undefined;
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const name = /^Deleted (?:\d+: )?([^:@\s]+)[:@]/.exec(line)?.[1];
+      if (name === undefined || this.#closed) return;
+      if (name === this.bridge) {
+        this.#ensureBridge().catch((err: unknown) => {
+          this.#log?.error({ err, bridge: this.bridge }, 'the task bridge was deleted and cannot be made again: stopping the tasks on it');
+          for (const { netns } of this.#veths.values()) void this.#killInside(netns);
+        });
+        return;
+      }
+      const owner = this.#veths.get(name);
+      if (owner !== undefined) {
+        this.#log?.error({ taskId: owner.taskId, veth: name }, "a task's veth was deleted: its network is gone, stopping it");
+        void this.#killInside(owner.netns);
+      }
+    });
   }
 
   /** The resolv.conf for tasks, asked of the provider once (after the bridge is up: it may listen on the gateway). */
@@ -307,8 +430,11 @@ export class NetnsRuntime implements Runtime {
     return this.#resolvConf;
   }
 
-  /** An address on another interface whose network overlaps the task CIDR (routing would be ambiguous). */
-  async #overlappingAddress(): Promise<{ dev: string; addr: string } | undefined> {
+  /**
+   * An address whose network overlaps the task CIDR (routing would be ambiguous). Addresses on the
+   * bridge are skipped when `onBridge` is undefined (ours: flushed if wrong), else all but `onBridge`.
+   */
+  async #overlappingAddress(onBridge?: string): Promise<{ dev: string; addr: string } | undefined> {
     const r = await runHostCommand('ip', ['-j', '-4', 'addr', 'show']);
     let links: { ifname: string; addr_info?: { local: string; prefixlen: number }[] }[];
     try {
@@ -318,8 +444,9 @@ export class NetnsRuntime implements Runtime {
     }
     const mine = this.#ips.cidr;
     for (const l of links) {
-      if (l.ifname === this.bridge) continue;
+      if (l.ifname === this.bridge && onBridge === undefined) continue;
       for (const a of l.addr_info ?? []) {
+        if (l.ifname === this.bridge && `${a.local}/${a.prefixlen}` === onBridge) continue;
         const n = parseIpv4(a.local);
         if (n === undefined || a.prefixlen === 32 || a.prefixlen === 0) continue;
         const size = 2 ** (32 - a.prefixlen);
@@ -390,6 +517,14 @@ export function renderResolvConf(config: TaskResolverConfig): string {
   return lines.join('\n') + '\n';
 }
 
+function parseJson<T>(text: string): T | undefined {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
+  }
+}
+
 /** IPv4 `addr/prefix` strings from `ip -j addr show` output. */
 function parseIpv4Addrs(json: string): string[] {
   try {
@@ -400,9 +535,9 @@ function parseIpv4Addrs(json: string): string[] {
   }
 }
 
-/** 4 base-36 characters (FNV-1a) of a name: short enough for interface names, distinct enough per bridge. */
+/** 6 base-36 characters (FNV-1a) of a name: short enough for interface names, distinct enough per bridge and owner. */
 function shortHash(name: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
-  return (h % 36 ** 4).toString(36).padStart(4, '0');
+  return (h % 36 ** 6).toString(36).padStart(6, '0');
 }

@@ -4,6 +4,11 @@ import { readFileSync, promises as fs } from 'node:fs';
 export const ENV_TASK_ID = 'PHAROS_TASK_ID';
 /** ...and the identity of the server that started it, so a restarted server can tell orphans from live tasks. */
 export const ENV_SERVER = 'PHAROS_SERVER';
+/**
+ * ...and the identity of the server's data directory (`<data-dir>/server-id`), when it has one:
+ * cleanup() kills only orphans of its own identity, never those of another server sharing the host.
+ */
+export const ENV_OWNER = 'PHAROS_OWNER';
 
 /**
  * `<pid>@<start time>` of a process: the start time (clock ticks since boot, /proc/<pid>/stat
@@ -37,12 +42,15 @@ interface ProcInfo {
   sid: number;
   /** PHAROS_SERVER from the initial environment, when PHAROS_TASK_ID is there too. */
   server?: string;
+  /** PHAROS_OWNER from the initial environment, with `server`. */
+  owner?: string;
 }
 
 /**
  * Finds containers that a Pharos server started (they carry PHAROS_TASK_ID and PHAROS_SERVER in
  * their initial environment) whose server is gone, and SIGKILLs them with their process groups.
- * A container of a live server — this one or another on the same machine — is left alone.
+ * A container of a live server — this one or another on the same machine — is left alone, and so
+ * is one whose `PHAROS_OWNER` is not `owner` (another server's, which cleans up after itself).
  *
  * A container's main process leads its own session (spawned `detached`), so every process in that
  * session descends from it: those are killed too, even ones that cleared their environment or
@@ -52,7 +60,7 @@ interface ProcInfo {
  * (or after ORPHAN_EXIT_WAIT_MS), so a replacement can bind their ports at once. Linux only
  * (reads /proc); elsewhere it does nothing. Returns the pids killed.
  */
-export async function killOrphans(): Promise<number[]> {
+export async function killOrphans(owner = ''): Promise<number[]> {
   let entries: string[];
   try {
     entries = await fs.readdir('/proc');
@@ -65,7 +73,7 @@ export async function killOrphans(): Promise<number[]> {
   const byPid = new Map(procs.map((p) => [p.pid, p]));
   const alive = new Map<string, boolean>();
   const isOrphan = (p: ProcInfo | undefined): boolean => {
-    if (p?.server === undefined || p.server === me) return false;
+    if (p?.server === undefined || p.server === me || (p.owner ?? '') !== owner) return false;
     let live = alive.get(p.server);
     if (live === undefined) {
       const serverPid = Number(p.server.split('@')[0]);
@@ -155,10 +163,15 @@ async function readProcAsync(pid: number): Promise<ProcInfo | undefined> {
   }
   let task: string | undefined;
   let server: string | undefined;
+  let owner: string | undefined;
   for (const kv of environ.split('\0')) {
     if (kv.startsWith(`${ENV_TASK_ID}=`)) task = kv.slice(ENV_TASK_ID.length + 1);
     else if (kv.startsWith(`${ENV_SERVER}=`)) server = kv.slice(ENV_SERVER.length + 1);
+    else if (kv.startsWith(`${ENV_OWNER}=`)) owner = kv.slice(ENV_OWNER.length + 1);
   }
-  if (task !== undefined && server !== undefined) info.server = server;
+  if (task !== undefined && server !== undefined) {
+    info.server = server;
+    if (owner !== undefined) info.owner = owner;
+  }
   return info;
 }

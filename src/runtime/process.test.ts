@@ -330,6 +330,27 @@ describe('ProcessRuntime', () => {
     }
   });
 
+  test("cleanup kills only orphans of its own owner (data-dir identity), never another server's", async () => {
+    const spawnOwned = (owner: string) =>
+      spawn('sleep', ['30'], { env: { PATH: process.env.PATH, PHAROS_TASK_ID: 'old', PHAROS_SERVER: '4999999@1', PHAROS_OWNER: owner }, detached: true, stdio: 'ignore' });
+    const mine = spawnOwned('ownera1');
+    const theirs = spawnOwned('ownerb2');
+    const rt = new ProcessRuntime({ owner: 'ownera1' });
+    try {
+      await eventually(() => [mine, theirs].every((c) => c.pid !== undefined && isAlive(c.pid)));
+      await rt.cleanup();
+      await eventually(() => !isAlive(mine.pid!), { message: 'our orphan survived cleanup' });
+      assert.equal(isAlive(theirs.pid!), true, "another owner's container was killed");
+      // The default runtime (no owner) leaves both owners' containers alone too.
+      await runtime.cleanup();
+      assert.equal(isAlive(theirs.pid!), true, "a runtime without owner killed an owned container");
+    } finally {
+      mine.kill('SIGKILL');
+      theirs.kill('SIGKILL');
+      await rt.close();
+    }
+  });
+
   test('close stops every live task', async () => {
     const rt = new ProcessRuntime();
     const a = await rt.startTask(task([container()]));

@@ -5,19 +5,22 @@ import type { NetworkBinding, NetworkMode, Runtime, RunningTask, StopOptions, Ta
 import type { Logger } from '../lib/index.ts';
 import { observeStart, type RuntimeMetrics } from './metrics.ts';
 import { killOrphans } from './orphans.ts';
-import { prepareLaunches, validateTaskSpec } from './spec.ts';
+import { prepareLaunches, validateTaskSpec, type TaskHostOptions } from './spec.ts';
 import { ProcessTask } from './task.ts';
+import { TaskDirs } from './taskdir.ts';
 
 /** close() gives live tasks this long between SIGTERM and SIGKILL: a server shutdown should not hang on a task. */
 export const CLOSE_STOP_TIMEOUT_MS = 2000;
 
-export interface ProcessRuntimeOptions {
+export interface ProcessRuntimeOptions extends TaskHostOptions {
   /** Registered as every task's `ipv4` (`AWS_INSTANCE_IPV4`). Default 127.0.0.1. */
   advertiseAddress?: string;
   /** Network modes to accept. Default host and bridge (awsvpc only when used as a fallback). */
   networkModes?: readonly NetworkMode[];
   metrics?: RuntimeMetrics;
   logger?: Logger;
+  /** Task working directories (shared with the netns runtime by DispatchRuntime). Default over `workRoot`. */
+  dirs?: TaskDirs;
 }
 
 /**
@@ -34,9 +37,13 @@ export class ProcessRuntime implements Runtime {
   readonly #starting = new Set<string>();
   readonly #metrics: RuntimeMetrics | undefined;
   readonly #log: Logger | undefined;
+  readonly #host: TaskHostOptions;
+  readonly #dirs: TaskDirs;
   #closed = false;
 
   constructor(options: ProcessRuntimeOptions = {}) {
+    this.#host = { owner: options.owner, workRoot: options.workRoot, taskUser: options.taskUser };
+    this.#dirs = options.dirs ?? new TaskDirs(options.workRoot);
     this.#advertise = options.advertiseAddress ?? '127.0.0.1';
     this.#metrics = options.metrics;
     this.#log = options.logger;
@@ -52,7 +59,7 @@ export class ProcessRuntime implements Runtime {
     validateTaskSpec(spec);
     if (!this.networkModes.includes(spec.networkMode)) throw new NetworkModeUnsupportedError(spec.networkMode, this.networkModes);
     if (this.#live.has(spec.taskId)) throw new TaskExistsError(spec.taskId);
-    const launches = await prepareLaunches(spec);
+    const launches = await prepareLaunches(spec, this.#host, this.#dirs.path(spec.taskId));
 
     const bindings: NetworkBinding[] = spec.containers.flatMap((c) =>
       (c.portMappings ?? []).map((pm) => ({
@@ -72,11 +79,13 @@ export class ProcessRuntime implements Runtime {
     this.#starting.add(spec.taskId);
     const releasePorts = async () => {
       for (const k of keys) this.#ports.delete(k);
+      await this.#dirs.remove(spec.taskId);
     };
 
     let task: ProcessTask;
     try {
       for (const b of bindings) await assertPortFree(b);
+      await this.#dirs.create(spec.taskId, launches);
       const network = { ipv4: this.#advertise, bindings, wrap: (file: string, args: string[]) => ({ file, args }), release: releasePorts };
       task = await ProcessTask.start(spec.taskId, spec.networkMode, launches, network, () => this.#live.delete(spec.taskId), signal);
     } catch (err) {
@@ -98,9 +107,9 @@ export class ProcessRuntime implements Runtime {
     return [...this.#live.values()];
   }
 
-  /** Kills containers (and their children) left running by a Pharos server that is no longer alive. */
+  /** Kills containers (and their children) left running by a Pharos server of this owner that is no longer alive. */
   async cleanup(): Promise<void> {
-    const killed = await killOrphans();
+    const killed = await killOrphans(this.#host.owner);
     if (killed.length > 0) {
       this.#metrics?.cleanedUp.inc({ kind: 'process' }, killed.length);
       this.#log?.info({ pids: killed }, 'killed containers left running by a previous server');

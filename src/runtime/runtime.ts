@@ -49,8 +49,13 @@ export interface ContainerSpec {
    * is NOT inherited, so its credentials never leak into tasks.
    */
   environment?: Record<string, string>;
-  /** Working directory; must exist. Default: the server's working directory. */
+  /** Working directory; must exist. Default: the task's own empty directory (removed with the task). */
   workingDirectory?: string;
+  /**
+   * ECS `user`: `name`, `uid`, `name:group` or `uid:gid`; the container (and its health-check
+   * commands) run as that user. Default: the runtime's `taskUser`, else the server's user.
+   */
+  user?: string;
   /** Reported back on exit so the orchestrator can apply `EssentialContainerExited`. */
   essential: boolean;
   portMappings: PortMappingSpec[];

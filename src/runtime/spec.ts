@@ -1,7 +1,8 @@
 import { BadContainerSpecError, ExecutableNotFoundError } from './errors.ts';
 import type { ContainerSpec, TaskSpec } from './runtime.ts';
-import { ENV_SERVER, ENV_TASK_ID, serverIdentity } from './orphans.ts';
+import { ENV_OWNER, ENV_SERVER, ENV_TASK_ID, serverIdentity } from './orphans.ts';
 import { DEFAULT_PATH, isDirectory, resolveExecutable } from './spawn.ts';
+import { currentUid, dropPrivileges, resolveUser, type TaskUser } from './users.ts';
 
 /** ECS allows 10 containers per task definition; more is a mistake, not a workload. */
 export const MAX_CONTAINERS_PER_TASK = 10;
@@ -18,6 +19,30 @@ export interface Launch {
   args: string[];
   env: Record<string, string>;
   cwd: string;
+  /** Set when the container runs as another user than the server: every spawn goes through dropPrivileges. */
+  user?: TaskUser;
+}
+
+/** What every task of a runtime shares: who created it, where its files go, who it may run as. */
+export interface TaskHostOptions {
+  /**
+   * The server's identity (`<data-dir>/server-id`), stamped on what the runtime creates
+   * (`PHAROS_OWNER`, namespace and veth names, the bridge's alias): cleanup() removes only what
+   * carries it. Default none (everything with the runtime's names and no owner).
+   */
+  owner?: string;
+  /** Parent of each task's default working directory `<workRoot>/<taskId>`. Default a fresh directory under the OS temp dir. */
+  workRoot?: string;
+  /**
+   * When set, every task runs as this user and a container asking for another user is refused:
+   * the server's API does not authenticate requests, so no request may choose who runs its code.
+   */
+  taskUser?: string;
+}
+
+/** argv of a launch as spawned: through setpriv when the container runs as another user. */
+export function asUser(user: TaskUser | undefined, file: string, args: string[]): { file: string; args: string[] } {
+  return user === undefined ? { file, args } : dropPrivileges(user, file, args);
 }
 
 /**
@@ -49,6 +74,7 @@ export function validateTaskSpec(spec: TaskSpec): void {
         throw new BadContainerSpecError(`container ${c.name}: environment variable ${JSON.stringify(k)} is not valid`);
       }
     }
+    if (c.user !== undefined && typeof c.user !== 'string') throw new BadContainerSpecError(`container ${c.name}: user must be a string`);
     if (c.workingDirectory !== undefined && (typeof c.workingDirectory !== 'string' || c.workingDirectory === '' || c.workingDirectory.includes('\0'))) {
       throw new BadContainerSpecError(`container ${c.name}: workingDirectory is not valid`);
     }
@@ -84,32 +110,61 @@ export function argvOf(c: ContainerSpec): string[] {
  * The environment a container starts with: a small base (never the server's own environment,
  * which may hold credentials) overlaid with the spec's variables.
  */
-export function containerEnv(c: ContainerSpec, taskId: string): Record<string, string> {
+export function containerEnv(c: ContainerSpec, taskId: string, owner = '', user?: TaskUser): Record<string, string> {
   return {
     PATH: process.env.PATH ?? DEFAULT_PATH,
-    HOME: '/root',
+    HOME: user === undefined ? '/root' : (user.home ?? '/'),
     HOSTNAME: taskId.slice(0, 12),
     ...(c.environment ?? {}),
     // Set last so a spec cannot forge them: cleanup() finds orphans of a dead server by these.
     [ENV_TASK_ID]: taskId,
     [ENV_SERVER]: serverIdentity(),
+    ...(owner === '' ? {} : { [ENV_OWNER]: owner }),
   };
+}
+
+/**
+ * Who a container runs as, or undefined for the server's own user. With `host.taskUser` (an
+ * unauthenticated server) that user, and a container asking for anyone else is refused; a server
+ * that is not root can run nobody else.
+ */
+export function containerUser(c: ContainerSpec, host: TaskHostOptions): TaskUser | undefined {
+  const forced = host.taskUser === undefined ? undefined : resolveUser(host.taskUser, c.name);
+  const asked = c.user === undefined ? undefined : resolveUser(c.user, c.name);
+  if (forced !== undefined && asked !== undefined && (asked.uid !== forced.uid || asked.gid !== forced.gid)) {
+    throw new BadContainerSpecError(
+      `container ${c.name}: user ${JSON.stringify(c.user)} is honoured only when the API authenticates requests (pharos server --credentials); without credentials every task runs as ${host.taskUser}`,
+      { container: c.name },
+    );
+  }
+  const user = asked ?? forced;
+  const me = currentUid();
+  if (user === undefined || user.uid === me) return undefined;
+  if (me !== 0) {
+    const why = forced !== undefined ? ` (the API does not authenticate requests, so tasks must run as ${host.taskUser}: start pharos server with --credentials, or as root)` : '';
+    throw new BadContainerSpecError(`container ${c.name}: cannot run as user ${JSON.stringify(user.spec)}: this server runs as uid ${me} and cannot switch users${why}`, { container: c.name });
+  }
+  return user;
 }
 
 
 /** Resolves executables and working directories of every container, before anything is created. */
-export async function prepareLaunches(spec: TaskSpec): Promise<Launch[]> {
+export async function prepareLaunches(spec: TaskSpec, host: TaskHostOptions, taskDir: string): Promise<Launch[]> {
   const out: Launch[] = [];
   for (const c of spec.containers) {
-    const cwd = c.workingDirectory ?? process.cwd();
-    if (!(await isDirectory(cwd))) {
+    // The task's own directory is made right before the containers start (TaskDir.create).
+    const cwd = c.workingDirectory ?? taskDir;
+    if (c.workingDirectory !== undefined && !(await isDirectory(cwd))) {
       throw new BadContainerSpecError(`container ${c.name}: working directory "${cwd}" does not exist`, { container: c.name });
     }
-    const env = containerEnv(c, spec.taskId);
+    const user = containerUser(c, host);
+    const env = containerEnv(c, spec.taskId, host.owner, user);
     const [program, ...args] = argvOf(c);
     const r = await resolveExecutable(program!, env.PATH ?? DEFAULT_PATH, cwd);
     if (!r.ok) throw new ExecutableNotFoundError(c.name, program!, r.detail);
-    out.push({ name: c.name, essential: c.essential !== false, program: program!, file: r.file, args, env, cwd });
+    const launch: Launch = { name: c.name, essential: c.essential !== false, program: program!, file: r.file, args, env, cwd };
+    if (user !== undefined) launch.user = user;
+    out.push(launch);
   }
   return out;
 }

@@ -12,7 +12,7 @@ import type {
   RunningTask,
   StopOptions,
 } from './runtime.ts';
-import type { Launch } from './spec.ts';
+import { asUser, type Launch } from './spec.ts';
 import { DEFAULT_PATH, killGroup, resolveExecutable } from './spawn.ts';
 
 /** ECS keeps the first 1 KiB of a health check's output; a little more helps debugging. */
@@ -107,8 +107,9 @@ export class ProcessTask implements RunningTask {
   }
 
   async #spawnContainer(l: Launch): Promise<void> {
-    const { file, args } = this.#network.wrap(l.file, l.args);
-    // argv[0] as the spec wrote it, unless a wrapper (nsenter) runs first and execs the program.
+    const dropped = asUser(l.user, l.file, l.args);
+    const { file, args } = this.#network.wrap(dropped.file, dropped.args);
+    // argv[0] as the spec wrote it, unless a wrapper (ip netns exec, setpriv) runs first and execs the program.
     const argv0 = file === l.file ? l.program : file;
     const child = spawn(file, args, { argv0, cwd: l.cwd, env: l.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
@@ -209,7 +210,9 @@ export class ProcessTask implements RunningTask {
     const r = await resolveExecutable(argv[0]!, env.PATH ?? DEFAULT_PATH, cwd);
     if (!r.ok) return { exitCode: 127, signal: null, timedOut: false, output: `exec: executable "${argv[0]}" ${r.detail}` };
     if (this.#finalizing) throw new TaskStoppedError(this.taskId);
-    const { file, args } = this.#network.wrap(r.file, argv.slice(1));
+    // Health-check commands run as the container's user, like the container itself.
+    const dropped = asUser(c.launch.user, r.file, argv.slice(1));
+    const { file, args } = this.#network.wrap(dropped.file, dropped.args);
     return new Promise<ExecResult>((resolve) => {
       const child = spawn(file, args, { argv0: file === r.file ? argv[0]! : file, cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
