@@ -15,6 +15,8 @@ export const UNKNOWN_OPERATION = 'UnknownOperationException';
 export const SERIALIZATION_ERROR = 'SerializationException';
 export const REQUEST_TOO_LARGE = 'RequestEntityTooLargeException';
 export const INTERNAL_FAILURE = 'InternalFailure';
+/** limits.ts: this client address already has its cap of requests in flight (SDKs retry it with backoff). */
+export const THROTTLING = 'ThrottlingException';
 /** SigV4 (sigv4.ts): no `Authorization` header at all. */
 export const MISSING_AUTHENTICATION_TOKEN = 'MissingAuthenticationTokenException';
 /** SigV4: an `Authorization` header (or `X-Amz-Date`) that cannot be parsed or lacks a part. */
@@ -39,6 +41,7 @@ export const BOUNDARY_ERRORS: ErrorTable = {
   [UNKNOWN_OPERATION]: 400,
   [SERIALIZATION_ERROR]: 400,
   [REQUEST_TOO_LARGE]: 413,
+  [THROTTLING]: 400,
   [MISSING_AUTHENTICATION_TOKEN]: 403,
   [INCOMPLETE_SIGNATURE]: 400,
   [INVALID_SIGNATURE]: 400,

@@ -11,10 +11,12 @@ export {
   type PathOutcome,
   type HttpHandler,
   type RequestAuthenticator,
+  type TlsMaterial,
 } from './server.ts';
 export { WatchHub, watchRoute, WATCH_PREFIX, DEFAULT_WAIT_MS, MAX_WAIT_MS, SSE_HEARTBEAT_MS, type WatchSource } from './watch.ts';
 export { ConsoleBackend, CONSOLE_PREFIX, COALESCE_MS, HEARTBEAT_MS, MAX_EVENT_STREAMS, type ChangeFeed, type ConsoleBackendOptions } from './console.ts';
 export { ConsoleSessions, SESSION_COOKIE, CSRF_HEADER, SESSION_TTL_MS, readCookie, type ConsoleSession } from './session.ts';
+export { DEFAULT_HTTP_LIMITS, type HttpLimits } from './limits.ts';
 export { CLOUD_MAP_PREFIX, ECS_PREFIX, CLOUD_MAP_SIGNING_NAME, ECS_SIGNING_NAME, cloudMapTarget, ecsTarget } from './targets.ts';
 export {
   SigV4Verifier,

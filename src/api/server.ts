@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
@@ -8,11 +9,13 @@ import {
   CLOUD_MAP_STYLE,
   REQUEST_TOO_LARGE,
   SERIALIZATION_ERROR,
+  THROTTLING,
   UNKNOWN_OPERATION,
   toWireError,
   type ErrorStyle,
 } from './errors.ts';
 import { RAW_JSON } from '../registry/index.ts';
+import { ClientLimits, SERVER_TIMEOUT_OPTIONS, type HttpLimits } from './limits.ts';
 import { ApiMetrics, OK_LABEL, UNKNOWN_LABEL } from './metrics.ts';
 import { SigV4Verifier, type Credentials } from './sigv4.ts';
 
@@ -56,6 +59,16 @@ export interface ApiServerOptions {
   credentials?: readonly Credentials[];
   /** Time for the signature's 15-minute window. */
   clock?: Clock;
+  /** Timeouts and caps on what clients may hold (limits.ts DEFAULT_HTTP_LIMITS). */
+  limits?: Partial<HttpLimits>;
+  /** PEM certificate chain and key: serve HTTPS instead of HTTP (setTls replaces them). */
+  tls?: TlsMaterial;
+}
+
+/** A PEM certificate (chain) and its private key. */
+export interface TlsMaterial {
+  cert: string | Buffer;
+  key: string | Buffer;
 }
 
 /** A request to a path-routed API, its whole body read and (when the server checks them) its signature checked. */
@@ -117,7 +130,9 @@ interface Route {
  * @see docs/compatibility.md#wire-protocol
  */
 export class ApiServer {
-  private readonly server: Server;
+  private readonly server: Server | HttpsServer;
+  private readonly limits: ClientLimits;
+  private readonly tls: boolean;
   private readonly routes = new Map<string, Route>();
   private readonly styles = new Map<string, ErrorStyle>();
   private readonly pathRoutes: PathRoute[] = [];
@@ -141,7 +156,17 @@ export class ApiServer {
     if (options.credentials && options.credentials.length > 0) {
       this.verifier = new SigV4Verifier({ credentials: options.credentials, clock: options.clock ?? systemClock });
     }
-    this.server = createServer((req, res) => this.onRequest(req, res));
+    this.limits = new ClientLimits(options.limits ?? {}, options.metrics);
+    const handler = (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res);
+    this.tls = options.tls !== undefined;
+    this.server = options.tls ? createHttpsServer({ ...SERVER_TIMEOUT_OPTIONS, cert: options.tls.cert, key: options.tls.key }, handler) : createServer(SERVER_TIMEOUT_OPTIONS, handler);
+    this.limits.apply(this.server as Server);
+  }
+
+  /** Replaces the certificate and key of an HTTPS server (SIGHUP); new connections get them, open ones keep theirs. Throws on bad PEM. */
+  setTls(material: TlsMaterial): void {
+    if (!this.tls) throw new Error('the API server was not started with TLS');
+    (this.server as HttpsServer).setSecureContext({ cert: material.cert, key: material.key });
   }
 
   /** Adds a service's operations to the target table. */
@@ -199,7 +224,7 @@ export class ApiServer {
     const addr = this.server.address() as AddressInfo | null;
     if (!addr) throw new Error('API server is not listening');
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    return `http://${host}:${addr.port}`;
+    return `${this.tls ? 'https' : 'http'}://${host}:${addr.port}`;
   }
 
   /**
@@ -239,11 +264,19 @@ export class ApiServer {
         return;
       }
     }
+    // Mounts (the console) and path routes (Route 53 REST, watches) are not counted per client: a watch is held open by design.
     for (const route of this.pathRoutes) {
       if (pathOnly.startsWith(route.prefix)) {
         this.onPathRequest(route, req, res, pathOnly, q === -1 ? '' : url.slice(q + 1));
         return;
       }
+    }
+    if (!this.limits.admit(req, res)) {
+      // The body is not read: close the connection after the answer instead.
+      res.setHeader('Connection', 'close');
+      this.sendError(res, toWireError(new BoundaryError(THROTTLING, 'too many requests in flight from this client address; retry later'), this.styleFor(req.headers['x-amz-target'])));
+      this.metrics.record(UNKNOWN_LABEL, THROTTLING, 0);
+      return;
     }
     if (req.method === 'POST') {
       this.onPost(req, res);

@@ -36,8 +36,20 @@ export interface ServerConfig {
   dnsForward: HostPort | undefined;
   dnsMaxAnswers: number;
   taskCidr: string;
+  /** The host bridge awsvpc task namespaces join; another name lets servers and agents on one host keep apart. */
+  taskBridge: string;
+  /** Who every task runs as when the API does not authenticate requests (no credentials). */
+  unauthenticatedTaskUser: string;
   /** ECS: time between deregistering a stopping task and SIGTERM; undefined = its records' largest TTL plus a grace (orchestrator DRAIN_GRACE_MS). */
   drainDelayMs: number | undefined;
+  /** HTTP: time allowed for a request's headers, then for its body (api/limits.ts). */
+  httpHeaderTimeoutMs: number;
+  httpBodyTimeoutMs: number;
+  httpMaxConnections: number;
+  httpMaxInFlightPerClient: number;
+  /** PEM files: the API serves HTTPS with them (re-read on SIGHUP); both or neither. */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
   maxNamespaces: number;
   maxInstancesPerNamespace: number;
   maxInstancesPerService: number;
@@ -106,7 +118,23 @@ export const SETTINGS: readonly Setting<keyof ServerConfig>[] = [
   setting({ key: 'dnsForward', flag: '--dns-forward', env: 'PHAROS_DNS_FORWARD', arg: 'host[:port]|none', default: 'none', help: 'Resolver to forward names outside Pharos zones to; none answers REFUSED.', parse: parseForward }),
   setting({ key: 'dnsMaxAnswers', flag: '--dns-max-answers', env: 'PHAROS_DNS_MAX_ANSWERS', arg: 'n', default: '8', help: 'Most records in a MULTIVALUE answer (Route 53: 8).', parse: parseIntFlag(1, 1000) }),
   setting({ key: 'taskCidr', flag: '--task-cidr', env: 'PHAROS_TASK_CIDR', arg: 'cidr', default: '198.18.0.0/16', help: 'IPv4 range task network namespaces get their addresses from.', parse: parseCidr }),
+  setting({ key: 'taskBridge', flag: '--task-bridge', env: 'PHAROS_TASK_BRIDGE', arg: 'name', default: 'pharos0', help: 'Host bridge for task network namespaces. Servers (and agents) sharing a host may share it with distinct --task-cidr values, or each use their own; a bridge is deleted only by the server that created it.', parse: parseBridge }),
+  setting({
+    key: 'unauthenticatedTaskUser',
+    flag: '--unauthenticated-task-user',
+    env: 'PHAROS_UNAUTHENTICATED_TASK_USER',
+    arg: 'user',
+    default: 'nobody',
+    help: "Without --credentials no request is authenticated, so every task runs as this unprivileged user (needs a root server) and a task definition's user is refused; with credentials tasks run as their task definition's user, by default the server's.",
+    parse: parseUnprivilegedUser,
+  }),
   setting({ key: 'drainDelayMs', flag: '--drain-delay', env: 'PHAROS_DRAIN_DELAY', arg: 'duration|ttl', default: 'ttl', help: 'ECS: how long a stopping task keeps running after it left DNS, before SIGTERM; ttl = the largest TTL of its Cloud Map records plus 1s for answers and requests in flight.', parse: (raw) => (raw === 'ttl' ? undefined : parseDurationFlag(raw)) }),
+  setting({ key: 'httpHeaderTimeoutMs', flag: '--http-header-timeout', env: 'PHAROS_HTTP_HEADER_TIMEOUT', arg: 'duration', default: '5s', help: 'A client that has not sent its request headers this long after connecting is disconnected (408).', parse: parsePositiveDuration }),
+  setting({ key: 'httpBodyTimeoutMs', flag: '--http-body-timeout', env: 'PHAROS_HTTP_BODY_TIMEOUT', arg: 'duration', default: '10s', help: 'Time allowed for a request body after its headers; a slower client is disconnected (408).', parse: parsePositiveDuration }),
+  setting({ key: 'httpMaxConnections', flag: '--http-max-connections', env: 'PHAROS_HTTP_MAX_CONNECTIONS', arg: 'n', default: '4096', help: 'Open API connections at once, all clients together; more are closed as they arrive.', parse: parseIntFlag(1, 1_000_000) }),
+  setting({ key: 'httpMaxInFlightPerClient', flag: '--http-max-in-flight-per-client', env: 'PHAROS_HTTP_MAX_IN_FLIGHT_PER_CLIENT', arg: 'n', default: '64', help: 'API requests in progress at once from one client address; more get ThrottlingException (SDKs retry it).', parse: parseIntFlag(1, 1_000_000) }),
+  setting({ key: 'tlsCert', flag: '--tls-cert', env: 'PHAROS_TLS_CERT', arg: 'pem file|none', default: 'none', help: 'Certificate chain (PEM): with --tls-key the API serves HTTPS. Both files are read again on SIGHUP.', parse: parseOptionalPath }),
+  setting({ key: 'tlsKey', flag: '--tls-key', env: 'PHAROS_TLS_KEY', arg: 'pem file|none', default: 'none', help: 'Private key (PEM) of --tls-cert.', parse: parseOptionalPath }),
   setting({ key: 'maxNamespaces', flag: '--max-namespaces', env: 'PHAROS_MAX_NAMESPACES', arg: 'n', default: '50', help: 'Quota: namespaces per region (AWS default 50).', parse: parseIntFlag(1, 1_000_000) }),
   setting({ key: 'maxInstancesPerNamespace', flag: '--max-instances-per-namespace', env: 'PHAROS_MAX_INSTANCES_PER_NAMESPACE', arg: 'n', default: '2000', help: 'Quota: instances per namespace (AWS default 2,000).', parse: parseIntFlag(1, 10_000_000) }),
   setting({ key: 'maxInstancesPerService', flag: '--max-instances-per-service', env: 'PHAROS_MAX_INSTANCES_PER_SERVICE', arg: 'n', default: '1000', help: 'Quota: instances per service (AWS: 1,000).', parse: parseIntFlag(1, 10_000_000) }),
@@ -153,6 +181,7 @@ export function parseServerArgs(argv: readonly string[], env: Readonly<Record<st
     }
   }
   checkApiExposure(config as ServerConfig);
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together: give both PEM files, or neither');
   return { help: false, config: config as ServerConfig };
 }
 
@@ -210,6 +239,16 @@ export function parseDuration(raw: string): number {
     throw new Error(`${JSON.stringify(raw)} is not a duration (use e.g. 500ms, 5s, 1m)`);
   }
   return Math.round(Number(m[1]) * DURATION_UNITS_MS[m[2] ?? 'ms']!);
+}
+
+function parsePositiveDuration(raw: string): number {
+  const ms = parseDurationFlag(raw);
+  if (ms <= 0) throw new Error('must be more than 0');
+  return ms;
+}
+
+function parseOptionalPath(raw: string): string | undefined {
+  return raw.trim() === 'none' ? undefined : nonEmpty(raw);
 }
 
 function parseDurationFlag(raw: string): number {
@@ -291,6 +330,20 @@ function parseIntFlag(min: number, max: number): (raw: string) => number {
     if (!Number.isSafeInteger(n) || n < min || n > max) throw new Error(`${JSON.stringify(raw)} is not a whole number in ${min}-${max}`);
     return n;
   };
+}
+
+/** Linux interface names: at most 15 bytes; these characters are safe in `ip -batch` lines. */
+function parseBridge(raw: string): string {
+  if (/^[A-Za-z0-9_-]{1,15}$/.test(raw)) return raw;
+  throw new Error(`${JSON.stringify(raw)} is not an interface name (1-15 letters, digits, '_' or '-')`);
+}
+
+/** A user name or uid other than root: unauthenticated requests must never run code as root. */
+function parseUnprivilegedUser(raw: string): string {
+  const user = raw.trim();
+  if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}$/.test(user)) throw new Error(`${JSON.stringify(raw)} is not a user name or uid`);
+  if (user === 'root' || /^0+$/.test(user)) throw new Error('must not be root: tasks of unauthenticated requests run as this user');
+  return user;
 }
 
 function parseCidr(raw: string): string {

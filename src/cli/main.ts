@@ -22,6 +22,7 @@ against it with --endpoint-url.
 Commands:
   server      Run the API, DNS server and health checker (see: pharos server --help)
   logs        Print a task's captured stdout/stderr (see: pharos logs --help)
+  version     Print the version (also --version)
 
 Flags:
   -h, --help      Show this help
@@ -50,7 +51,7 @@ export async function main(argv: readonly string[], io: MainIo = processIo()): P
     io.stdout.write(USAGE);
     return 0;
   }
-  if (command === '--version') {
+  if (command === '--version' || command === 'version') {
     io.stdout.write(`pharos ${version()}\n`);
     return 0;
   }
@@ -85,7 +86,11 @@ async function runServer(argv: readonly string[], io: MainIo): Promise<number> {
   }
   // Also on stdout, whatever the log level, so scripts can find the real ports (e.g. after port 0).
   io.stdout.write(`pharos listening: api ${server.apiUrl}${server.dnsAddress ? ` dns ${server.dnsAddress}` : ''}\n`);
+  // SIGHUP: re-read the TLS certificate and key (e.g. after a renewal), as nginx and HAProxy do.
+  const onHup = () => server.reloadTls();
+  process.on('SIGHUP', onHup);
   await stopSignal;
+  process.off('SIGHUP', onHup);
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), SHUTDOWN_TIMEOUT_MS);

@@ -1,6 +1,7 @@
-import { mkdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { collectDefaultMetrics } from 'prom-client';
-import { ApiServer, CONSOLE_PREFIX, ConsoleBackend, ConsoleSessions, WatchHub, cloudMapTarget, ecsTarget, route53Route, watchRoute } from '../api/index.ts';
+import { ApiServer, CONSOLE_PREFIX, ConsoleBackend, ConsoleSessions, WatchHub, cloudMapTarget, ecsTarget, route53Route, watchRoute, type TlsMaterial } from '../api/index.ts';
 import { consoleAssets } from '../console/index.ts';
 import { startDnsServer } from '../dns/index.ts';
 import { HealthMonitor } from '../health/index.ts';
@@ -13,6 +14,10 @@ import { Orchestrator, ecsKeys } from '../orchestrator/index.ts';
 import { ecs } from '../orchestrator/ops/index.ts';
 import { createRuntime, type Runtime } from '../runtime/index.ts';
 import { checkApiExposure, type ServerConfig } from './config.ts';
+import { prepareDataDir } from './datadir.ts';
+
+/** Each task's default working directory is `<data-dir>/tasks/<taskId>`. */
+const TASK_DIRS = 'tasks';
 
 /** Resolvers (glibc, musl, c-ares) read no port from resolv.conf: a task's nameserver must answer on 53. */
 const TASK_DNS_PORT = 53;
@@ -23,6 +28,11 @@ export interface RunningServer {
   apiUrl: string;
   /** `host:port` of the DNS server, once the DNS block is wired in. */
   dnsAddress?: string;
+  /**
+   * Reads --tls-cert and --tls-key again (SIGHUP): new connections get the new certificate. A file
+   * that cannot be read or parsed is logged and the old certificate kept. No-op without TLS.
+   */
+  reloadTls(): void;
   /**
    * Stops in reverse start order: the API first (no new requests, in-flight ones finish), then
    * the other parts, the registry, the snapshot, and the store last. Repeatable.
@@ -65,7 +75,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
   try {
     // ---- store and registry -------------------------------------------------------------
-    if (config.store.startsWith('sqlite:')) mkdirSync(config.dataDir, { recursive: true });
+    // 0700, with this server's identity: what it creates on the host carries it (runtime owner).
+    const { serverId } = prepareDataDir(config.dataDir);
     const etcd = { caFile: config.etcdCa, certFile: config.etcdCert, keyFile: config.etcdKey, username: config.etcdUsername, password: config.etcdPassword };
     const kv = await openStore(config.store, { metrics, logger: logger.child({ module: 'store' }), clock, etcd });
     stops.push({ name: 'store', stop: () => kv.close() });
@@ -98,7 +109,19 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     await registry.start();
     stops.push({ name: 'registry', stop: () => registry.stop() });
 
-    const api = new ApiServer({ logger: logger.child({ module: 'api' }), metrics, credentials: config.credentials, clock });
+    const api = new ApiServer({
+      logger: logger.child({ module: 'api' }),
+      metrics,
+      credentials: config.credentials,
+      clock,
+      limits: {
+        headerTimeoutMs: config.httpHeaderTimeoutMs,
+        bodyTimeoutMs: config.httpBodyTimeoutMs,
+        maxConnections: config.httpMaxConnections,
+        maxInFlightPerClient: config.httpMaxInFlightPerClient,
+      },
+      ...(config.tlsCert !== undefined && config.tlsKey !== undefined ? { tls: readTls(config.tlsCert, config.tlsKey) } : {}),
+    });
     api.addTarget(cloudMapTarget(cloudMap(registry)));
     // The watch (GET /v1/...): waiters per service, woken by the snapshot's changes.
     const watchHub = new WatchHub(snapshot, metrics);
@@ -147,7 +170,18 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     // The runtime cleans up what a previous run left (namespaces, processes) before any task;
     // the orchestrator then records this node's lost tasks as STOPPED and the scheduler replaces
     // them. Stop order: orchestrator (deregisters and stops tasks) before the runtime closes.
-    const runtime = options.runtime ?? createRuntime({ awsvpc: { taskCidr: config.taskCidr }, metrics, logger: logger.child({ module: 'runtime' }) });
+    // Without credentials nobody is authenticated, so no request may choose who runs its code:
+    // every task runs as the unprivileged --unauthenticated-task-user (README "Authentication").
+    const runtime =
+      options.runtime ??
+      createRuntime({
+        awsvpc: { taskCidr: config.taskCidr, bridge: config.taskBridge },
+        owner: serverId,
+        workRoot: join(config.dataDir, TASK_DIRS),
+        taskUser: config.credentials.length === 0 ? config.unauthenticatedTaskUser : undefined,
+        metrics,
+        logger: logger.child({ module: 'runtime' }),
+      });
     // A task in its own network namespace has its own loopback, so the DNS address above is out
     // of its reach: when the netns runtime brings its bridge up, DNS also listens on the bridge's
     // gateway (port 53: resolv.conf cannot name another) and each task's resolv.conf points there.
@@ -194,12 +228,21 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     api.setReady(true);
 
     const apiUrl = api.url;
-    logger.info({ apiUrl, dnsAddress, store: config.store, sigv4: api.authenticates, accessKeys: config.credentials.length }, `pharos listening: api ${apiUrl}${dnsAddress ? `, dns ${dnsAddress}` : ''}`);
+    logger.info({ apiUrl, dnsAddress, serverId, store: config.store, sigv4: api.authenticates, accessKeys: config.credentials.length }, `pharos listening: api ${apiUrl}${dnsAddress ? `, dns ${dnsAddress}` : ''}`);
 
     let closing: Promise<void> | undefined;
     return {
       apiUrl,
       dnsAddress,
+      reloadTls: () => {
+        if (config.tlsCert === undefined || config.tlsKey === undefined) return;
+        try {
+          api.setTls(readTls(config.tlsCert, config.tlsKey));
+          logger.info({ cert: config.tlsCert }, 'TLS certificate reloaded');
+        } catch (err) {
+          logger.error({ err, cert: config.tlsCert }, 'TLS certificate not reloaded: keeping the previous one');
+        }
+      },
       close: () => {
         closing ??= (async () => {
           logger.info('pharos shutting down');
@@ -214,4 +257,16 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     await stopAll();
     throw err;
   }
+}
+
+/** The PEM files of --tls-cert and --tls-key; errors name the file. */
+function readTls(certFile: string, keyFile: string): TlsMaterial {
+  const read = (file: string, flag: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new Error(`${flag} ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  return { cert: read(certFile, '--tls-cert'), key: read(keyFile, '--tls-key') };
 }

@@ -1,0 +1,101 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { Counter, type Registry as MetricsRegistry } from '../lib/index.ts';
+
+/** How much of the server one client, or all clients, may hold. */
+export interface HttpLimits {
+  /** From connecting to the end of the request headers; a slower client is disconnected. */
+  headerTimeoutMs: number;
+  /** After the headers, until the body has arrived. */
+  bodyTimeoutMs: number;
+  /** Open connections at once, all clients together; more are closed as they arrive. */
+  maxConnections: number;
+  /** Requests being processed at once for one client address; more get ThrottlingException. */
+  maxInFlightPerClient: number;
+}
+
+/**
+ * Defaults. Node's own (60 s for headers, 300 s for a request, no connection cap) let a few
+ * hundred slow clients hold sockets for minutes. An SDK sends its headers in one write and a
+ * Cloud Map body is under 100 KiB, so 5 s and 10 s are generous on any real link. 4096
+ * connections stay well under the usual 1024*N file descriptor limits with room for DNS and
+ * health probes; 64 requests in flight per address is more than an SDK's connection pool (50).
+ */
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  headerTimeoutMs: 5_000,
+  bodyTimeoutMs: 10_000,
+  maxConnections: 4096,
+  maxInFlightPerClient: 64,
+};
+/**
+ * How often Node looks for connections past their header or request timeout: a slow client is
+ * closed at most this long after its deadline.
+ */
+const TIMEOUT_CHECK_INTERVAL_MS = 250;
+
+/** Why a connection or request was refused: the `reason` label of pharos_api_refused_total. */
+export type RefusalReason = 'max_connections' | 'client_in_flight' | 'timeout';
+
+/**
+ * Bounds what clients can hold of an HTTP(S) server: header and body timeouts, a connection cap
+ * and a per-address cap on requests in flight, each refusal counted in
+ * `pharos_api_refused_total{reason}`.
+ */
+export class ClientLimits {
+  readonly #limits: HttpLimits;
+  readonly #inFlight = new Map<string, number>();
+  readonly #refused: Counter<'reason'>;
+
+  constructor(limits: Partial<HttpLimits>, metrics: MetricsRegistry) {
+    this.#limits = { ...DEFAULT_HTTP_LIMITS, ...limits };
+    this.#refused = new Counter({
+      name: 'pharos_api_refused_total',
+      help: 'Connections and requests the API refused to bound its resources: max_connections, client_in_flight (per-address cap), timeout (headers or body too slow).',
+      labelNames: ['reason'],
+      registers: [metrics],
+    });
+    for (const r of ['max_connections', 'client_in_flight', 'timeout'] as const) this.#refused.inc({ reason: r }, 0);
+  }
+
+  /** Applies the timeouts and the connection cap to `server` (before it listens). */
+  apply(server: Server): void {
+    const l = this.#limits;
+    server.headersTimeout = l.headerTimeoutMs;
+    server.requestTimeout = l.headerTimeoutMs + l.bodyTimeoutMs;
+    server.maxConnections = l.maxConnections;
+    server.on('drop', () => this.#refused.inc({ reason: 'max_connections' }));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') this.#refused.inc({ reason: 'timeout' });
+      // Node answers 400/408 itself only when no listener is set; a bad request gets the same here.
+      if (socket.writable && !socket.destroyed) socket.end(err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      socket.destroy();
+    });
+  }
+
+  /**
+   * Counts a request against its client address until its response is done. False (and counted
+   * as refused) when the address already has `maxInFlightPerClient` requests in flight.
+   */
+  admit(req: IncomingMessage, res: ServerResponse): boolean {
+    const addr = req.socket.remoteAddress ?? '';
+    const n = this.#inFlight.get(addr) ?? 0;
+    if (n >= this.#limits.maxInFlightPerClient) {
+      this.#refused.inc({ reason: 'client_in_flight' });
+      return false;
+    }
+    this.#inFlight.set(addr, n + 1);
+    let done = false;
+    const release = () => {
+      if (done) return;
+      done = true;
+      const left = (this.#inFlight.get(addr) ?? 1) - 1;
+      if (left <= 0) this.#inFlight.delete(addr);
+      else this.#inFlight.set(addr, left);
+    };
+    res.once('finish', release);
+    res.once('close', release);
+    return true;
+  }
+}
+
+/** The server option Node reads at construction: how often connections are checked against the timeouts. */
+export const SERVER_TIMEOUT_OPTIONS = { connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS } as const;
