@@ -4,7 +4,7 @@
  * Its output must match the example output the README shows.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -43,6 +43,16 @@ describe('README', () => {
     assert.match(first, /^npm ci && npm test\b/m);
   });
 
+  test('says how to run pharos and which build tools npm ci may need', () => {
+    assert.match(README, /npx pharos version/);
+    const version = spawnSync(process.execPath, [join(ROOT, 'bin/pharos.js'), 'version'], { encoding: 'utf8' });
+    assert.equal(version.status, 0, version.stderr);
+    assert.match(version.stdout, /^pharos \d+\.\d+\.\d+\n$/);
+    for (const tool of ['g++', 'make', 'python3']) assert.ok(README.includes(`\`${tool}\``), `README names ${tool}`);
+    const ci = readFileSync(join(ROOT, '.ci/run'), 'utf8');
+    for (const tool of ['g++', 'make', 'python3']) assert.match(ci, new RegExp(`^\\s+${tool.replace('+', '\\+')}$`, 'm'), `.ci/run installs ${tool}`);
+  });
+
   test('documents every server flag in its flags table', () => {
     for (const s of SETTINGS) {
       assert.ok(README.includes(`| \`${s.flag}\` | \`${s.env}\` |`), `README flags table lists ${s.flag}`);
@@ -67,13 +77,25 @@ describe('README', () => {
       const expected = JSON.parse(fencedBlockAfter('The last command prints', 'json', 0).body) as { Instances: unknown[] };
       // A new user: an empty home (no ~/.aws), only PATH from this machine.
       const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', PHAROS_ENDPOINT: await cliEndpoint(s.apiUrl) };
-      const r = await run('bash', ['-e', '-o', 'pipefail', '-c', session.body], env);
-      assert.equal(r.code, 0, `session failed:\n${r.stdout}\n${r.stderr}`);
-      assert.match(r.stdout, /^namespace ns-[a-z0-9]{16} is SUCCESS$/m);
-      assert.match(r.stdout, /^service srv-[a-z0-9]{16}$/m);
-      const json = JSON.parse(r.stdout.slice(r.stdout.search(/^\{/m))) as { Instances: unknown[]; InstancesRevision: number };
-      assert.deepEqual(json.Instances, expected.Instances);
-      assert.equal(typeof json.InstancesRevision, 'number');
+      // Twice against the same server: a second run must end the same way (issue: it looped forever).
+      const ids: string[] = [];
+      for (const round of [1, 2]) {
+        const r = await run('bash', ['-e', '-o', 'pipefail', '-c', session.body], env);
+        assert.equal(r.code, 0, `session (run ${round}) failed:\n${r.stdout}\n${r.stderr}`);
+        const ns = /^namespace (ns-[a-z0-9]{16}) is SUCCESS$/m.exec(r.stdout);
+        const srv = /^service (srv-[a-z0-9]{16})$/m.exec(r.stdout);
+        assert.ok(ns && srv, r.stdout);
+        ids.push(`${ns[1]} ${srv[1]}`);
+        const json = JSON.parse(r.stdout.slice(r.stdout.search(/^\{/m))) as { Instances: unknown[]; InstancesRevision: number };
+        assert.deepEqual(json.Instances, expected.Instances);
+        assert.equal(typeof json.InstancesRevision, 'number');
+      }
+      assert.equal(ids[1], ids[0], 'the second run finds the same namespace and service');
+    });
+
+    test('every loop in the session is bounded', () => {
+      const session = fencedBlockAfter('<!-- readme-session', 'sh').body;
+      assert.doesNotMatch(session, /\b(until|while)\b/);
     });
   });
 });

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Credentials } from '../api/index.ts';
+import { DEFAULT_RRL, type RrlOptions } from '../dns/index.ts';
 import { LOG_LEVELS, PharosError, formatHostPort, parseHostPort as parseAddress, type HostPort, type LogLevel } from '../lib/index.ts';
 
 /** Error code of a bad flag or environment value; `main` turns it into exit code 2. */
@@ -35,6 +36,8 @@ export interface ServerConfig {
   /** Upstream resolver for names outside Pharos's zones; undefined = refuse them. */
   dnsForward: HostPort | undefined;
   dnsMaxAnswers: number;
+  /** DNS response-rate limiting: `auto` = on (DEFAULT_RRL) when --dns-addr is not loopback; undefined = off. */
+  dnsRrl: RrlOptions | 'auto' | undefined;
   taskCidr: string;
   /** The host bridge awsvpc task namespaces join; another name lets servers and agents on one host keep apart. */
   taskBridge: string;
@@ -117,6 +120,15 @@ export const SETTINGS: readonly Setting<keyof ServerConfig>[] = [
   setting({ key: 'healthMaxProbes', flag: '--health-max-probes', env: 'PHAROS_HEALTH_MAX_PROBES', arg: 'n', default: '1024', help: 'Most health probes (sockets) in flight at once, across all endpoints.', parse: parseIntFlag(1, 65_536) }),
   setting({ key: 'dnsForward', flag: '--dns-forward', env: 'PHAROS_DNS_FORWARD', arg: 'host[:port]|none', default: 'none', help: 'Resolver to forward names outside Pharos zones to; none answers REFUSED.', parse: parseForward }),
   setting({ key: 'dnsMaxAnswers', flag: '--dns-max-answers', env: 'PHAROS_DNS_MAX_ANSWERS', arg: 'n', default: '8', help: 'Most records in a MULTIVALUE answer (Route 53: 8).', parse: parseIntFlag(1, 1000) }),
+  setting({
+    key: 'dnsRrl',
+    flag: '--dns-rrl',
+    env: 'PHAROS_DNS_RRL',
+    arg: 'auto|off|rate[/slip]',
+    default: 'auto',
+    help: `DNS response-rate limiting of UDP answers per client /24 and answer (BIND/Knot RRL): past rate answers/s they are dropped, every slip-th sent truncated (TC) so real clients retry over TCP. auto = ${DEFAULT_RRL.responsesPerSecond}/${DEFAULT_RRL.slip} when --dns-addr is not loopback, off on loopback.`,
+    parse: parseRrl,
+  }),
   setting({ key: 'taskCidr', flag: '--task-cidr', env: 'PHAROS_TASK_CIDR', arg: 'cidr', default: '198.18.0.0/16', help: 'IPv4 range task network namespaces get their addresses from.', parse: parseCidr }),
   setting({ key: 'taskBridge', flag: '--task-bridge', env: 'PHAROS_TASK_BRIDGE', arg: 'name', default: 'pharos0', help: 'Host bridge for task network namespaces. Servers (and agents) sharing a host may share it with distinct --task-cidr values, or each use their own; a bridge is deleted only by the server that created it.', parse: parseBridge }),
   setting({
@@ -330,6 +342,17 @@ function parseIntFlag(min: number, max: number): (raw: string) => number {
     if (!Number.isSafeInteger(n) || n < min || n > max) throw new Error(`${JSON.stringify(raw)} is not a whole number in ${min}-${max}`);
     return n;
   };
+}
+
+function parseRrl(raw: string): RrlOptions | 'auto' | undefined {
+  const v = raw.trim();
+  if (v === 'auto') return 'auto';
+  if (v === 'off') return undefined;
+  const m = /^(\d+)(?:\/(\d+))?$/.exec(v);
+  const rate = Number(m?.[1]);
+  const slip = m?.[2] === undefined ? DEFAULT_RRL.slip : Number(m[2]);
+  if (!m || rate < 1 || rate > 1_000_000 || slip > 10) throw new Error(`${JSON.stringify(raw)} is not auto, off or rate[/slip] (e.g. 20/2; slip 0-10)`);
+  return { responsesPerSecond: rate, slip };
 }
 
 /** Linux interface names: at most 15 bytes; these characters are safe in `ip -batch` lines. */

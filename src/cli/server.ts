@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { collectDefaultMetrics } from 'prom-client';
 import { ApiServer, CONSOLE_PREFIX, ConsoleBackend, ConsoleSessions, WatchHub, cloudMapTarget, ecsTarget, route53Route, watchRoute, type TlsMaterial } from '../api/index.ts';
 import { consoleAssets } from '../console/index.ts';
-import { startDnsServer } from '../dns/index.ts';
+import { DEFAULT_RRL, startDnsServer, type RrlOptions } from '../dns/index.ts';
 import { HealthMonitor } from '../health/index.ts';
 import { createLogger, createMetricsRegistry, formatHostPort, systemClock, type Clock, type Logger } from '../lib/index.ts';
 import { Registry, Snapshot } from '../registry/index.ts';
@@ -13,7 +13,7 @@ import { Compactor, openStore } from '../store/index.ts';
 import { Orchestrator, ecsKeys } from '../orchestrator/index.ts';
 import { ecs } from '../orchestrator/ops/index.ts';
 import { createRuntime, type Runtime } from '../runtime/index.ts';
-import { checkApiExposure, type ServerConfig } from './config.ts';
+import { checkApiExposure, isLoopback, type ServerConfig } from './config.ts';
 import { prepareDataDir } from './datadir.ts';
 
 /** Each task's default working directory is `<data-dir>/tasks/<taskId>`. */
@@ -136,6 +136,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       address: config.dnsAddr,
       forward: config.dnsForward,
       maxAnswers: config.dnsMaxAnswers,
+      // Forged sources make an open UDP port an amplifier; on loopback nobody can forge them.
+      ...(rrlFor(config) ? { rrl: rrlFor(config) } : {}),
       logger: logger.child({ module: 'dns' }),
       metrics,
       clock,
@@ -269,4 +271,10 @@ function readTls(certFile: string, keyFile: string): TlsMaterial {
     }
   };
   return { cert: read(certFile, '--tls-cert'), key: read(keyFile, '--tls-key') };
+}
+
+/** --dns-rrl resolved: `auto` limits when DNS listens beyond loopback. */
+function rrlFor(config: ServerConfig): RrlOptions | undefined {
+  if (config.dnsRrl !== 'auto') return config.dnsRrl;
+  return isLoopback(config.dnsAddr.host) ? undefined : DEFAULT_RRL;
 }

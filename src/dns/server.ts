@@ -8,6 +8,7 @@ import { Forwarder } from './forward.ts';
 import type { DnsHandler, DnsReply, DnsRequest } from './handler.ts';
 import { DnsMetrics } from './metrics.ts';
 import { RegistryZones, DEFAULT_MAX_ANSWERS } from './zones.ts';
+import { ResponseRateLimiter, truncated, type RrlOptions } from './rrl.ts';
 import {
   CLASS_IN,
   FLAG,
@@ -253,6 +254,8 @@ export interface DnsServerOptions extends DnsResponderOptions {
   tcpIdleMs?: number;
   /** Cluster workers share the primary's listeners instead of binding exclusively (workers.ts). */
   shared?: boolean;
+  /** Response-rate limiting of UDP answers (rrl.ts); none when absent. */
+  rrl?: RrlOptions;
 }
 
 export interface DnsServer {
@@ -283,6 +286,8 @@ interface Listener {
 export async function startDnsServer(options: DnsServerOptions): Promise<DnsServer> {
   const first = typeof options.address === 'string' ? parseHostPort(options.address, 53) : options.address;
   const responder = new DnsResponder({ ...options, nsAddress: options.nsAddress ?? first.host });
+  const clock = options.clock ?? systemClock;
+  const rrl = options.rrl === undefined ? undefined : new ResponseRateLimiter(options.rrl, () => clock.now(), options.metrics);
   const maxTcp = options.maxTcpConnections ?? DEFAULT_MAX_TCP_CONNECTIONS;
   const idleMs = options.tcpIdleMs ?? DEFAULT_TCP_IDLE_MS;
   // One connection set for every listener: the limit protects this process, whichever address is hit.
@@ -305,7 +310,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
           await closeListener(l);
           throw dnsError(DNS_BAD_ADDRESS, `cannot listen on ${address.host}:${address.port}: the DNS server is closing`);
         }
-        serveUdp(l.udp, responder);
+        serveUdp(l.udp, responder, rrl);
         serveTcp(l.tcp, responder, connections, maxTcp, idleMs);
         listeners.push(l);
         if (address.port === 0) adding.set(`${l.address.host}|${l.address.port}`, Promise.resolve(l.address));
@@ -409,13 +414,18 @@ function listenTcp(server: net.Server, host: string, port: number, exclusive: bo
   });
 }
 
-function serveUdp(socket: dgram.Socket, responder: DnsResponder): void {
+function serveUdp(socket: dgram.Socket, responder: DnsResponder, rrl?: ResponseRateLimiter): void {
   socket.on('error', (err) => responder.logRateLimited('warn', err, 'dns: UDP socket error'));
+  const send = (b: Buffer, rinfo: dgram.RemoteInfo) => {
+    const action = rrl === undefined ? 'send' : rrl.check(rinfo.address, b);
+    if (action === 'send') socket.send(b, rinfo.port, rinfo.address);
+    else if (action === 'slip') socket.send(truncated(b), rinfo.port, rinfo.address);
+  };
   socket.on('message', (msg, rinfo) => {
     const out = responder.respond(msg, 'udp');
     if (out === undefined) return;
-    if (out instanceof Promise) void out.then((b) => socket.send(b, rinfo.port, rinfo.address));
-    else socket.send(out, rinfo.port, rinfo.address);
+    if (out instanceof Promise) void out.then((b) => send(b, rinfo));
+    else send(out, rinfo);
   });
 }
 

@@ -182,14 +182,21 @@ describe('NetnsRuntime', { skip: unsupported === undefined ? false : `network na
   });
 });
 
-test('namespace and veth names follow the bridge unless given', () => {
+test('namespace and veth names follow the bridge and the owner unless given', () => {
   const dflt = new NetnsRuntime();
   assert.deepEqual([dflt.bridge, dflt.netnsPrefix, dflt.vethPrefix], ['pharos0', 'pharos-', 'phv']);
   const a = new NetnsRuntime({ bridge: 'pharosa' });
   const b = new NetnsRuntime({ bridge: 'pharosb' });
   assert.equal(a.netnsPrefix, 'pharosa-');
-  assert.match(a.vethPrefix, /^v[0-9a-z]{4}$/);
+  assert.match(a.vethPrefix, /^v[0-9a-z]{6}$/);
   assert.notEqual(a.vethPrefix, b.vethPrefix);
+  // A server's runtime: its data-dir identity is in every name, so servers on one bridge never clash.
+  const s1 = new NetnsRuntime({ owner: 'abcd1234' });
+  const s2 = new NetnsRuntime({ owner: 'wxyz9876' });
+  assert.equal(s1.netnsPrefix, 'pharos-abcd1234-');
+  assert.match(s1.vethPrefix, /^v[0-9a-z]{6}$/);
+  assert.notEqual(s1.vethPrefix, s2.vethPrefix);
+  assert.throws(() => new NetnsRuntime({ owner: 'Bad Owner' }), /owner/);
 });
 
 describe('NetnsRuntime with a tiny CIDR', { skip: unsupported === undefined ? false : `network namespaces unavailable: ${unsupported}` }, () => {
@@ -211,8 +218,10 @@ describe('NetnsRuntime with a tiny CIDR', { skip: unsupported === undefined ? fa
     assert.deepEqual(namespaces('phtx-'), []);
   });
 
-  test('a bridge left with another CIDR gets the new gateway address', async () => {
+  test('a bridge left by our last run with another CIDR gets the new gateway address', async () => {
     ip('link', 'add', 'phtx0', 'type', 'bridge');
+    // Ours: the alias names this runtime's owner (none here).
+    ip('link', 'set', 'dev', 'phtx0', 'alias', 'pharos-owner:');
     ip('addr', 'add', '198.19.164.1/24', 'dev', 'phtx0');
     const rt = new NetnsRuntime({ taskCidr: '198.19.162.0/30', bridge: 'phtx0', netnsPrefix: 'phtx-', vethPrefix: 'phtxv' });
     try {
