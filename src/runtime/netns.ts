@@ -386,6 +386,9 @@ export class NetnsRuntime implements Runtime {
   #watchLinks(): void {
     if (this.#monitor !== undefined || this.#closed) return;
     const child = spawn(this.#ip, ['-o', 'monitor', 'link'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // A watcher, not work: it must not keep the process alive (close() kills it).
+    child.unref();
+    (child.stdout as unknown as { unref?: () => void }).unref?.();
     this.#monitor = child;
     child.on('error', (err) => this.#log?.warn({ err }, 'cannot follow link changes (ip monitor)'));
     child.on('exit', () => {

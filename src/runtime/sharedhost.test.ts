@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { after, describe, test } from 'node:test';
+import { after, beforeEach, describe, test } from 'node:test';
 import { eventually, isPharosError } from '../lib/index.ts';
 import { NetnsRuntime, RUNTIME_SETUP_FAILED, type ContainerExit, type ContainerSpec, type TaskSpec } from './index.ts';
 
@@ -57,10 +57,13 @@ describe('runtimes sharing a host', { skip: unsupported === undefined ? false : 
     runtimes.push(rt);
     return rt;
   };
-  after(async () => {
-    await Promise.all(runtimes.map((r) => r.close({ timeoutMs: 200 })));
+  // Each test starts from no bridge, and leaves none (a failed one must not fail the next).
+  const reset = async () => {
+    await Promise.all(runtimes.splice(0).map((r) => r.close({ timeoutMs: 200 })));
     if (linkExists(BRIDGE)) ip('link', 'del', BRIDGE);
-  });
+  };
+  beforeEach(reset);
+  after(reset);
 
   test("cleanup leaves another owner's namespaces; only the creator deletes the bridge, once nothing else is on it", async () => {
     const a = make('i8ownera', CIDR_A);
@@ -91,6 +94,7 @@ describe('runtimes sharing a host', { skip: unsupported === undefined ? false : 
     const a = make('i8ownerc', CIDR_A);
     const b = make('i8ownerd', CIDR_A);
     const ta = await a.startTask(task());
+    await eventually(() => reachable(ta.ipv4));
     await assert.rejects(b.startTask(task()), (err) => {
       assert.ok(isPharosError(err, RUNTIME_SETUP_FAILED), String(err));
       assert.match(err.message, /belongs to another Pharos server, i8ownerc.*--task-cidr/);

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { createMetricsRegistry, eventually, silentLogger } from '../lib/index.ts';
+import { rawRequest } from '../../test/helpers.ts';
+import { ApiServer, CLOUD_MAP_PREFIX, CLOUD_MAP_STYLE } from './index.ts';
+
+const HEADER_TIMEOUT_MS = 300;
+const BODY_TIMEOUT_MS = 300;
+const headers = { 'X-Amz-Target': `${CLOUD_MAP_PREFIX}.Hold`, 'Content-Type': 'application/x-amz-json-1.1' };
+
+/** A socket that connects and writes `data` (if any), then resolves `closed` with the time the server closed it. */
+function slowClient(port: number, data?: string): { socket: Socket; closed: Promise<number> } {
+  const socket = connect(port, '127.0.0.1', () => data !== undefined && socket.write(data));
+  socket.on('error', () => undefined);
+  socket.resume();
+  return { socket, closed: new Promise((resolve) => socket.on('close', () => resolve(Date.now()))) };
+}
+
+describe('API limits', () => {
+  const metrics = createMetricsRegistry();
+  const api = new ApiServer({
+    logger: silentLogger(),
+    metrics,
+    limits: { headerTimeoutMs: HEADER_TIMEOUT_MS, bodyTimeoutMs: BODY_TIMEOUT_MS, maxConnections: 8, maxInFlightPerClient: 2 },
+  });
+  const held: (() => void)[] = [];
+  api.addTarget({ prefix: CLOUD_MAP_PREFIX, style: CLOUD_MAP_STYLE, operations: { Hold: () => new Promise<object>((resolve) => held.push(() => resolve({}))) } });
+  let port = 0;
+  before(async () => {
+    port = (await api.listen('127.0.0.1', 0)).port;
+    api.setReady(true);
+  });
+  after(() => api.close());
+  const refused = async (reason: string) => {
+    const text = await metrics.metrics();
+    return Number(new RegExp(`pharos_api_refused_total\\{reason="${reason}"\\} (\\d+)`).exec(text)?.[1] ?? NaN);
+  };
+
+  test('a client that sends no headers, half the headers, or half the body is cut off after its timeout', async () => {
+    const started = Date.now();
+    const clients = [
+      slowClient(port),
+      slowClient(port, 'POST / HTTP/1.1\r\nHost: x\r\n'),
+      slowClient(port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"a":'),
+    ];
+    const [idle, header, body] = (await Promise.all(clients.map((c) => c.closed))).map((t) => t - started);
+    // Node checks deadlines every 250 ms (limits.ts TIMEOUT_CHECK_INTERVAL_MS).
+    for (const [name, ms, limit] of [['idle', idle!, HEADER_TIMEOUT_MS], ['headers', header!, HEADER_TIMEOUT_MS], ['body', body!, HEADER_TIMEOUT_MS + BODY_TIMEOUT_MS]] as const) {
+      assert.ok(ms >= limit - 50 && ms < limit + 600, `${name} closed after ${ms} ms (limit ${limit})`);
+    }
+    assert.equal(await refused('timeout'), 3);
+  });
+
+  test('one address gets at most maxInFlightPerClient requests in progress; the next is throttled, then admitted again', async () => {
+    const first = rawRequest(`http://127.0.0.1:${port}`, 'POST', '/', '{}', headers);
+    const second = rawRequest(`http://127.0.0.1:${port}`, 'POST', '/', '{}', headers);
+    await eventually(() => held.length === 2);
+    const third = await rawRequest(`http://127.0.0.1:${port}`, 'POST', '/', '{}', headers);
+    assert.equal(third.status, 400);
+    assert.equal(third.json?.['__type'], 'ThrottlingException');
+    assert.equal(await refused('client_in_flight'), 1);
+    held.splice(0).forEach((release) => release());
+    assert.deepEqual([(await first).status, (await second).status], [200, 200]);
+    const ping = await rawRequest(`http://127.0.0.1:${port}`, 'GET', '/ping');
+    assert.equal(ping.status, 200);
+  });
+
+  test('connections beyond maxConnections are closed as they arrive, and counted', async () => {
+    const open = Array.from({ length: 8 }, () => slowClient(port));
+    await eventually(async () => (await new Promise<number>((r) => (api as unknown as { server: { getConnections(cb: (e: unknown, n: number) => void): void } }).server.getConnections((_e, n) => r(n)))) === 8);
+    const openedAt = Date.now();
+    const extra = slowClient(port);
+    const closedAt = await extra.closed;
+    // At once, not by the header timeout that ends the other eight.
+    assert.ok(closedAt - openedAt < HEADER_TIMEOUT_MS, `closed after ${closedAt - openedAt} ms`);
+    assert.ok((await refused('max_connections')) >= 1);
+    open.forEach((c) => c.socket.destroy());
+  });
+});
