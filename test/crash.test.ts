@@ -16,9 +16,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { eventually } from '../src/lib/index.ts';
 import { httpNamespace, rawRequest, sdClient, spawnServer, tempDir, type ChildServer } from './helpers.ts';
+import { CONCURRENCY, burstUntilKilled, ipFor, listInstanceIds } from './killkit.ts';
 
-/** Concurrency of the registration burst (the brief's figure: one client, 32 in flight). */
-const CONCURRENCY = 32;
 /** Quotas raised well above everything the rounds register together (AWS default 1,000 per service). */
 const QUOTA = '100000';
 
@@ -119,49 +118,6 @@ async function createService(sd: ServiceDiscovery): Promise<string> {
   return Service!.Id!;
 }
 
-/** A distinct, valid IPv4 per instance id (in 198.18.0.0/15), so GetInstance can check the attributes. */
-function ipFor(instanceId: string): string {
-  const n = Number(instanceId.slice(instanceId.lastIndexOf('-') + 1));
-  return `198.18.${Math.floor(n / 250)}.${(n % 250) + 1}`;
-}
-
-/**
- * Registers instances `<prefix>-<n>` with CONCURRENCY requests in flight and SIGKILLs the server
- * when the `killAfter`-th OperationId arrives. Responses that still arrive after the kill signal
- * are acknowledgements too (the server sent them), so they are counted.
- */
-async function burstUntilKilled(sd: ServiceDiscovery, server: ChildServer, serviceId: string, prefix: string, killAfter: number) {
-  const acked = new Map<string, string>();
-  let next = 0;
-  let killed = false;
-  let unanswered = 0;
-  const worker = async (): Promise<void> => {
-    while (!killed) {
-      const id = `${prefix}-${next++}`;
-      try {
-        const { OperationId } = await sd.registerInstance({ ServiceId: serviceId, InstanceId: id, Attributes: { AWS_INSTANCE_IPV4: ipFor(id), AWS_INSTANCE_PORT: '80' } });
-        assert.ok(OperationId, `RegisterInstance ${id} returned no OperationId`);
-        acked.set(id, OperationId);
-        if (acked.size >= killAfter && !killed) {
-          killed = true;
-          server.child.kill('SIGKILL');
-        }
-      } catch (err) {
-        // After the kill, the requests in flight fail (reset, refused): neither acknowledged nor
-        // refused, so they may or may not exist. Before it, any error fails the test.
-        if (!killed) {
-          killed = true; // stop the other workers and the server, then fail
-          server.child.kill('SIGKILL');
-          throw err;
-        }
-        unanswered++;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return { acked, unanswered };
-}
-
 /** The `resumed` figure of the registry's start log line. */
 function resumedCount(server: ChildServer): number {
   for (const line of server.logs) {
@@ -201,15 +157,4 @@ async function allOperationsSucceed(sd: ServiceDiscovery, acked: Map<string, str
     { timeoutMs: 10_000, intervalMs: 50, message: 'every acknowledged operation reaches SUCCESS after restart' },
   );
   assert.deepEqual(failed, [], 'acknowledged registrations failed after restart');
-}
-
-async function listInstanceIds(sd: ServiceDiscovery, serviceId: string): Promise<Set<string>> {
-  const ids = new Set<string>();
-  let NextToken: string | undefined;
-  do {
-    const page = await sd.listInstances({ ServiceId: serviceId, MaxResults: 100, NextToken });
-    for (const i of page.Instances ?? []) ids.add(i.Id!);
-    NextToken = page.NextToken;
-  } while (NextToken);
-  return ids;
 }
