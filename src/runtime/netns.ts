@@ -405,10 +405,13 @@ export class NetnsRuntime implements Runtime {
         return;
       }
       const owner = this.#veths.get(name);
-      if (owner !== undefined) {
+      if (owner === undefined) return;
+      // A port leaving a deleted bridge is reported as "Deleted" too (AF_BRIDGE): only a veth that is really gone ends its task.
+      void runHostCommand('ip', ['link', 'show', 'dev', name]).then((r) => {
+        if (r.code === 0 || this.#closed || !this.#veths.has(name)) return;
         this.#log?.error({ taskId: owner.taskId, veth: name }, "a task's veth was deleted: its network is gone, stopping it");
-        void this.#killInside(owner.netns);
-      }
+        return this.#killInside(owner.netns);
+      });
     });
   }
 
