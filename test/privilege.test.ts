@@ -51,7 +51,8 @@ await call('CreateCluster', { clusterName: 'attack' });
 for (const [name, networkMode, fields] of attempts) {
   const td = await call('RegisterTaskDefinition', { family: name, networkMode, containerDefinitions: [{ name: 'c', image: 'x', essential: true, ...fields }] });
   if (td.status !== 200) { results[name] = { registered: td.body.__type }; continue; }
-  const run = await call('RunTask', { cluster: 'attack', taskDefinition: name });
+  const network = networkMode === 'awsvpc' ? { networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-1'] } } } : {};
+  const run = await call('RunTask', { cluster: 'attack', taskDefinition: name, ...network });
   results[name] = { taskArn: run.body.tasks?.[0]?.taskArn, failure: run.body.__type };
 }
 // A service's tasks go through the same runtime as RunTask's.
@@ -92,7 +93,7 @@ describe('an unauthenticated local user against a root server', { skip: canAct ?
     // Ran, as nobody.
     for (const name of ['host-mode', 'bridge-mode', 'awsvpc-mode', 'healthcheck', 'workdir-root', 'service']) {
       const file = join(out, name);
-      await eventually(() => existsSync(file) && readFileSync(file, 'utf8').endsWith('\n'), { timeoutMs: 15_000, message: `${name} never ran` });
+      await eventually(() => existsSync(file) && readFileSync(file, 'utf8').endsWith('\n'), { timeoutMs: 15_000, message: `${name} never ran: ${JSON.stringify(results[name])}` });
       assert.equal(readFileSync(file, 'utf8'), `${name} ${NOBODY}\n`, name);
     }
     // /root is 0700: a task may start there but cannot list it.
