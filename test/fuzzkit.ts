@@ -82,8 +82,9 @@ export function apiRequest(rand: Rand): FuzzRequest {
   if (k < 0.7) body = JSON.stringify(object(rand));
   else if (k < 0.78) body = JSON.stringify(object(rand)).slice(0, Math.floor(rand() * 40)); // cut short
   else if (k < 0.83) body = pick(rand, ['', 'null', '[]', '"x"', '42', '{"a":1,"a":2}', '{"__proto__":{"x":1}}', '{"constructor":{"prototype":{}}}', '\u0000', '{]', '\uFEFF{}']);
-  else if (k < 0.87) body = '['.repeat(5000 + Math.floor(rand() * 50_000)) + ']'.repeat(10); // deep
-  else if (k < 0.9) body = `{"Name":"${'x'.repeat(Math.floor(rand() * 2_000_000))}"}`; // huge (past the 1 MiB limit sometimes)
+  else if (k < 0.885) body = '['.repeat(5000 + Math.floor(rand() * 50_000)) + ']'.repeat(10); // deep
+  else if (k < 0.89) body = `{"Name":"${'x'.repeat(Math.floor(rand() * 2_000_000))}"}`; // huge (past the 1 MiB limit half the time)
+  else if (k < 0.9) body = `{"Description":"${'\\u0000'.repeat(Math.floor(rand() * 20_000))}"}`; // many escaped NULs
   else if (k < 0.93) body = JSON.stringify({ Tags: Array.from({ length: 1000 }, (_, i) => ({ Key: `k${i}`, Value: pick(rand, NASTY_STRINGS) })) });
   else if (k < 0.96) body = JSON.stringify(Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`m${i}`, i])));
   else {
