@@ -18,13 +18,14 @@ export interface HttpLimits {
  * hundred slow clients hold sockets for minutes. An SDK sends its headers in one write and a
  * Cloud Map body is under 100 KiB, so 5 s and 10 s are generous on any real link. 4096
  * connections stay well under the usual 1024*N file descriptor limits with room for DNS and
- * health probes; 64 requests in flight per address is more than an SDK's connection pool (50).
+ * health probes; 256 requests in flight per address is five SDK connection pools (50 each) on one
+ * host, while 16 such hosts are still needed to fill the connection cap.
  */
 export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   headerTimeoutMs: 5_000,
   bodyTimeoutMs: 10_000,
   maxConnections: 4096,
-  maxInFlightPerClient: 64,
+  maxInFlightPerClient: 256,
 };
 /**
  * How often Node looks for connections past their header or request timeout: a slow client is
