@@ -7,8 +7,8 @@ import dgram from 'node:dgram';
 import { request, Agent } from 'node:http';
 import net from 'node:net';
 import { decode, query } from '../src/dns/testutil.ts';
-import { ECS_OPERATIONS } from '../src/orchestrator/index.ts';
-import { REGISTRY_OPERATIONS } from '../src/registry/index.ts';
+import { ECS_OPERATIONS } from '../src/orchestrator/ops/index.ts';
+import { REGISTRY_OPERATIONS } from '../src/registry/ops/index.ts';
 
 /** mulberry32: a tiny seeded PRNG, so a failing pass can be replayed from its seed. */
 export function prng(seed: number): () => number {

@@ -33,8 +33,6 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
  */
 const TIMEOUT_CHECK_INTERVAL_MS = 250;
 
-/** Why a connection or request was refused: the `reason` label of pharos_api_refused_total. */
-export type RefusalReason = 'max_connections' | 'client_in_flight' | 'timeout';
 
 /**
  * Bounds what clients can hold of an HTTP(S) server: header and body timeouts, a connection cap

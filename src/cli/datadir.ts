@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { ConfigError } from './config.ts';
 
 /** The data directory holds the store, task working directories and this server's identity: its owner only. */
-export const DATA_DIR_MODE = 0o700;
+const DATA_DIR_MODE = 0o700;
 /** `<data-dir>/server-id`: who created the host-global things (bridge, namespaces, veths, processes) a server may clean up. */
-export const SERVER_ID_FILE = 'server-id';
+const SERVER_ID_FILE = 'server-id';
 /** 8 base-36 characters: short enough for namespace names, 2.8e12 values so two data dirs never share one. */
 const SERVER_ID_PATTERN = /^[a-z0-9]{8}$/;
 

@@ -26,7 +26,7 @@ const IPV6_PREFIX_GROUPS = 4;
 /** Buckets kept; the oldest are forgotten first. Bounds memory under a flood from many forged networks. */
 const MAX_BUCKETS = 100_000;
 
-export type RrlAction = 'send' | 'drop' | 'slip';
+type RrlAction = 'send' | 'drop' | 'slip';
 
 interface Bucket {
   tokens: number;

@@ -128,7 +128,7 @@ export function containerEnv(c: ContainerSpec, taskId: string, owner = '', user?
  * unauthenticated server) that user, and a container asking for anyone else is refused; a server
  * that is not root can run nobody else.
  */
-export function containerUser(c: ContainerSpec, host: TaskHostOptions): TaskUser | undefined {
+function containerUser(c: ContainerSpec, host: TaskHostOptions): TaskUser | undefined {
   const forced = host.taskUser === undefined ? undefined : resolveUser(host.taskUser, c.name);
   const asked = c.user === undefined ? undefined : resolveUser(c.user, c.name);
   if (forced !== undefined && asked !== undefined && (asked.uid !== forced.uid || asked.gid !== forced.gid)) {

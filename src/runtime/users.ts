@@ -5,7 +5,7 @@ import { BadContainerSpecError } from './errors.ts';
 const PASSWD_FILE = '/etc/passwd';
 const GROUP_FILE = '/etc/group';
 /** util-linux setpriv(1): drops to the task's user after `ip netns exec` (which itself needs root). */
-export const SETPRIV = '/usr/bin/setpriv';
+const SETPRIV = '/usr/bin/setpriv';
 /** Linux uids and gids are 32-bit; (uid_t)-1 means "unchanged" to the kernel, so it is refused. */
 const MAX_ID = 2 ** 32 - 2;
 
