@@ -38,6 +38,8 @@ export class Discovery {
 
   /** Drops what a snapshot change makes stale (subscribe to `Snapshot.onChange`). */
   invalidate(change: SnapshotChange): void {
+    // Users' Route 53 record sets are not in any DiscoverInstances answer.
+    if (change.kind === 'recordset') return;
     if (change.kind === 'service' || change.kind === 'namespace') this.serviceNames.clear();
     if (change.kind === 'namespace' || change.serviceId === undefined) this.answers.clear();
     else this.answers.delete(change.serviceId);
