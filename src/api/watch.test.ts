@@ -17,7 +17,9 @@ test("WatchHub: a change wakes its own service's waiters only, once each, and un
   const metrics = createMetricsRegistry();
   const hub = new WatchHub(view, metrics);
   const woken: string[] = [];
-  const subs = ['a', 'a', 'b'].map((svc, i) => hub.subscribe(`srv-${svc}`, (at) => woken.push(`${i}:${at}`)));
+  const waiters = ['a', 'a', 'b'].map((svc, i) => ({ svc: `srv-${svc}`, waiter: { wake: (at?: number) => woken.push(`${i}:${at}`) } }));
+  for (const { svc, waiter } of waiters) hub.add(svc, waiter);
+  const subs = waiters.map(({ svc, waiter }) => () => hub.remove(svc, waiter));
   assert.equal(hub.size, 3);
   // The changes of one commit wake each waiter once, on the next turn, with the first commit time.
   emit({ kind: 'instance', serviceId: 'srv-a', instanceId: 'i', revision: 7, committedAt: 1000 });

@@ -38,13 +38,18 @@ export interface WatchSource {
   discoverInstances(input: unknown): Promise<Record<string, unknown>>;
 }
 
+/** What the hub wakes: an object, not a closure, so a held watch is one small object. */
+export interface Waiter {
+  wake(committedAt?: number): void;
+}
+
 /**
  * Waiters by service id, woken by the snapshot's changes to that service: its instances (which
  * move InstancesRevision), their health (which changes HEALTHY answers without moving it) and
  * the service itself (deleted or reconfigured).
  */
 export class WatchHub {
-  private readonly waiters = new Map<string, Set<(committedAt?: number) => void>>();
+  private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly unsubscribe: () => void;
   private count = 0;
   private readonly wakeDelay?: Histogram;
@@ -75,20 +80,21 @@ export class WatchHub {
     if (committedAt !== undefined) this.wakeDelay?.observe(Math.max(0, Date.now() - committedAt) / 1000);
   }
 
-  /** Calls `wake` (with the change's commit time) on every change to the service until the returned function is called. */
-  subscribe(serviceId: string, wake: (committedAt?: number) => void): () => void {
+  /** Calls `waiter.wake` (with the change's commit time) on every change to the service until `remove`. */
+  add(serviceId: string, waiter: Waiter): void {
     let set = this.waiters.get(serviceId);
     if (!set) this.waiters.set(serviceId, (set = new Set()));
-    set.add(wake);
+    if (set.has(waiter)) return;
+    set.add(waiter);
     this.count++;
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      this.count--;
-      set.delete(wake);
-      if (set.size === 0 && this.waiters.get(serviceId) === set) this.waiters.delete(serviceId);
-    };
+  }
+
+  /** Stops waking `waiter`; repeatable. */
+  remove(serviceId: string, waiter: Waiter): void {
+    const set = this.waiters.get(serviceId);
+    if (!set?.delete(waiter)) return;
+    this.count--;
+    if (set.size === 0) this.waiters.delete(serviceId);
   }
 
   /** Waiters right now (all services). */
@@ -116,7 +122,7 @@ export class WatchHub {
     this.due.clear();
     for (const [serviceId, committedAt] of due) {
       // A copy: a woken blocking waiter unsubscribes while we iterate.
-      for (const wake of [...(this.waiters.get(serviceId) ?? [])]) wake(committedAt);
+      for (const waiter of [...(this.waiters.get(serviceId) ?? [])]) waiter.wake(committedAt);
     }
   }
 
@@ -149,58 +155,97 @@ export function watchRoute(source: WatchSource, hub: WatchHub, logger: Logger): 
   };
 }
 
-async function handleWatch(
+function handleWatch(
   source: WatchSource,
   hub: WatchHub,
   req: PathRequest,
   res: ServerResponse,
   sendError: (res: ServerResponse, err: unknown) => string,
-): Promise<PathOutcome> {
+): PathOutcome | Promise<PathOutcome> {
   let q: WatchQuery;
-  let serviceId: string;
-  let first: Record<string, unknown>;
   try {
     if (req.method !== 'GET') throw invalid(`${req.method} is not supported here: the watch is GET ${WATCH_PREFIX}namespaces/{namespace}/services/{service}/instances`);
     q = parseWatch(req);
-    first = await source.discoverInstances(q.input);
-    serviceId = serviceIdOf(source, q.namespace, q.service);
   } catch (err) {
     return { operation: OPERATION, code: sendError(res, err) };
   }
   const stream = /\btext\/event-stream\b/.test(req.headers.accept ?? '');
-  if (stream) return streamEvents(source, hub, q, serviceId, first, req.ended, res, sendError);
+  const ended = req.ended;
+  return source.discoverInstances(q.input).then(
+    (first) => {
+      let serviceId: string;
+      try {
+        serviceId = serviceIdOf(source, q.namespace, q.service);
+      } catch (err) {
+        return { operation: OPERATION, code: sendError(res, err) };
+      }
+      if (stream) return streamEvents(source, hub, q, serviceId, first, ended, res, sendError);
+      if (q.index === undefined || revisionOf(first) !== q.index) return answer(res, first);
+      return new Promise<PathOutcome>((resolve) => new Hold(source, hub, q, serviceId, res, sendError, resolve).start(ended));
+    },
+    (err: unknown) => ({ operation: OPERATION, code: sendError(res, err) }),
+  );
+}
 
-  let answer = first;
-  let committedAt: number | undefined;
-  if (q.index !== undefined && revisionOf(first) === q.index) {
+/**
+ * One blocking query waiting for its service to change: all its state in one object (no
+ * closures, no suspended async frame), so ten thousand idle ones cost little beyond their sockets.
+ */
+class Hold implements Waiter {
+  private timer?: NodeJS.Timeout;
+  private done = false;
+
+  constructor(
+    private readonly source: WatchSource,
+    private readonly hub: WatchHub,
+    private readonly q: WatchQuery,
+    private readonly serviceId: string,
+    private readonly res: ServerResponse,
+    private readonly sendError: (res: ServerResponse, err: unknown) => string,
+    private readonly resolve: (outcome: PathOutcome) => void,
+  ) {}
+
+  start(ended: Promise<void>): void {
     // Subscribe, then re-read: a change between the first read and the subscription is not missed.
-    let wake!: (committedAt?: number) => void;
-    const woken = new Promise<number | undefined>((resolve) => (wake = resolve));
-    const unsubscribe = hub.subscribe(serviceId, wake);
-    const timer = setTimeout(wake, q.waitMs);
-    void req.ended.then(() => wake());
-    try {
-      if (source.view.instancesRevision(serviceId) === q.index) committedAt = await woken;
-    } finally {
-      clearTimeout(timer);
-      unsubscribe();
+    this.hub.add(this.serviceId, this);
+    if (this.source.view.instancesRevision(this.serviceId) !== this.q.index) {
+      this.wake();
+      return;
     }
-    if (res.destroyed) return { operation: OPERATION, code: 'ClientClosed' };
-    try {
-      answer = await source.discoverInstances(q.input);
-    } catch (err) {
-      return { operation: OPERATION, code: sendError(res, err) };
-    }
+    this.timer = setTimeout(() => this.wake(), this.q.waitMs);
+    void ended.then(() => this.wake());
   }
-  const body = bodyOf(answer);
+
+  /** A change, the wait over, the client gone or the server closing: answer with the state now. */
+  wake(committedAt?: number): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.hub.remove(this.serviceId, this);
+    if (this.res.destroyed) {
+      this.resolve({ operation: OPERATION, code: 'ClientClosed' });
+      return;
+    }
+    this.source.discoverInstances(this.q.input).then(
+      (now) => {
+        this.resolve(answer(this.res, now));
+        this.hub.observeWake(committedAt);
+      },
+      (err: unknown) => this.resolve({ operation: OPERATION, code: this.sendError(this.res, err) }),
+    );
+  }
+}
+
+/** Writes a DiscoverInstances answer with its revision in `X-Pharos-Index`. */
+function answer(res: ServerResponse, output: Record<string, unknown>): PathOutcome {
+  const body = bodyOf(output);
   res.writeHead(200, {
     'Content-Type': JSON_TYPE,
     'Content-Length': Buffer.byteLength(body),
     'x-amzn-RequestId': randomUUID(),
-    [INDEX_HEADER]: String(revisionOf(answer)),
+    [INDEX_HEADER]: String(revisionOf(output)),
   });
   res.end(body);
-  hub.observeWake(committedAt);
   return { operation: OPERATION, code: 'OK' };
 }
 
@@ -255,7 +300,9 @@ function streamEvents(
         (err: unknown) => finish(sendError(res, err)),
       );
     };
-    const unsubscribe = hub.subscribe(serviceId, wake);
+    const waiter: Waiter = { wake };
+    const unsubscribe = () => hub.remove(serviceId, waiter);
+    hub.add(serviceId, waiter);
     // A change between the first read and the subscription is not missed.
     if (source.view.instancesRevision(serviceId) !== revisionOf(first)) wake();
     heartbeats.add(res);
