@@ -256,6 +256,11 @@ describe('Route 53 (SDK v3)', () => {
     );
     const listed = await r53.listResourceRecordSets({ HostedZoneId: zone, StartRecordName: 'atomic.r53.local', MaxItems: 1 });
     assert.notEqual(listed.ResourceRecordSets![0]?.Name, 'atomic.r53.local.', 'the good change was not applied');
+    // One batch is one store transaction, within the store's limit.
+    const many = Array.from({ length: 128 }, (_, i) => ({ Action: 'CREATE' as const, ResourceRecordSet: set(`bulk${i}.r53.local`, 'A', ['198.18.130.90']) }));
+    await fails(() => r53.changeResourceRecordSets({ HostedZoneId: zone, ChangeBatch: { Changes: many } }), 'InvalidChangeBatch', 400, /at most 127 in one batch/);
+    await r53.changeResourceRecordSets({ HostedZoneId: zone, ChangeBatch: { Changes: many.slice(0, 127) } });
+    await r53.changeResourceRecordSets({ HostedZoneId: zone, ChangeBatch: { Changes: many.slice(0, 127).map((c) => ({ ...c, Action: 'DELETE' as const })) } });
   });
 
   test("changes to Cloud Map's record sets are refused, naming the instance that owns them", async () => {

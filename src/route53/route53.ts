@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { isPharosError, randomString, silentLogger, systemClock, type Clock, type Logger } from '../lib/index.ts';
-import { STORE_KEY_EXISTS, STORE_REVISION_MISMATCH, type KV, type TxnOp } from '../store/index.ts';
+import { randomString, silentLogger, systemClock, type Clock, type Logger } from '../lib/index.ts';
+import { MAX_TXN_OPS, isConflict, type KV, type TxnOp } from '../store/index.ts';
 import { domainName, keys, type Snapshot, type ZoneChangeRecord, type ZoneRecordSetRecord } from '../registry/index.ts';
 import { applyChanges, type ChangeInput } from './changes.ts';
 import { invalidChangeBatch, invalidDomainName, invalidInput, noSuchChange, noSuchHostedZone, priorRequestNotComplete } from './errors.ts';
@@ -193,6 +193,10 @@ export class Route53 {
         else if (now !== old.rec) writes.push({ type: 'put', key, value: JSON.stringify(now), prevRevision: old.modRevision });
       }
       for (const [key, rec] of state) if (!before.has(key)) writes.push({ type: 'put', key, value: JSON.stringify(rec), prevRevision: 0 });
+      // One transaction holds the batch and its change record, within the store's limit (etcd's).
+      if (writes.length + 1 > MAX_TXN_OPS) {
+        throw invalidChangeBatch([`The batch changes ${writes.length} record sets; Pharos applies at most ${MAX_TXN_OPS - 1} in one batch (one store transaction): split it`]);
+      }
       const change: ZoneChangeRecord = { id: newChangeId(), submittedAt: this.clock.now(), ...(batch.comment !== undefined ? { comment: batch.comment } : {}) };
       // A batch that undoes itself (CREATE then DELETE of one set) changes nothing DNS serves.
       if (writes.length === 0) change.noop = true;
@@ -202,9 +206,9 @@ export class Route53 {
       try {
         revision = await this.kv.txn(ops);
       } catch (err) {
-        if ((isPharosError(err, STORE_REVISION_MISMATCH) || isPharosError(err, STORE_KEY_EXISTS)) && attempt < MAX_BATCH_ATTEMPTS) continue;
-        if (isPharosError(err, STORE_REVISION_MISMATCH) || isPharosError(err, STORE_KEY_EXISTS)) throw priorRequestNotComplete();
-        throw err;
+        if (!isConflict(err)) throw err;
+        if (attempt < MAX_BATCH_ATTEMPTS) continue;
+        throw priorRequestNotComplete();
       }
       // Served: DNS drops its cached answers in the snapshot's change callback, before this resolves.
       if (!change.noop) await this.snapshot.waitForRevision(revision);
@@ -243,8 +247,10 @@ export class Route53 {
 
   private async dropRecordSets(namespaceId: string): Promise<void> {
     const listed = await this.kv.list(keys.namespaceRecordSets(namespaceId));
-    if (listed.items.length === 0) return;
-    await this.kv.txn(listed.items.map((kv) => ({ type: 'delete', key: kv.key })));
+    // The zone is gone already: no need for one transaction, only for each to fit the store's limit.
+    for (let i = 0; i < listed.items.length; i += MAX_TXN_OPS) {
+      await this.kv.txn(listed.items.slice(i, i + MAX_TXN_OPS).map((kv) => ({ type: 'delete', key: kv.key })));
+    }
   }
 }
 

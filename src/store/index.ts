@@ -4,5 +4,6 @@ export { openStore, etcdConnection, type StoreOptions, type EtcdSettings } from 
 export { SqliteKV, type SqliteKVOptions } from './sqlite.ts';
 export { Compactor, COMPACT_INTERVAL_MS, COMPACT_KEEP_REVISIONS, type CompactorOptions } from './compactor.ts';
 export { MAX_CAS_ATTEMPTS, isConflict, retryOnConflict } from './cas.ts';
+export { MAX_TXN_OPS } from './validate.ts';
 // Types only: the etcd client (gRPC) is loaded when an etcd:// store is opened, not at start.
 export type { EtcdKV, EtcdConnection, EtcdKVOptions } from './etcd.ts';
