@@ -19,6 +19,8 @@ export interface ChildServer {
   child: ChildProcess;
   url: string;
   port: number;
+  /** The DNS server's UDP/TCP port. */
+  dnsPort: number;
   /** Milliseconds from spawn to the first 200 on /ping. */
   readyMs: number;
   stop(): Promise<number | string>;
@@ -28,21 +30,25 @@ export function tempDataDir(): string {
   return mkdtempSync(join(tmpdir(), 'pharos-bench-'));
 }
 
-/** Spawns `bin/pharos.js server` (of the checkout at `root`, default this one) and resolves once /ping answers 200. */
-export async function startServerProcess(args: string[], root = ROOT): Promise<ChildServer> {
+/**
+ * Spawns `bin/pharos.js server` (of the checkout at `root`, default this one: another one, e.g.
+ * today's main, compares in the same run) and resolves once /ping answers 200. `--api-addr` and
+ * `--dns-addr` default to port 0; later flags in `args` override them.
+ */
+export async function startServerProcess(args: string[], root = ROOT, nodeArgs: string[] = []): Promise<ChildServer> {
   const started = performance.now();
-  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []), join(root, 'bin/pharos.js'), 'server', '--api-addr', '127.0.0.1:0', '--dns-addr', '127.0.0.1:0', ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []), join(root, 'bin/pharos.js'), 'server', '--api-addr', '127.0.0.1:0', '--dns-addr', '127.0.0.1:0', ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-  const url = await new Promise<string>((resolve, reject) => {
+  const [url, dnsPort] = await new Promise<[string, number]>((resolve, reject) => {
     const lines: string[] = [];
     createInterface({ input: child.stderr! }).on('line', (line) => lines.push(line));
-    // main prints `pharos listening: api <url> ...` on stdout whatever the log level.
+    // main prints `pharos listening: api <url> dns <host:port>` on stdout whatever the log level.
     createInterface({ input: child.stdout! }).on('line', (line) => {
-      const m = /^pharos listening: api (\S+)/.exec(line);
-      if (m) resolve(m[1]!);
+      const m = /^pharos listening: api (\S+)(?: dns \S+:(\d+))?/.exec(line);
+      if (m) resolve([m[1]!, Number(m[2] ?? NaN)]);
     });
     void exited.then((code) => reject(new Error(`server exited (${code}):\n${lines.join('\n')}`)));
   });
@@ -61,6 +67,7 @@ export async function startServerProcess(args: string[], root = ROOT): Promise<C
     child,
     url,
     port,
+    dnsPort,
     readyMs,
     stop: () => {
       child.kill('SIGTERM');

@@ -1,43 +1,67 @@
 /**
- * DNS throughput: Pharos vs Knot DNS, same records, same dnsperf run.
+ * DNS throughput of the `pharos server` users run, against Knot DNS serving the same records, in
+ * the same run.
  *
- *   node --import tsx bench/dns.ts [--seconds 10] [--rounds 2] [--services 1000] [--instances 4] [--pin] [--workers 2]
+ *   node --import tsx bench/dns.ts [--seconds 8] [--rounds 3] [--services 1000] [--instances 4]
+ *                                  [--workers 2] [--base <checkout>] [--profile <dir>]
  *
- * Builds a store with one DNS namespace (`bench.local`) of N services × M instances (A + SRV
- * records, MULTIVALUE), serves it with Pharos in a child process (one Node thread), writes the same
- * records as a zone file for knotd (one UDP worker), and runs dnsperf against each in turn over
- * 127.0.0.1 with a random A/SRV query mix. `--pin` puts the server on CPU 1 and dnsperf on CPU 0.
- * `--workers n` also compares Pharos with n worker processes sharing the socket against knotd with
- * n UDP workers (not pinned).
- * Needs: apt-get install -y dnsperf knot.
+ * - Pharos is `bin/pharos.js server` (as the README starts it), populated through its API: one
+ *   private DNS namespace `bench.local`, N services × M instances (A + SRV records, MULTIVALUE).
+ *   `--base <checkout>` also runs another checkout's server (e.g. today's main) in the same rounds.
+ * - Knot (`knotd`) serves the same records from a zone file with one UDP worker.
+ * - One core each: every thread of every server (`taskset -a -p -c 1` after start, since knotd
+ *   moves its own UDP worker otherwise) on CPU 1, dnsperf on CPU 0. The per-thread placement and
+ *   CPU use of each server are printed after each measurement.
+ * - Then `--workers n`: `pharos server --dns-workers n` against knotd with n UDP workers, neither
+ *   pinned (dnsperf neither).
+ * - dnsperf (-q 200, 20,000-line random A/SRV mix) runs each server in turn, rounds alternating
+ *   so load from others hits all alike; a probe query every millisecond alongside gives latency
+ *   percentiles under that load; the server's CPU per answered query is the steadiest figure.
+ * - `--profile <dir>`: the first Pharos server runs with `--cpu-prof` into that directory.
+ * - `--component`: also the DNS component alone (`bench/dns-server.ts`: store → snapshot → DNS
+ *   server, no API, health, scheduler or metrics endpoint) over the first server's store, to
+ *   show what the rest of the server adds to a query.
+ * Needs: apt-get install -y dnsperf knot dnsutils.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import dgram from 'node:dgram';
+import Database from 'better-sqlite3';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { keys, type InstanceRecord, type NamespaceRecord, type ServiceRecord } from '../src/registry/index.ts';
-import { SqliteKV } from '../src/store/sqlite.ts';
+import { ROOT, call, startServerProcess, waitOperation, type ChildServer } from './api-lib.ts';
+import { loadAverage, pinAll, placement, threads, treeCpuMs } from './procs.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string, def: number) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : def;
 };
-const SECONDS = flag('seconds', 10);
-const ROUNDS = flag('rounds', 2);
+const text = (name: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const SECONDS = flag('seconds', 8);
+const ROUNDS = flag('rounds', 3);
 const SERVICES = flag('services', 1000);
 const INSTANCES = flag('instances', 4);
-const PIN = args.includes('--pin');
-const WORKERS = flag('workers', 1);
+const WORKERS = flag('workers', 2);
+const BASE = text('base');
+const PROFILE = text('profile');
+const COMPONENT = args.includes('--component');
 const ZONE = 'bench.local';
 const TTL = 60;
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** dnsperf's outstanding-query window: enough to keep one fast server core busy. */
+const OUTSTANDING = 200;
+/** The CPU the servers are pinned to in the one-core comparison; dnsperf gets the other. */
+const SERVER_CPU = '1';
+const CLIENT_CPU = '0';
+const REGISTER_CONCURRENCY = 32;
 
-for (const tool of ['dnsperf', 'knotd']) {
+for (const tool of ['dnsperf', 'knotd', 'dig', 'taskset']) {
   if (spawnSync('which', [tool]).status !== 0) {
-    console.error(`${tool} not found: apt-get install -y dnsperf knot`);
+    console.error(`${tool} not found: apt-get install -y dnsperf knot dnsutils util-linux`);
     process.exit(2);
   }
 }
@@ -46,41 +70,109 @@ const dir = mkdtempSync(join(tmpdir(), 'pharos-dnsbench-'));
 const svcName = (s: number) => `svc-${String(s).padStart(4, '0')}`;
 const ipOf = (s: number, i: number) => `198.18.${Math.floor((s * INSTANCES + i) / 250)}.${((s * INSTANCES + i) % 250) + 1}`;
 
-async function buildStore(path: string): Promise<void> {
-  const kv = await SqliteKV.open(path);
-  const ns: NamespaceRecord = { id: 'ns-bench0000000000', arn: 'arn:ns', name: ZONE, type: 'DNS_PRIVATE', httpName: ZONE, soaTtl: TTL, createDate: 0, tags: [] };
-  await kv.create(keys.namespace(ns.id), JSON.stringify(ns));
+interface Server {
+  name: string;
+  pid: number;
+  port: number;
+  stop(): Promise<unknown>;
+}
+
+/** Starts `pharos server` and fills it through the API, as a user would. */
+async function startPharos(name: string, extra: string[], root = ROOT, profile?: string): Promise<Server & { db: string }> {
+  const dataDir = join(dir, `data-${name.replace(/\W+/g, '-')}`);
+  const quota = String(SERVICES * INSTANCES + 1000);
+  const server: ChildServer = await startServerProcess(
+    ['--data-dir', dataDir, '--log-level', 'warn', '--max-instances-per-namespace', quota, ...extra],
+    root,
+    profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : [],
+  );
+  const t0 = performance.now();
+  const { OperationId } = (await call(server.port, 'CreatePrivateDnsNamespace', { Name: ZONE, Vpc: 'vpc-bench' })) as { OperationId: string };
+  const op = await waitOperation(server.port, OperationId);
+  const namespaceId = (op['Targets'] as Record<string, string>)['NAMESPACE'];
+  const jobs: (() => Promise<unknown>)[] = [];
+  const serviceIds: string[] = [];
   for (let s = 0; s < SERVICES; s++) {
-    const id = `srv-bench${String(s).padStart(9, '0')}`;
-    const svc: ServiceRecord = {
-      id,
-      arn: `arn:svc:${id}`,
-      name: svcName(s),
-      namespaceId: ns.id,
-      type: 'DNS_HTTP',
-      dnsConfig: { routingPolicy: 'MULTIVALUE', dnsRecords: [{ type: 'A', ttl: TTL }, { type: 'SRV', ttl: TTL }] },
-      createDate: 0,
-      tags: [],
-      attributes: {},
-    };
-    const ops = [{ type: 'put' as const, key: keys.service(id), value: JSON.stringify(svc) }];
-    for (let i = 0; i < INSTANCES; i++) {
-      const inst: InstanceRecord = { id: `i-${i}`, serviceId: id, attributes: { AWS_INSTANCE_IPV4: ipOf(s, i), AWS_INSTANCE_PORT: String(8000 + i) }, registeredAt: 0 };
-      ops.push({ type: 'put', key: keys.instance(id, inst.id), value: JSON.stringify(inst) });
-    }
-    await kv.txn(ops);
+    jobs.push(async () => {
+      const { Service } = (await call(server.port, 'CreateService', {
+        Name: svcName(s),
+        NamespaceId: namespaceId,
+        DnsConfig: { RoutingPolicy: 'MULTIVALUE', DnsRecords: [{ Type: 'A', TTL }, { Type: 'SRV', TTL }] },
+      })) as { Service: { Id: string } };
+      serviceIds[s] = Service.Id;
+    });
   }
-  await kv.close();
+  await pool(jobs);
+  const ops: string[] = [];
+  jobs.length = 0;
+  for (let s = 0; s < SERVICES; s++) {
+    for (let i = 0; i < INSTANCES; i++) {
+      jobs.push(async () => {
+        const r = (await call(server.port, 'RegisterInstance', {
+          ServiceId: serviceIds[s],
+          InstanceId: `i-${i}`,
+          Attributes: { AWS_INSTANCE_IPV4: ipOf(s, i), AWS_INSTANCE_PORT: String(8000 + i) },
+        })) as { OperationId: string };
+        ops.push(r.OperationId);
+      });
+    }
+  }
+  await pool(jobs);
+  await pool(ops.map((id) => () => waitOperation(server.port, id)));
+  // The last service must answer all its records over DNS before measuring.
+  await waitForDns(server.dnsPort, `${svcName(SERVICES - 1)}.${ZONE}`, INSTANCES);
+  console.error(`${name}: populated through the API in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return { name, pid: server.child.pid!, port: server.dnsPort, stop: () => server.stop(), db: join(dataDir, 'pharos.db') };
+}
+
+/** The DNS component alone (store → snapshot → DNS server, `bench/dns-server.ts`) over a populated server's store. */
+async function startComponent(db: string): Promise<Server> {
+  // A copy (SQLite's online backup): the server holds its store open for writing.
+  const copy = join(dir, 'component.db');
+  const source = new Database(db, { readonly: true });
+  await source.backup(copy);
+  source.close();
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/dns-server.ts'), copy, '127.0.0.1:0', '8'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const m = /^ready (\d+)$/.exec(line);
+      if (m) resolve(Number(m[1]));
+    });
+    void exited.then((code) => reject(new Error(`dns-server exited (${code})`)));
+  });
+  return {
+    name: 'DNS component alone',
+    pid: child.pid!,
+    port,
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+async function pool(jobs: (() => Promise<unknown>)[]): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: REGISTER_CONCURRENCY }, async () => {
+      while (next < jobs.length) await jobs[next++]!();
+    }),
+  );
+}
+
+async function waitForDns(port: number, name: string, records: number): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    const r = spawnSync('dig', ['+short', '+tries=1', '+time=1', '-p', String(port), '@127.0.0.1', name, 'A'], { encoding: 'utf8' });
+    if (r.stdout.trim().split('\n').filter(Boolean).length === records) return;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new Error(`${name} did not answer ${records} records on port ${port}`);
 }
 
 /** The same records as Pharos serves, as a zone file (SOA/NS as Pharos publishes them). */
 function zoneFile(): string {
-  const lines = [
-    `$ORIGIN ${ZONE}.`,
-    `@ ${TTL} IN SOA ns.dns hostmaster 1 7200 900 1209600 ${TTL}`,
-    `@ ${TTL} IN NS ns.dns`,
-    `ns.dns ${TTL} IN A 127.0.0.1`,
-  ];
+  const lines = [`$ORIGIN ${ZONE}.`, `@ ${TTL} IN SOA ns.dns hostmaster 1 7200 900 1209600 ${TTL}`, `@ ${TTL} IN NS ns.dns`, `ns.dns ${TTL} IN A 127.0.0.1`];
   for (let s = 0; s < SERVICES; s++) {
     for (let i = 0; i < INSTANCES; i++) {
       lines.push(`${svcName(s)} ${TTL} IN A ${ipOf(s, i)}`);
@@ -95,42 +187,21 @@ function freePort(): number {
   // A port in a quiet range, checked free for UDP and TCP by binding in a child.
   for (let tries = 0; tries < 50; tries++) {
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const probe = spawnSync(process.execPath, ['-e', `
-      const d=require('dgram').createSocket('udp4'); const n=require('net').createServer();
+    const probe = spawnSync(process.execPath, [
+      '-e',
+      `const d=require('dgram').createSocket('udp4'); const n=require('net').createServer();
       d.on('error',()=>process.exit(1)); n.on('error',()=>process.exit(1));
-      d.bind(${port},'127.0.0.1',()=>n.listen(${port},'127.0.0.1',()=>{d.close();n.close();}));`]);
+      d.bind(${port},'127.0.0.1',()=>n.listen(${port},'127.0.0.1',()=>{d.close();n.close();}));`,
+    ]);
     if (probe.status === 0) return port;
   }
   throw new Error('no free port');
 }
 
-function pinned(cpu: number, cmd: string, argv: string[]): [string, string[]] {
-  return PIN ? ['taskset', ['-c', String(cpu), cmd, ...argv]] : [cmd, argv];
-}
-
-async function waitForLine(child: ChildProcess, pattern: RegExp, what: string): Promise<RegExpMatchArray> {
-  const rl = createInterface({ input: child.stdout! });
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}`)));
-    rl.on('line', (line) => {
-      const m = pattern.exec(line);
-      if (m) resolve(m);
-    });
-  });
-}
-
-async function startPharos(dbPath: string, workers = 1): Promise<{ port: number; child: ChildProcess }> {
-  const serverArgs = ['--import', 'tsx', join(ROOT, 'bench/dns-server.ts'), dbPath, '127.0.0.1:0', '8', String(workers)];
-  const [cmd, argv] = workers > 1 ? [process.execPath, serverArgs] : pinned(1, process.execPath, serverArgs);
-  const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  const m = await waitForLine(child, /^ready (\d+)$/, 'pharos dns');
-  return { port: Number(m[1]), child };
-}
-
-async function startKnot(workers: number): Promise<{ port: number; child: ChildProcess }> {
+async function startKnot(workers: number): Promise<Server> {
   const port = freePort();
   const kdir = join(dir, `knot-${workers}`);
-  spawnSync('mkdir', ['-p', kdir]);
+  mkdirSync(kdir, { recursive: true });
   writeFileSync(join(kdir, `${ZONE}.zone`), zoneFile());
   writeFileSync(
     join(kdir, 'knot.conf'),
@@ -156,16 +227,18 @@ async function startKnot(workers: number): Promise<{ port: number; child: ChildP
       '',
     ].join('\n'),
   );
-  const [cmd, argv] = workers > 1 ? ['knotd', ['-c', join(kdir, 'knot.conf')]] : pinned(1, 'knotd', ['-c', join(kdir, 'knot.conf')]);
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-  // knotd prints nothing when ready at this log level: poll with dig until the zone answers.
-  for (let i = 0; i < 200; i++) {
-    const r = spawnSync('dig', ['+short', '+tries=1', '+time=1', '-p', String(port), '@127.0.0.1', `${svcName(0)}.${ZONE}`, 'A']);
-    if (r.stdout.toString().trim()) return { port, child };
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  child.kill();
-  throw new Error('knotd did not start');
+  const child: ChildProcess = spawn('knotd', ['-c', join(kdir, 'knot.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  await waitForDns(port, `${svcName(SERVICES - 1)}.${ZONE}`, INSTANCES);
+  return {
+    name: `knot (${workers} UDP worker${workers > 1 ? 's' : ''})`,
+    pid: child.pid!,
+    port,
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
 }
 
 interface PerfResult {
@@ -173,81 +246,163 @@ interface PerfResult {
   sent: number;
   completed: number;
   lost: number;
-  avgLatencyMs: number;
-  noerror: number;
+  /** dnsperf's own average over all its queries. */
+  avgMs: number;
+  /** The latency probe's percentiles (see `probe`). */
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  probeLost: number;
+  /** CPU the server's threads used per answered query, µs: steadier than qps on a shared machine. */
+  cpuUsPerQuery: number;
 }
 
-function dnsperf(port: number, queryFile: string, seconds: number): PerfResult {
-  const [cmd, argv] = pinned(0, 'dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', queryFile, '-l', String(seconds), '-q', '200', '-t', '2']);
-  const r = spawnSync(cmd, argv, { encoding: 'utf8' });
-  const out = r.stdout + r.stderr;
-  const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
+/** One probe query per millisecond rides along with dnsperf: its round trips give latency percentiles under that load. */
+const PROBE_INTERVAL_MS = 1;
+const PROBE_TIMEOUT_MS = 2000;
+
+/**
+ * Measures latency while dnsperf saturates the server (dnsperf 2.10 reports only an average; its
+ * per-query `-v` log costs it so much CPU that it, not the server, would set the rate).
+ */
+function probe(port: number, name: string): { stop(): Promise<{ latencies: number[]; lost: number }> } {
+  const socket = dgram.createSocket('udp4');
+  const sentAt = new Map<number, number>();
+  const latencies: number[] = [];
+  let id = 0;
+  let lost = 0;
+  socket.on('message', (msg) => {
+    const t = sentAt.get(msg.readUInt16BE(0));
+    if (t === undefined) return;
+    sentAt.delete(msg.readUInt16BE(0));
+    latencies.push(performance.now() - t);
+  });
+  const timer = setInterval(() => {
+    id = (id + 1) & 0xffff;
+    const now = performance.now();
+    for (const [qid, t] of sentAt) if (now - t > PROBE_TIMEOUT_MS) (sentAt.delete(qid), lost++);
+    sentAt.set(id, now);
+    socket.send(encodeQuery(id, name), port, '127.0.0.1');
+  }, PROBE_INTERVAL_MS);
   return {
-    sent: num(/Queries sent:\s+(\d+)/),
-    completed: num(/Queries completed:\s+(\d+)/),
-    lost: num(/Queries lost:\s+(\d+)/),
-    qps: num(/Queries per second:\s+([\d.]+)/),
-    avgLatencyMs: num(/Average Latency \(s\):\s+([\d.]+)/) * 1000,
-    noerror: num(/NOERROR (\d+)/),
+    async stop() {
+      clearInterval(timer);
+      await new Promise((res) => setTimeout(res, 200));
+      socket.close();
+      return { latencies, lost: lost + sentAt.size };
+    },
   };
 }
 
-const dbPath = join(dir, 'pharos.db');
+function encodeQuery(id: number, name: string): Buffer {
+  const labels = name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]));
+  const header = Buffer.alloc(12);
+  header.writeUInt16BE(id, 0);
+  header.writeUInt16BE(0x0100, 2); // RD
+  header.writeUInt16BE(1, 4);
+  return Buffer.concat([header, ...labels, Buffer.from([0, 0, 1, 0, 1])]); // root, type A, class IN
+}
+
+async function dnsperf(server: Server, queryFile: string, seconds: number, cpu?: string): Promise<PerfResult> {
+  const argv = ['-s', '127.0.0.1', '-p', String(server.port), '-d', queryFile, '-l', String(seconds), '-q', String(OUTSTANDING), '-t', '2'];
+  const [cmd, full] = cpu ? ['taskset', ['-c', cpu, 'dnsperf', ...argv]] : ['dnsperf', argv];
+  const cpuBefore = treeCpuMs(server.pid);
+  const p = probe(server.port, `${svcName(0)}.${ZONE}`);
+  const child = spawn(cmd, full, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise((res) => child.once('exit', res));
+  const cpuMs = treeCpuMs(server.pid) - cpuBefore;
+  const { latencies, lost: probeLost } = await p.stop();
+  const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
+  latencies.sort((a, b) => a - b);
+  const pct = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? NaN;
+  const completed = num(/Queries completed:\s+(\d+)/);
+  return {
+    sent: num(/Queries sent:\s+(\d+)/),
+    completed,
+    lost: num(/Queries lost:\s+(\d+)/),
+    qps: num(/Queries per second:\s+([\d.]+)/),
+    avgMs: num(/Average Latency \(s\):\s+([\d.]+)/) * 1000,
+    p50Ms: pct(0.5),
+    p99Ms: pct(0.99),
+    p999Ms: pct(0.999),
+    probeLost,
+    cpuUsPerQuery: (cpuMs * 1000) / (completed + latencies.length),
+  };
+}
+
+interface Row {
+  phase: string;
+  round: number;
+  server: string;
+  r: PerfResult;
+  placement: string;
+}
+
+/** Alternates the servers for ROUNDS rounds after a warm-up of each. */
+async function measure(phase: string, servers: Server[], queryFile: string, cpu: string | undefined, rows: Row[]): Promise<void> {
+  for (const s of servers) await dnsperf(s, queryFile, 2, cpu);
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const s of servers) {
+      const before = threads(s.pid);
+      const r = await dnsperf(s, queryFile, SECONDS, cpu);
+      rows.push({ phase, round, server: s.name, r, placement: placement(s.pid, before) });
+      console.error(`${phase} round ${round} ${s.name}: ${Math.round(r.qps)} qps, ${r.cpuUsPerQuery.toFixed(2)} µs CPU/query (load ${loadAverage()})`);
+    }
+  }
+}
+
 const queryFile = join(dir, 'queries.txt');
+const rows: Row[] = [];
+const loadBefore = loadAverage();
 try {
-  console.error(`building store: ${SERVICES} services × ${INSTANCES} instances`);
-  await buildStore(dbPath);
   const lines: string[] = [];
   for (let i = 0; i < 20000; i++) lines.push(`${svcName(Math.floor(Math.random() * SERVICES))}.${ZONE} ${i % 2 === 0 ? 'A' : 'SRV'}`);
   writeFileSync(queryFile, lines.join('\n') + '\n');
 
-  const pharos = await startPharos(dbPath);
-  const knot = await startKnot(1);
-  const results: { round: number; server: string; r: PerfResult }[] = [];
+  // ---- one core each ----
+  const pharos = await startPharos('pharos', [], ROOT, PROFILE);
+  const one: Server[] = [pharos];
+  if (COMPONENT) one.push(await startComponent(pharos.db));
+  if (BASE) one.push(await startPharos('pharos (base)', [], BASE));
+  one.push(await startKnot(1));
   try {
-    // Warm up both (JIT, answer cache), then alternate so load from others hits both alike.
-    dnsperf(pharos.port, queryFile, 2);
-    dnsperf(knot.port, queryFile, 2);
-    for (let round = 1; round <= ROUNDS; round++) {
-      results.push({ round, server: 'pharos', r: dnsperf(pharos.port, queryFile, SECONDS) });
-      results.push({ round, server: 'knot (1 udp worker)', r: dnsperf(knot.port, queryFile, SECONDS) });
-    }
+    for (const s of one) pinAll(s.pid, SERVER_CPU);
+    await measure('one core', one, queryFile, CLIENT_CPU, rows);
   } finally {
-    pharos.child.kill('SIGTERM');
-    knot.child.kill('SIGTERM');
+    await Promise.all(one.map((s) => s.stop()));
   }
+
+  // ---- n workers, unpinned ----
   if (WORKERS > 1) {
-    const pharosN = await startPharos(dbPath, WORKERS);
-    const knotN = await startKnot(WORKERS);
+    const many = [await startPharos(`pharos --dns-workers ${WORKERS}`, ['--dns-workers', String(WORKERS)]), await startKnot(WORKERS)];
     try {
-      dnsperf(pharosN.port, queryFile, 2);
-      dnsperf(knotN.port, queryFile, 2);
-      for (let round = 1; round <= ROUNDS; round++) {
-        results.push({ round, server: `pharos (${WORKERS} workers)`, r: dnsperf(pharosN.port, queryFile, SECONDS) });
-        results.push({ round, server: `knot (${WORKERS} udp workers)`, r: dnsperf(knotN.port, queryFile, SECONDS) });
-      }
+      await measure(`${WORKERS} workers`, many, queryFile, undefined, rows);
     } finally {
-      pharosN.child.kill('SIGTERM');
-      knotN.child.kill('SIGTERM');
+      await Promise.all(many.map((s) => s.stop()));
     }
   }
-  const load = spawnSync('cat', ['/proc/loadavg']).stdout.toString().trim();
-  console.log(`\n${SERVICES} services × ${INSTANCES} instances, A/SRV mix, dnsperf -q 200 -l ${SECONDS}${PIN ? ', pinned' : ''}; loadavg after: ${load}\n`);
-  console.log('| round | server | qps | lost | loss % | avg latency |');
-  console.log('|---|---|---|---|---|---|');
-  for (const { round, server, r } of results) {
-    console.log(`| ${round} | ${server} | ${Math.round(r.qps)} | ${r.lost} | ${((100 * r.lost) / r.sent).toFixed(3)} | ${r.avgLatencyMs.toFixed(2)} ms |`);
+
+  console.log(
+    `\n${SERVICES} services × ${INSTANCES} instances (A + SRV, MULTIVALUE), random A/SRV mix, dnsperf -q ${OUTSTANDING} -l ${SECONDS}; ` +
+      `load average before ${loadBefore}, after ${loadAverage()}\n`,
+  );
+  console.log('| phase | round | server | qps | lost | probe latency p50 / p99 / p99.9 (lost) | dnsperf avg | server CPU per query | qps vs knot | CPU/query: knot ÷ this |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  for (const row of rows) {
+    const knot = rows.find((x) => x.phase === row.phase && x.round === row.round && x.server.startsWith('knot'));
+    const ratio = knot && knot !== row ? `${((100 * row.r.qps) / knot.r.qps).toFixed(1)} %` : '';
+    const cpuRatio = knot && knot !== row ? `${((100 * knot.r.cpuUsPerQuery) / row.r.cpuUsPerQuery).toFixed(1)} %` : '';
+    const lost = `${row.r.lost} (${((100 * row.r.lost) / row.r.sent).toFixed(3)} %)`;
+    const lat = `${row.r.p50Ms.toFixed(2)} / ${row.r.p99Ms.toFixed(2)} / ${row.r.p999Ms.toFixed(2)} ms (${row.r.probeLost})`;
+    console.log(
+      `| ${row.phase} | ${row.round} | ${row.server} | ${Math.round(row.r.qps)} | ${lost} | ${lat} | ${row.r.avgMs.toFixed(2)} ms | ${row.r.cpuUsPerQuery.toFixed(2)} µs | ${ratio} | ${cpuRatio} |`,
+    );
   }
-  for (const [pharosName, knotName] of [
-    ['pharos', 'knot (1 udp worker)'],
-    [`pharos (${WORKERS} workers)`, `knot (${WORKERS} udp workers)`],
-  ]) {
-    for (let round = 1; round <= ROUNDS; round++) {
-      const p = results.find((x) => x.round === round && x.server === pharosName)?.r;
-      const k = results.find((x) => x.round === round && x.server === knotName)?.r;
-      if (p && k) console.log(`round ${round}: ${pharosName} / ${knotName} = ${((100 * p.qps) / k.qps).toFixed(1)}%`);
-    }
-  }
+  console.log('\nThread placement during each measurement (allowed CPUs, last CPU, CPU used):');
+  for (const row of rows) console.log(`- ${row.phase} r${row.round} ${row.server}: ${row.placement}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
