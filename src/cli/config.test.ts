@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigError, SETTINGS, defaultConfig, parseDuration, parseHostPort, parseServerArgs, serverUsage, type ServerConfig } from './config.ts';
+import { autoDnsWorkers } from '../dns/index.ts';
 
 function parse(argv: string[], env: Record<string, string> = {}): ServerConfig {
   const r = parseServerArgs(argv, env);
@@ -65,6 +66,14 @@ describe('config table', () => {
     assert.deepEqual(c.dnsAddr, { host: '::1', port: 0 });
   });
 
+  test('--dns-workers: a count, or auto = cores - 1 (at least 1)', () => {
+    assert.equal(parse([]).dnsWorkers, 1);
+    assert.equal(parse(['--dns-workers', '3']).dnsWorkers, 3);
+    assert.equal(parse(['--dns-workers', 'auto']).dnsWorkers, autoDnsWorkers());
+    assert.equal(autoDnsWorkers(8), 7);
+    assert.equal(autoDnsWorkers(1), 1);
+  });
+
   test('--help', () => {
     assert.deepEqual(parseServerArgs(['--region', 'us-east-1', '--help']), { help: true });
     assert.deepEqual(parseServerArgs(['-h']), { help: true });
@@ -86,6 +95,8 @@ describe('config table', () => {
     [['--dns-forward', 'example.com'], {}, /--dns-forward: .*IP address/],
     [['--task-cidr', '198.18.0.0'], {}, /--task-cidr/],
     [['--store', 'mysql://x'], {}, /--store: .*not a store URL/],
+    [['--dns-workers', '0'], {}, /--dns-workers: "0" is not a whole number in 1-64/],
+    [['--dns-workers', 'many'], {}, /--dns-workers/],
     [[], { PHAROS_OP_DELAY: 'forever' }, /PHAROS_OP_DELAY: "forever" is not a duration/],
   ];
   for (const [argv, env, message] of bad) {

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Credentials } from '../api/index.ts';
-import { DEFAULT_RRL, type RrlOptions } from '../dns/index.ts';
+import { DEFAULT_RRL, autoDnsWorkers, MAX_DNS_WORKERS, type RrlOptions } from '../dns/index.ts';
 import { LOG_LEVELS, PharosError, formatHostPort, parseHostPort as parseAddress, type HostPort, type LogLevel } from '../lib/index.ts';
 
 /** Error code of a bad flag or environment value; `main` turns it into exit code 2. */
@@ -38,6 +38,8 @@ export interface ServerConfig {
   dnsMaxAnswers: number;
   /** DNS response-rate limiting: `auto` = on (DEFAULT_RRL) when --dns-addr is not loopback; undefined = off. */
   dnsRrl: RrlOptions | 'auto' | undefined;
+  /** DNS server processes; 1 = in the server process, more = that many workers sharing the socket (src/dns/workers.ts). */
+  dnsWorkers: number;
   taskCidr: string;
   /** The host bridge awsvpc task namespaces join; another name lets servers and agents on one host keep apart. */
   taskBridge: string;
@@ -128,6 +130,15 @@ export const SETTINGS: readonly Setting<keyof ServerConfig>[] = [
     default: 'auto',
     help: `DNS response-rate limiting of UDP answers per client /24 and answer (BIND/Knot RRL): past rate answers/s they are dropped, every slip-th sent truncated (TC) so real clients retry over TCP. auto = ${DEFAULT_RRL.responsesPerSecond}/${DEFAULT_RRL.slip} when --dns-addr is not loopback, off on loopback.`,
     parse: parseRrl,
+  }),
+  setting({
+    key: 'dnsWorkers',
+    flag: '--dns-workers',
+    env: 'PHAROS_DNS_WORKERS',
+    arg: 'n|auto',
+    default: '1',
+    help: 'Processes answering DNS: 1 answers in the server process; n > 1 runs n worker processes sharing the DNS socket, each with its own copy of the snapshot (a dead one is restarted); auto = cores - 1.',
+    parse: parseDnsWorkers,
   }),
   setting({ key: 'taskCidr', flag: '--task-cidr', env: 'PHAROS_TASK_CIDR', arg: 'cidr', default: '198.18.0.0/16', help: 'IPv4 range task network namespaces get their addresses from.', parse: parseCidr }),
   setting({ key: 'taskBridge', flag: '--task-bridge', env: 'PHAROS_TASK_BRIDGE', arg: 'name', default: 'pharos0', help: 'Host bridge for task network namespaces. Servers (and agents) sharing a host may share it with distinct --task-cidr values, or each use their own; a bridge is deleted only by the server that created it.', parse: parseBridge }),
@@ -367,6 +378,11 @@ function parseUnprivilegedUser(raw: string): string {
   if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}$/.test(user)) throw new Error(`${JSON.stringify(raw)} is not a user name or uid`);
   if (user === 'root' || /^0+$/.test(user)) throw new Error('must not be root: tasks of unauthenticated requests run as this user');
   return user;
+}
+
+function parseDnsWorkers(raw: string): number {
+  if (raw.trim() === 'auto') return autoDnsWorkers();
+  return parseIntFlag(1, MAX_DNS_WORKERS)(raw);
 }
 
 function parseCidr(raw: string): string {

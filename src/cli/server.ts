@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { collectDefaultMetrics } from 'prom-client';
 import { ApiServer, CONSOLE_PREFIX, ConsoleBackend, ConsoleSessions, WatchHub, cloudMapTarget, ecsTarget, route53Route, watchRoute, type TlsMaterial } from '../api/index.ts';
 import { consoleAssets } from '../console/index.ts';
-import { DEFAULT_RRL, startDnsServer, type RrlOptions } from '../dns/index.ts';
+import { DEFAULT_RRL, startDnsServer, startDnsWorkers, type RrlOptions } from '../dns/index.ts';
 import { HealthMonitor } from '../health/index.ts';
 import { createLogger, createMetricsRegistry, formatHostPort, systemClock, type Clock, type Logger } from '../lib/index.ts';
 import { Registry, Snapshot } from '../registry/index.ts';
@@ -130,18 +130,23 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
     // ---- DNS server (src/dns) -----------------------------------------------------------
     // Authoritative for every DNS namespace, answered from `snapshot`; names outside the zones
-    // go to config.dnsForward when set, else REFUSED. Stops before the snapshot closes.
-    const dns = await startDnsServer({
-      view: snapshot,
+    // go to config.dnsForward when set, else REFUSED. Stops before the snapshot closes. With
+    // --dns-workers n > 1, n worker processes answer instead, each from its own snapshot of the
+    // same store (src/dns/workers.ts), and this process only relays the store to them.
+    const rrl = rrlFor(config);
+    const dnsOptions = {
       address: config.dnsAddr,
       forward: config.dnsForward,
       maxAnswers: config.dnsMaxAnswers,
       // Forged sources make an open UDP port an amplifier; on loopback nobody can forge them.
-      ...(rrlFor(config) ? { rrl: rrlFor(config) } : {}),
+      ...(rrl ? { rrl } : {}),
       logger: logger.child({ module: 'dns' }),
       metrics,
-      clock,
-    });
+    };
+    const dns =
+      config.dnsWorkers > 1
+        ? await startDnsWorkers({ ...dnsOptions, kv, workers: config.dnsWorkers, address: formatHostPort(config.dnsAddr), forward: config.dnsForward && formatHostPort(config.dnsForward), logLevel: config.logLevel })
+        : await startDnsServer({ ...dnsOptions, view: snapshot, clock });
     stops.push({ name: 'dns', stop: () => dns.close() });
     dnsAddress = formatHostPort(dns.address);
 

@@ -4,5 +4,5 @@ export type { DnsServer, DnsServerOptions, DnsResponderOptions } from './server.
 export { RegistryZones, DEFAULT_MAX_ANSWERS, DEFAULT_SOA_TTL } from './zones.ts';
 export type { DnsHandler, DnsRequest, DnsReply } from './handler.ts';
 export * from './errors.ts';
-export { startDnsWorkers, type DnsWorkers, type DnsWorkersOptions } from './workers.ts';
+export { startDnsWorkers, autoDnsWorkers, MAX_DNS_WORKERS, type DnsWorkers, type DnsWorkersOptions } from './workers.ts';
 export { DEFAULT_RRL, ResponseRateLimiter, type RrlOptions } from './rrl.ts';

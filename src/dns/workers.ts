@@ -1,20 +1,43 @@
 import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import type { Logger } from '../lib/index.ts';
+import { AggregatorRegistry, type Metric, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { Counter, type Logger, type LogLevel, type Registry as MetricsRegistry } from '../lib/index.ts';
 import type { KV, KeyValue, ListResult, Watch, WatchEvent } from '../store/index.ts';
 import { DNS_BAD_ADDRESS, dnsError } from './errors.ts';
+import type { RrlOptions } from './rrl.ts';
+import { parseHostPort } from './server.ts';
 
 /**
  * DNS answered by several processes sharing one UDP socket and one TCP listener (node's cluster
  * module: the primary owns the sockets, the kernel spreads datagrams over the workers). Each
  * worker keeps its own snapshot, fed over IPC from the primary's store: `list` and `watch` are
- * relayed, so a worker sees exactly the store's revisions, in order, like an in-process snapshot.
+ * relayed, so a worker sees exactly the store's revisions, in order, like an in-process snapshot,
+ * and answers exactly what one in-process server would.
  *
- * Used by `bench/dns.ts --workers n`. Worker metrics stay in the workers (not aggregated).
+ * `pharos server --dns-workers n` (n > 1) runs this instead of the in-process server. A worker
+ * that dies is forked again (after `RESTART_DELAY_MS`, doubling while it keeps dying young); the
+ * others go on answering meanwhile. Worker metrics are collected over IPC when the primary's
+ * registry is scraped and summed (histograms bucket by bucket), under the same names.
  */
 
 /** How long a worker may take to load its snapshot and bind before start fails. */
 const WORKER_START_TIMEOUT_MS = 20_000;
+/** First delay before forking a replacement for a dead worker: long enough that a crash loop does not spin. */
+const RESTART_DELAY_MS = 500;
+/** Longest delay between restarts of a worker that keeps dying. */
+const MAX_RESTART_DELAY_MS = 30_000;
+/** A worker that lived this long counts as healthy: its replacement starts at the first delay again. */
+const HEALTHY_UPTIME_MS = 60_000;
+/** How long a scrape waits for a worker's metrics; a busy or dying worker must not hang /metrics. */
+const METRICS_TIMEOUT_MS = 1_000;
+/** Most worker processes `--dns-workers` accepts: more than cores only adds context switches. */
+export const MAX_DNS_WORKERS = 64;
+
+/** `auto`: one worker per core but one, which the API, health checks and scheduler keep. */
+export function autoDnsWorkers(cores = availableParallelism()): number {
+  return Math.max(1, cores - 1);
+}
 
 export interface DnsWorkersOptions {
   kv: KV;
@@ -23,19 +46,35 @@ export interface DnsWorkersOptions {
   address: string;
   forward?: string;
   maxAnswers?: number;
+  /** Response-rate limiting in each worker: a client spread over n workers may get up to n times the rate. */
+  rrl?: RrlOptions;
   logger: Logger;
+  /** The workers' log level (their logs go to the same stderr). */
+  logLevel?: LogLevel;
+  /** Where worker metrics are published (summed over workers) when scraped. */
+  metrics?: MetricsRegistry;
 }
 
 export interface DnsWorkers {
   address: { host: string; port: number };
+  /** One more address served by every worker (and by every worker forked later), UDP and TCP. */
+  addListener(address: string | { host: string; port: number }): Promise<{ host: string; port: number }>;
+  /** Every address served, the first one first. */
+  listeners(): { host: string; port: number }[];
+  /** Process ids of the live workers (tests kill one to see it replaced). */
+  pids(): number[];
   close(): Promise<void>;
 }
 
 /** Settings a worker reads from its environment. */
 export interface WorkerSettings {
   address: string;
+  /** Addresses added while running, which a replacement worker must serve too. */
+  extra: string[];
   forward?: string;
   maxAnswers?: number;
+  rrl?: RrlOptions;
+  logLevel?: LogLevel;
 }
 
 /** Messages between primary and workers. */
@@ -43,52 +82,100 @@ export type ToWorker =
   | { t: 'list'; id: number; result?: ListResult; error?: string }
   | { t: 'events'; id: number; events: WatchEvent[] }
   | { t: 'watch-error'; id: number; error: string }
+  | { t: 'listen'; id: number; address: string }
+  | { t: 'metrics'; id: number }
   | { t: 'stop' };
 export type ToPrimary =
   | { t: 'list'; id: number; prefix: string }
   | { t: 'watch'; id: number; prefix: string; after: number }
   | { t: 'cancel'; id: number }
-  | { t: 'ready'; host: string; port: number };
+  | { t: 'ready'; host: string; port: number }
+  | { t: 'listening'; id: number; host?: string; port?: number; error?: string }
+  | { t: 'metrics'; id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] };
 
 export const WORKER_ENV = 'PHAROS_DNS_WORKER';
 
+function formatAddress(a: { host: string; port: number }): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/** The worker entry beside this file: `worker.ts` under tsx, `worker.js` when compiled. */
+function workerEntry(): { exec: string; execArgv: string[] } {
+  const self = fileURLToPath(import.meta.url);
+  const compiled = self.endsWith('.js');
+  // Under tsx the worker needs the loader too, found from here (not from the cwd, which may be anywhere).
+  const loader = compiled ? [] : ['--import', import.meta.resolve('tsx')];
+  return { exec: self.replace(/workers\.(ts|js)$/, `worker.$1`), execArgv: [...process.execArgv, ...loader] };
+}
+
 export async function startDnsWorkers(options: DnsWorkersOptions): Promise<DnsWorkers> {
   if (!cluster.isPrimary) throw dnsError(DNS_BAD_ADDRESS, 'DNS workers must be started from the primary process');
-  cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker.ts', import.meta.url)), execArgv: ['--import', 'tsx'] });
-  const settings: WorkerSettings = { address: options.address, forward: options.forward, maxAnswers: options.maxAnswers };
-  const workers: Worker[] = [];
+  cluster.setupPrimary(workerEntry());
+  const settings: WorkerSettings = { address: options.address, extra: [], forward: options.forward, maxAnswers: options.maxAnswers, rrl: options.rrl, logLevel: options.logLevel };
+  const live = new Set<Worker>();
   const watches = new Map<Worker, Map<number, Watch>>();
+  const replies = new Map<number, (msg: ToPrimary) => void>();
+  const restartTimers = new Set<NodeJS.Timeout>();
+  let seq = 0;
   let stopping = false;
+  let restartDelay = RESTART_DELAY_MS;
+  const restarts = options.metrics
+    ? new Counter({ name: 'pharos_dns_worker_restarts_total', help: 'DNS worker processes that died and were forked again.', registers: [options.metrics] })
+    : undefined;
+
+  const send = (worker: Worker, m: ToWorker) => {
+    if (worker.isConnected()) worker.send(m);
+  };
 
   const serve = (worker: Worker, msg: ToPrimary) => {
-    const send = (m: ToWorker) => {
-      if (worker.isConnected()) worker.send(m);
-    };
     switch (msg.t) {
       case 'list':
         options.kv.list(msg.prefix).then(
-          (result) => send({ t: 'list', id: msg.id, result }),
-          (err: Error) => send({ t: 'list', id: msg.id, error: err.message }),
+          (result) => send(worker, { t: 'list', id: msg.id, result }),
+          (err: Error) => send(worker, { t: 'list', id: msg.id, error: err.message }),
         );
         break;
       case 'watch': {
         const w = options.kv.watch(
           msg.prefix,
           msg.after,
-          (events) => send({ t: 'events', id: msg.id, events }),
-          (err) => send({ t: 'watch-error', id: msg.id, error: err.message }),
+          (events) => send(worker, { t: 'events', id: msg.id, events }),
+          (err) => send(worker, { t: 'watch-error', id: msg.id, error: err.message }),
         );
-        watches.get(worker)!.set(msg.id, w);
+        const mine = watches.get(worker);
+        if (mine) mine.set(msg.id, w);
+        else w.cancel(); // the worker died meanwhile
         break;
       }
       case 'cancel':
-        watches.get(worker)!.get(msg.id)?.cancel();
-        watches.get(worker)!.delete(msg.id);
+        watches.get(worker)?.get(msg.id)?.cancel();
+        watches.get(worker)?.delete(msg.id);
+        break;
+      case 'listening':
+      case 'metrics':
+        replies.get(msg.id)?.(msg);
         break;
       case 'ready':
         break;
     }
   };
+
+  /** Asks one worker and waits for its answer (undefined when it dies or takes too long). */
+  const ask = (worker: Worker, make: (id: number) => ToWorker, timeoutMs: number): Promise<ToPrimary | undefined> =>
+    new Promise((resolve) => {
+      const id = ++seq;
+      const done = (msg?: ToPrimary) => {
+        clearTimeout(timer);
+        replies.delete(id);
+        worker.off('exit', onExit);
+        resolve(msg);
+      };
+      const onExit = () => done();
+      const timer = setTimeout(done, timeoutMs);
+      replies.set(id, done);
+      worker.once('exit', onExit);
+      send(worker, make(id));
+    });
 
   const ready = (worker: Worker) =>
     new Promise<{ host: string; port: number }>((resolve, reject) => {
@@ -107,43 +194,128 @@ export async function startDnsWorkers(options: DnsWorkersOptions): Promise<DnsWo
 
   const fork = () => {
     const worker = cluster.fork({ [WORKER_ENV]: JSON.stringify(settings) });
+    const born = Date.now();
+    live.add(worker);
     watches.set(worker, new Map());
     worker.on('message', (msg: ToPrimary) => serve(worker, msg));
     worker.on('exit', (code, signal) => {
       for (const w of watches.get(worker)?.values() ?? []) w.cancel();
       watches.delete(worker);
-      if (!stopping) options.logger.error({ code, signal }, 'dns: a worker exited');
+      live.delete(worker);
+      if (stopping) return;
+      if (Date.now() - born >= HEALTHY_UPTIME_MS) restartDelay = RESTART_DELAY_MS;
+      options.logger.error({ code, signal, pid: worker.process.pid, restartInMs: restartDelay }, 'dns: a worker exited; forking a replacement');
+      const timer = setTimeout(() => {
+        restartTimers.delete(timer);
+        if (stopping) return;
+        restarts?.inc();
+        // A replacement that fails to start exits, and lands here again with a longer delay.
+        ready(fork()).catch(() => undefined);
+      }, restartDelay);
+      restartTimers.add(timer);
+      restartDelay = Math.min(restartDelay * 2, MAX_RESTART_DELAY_MS);
     });
-    workers.push(worker);
     return worker;
+  };
+
+  const stopWorkers = async () => {
+    stopping = true;
+    for (const t of restartTimers) clearTimeout(t);
+    await Promise.all(
+      [...live].map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.isDead()) return resolve();
+            w.once('exit', () => resolve());
+            if (w.isConnected()) w.send({ t: 'stop' } satisfies ToWorker);
+            else w.kill();
+          }),
+      ),
+    );
   };
 
   // The first worker binds (port 0 becomes a real port). The others ask for the same address as
   // written (port 0 included): the primary keys shared handles by it and hands them the same sockets.
-  const first = await ready(fork());
-  await Promise.all(Array.from({ length: options.workers - 1 }, () => ready(fork())));
+  let first: { host: string; port: number };
+  try {
+    first = await ready(fork());
+    await Promise.all(Array.from({ length: options.workers - 1 }, () => ready(fork())));
+  } catch (err) {
+    await stopWorkers();
+    throw err;
+  }
+  if (options.metrics) publishWorkerMetrics(options.metrics, () => [...live], ask);
 
+  const extra: { host: string; port: number }[] = [];
   let closing: Promise<void> | undefined;
   return {
     address: first,
+    async addListener(a) {
+      const wanted = typeof a === 'string' ? parseHostPort(a, 53) : a;
+      const text = formatAddress(wanted);
+      if (closing) throw dnsError(DNS_BAD_ADDRESS, `cannot listen on ${text}: the DNS server is closing`);
+      const served = [first, ...extra].find((l) => l.host === wanted.host && l.port === wanted.port);
+      if (served) return { ...served };
+      const answers = await Promise.all([...live].map((w) => ask(w, (id) => ({ t: 'listen', id, address: text }), WORKER_START_TIMEOUT_MS)));
+      const failed = answers.find((m) => m?.t !== 'listening' || m.error !== undefined);
+      const bound = answers[0];
+      if (failed !== undefined || bound?.t !== 'listening') {
+        const why = failed?.t === 'listening' ? failed.error : 'a worker did not answer';
+        throw dnsError(DNS_BAD_ADDRESS, `cannot listen on ${text}: ${why}`);
+      }
+      // Port 0: every worker asked for it the same way, so they share one socket on one new port.
+      const address = { host: bound.host ?? wanted.host, port: bound.port ?? wanted.port };
+      settings.extra.push(text);
+      extra.push(address);
+      return { ...address };
+    },
+    listeners: () => [{ ...first }, ...extra.map((e) => ({ ...e }))],
+    pids: () => [...live].filter((w) => !w.isDead()).map((w) => w.process.pid!),
     close() {
-      closing ??= (async () => {
-        stopping = true;
-        await Promise.all(
-          workers.map(
-            (w) =>
-              new Promise<void>((resolve) => {
-                if (w.isDead()) return resolve();
-                w.once('exit', () => resolve());
-                if (w.isConnected()) w.send({ t: 'stop' } satisfies ToWorker);
-                else w.kill();
-              }),
-          ),
-        );
-      })();
+      closing ??= stopWorkers();
       return closing;
     },
   };
+}
+
+/**
+ * Publishes the workers' metrics in the primary's registry under their own names: each scrape
+ * asks every live worker for its metrics (as JSON) and sums them, histograms bucket by bucket
+ * (prom-client's cluster aggregation). Metric names are learned from the first answer.
+ */
+function publishWorkerMetrics(
+  registry: MetricsRegistry,
+  workers: () => Worker[],
+  ask: (w: Worker, make: (id: number) => ToWorker, timeoutMs: number) => Promise<ToPrimary | undefined>,
+): void {
+  let pending: Promise<ReturnType<typeof AggregatorRegistry.aggregate>> | undefined;
+  /** One collection per scrape: the proxied metrics of one scrape are read concurrently and share it. */
+  const aggregate = () =>
+    (pending ??= Promise.all(workers().map((w) => ask(w, (id) => ({ t: 'metrics', id }), METRICS_TIMEOUT_MS))).then((answers) => {
+      pending = undefined;
+      return AggregatorRegistry.aggregate(answers.flatMap((m) => (m?.t === 'metrics' ? [m.metrics] : [])));
+    }));
+  const proxies = new Set<string>();
+  const learn = (metrics: MetricObjectWithValues<MetricValue<string>>[]) => {
+    for (const m of metrics) {
+      if (proxies.has(m.name) || registry.getSingleMetric(m.name)) continue;
+      proxies.add(m.name);
+      const proxy = {
+        name: m.name,
+        help: m.help,
+        type: m.type,
+        aggregator: m.aggregator,
+        async get() {
+          const metric = (await aggregate()).getSingleMetric(m.name);
+          return metric ? metric.get() : { name: m.name, help: m.help, type: m.type, aggregator: m.aggregator, values: [] };
+        },
+        reset() {},
+      };
+      registry.registerMetric(proxy as unknown as Metric);
+    }
+  };
+  const one = workers()[0];
+  if (one) void ask(one, (id) => ({ t: 'metrics', id }), WORKER_START_TIMEOUT_MS).then((m) => m?.t === 'metrics' && learn(m.metrics));
 }
 
 /** The worker's read-only view of the primary's store: only what `Snapshot.open` uses. */
