@@ -61,7 +61,7 @@ export interface DnsWorkers {
   addListener(address: string | { host: string; port: number }): Promise<{ host: string; port: number }>;
   /** Every address served, the first one first. */
   listeners(): { host: string; port: number }[];
-  /** Process ids of the live workers (tests kill one to see it replaced). */
+  /** Process ids of the workers answering now (started, not dead); tests kill one to see it replaced. */
   pids(): number[];
   close(): Promise<void>;
 }
@@ -113,6 +113,8 @@ export async function startDnsWorkers(options: DnsWorkersOptions): Promise<DnsWo
   cluster.setupPrimary(workerEntry());
   const settings: WorkerSettings = { address: options.address, extra: [], forward: options.forward, maxAnswers: options.maxAnswers, rrl: options.rrl, logLevel: options.logLevel };
   const live = new Set<Worker>();
+  /** Started workers (sent `ready`). One still loading has no message listener yet: IPC to it would be lost. */
+  const serving = new Set<Worker>();
   const watches = new Map<Worker, Map<number, Watch>>();
   const replies = new Map<number, (msg: ToPrimary) => void>();
   const restartTimers = new Set<NodeJS.Timeout>();
@@ -123,8 +125,11 @@ export async function startDnsWorkers(options: DnsWorkersOptions): Promise<DnsWo
     ? new Counter({ name: 'pharos_dns_worker_restarts_total', help: 'DNS worker processes that died and were forked again.', registers: [options.metrics] })
     : undefined;
 
+  // A worker that was just killed still looks connected until its exit is seen: a write to it
+  // fails with EPIPE, which must not be an uncaught error (its 'exit' handler replaces it).
+  const ignoreSendError = () => undefined;
   const send = (worker: Worker, m: ToWorker) => {
-    if (worker.isConnected()) worker.send(m);
+    if (worker.isConnected()) worker.send(m, undefined, ignoreSendError);
   };
 
   const serve = (worker: Worker, msg: ToPrimary) => {
@@ -179,7 +184,10 @@ export async function startDnsWorkers(options: DnsWorkersOptions): Promise<DnsWo
 
   const ready = (worker: Worker) =>
     new Promise<{ host: string; port: number }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(dnsError(DNS_BAD_ADDRESS, 'a DNS worker did not start')), WORKER_START_TIMEOUT_MS);
+      const timer = setTimeout(() => {
+        worker.kill(); // its exit forks a replacement (when not starting up)
+        reject(dnsError(DNS_BAD_ADDRESS, 'a DNS worker did not start'));
+      }, WORKER_START_TIMEOUT_MS);
       worker.on('message', (msg: ToPrimary) => {
         if (msg.t === 'ready') {
           clearTimeout(timer);
@@ -195,13 +203,25 @@ export async function startDnsWorkers(options: DnsWorkersOptions): Promise<DnsWo
   const fork = () => {
     const worker = cluster.fork({ [WORKER_ENV]: JSON.stringify(settings) });
     const born = Date.now();
+    const extraAtFork = settings.extra.length;
     live.add(worker);
+    worker.on('message', (msg: ToPrimary) => {
+      if (msg.t !== 'ready') return;
+      // Addresses added while it was starting were not in its environment.
+      const late = settings.extra.slice(extraAtFork);
+      if (late.length === 0) return void serving.add(worker);
+      void Promise.all(late.map((address) => ask(worker, (id) => ({ t: 'listen', id, address }), WORKER_START_TIMEOUT_MS))).then(() => {
+        if (!worker.isDead()) serving.add(worker);
+      });
+    });
     watches.set(worker, new Map());
     worker.on('message', (msg: ToPrimary) => serve(worker, msg));
+    worker.on('error', (err) => options.logger.warn({ err, pid: worker.process.pid }, 'dns: worker IPC error'));
     worker.on('exit', (code, signal) => {
       for (const w of watches.get(worker)?.values() ?? []) w.cancel();
       watches.delete(worker);
       live.delete(worker);
+      serving.delete(worker);
       if (stopping) return;
       if (Date.now() - born >= HEALTHY_UPTIME_MS) restartDelay = RESTART_DELAY_MS;
       options.logger.error({ code, signal, pid: worker.process.pid, restartInMs: restartDelay }, 'dns: a worker exited; forking a replacement');
@@ -227,7 +247,7 @@ export async function startDnsWorkers(options: DnsWorkersOptions): Promise<DnsWo
           new Promise<void>((resolve) => {
             if (w.isDead()) return resolve();
             w.once('exit', () => resolve());
-            if (w.isConnected()) w.send({ t: 'stop' } satisfies ToWorker);
+            if (serving.has(w) && w.isConnected()) send(w, { t: 'stop' });
             else w.kill();
           }),
       ),
@@ -244,7 +264,7 @@ export async function startDnsWorkers(options: DnsWorkersOptions): Promise<DnsWo
     await stopWorkers();
     throw err;
   }
-  if (options.metrics) publishWorkerMetrics(options.metrics, () => [...live], ask);
+  if (options.metrics) publishWorkerMetrics(options.metrics, () => [...serving], ask);
 
   const extra: { host: string; port: number }[] = [];
   let closing: Promise<void> | undefined;
@@ -256,7 +276,7 @@ export async function startDnsWorkers(options: DnsWorkersOptions): Promise<DnsWo
       if (closing) throw dnsError(DNS_BAD_ADDRESS, `cannot listen on ${text}: the DNS server is closing`);
       const served = [first, ...extra].find((l) => l.host === wanted.host && l.port === wanted.port);
       if (served) return { ...served };
-      const answers = await Promise.all([...live].map((w) => ask(w, (id) => ({ t: 'listen', id, address: text }), WORKER_START_TIMEOUT_MS)));
+      const answers = await Promise.all([...serving].map((w) => ask(w, (id) => ({ t: 'listen', id, address: text }), WORKER_START_TIMEOUT_MS)));
       const failed = answers.find((m) => m?.t !== 'listening' || m.error !== undefined);
       const bound = answers[0];
       if (failed !== undefined || bound?.t !== 'listening') {
@@ -270,7 +290,7 @@ export async function startDnsWorkers(options: DnsWorkersOptions): Promise<DnsWo
       return { ...address };
     },
     listeners: () => [{ ...first }, ...extra.map((e) => ({ ...e }))],
-    pids: () => [...live].filter((w) => !w.isDead()).map((w) => w.process.pid!),
+    pids: () => [...serving].map((w) => w.process.pid!),
     close() {
       closing ??= stopWorkers();
       return closing;
