@@ -36,7 +36,9 @@ const NS = 'watchbench';
 const CLK_TCK = 100;
 
 const dir = mkdtempSync(join(tmpdir(), 'pharos-watchbench-'));
-const child = spawn(process.execPath, [join(ROOT, 'bin/pharos.js'), 'server', '--api-addr', '127.0.0.1:0', '--dns-addr', '127.0.0.1:0', '--data-dir', dir, '--log-level', 'info', '--max-instances-per-namespace', '100000'], {
+const child = spawn(process.execPath, [join(ROOT, 'bin/pharos.js'), 'server', '--api-addr', '127.0.0.1:0', '--dns-addr', '127.0.0.1:0', '--data-dir', dir, '--log-level', 'info', '--max-instances-per-namespace', '100000',
+  // Every watch is a connection: the default cap (4096) would refuse most of the 10,000.
+  '--http-max-connections', String(SERVICES * PER_SERVICE + 1000)], {
   cwd: ROOT,
   stdio: ['ignore', 'ignore', 'pipe'],
 });
