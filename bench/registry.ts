@@ -36,11 +36,13 @@ const registry = new Registry({
   },
 });
 await registry.start();
+/** The handler table, bound once (as the API server holds it). */
+const sd = cloudMap(registry);
 
-const created = (await cloudMap(registry).CreatePrivateDnsNamespace({ Name: 'bench.local', Vpc: 'vpc-1' })) as { OperationId: string };
+const created = (await sd.CreatePrivateDnsNamespace({ Name: 'bench.local', Vpc: 'vpc-1' })) as { OperationId: string };
 const nsId = (await registry.waitForOperation(created.OperationId)).targets.NAMESPACE!;
 const mk = async (name: string) =>
-  ((await cloudMap(registry).CreateService({ Name: name, NamespaceId: nsId, DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 10 }] }, HealthCheckCustomConfig: {} })) as { Service: { Id: string } }).Service.Id;
+  ((await sd.CreateService({ Name: name, NamespaceId: nsId, DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 10 }] }, HealthCheckCustomConfig: {} })) as { Service: { Id: string } }).Service.Id;
 const regSvc = await mk('reg');
 const discSvc = await mk('disc');
 
@@ -55,7 +57,7 @@ const discSvc = await mk('disc');
       let n = 0;
       while (performance.now() < deadline) {
         const t0 = performance.now();
-        const out = (await cloudMap(registry).RegisterInstance({
+        const out = (await sd.RegisterInstance({
           ServiceId: regSvc,
           InstanceId: `c${c}-${n++}`,
           CreatorRequestId: `${c}-${n}-${Math.random()}`,
@@ -83,7 +85,7 @@ const discSvc = await mk('disc');
 if (values.only !== 'register') {
   const ops: string[] = [];
   for (let i = 0; i < 100; i++) {
-    const out = (await cloudMap(registry).RegisterInstance({
+    const out = (await sd.RegisterInstance({
       ServiceId: discSvc,
       InstanceId: `d${i}`,
       Attributes: { AWS_INSTANCE_IPV4: `198.19.0.${i + 1}`, color: i % 2 ? 'blue' : 'green', ECS_CLUSTER_NAME: 'bench', AVAILABILITY_ZONE: 'az-1' },
@@ -99,7 +101,7 @@ if (values.only !== 'register') {
       Array.from({ length: clients }, async () => {
         while (performance.now() < deadline) {
           const t0 = performance.now();
-          const out = await cloudMap(registry).DiscoverInstances({ NamespaceName: 'bench.local', ServiceName: 'disc', HealthStatus: 'HEALTHY' });
+          const out = await sd.DiscoverInstances({ NamespaceName: 'bench.local', ServiceName: 'disc', HealthStatus: 'HEALTHY' });
           if (mode === 'JSON.stringify') JSON.stringify(out);
           else if (mode === 'RAW_JSON' && typeof (out as Record<symbol, unknown>)[RAW_JSON] !== 'string') throw new Error('no RAW_JSON');
           latencies.push(performance.now() - t0);

@@ -13,13 +13,8 @@ export const RAW_JSON: unique symbol = Symbol.for('pharos.rawJson');
 /** How many random orderings of one DiscoverInstances answer are kept: enough that consecutive callers rarely see the same order. */
 const DISCOVER_ORDERINGS = 16;
 
-/** What a DiscoverInstances call asks for, already validated. */
-interface DiscoverQuery {
-  max: number;
-  query?: Record<string, string>;
-  optional?: Record<string, string>;
-  healthFilter?: 'HEALTHY' | 'UNHEALTHY' | 'ALL' | 'HEALTHY_OR_ELSE_ALL';
-}
+/** DiscoverInstances' `HealthStatus`. */
+type HealthFilter = 'HEALTHY' | 'UNHEALTHY' | 'ALL' | 'HEALTHY_OR_ELSE_ALL';
 
 /**
  * The DiscoverInstances hot path and its caches, fed by the snapshot: service lookup by name per
@@ -56,9 +51,18 @@ export class Discovery {
     return id === undefined ? undefined : this.snapshot.service(id);
   }
 
-  /** The DiscoverInstances answer for one service (with its pre-serialized body under `RAW_JSON`). */
-  discover(ns: NamespaceRecord, svc: ServiceRecord, q: DiscoverQuery): Out {
-    const { max, query, optional, healthFilter } = q;
+  /**
+   * The DiscoverInstances answer for one service (with its pre-serialized body under `RAW_JSON`),
+   * from validated parameters (positional: this is the hot path, no options object per call).
+   */
+  discover(
+    ns: NamespaceRecord,
+    svc: ServiceRecord,
+    max: number,
+    query: Record<string, string> | undefined,
+    optional: Record<string, string> | undefined,
+    healthFilter: HealthFilter | undefined,
+  ): Out {
     const queryPairs = query ? Object.entries(query) : [];
     const cacheable = queryPairs.length === 0 && (optional === undefined || Object.keys(optional).length === 0);
     const cacheKey = `${healthFilter ?? ''}|${max}`;

@@ -134,7 +134,7 @@ export async function DiscoverInstances(reg: Registry, r: Input): Promise<Out> {
   const optional = r.map('OptionalParameters', DISCOVER_PARAMETER_RULE);
   const healthFilter = r.enumOf('HealthStatus', DISCOVER_HEALTH);
   const { ns, svc } = discoverTarget(reg, r);
-  return reg.discovery.discover(ns, svc, { max, query, optional, healthFilter });
+  return reg.discovery.discover(ns, svc, max, query, optional, healthFilter);
 }
 
 export async function DiscoverInstancesRevision(reg: Registry, r: Input): Promise<Out> {
