@@ -46,6 +46,8 @@ describe('web console in Chromium', { skip: browserSkip || netnsSkip }, () => {
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    // Deletes, deregistrations and stops ask first.
+    page.on('dialog', (d) => void d.accept());
     await page.goto(`${server.apiUrl}/console/${path}`);
     try {
       await page.locator('[data-connected=true]').waitFor({ timeout: 10_000 });
@@ -127,6 +129,25 @@ describe('web console in Chromium', { skip: browserSkip || netnsSkip }, () => {
     assert.ok(shownMs < VISIBLE_WITHIN_MS, `unhealthy shown after ${shownMs} ms`);
     await eventually(async () => !(await a4('web.walk.local')).includes(ip), { message: `DNS stops answering ${ip}` });
 
+    // The hosted zone lists the tasks' record sets (every instance, as Route 53 does).
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Route 53' }).click();
+    await page.getByRole('link', { name: 'walk.local.' }).click();
+    const recordSets = page.getByRole('table', { name: 'Record sets' });
+    await recordSets.waitFor();
+    await eventually(async () => (await recordSets.innerText()).includes(listed.find((x) => x !== ip) ?? ip), { message: 'task IP in the record sets' });
+
+    // Force a new deployment, then stop a task from its page (logs shown): the service replaces it.
+    await page.goto(`${server.apiUrl}/console/#/clusters/walk/services/web`);
+    const deployments = page.getByRole('table', { name: 'Deployments' });
+    await deployments.waitFor();
+    const before = await deployments.locator('tbody code').allInnerTexts();
+    await page.getByRole('button', { name: 'Force new deployment' }).click();
+    await eventually(async () => (await deployments.locator('tbody code').allInnerTexts()).some((id) => !before.includes(id)), { message: 'a new deployment listed' });
+    await page.getByRole('table', { name: 'Tasks' }).locator('tbody a').first().click();
+    await page.getByRole('heading', { name: 'Logs' }).waitFor();
+    await page.getByRole('button', { name: 'Stop task' }).click();
+    await page.getByText('Stop reason').waitFor({ timeout: 15_000 });
+
     // Scale to 0 from the ECS service page: no task runs, no instance is left.
     await page.goto(`${server.apiUrl}/console/#/clusters/walk/services/web`);
     const scale = page.getByRole('form', { name: 'Change desired count' });
@@ -155,10 +176,21 @@ describe('web console in Chromium', { skip: browserSkip || netnsSkip }, () => {
       await Promise.all(ids.slice(i, i + 50).map((id) => sd.registerInstance({ ServiceId: Service!.Id, InstanceId: id, Attributes: { AWS_INSTANCE_IPV4: '198.18.141.2' } })));
     }
     await page.getByText(/^1000 ·/).waitFor({ timeout: 20_000 });
+    await page.locator('.vbody .vrow', { hasText: 'first' }).getByRole('button', { name: 'Deregister' }).click();
+    await page.getByText(/^999 ·/).waitFor();
     const rendered = await page.locator('.vbody .vrow').count();
     assert.ok(rendered < 60, `${rendered} rows in the DOM for 1,000 instances`);
     await page.locator('.vbody').evaluate((el) => (el.scrollTop = el.scrollHeight));
     await page.getByText('i-0998', { exact: true }).waitFor();
+
+    // A Cloud Map service created from the namespace page.
+    await page.getByRole('link', { name: 'many' }).click();
+    await page.getByText('Create service', { exact: true }).first().click();
+    const form = page.getByRole('form', { name: 'Create service' });
+    await form.getByLabel('Name').fill('extra');
+    await form.getByLabel('Health check').selectOption('none');
+    await form.getByRole('button', { name: 'Create service' }).click();
+    await page.getByRole('link', { name: 'extra' }).waitFor();
     await page.context().close();
   });
 
