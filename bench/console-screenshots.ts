@@ -32,10 +32,17 @@ const sd = new ServiceDiscovery({ endpoint: server.apiUrl, region: 'us-east-1', 
 const ecs = new ECS({ endpoint: server.apiUrl, region: 'us-east-1', credentials: KEYS });
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
 
+const errors: string[] = [];
+
 async function shot(page: Page, hash: string, file: string, ready: () => Promise<unknown>) {
+  page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(`${server.apiUrl}/console/${hash}`);
-  await page.locator('[data-connected=true]').waitFor();
-  await ready();
+  try {
+    await page.locator('[data-connected=true]').waitFor({ timeout: 60_000 });
+    await ready();
+  } catch (err) {
+    console.log(`${file}: not ready (${(err as Error).message.split('\n')[0]}); page errors ${JSON.stringify(errors)}; page: ${(await page.locator('body').innerText()).slice(0, 300)}`);
+  }
   await page.screenshot({ path: join(OUT, file), fullPage: true });
   console.log(`${OUT}/${file}`);
 }

@@ -43,6 +43,13 @@ const server = await startServer(
   { logger: silentLogger(), runtime: createRuntime({ awsvpc: 'host' }) },
 );
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+/** tsx (esbuild) names the functions inside page.evaluate callbacks with a `__name` helper the page lacks. */
+const NAME_HELPER = 'window.__name = (f) => f';
+const newContext = async () => {
+  const c = await browser.newContext();
+  await c.addInitScript(NAME_HELPER);
+  return c;
+};
 const sd = new ServiceDiscovery({ endpoint: server.apiUrl, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, disableHostPrefix: true, maxAttempts: 1 });
 
 async function namespace(name: string): Promise<string> {
@@ -64,7 +71,7 @@ try {
   const bytes: number[] = [];
   const interactive: number[] = [];
   for (let i = 0; i < LOADS; i++) {
-    const context = await browser.newContext();
+    const context = await newContext();
     const page = await context.newPage();
     await page.goto(`${server.apiUrl}/console/`);
     await page.locator('[data-connected=true]').waitFor();
@@ -83,7 +90,7 @@ try {
   const nsId = await namespace('live');
   const { Service } = await sd.createService({ Name: 'web', NamespaceId: nsId, HealthCheckCustomConfig: { FailureThreshold: 1 } });
   await sd.registerInstance({ ServiceId: Service!.Id, InstanceId: 'probe', Attributes: { AWS_INSTANCE_IPV4: '198.18.140.200' } });
-  const context = await browser.newContext();
+  const context = await newContext();
   const page = await context.newPage();
   await page.goto(`${server.apiUrl}/console/#/services/${Service!.Id}`);
   await page.locator('[data-connected=true]').waitFor();
@@ -131,7 +138,7 @@ try {
       ),
     );
   }
-  const bigContext = await browser.newContext();
+  const bigContext = await newContext();
   const bigPage = await bigContext.newPage();
   await bigPage.goto(`${server.apiUrl}/console/`);
   await bigPage.locator('[data-connected=true]').waitFor();
