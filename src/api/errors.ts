@@ -26,6 +26,11 @@ export const INVALID_SIGNATURE = 'InvalidSignatureException';
 /** SigV4: the access key id is not one of the configured credentials. */
 export const UNRECOGNIZED_CLIENT = 'UnrecognizedClientException';
 
+/** The store's code for an unreachable backend (store/errors.ts STORE_UNAVAILABLE; api does not import store). */
+const STORE_UNAVAILABLE = 'StoreUnavailable';
+/** What clients see for it: AWS's transient 503, retried by the SDKs. */
+const SERVICE_UNAVAILABLE = 'ServiceUnavailable';
+
 /** HTTP status per error code, for one service's codes. */
 export type ErrorTable = Readonly<Record<string, number>>;
 
@@ -98,7 +103,16 @@ export function toWireError(err: unknown, style: ErrorStyle): WireError {
       return { status, code: err.code, body, fault: status >= 500 };
     }
   }
-  // Unmodeled PharosErrors (a store failure) and plain exceptions: never leak internals to clients.
+  if (err instanceof PharosError && err.code === STORE_UNAVAILABLE) {
+    // The store is down or has lost quorum: a 503 that every AWS SDK retries on its own.
+    return {
+      status: 503,
+      code: SERVICE_UNAVAILABLE,
+      body: { __type: SERVICE_UNAVAILABLE, [style.messageKey]: 'The store (etcd) cannot be reached or has no quorum; retry later. Reads from DNS go on.' },
+      fault: true,
+    };
+  }
+  // Other unmodeled PharosErrors (a store failure) and plain exceptions: never leak internals to clients.
   return {
     status: 500,
     code: style.faultCode,

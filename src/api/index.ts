@@ -46,4 +46,5 @@ export {
   type ErrorTable,
 } from './errors.ts';
 export { route53Route, ROUTE53_PREFIX, ROUTE53_SIGNING_NAME } from './route53.ts';
+export { clusterRoute, CLUSTER_PATH, type ClusterSource } from './cluster.ts';
 export { parseXml, writeXml, escapeXml, XmlError, type XmlElement } from './xml.ts';

@@ -65,6 +65,8 @@ export interface ServerConfig {
   /** etcd's own user/password auth, if the cluster has it enabled. */
   etcdUsername: string | undefined;
   etcdPassword: string | undefined;
+  /** Several servers: how long a dead leader's lease lives, so how soon its work moves. */
+  leaseTtlMs: number;
 }
 
 interface Setting<K extends keyof ServerConfig> {
@@ -113,6 +115,7 @@ export const SETTINGS: readonly Setting<keyof ServerConfig>[] = [
   setting({ key: 'etcdKey', flag: '--etcd-key', env: 'PHAROS_ETCD_KEY', arg: 'path|none', default: 'none', help: 'etcds://: PEM private key of --etcd-cert.', parse: optionalValue }),
   setting({ key: 'etcdUsername', flag: '--etcd-username', env: 'PHAROS_ETCD_USERNAME', arg: 'name|none', default: 'none', help: 'etcd user, when the cluster has auth enabled (with PHAROS_ETCD_PASSWORD).', parse: optionalValue }),
   setting({ key: 'etcdPassword', flag: '--etcd-password', env: 'PHAROS_ETCD_PASSWORD', arg: 'secret|none', default: 'none', help: 'Password of the etcd user. Prefer the variable: flags show in ps.', parse: optionalValue }),
+  setting({ key: 'leaseTtlMs', flag: '--lease-ttl', env: 'PHAROS_LEASE_TTL', arg: 'duration', default: '5s', help: 'Several servers on etcd: TTL of each server\'s lease; when the leader (health checks, ECS scheduler, takeover of a dead server\'s operations) dies, another server takes over within about this long. Whole seconds, at least 2s.', parse: parseLeaseTtl }),
   setting({ key: 'region', flag: '--region', env: 'PHAROS_REGION', arg: 'name', default: 'us-east-1', help: 'Region that appears in every ARN.', parse: parseRegion }),
   setting({ key: 'accountId', flag: '--account-id', env: 'PHAROS_ACCOUNT_ID', arg: '12 digits', default: '000000000000', help: 'Account id in ARNs and ResourceOwner fields.', parse: parseAccountId }),
   setting({ key: 'logLevel', flag: '--log-level', env: 'PHAROS_LOG_LEVEL', arg: 'level', default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}. Logs are JSON lines on stderr.`, parse: parseLogLevel }),
@@ -324,6 +327,12 @@ function nonEmpty(raw: string): string {
 function parseStoreUrl(raw: string): string {
   if (/^sqlite:.+/.test(raw) || /^etcds?:\/\/.+/.test(raw)) return raw;
   throw new Error(`${JSON.stringify(raw)} is not a store URL (use sqlite:<path> or etcd://host:port[,host:port...])`);
+}
+
+function parseLeaseTtl(raw: string): number {
+  const ms = parseDuration(raw);
+  if (ms < 2000 || ms > 600_000) throw new Error(`${raw} is out of range (2s to 10m)`);
+  return ms;
 }
 
 /** A value that may be absent: `none` (the default) = not set. */

@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { isPharosError } from '../lib/index.ts';
 import { BAD_CONFIG, parseServerArgs, serverUsage } from './config.ts';
+import { runCluster } from './cluster.ts';
 import { runLogs } from './logs.ts';
 import { startServer } from './server.ts';
+import { version } from './version.ts';
 
 /** Exit code for a command line that could not be understood (flags, values): the usual "usage" code. */
 export const EXIT_USAGE = 2;
@@ -23,6 +24,7 @@ Commands:
   server      Run the API, DNS server and health checker (see: pharos server --help)
   logs        Print a task's captured stdout/stderr (see: pharos logs --help)
   version     Print the version (also --version)
+  cluster     Show the servers of a cluster and who leads (see: pharos cluster --help)
 
 Flags:
   -h, --help      Show this help
@@ -56,6 +58,7 @@ export async function main(argv: readonly string[], io: MainIo = processIo()): P
     return 0;
   }
   if (command === 'logs') return runLogs(rest, io);
+  if (command === 'cluster') return runCluster(rest, io);
   if (command !== 'server') {
     io.stderr.write(`pharos: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return EXIT_USAGE;
@@ -122,7 +125,3 @@ function waitForSignal(): Promise<string> {
   });
 }
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-  return pkg.version ?? 'unknown';
-}

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { collectDefaultMetrics } from 'prom-client';
-import { ApiServer, CONSOLE_PREFIX, ConsoleBackend, ConsoleSessions, WatchHub, cloudMapTarget, ecsTarget, route53Route, watchRoute, type TlsMaterial } from '../api/index.ts';
+import { ApiServer, CONSOLE_PREFIX, ConsoleBackend, ConsoleSessions, WatchHub, cloudMapTarget, clusterRoute, ecsTarget, route53Route, watchRoute, type TlsMaterial } from '../api/index.ts';
 import { consoleAssets } from '../console/index.ts';
 import { DEFAULT_RRL, startDnsServer, startDnsWorkers, type RrlOptions } from '../dns/index.ts';
 import { HealthMonitor } from '../health/index.ts';
@@ -9,12 +9,14 @@ import { createLogger, createMetricsRegistry, formatHostPort, systemClock, type 
 import { Registry, Snapshot } from '../registry/index.ts';
 import { cloudMap } from '../registry/ops/index.ts';
 import { Route53 } from '../route53/index.ts';
-import { Compactor, openStore } from '../store/index.ts';
+import { Compactor, openCoordinator, openStore } from '../store/index.ts';
 import { Orchestrator, ecsKeys } from '../orchestrator/index.ts';
 import { ecs } from '../orchestrator/ops/index.ts';
 import { createRuntime, type Runtime } from '../runtime/index.ts';
 import { checkApiExposure, isLoopback, type ServerConfig } from './config.ts';
 import { prepareDataDir } from './datadir.ts';
+import { LeaderWork, type LeaderPart } from './leader.ts';
+import { version } from './version.ts';
 
 /** Each task's default working directory is `<data-dir>/tasks/<taskId>`. */
 const TASK_DIRS = 'tasks';
@@ -161,17 +163,23 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     // ---- health checker (src/health) ----------------------------------------------------
     // HTTP/HTTPS/TCP probes of every instance of a service with a HealthCheckConfig; status
     // changes are written through the registry (setHealth). Stops before the registry.
-    const health = new HealthMonitor({
-      view: snapshot,
-      notifier: registry,
-      intervalMs: config.healthIntervalMs,
-      maxConcurrentProbes: config.healthMaxProbes,
-      clock,
-      logger: logger.child({ module: 'health' }),
-      metrics,
-    });
-    health.start();
-    stops.push({ name: 'health', stop: () => health.stop() });
+    // Runs on the cluster leader only (always, on SQLite): a new monitor per leadership term.
+    const healthPart: LeaderPart = {
+      name: 'health-checker',
+      start: async (partMetrics) => {
+        const health = new HealthMonitor({
+          view: snapshot,
+          notifier: registry,
+          intervalMs: config.healthIntervalMs,
+          maxConcurrentProbes: config.healthMaxProbes,
+          clock,
+          logger: logger.child({ module: 'health' }),
+          metrics: partMetrics,
+        });
+        health.start();
+        return () => health.stop();
+      },
+    };
 
     // ---- ECS orchestrator (src/orchestrator) --------------------------------------------
     // The runtime cleans up what a previous run left (namespaces, processes) before any task;
@@ -200,7 +208,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     });
     await runtime.cleanup();
     stops.push({ name: 'runtime', stop: () => runtime.close() });
-    const orchestrator = new Orchestrator({
+    const orchestratorOptions = {
       kv,
       runtime,
       registryView: snapshot,
@@ -211,9 +219,34 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       metrics,
       logger: logger.child({ module: 'orchestrator' }),
       clock,
-    });
-    await orchestrator.start();
-    stops.push({ name: 'orchestrator', stop: () => orchestrator.stop() });
+    };
+    const orchestrator = new Orchestrator(orchestratorOptions);
+    // The scheduler and this node's supervisor run on the leader only. The first term starts the
+    // orchestrator above (its metrics registered with it); a later term (etcd: leadership came back)
+    // gets a fresh one, whose metrics are not exported.
+    let orchestratorUsed = false;
+    const orchestratorPart: LeaderPart = {
+      name: 'ecs-scheduler-supervisor',
+      start: async () => {
+        const o = orchestratorUsed ? new Orchestrator({ ...orchestratorOptions, metrics: undefined }) : orchestrator;
+        orchestratorUsed = true;
+        await o.start();
+        return () => o.stop();
+      },
+    };
+    // Leader work: operations acknowledged by a server that died are run by the leader.
+    const adoptionPart: LeaderPart = {
+      name: 'operations-adoption',
+      start: async () => {
+        const timer = setInterval(() => registry.adoptOrphanedOperations(config.leaseTtlMs), Math.max(250, config.leaseTtlMs / 5));
+        return async () => clearInterval(timer);
+      },
+    };
+    const coordinator = await openCoordinator(config.store, kv, { leaseTtlMs: config.leaseTtlMs, logger: logger.child({ module: 'cluster' }), metrics });
+    const leaderWork = new LeaderWork(coordinator, [adoptionPart, healthPart, orchestratorPart], logger.child({ module: 'cluster' }), metrics);
+    stops.push({ name: 'coordinator', stop: () => coordinator.stop() });
+    stops.push({ name: 'leader work', stop: () => leaderWork.stop() });
+    api.addPathRoute(clusterRoute(coordinator, logger.child({ module: 'cluster' })));
     api.addTarget(ecsTarget(ecs(orchestrator.api)));
 
     // ---- web console (/console/): static files, sessions when credentials are set, change events
@@ -232,6 +265,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     stops.push({ name: 'api', stop: () => api.close() });
     // Stopped first: its open event streams would hold the API's close for the whole grace period.
     stops.push({ name: 'console', stop: () => consoleBackend.close() });
+    // Leadership last: the leader's work starts once this server serves, and on SQLite at once.
+    await coordinator.start({ apiUrl: api.url, dnsAddress, version: version() });
+    leaderWork.start();
     api.setReady(true);
 
     const apiUrl = api.url;

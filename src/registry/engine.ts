@@ -4,7 +4,9 @@ import { RegistryPart, type RegistryParts } from './background.ts';
 import { duplicateRequest, operationNotFound } from './errors.ts';
 import {
   keys,
+  namespaceClaims,
   type DnsRecordConfig,
+  type NamespaceClaim,
   type HealthCheckConfigRecord,
   type InstanceRecord,
   type NamespaceRecord,
@@ -90,6 +92,8 @@ export class OperationEngine extends RegistryPart {
   /** Open CREATE_NAMESPACE operations → the namespace they will create (names are taken at submit). */
   private readonly openNamespaceCreates = new Map<string, NamespaceRecord>();
   private readonly opWaiters = new Map<string, ((op: OperationRecord) => void)[]>();
+  /** Operations this server has scheduled and not finished running (so adoption skips them). */
+  private readonly local = new Set<string>();
 
   constructor(options: OperationEngineOptions) {
     super(options);
@@ -236,6 +240,7 @@ export class OperationEngine extends RegistryPart {
     payload: OpPayload,
     requestId?: string,
     print?: string,
+    claims: string[] = [],
   ): Promise<Record<string, unknown>> {
     const now = this.clock.now();
     const rec: OperationRecord = { id: newOperationId(), type, status: 'SUBMITTED', createDate: now, updateDate: now, targets, payload };
@@ -244,7 +249,15 @@ export class OperationEngine extends RegistryPart {
     this.index(rec, 0);
     let rev: number;
     try {
-      rev = await this.kv.create(keys.operation(rec.id), JSON.stringify(rec));
+      // Claims (names a namespace takes) commit with the record: of two servers racing, one wins.
+      rev =
+        claims.length === 0
+          ? await this.kv.create(keys.operation(rec.id), JSON.stringify(rec))
+          : await this.kv.txn([
+              ...claims.map((key) => ({ type: 'put' as const, key, value: JSON.stringify(claimOf(rec)), prevRevision: 0 })),
+              // Last: the txn's revision is then the record's own on every backend.
+              { type: 'put', key: keys.operation(rec.id), value: JSON.stringify(rec), prevRevision: 0 },
+            ]);
     } catch (err) {
       const e = this.ops.get(rec.id);
       if (e && e.rev === 0) {
@@ -331,8 +344,28 @@ export class OperationEngine extends RegistryPart {
 
   // ---------------------------------------------------------------- worker
 
+  /**
+   * Runs open operations no live server is running: those a server acknowledged and then died
+   * with. Called periodically on the cluster leader; an operation is adopted once it is `graceMs`
+   * past due. The operation record's compare-and-swap makes a race with a slow owner harmless: the
+   * operation is applied once. Returns how many were adopted.
+   */
+  adoptOrphans(graceMs: number): number {
+    const now = this.clock.now();
+    let adopted = 0;
+    for (const e of this.ops.values()) {
+      if (!isOpen(e.rec.status) || this.local.has(e.rec.id) || e.rev === 0) continue;
+      if (now - (e.rec.createDate + this.options.opDelayMs) < graceMs) continue;
+      this.schedule(e.rec.id);
+      adopted++;
+    }
+    if (adopted > 0) this.logger.info({ adopted }, 'registry: adopted operations of a server that is gone');
+    return adopted;
+  }
+
   private schedule(id: string): void {
-    if (!this.bg.running) return;
+    if (!this.bg.running || this.local.has(id)) return;
+    this.local.add(id);
     const delay = this.options.opDelayMs;
     if (delay <= 0) {
       this.bg.track(this.run(id));
@@ -361,6 +394,14 @@ export class OperationEngine extends RegistryPart {
 
   /** Applies an operation: its writes and its SUCCESS (or its FAIL) commit in one txn. */
   private async run(id: string): Promise<void> {
+    try {
+      await this.apply(id);
+    } finally {
+      this.local.delete(id);
+    }
+  }
+
+  private async apply(id: string): Promise<void> {
     const opKey = keys.operation(id);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const entry = this.ops.get(id);
@@ -389,7 +430,7 @@ export class OperationEngine extends RegistryPart {
         }
         if (!this.bg.running) return; // shutting down: resumed on the next start
         this.logger.error({ err, operationId: id }, 'registry: applying an operation failed; will retry');
-        this.bg.later(APPLY_RETRY_MS, () => this.bg.track(this.run(id)));
+        this.bg.later(APPLY_RETRY_MS, () => this.schedule(id));
         return;
       }
       if (!('fail' in plan)) plan.after?.();
@@ -429,7 +470,8 @@ export class OperationEngine extends RegistryPart {
         }
         const cur = await this.kv.get(keys.namespace(p.namespaceId));
         if (!cur) return { writes: [] };
-        return { writes: [{ type: 'delete', key: cur.key, prevRevision: cur.modRevision }] };
+        const claims = namespaceClaims(JSON.parse(cur.value) as NamespaceRecord).map((key): TxnOp => ({ type: 'delete', key }));
+        return { writes: [{ type: 'delete', key: cur.key, prevRevision: cur.modRevision }, ...claims] };
       }
       case 'updateNamespace': {
         const cur = await this.kv.get(keys.namespace(p.namespaceId));
@@ -477,4 +519,12 @@ export class OperationEngine extends RegistryPart {
       }
     }
   }
+}
+
+/** The claim a CREATE_NAMESPACE operation writes for each name it takes. */
+function claimOf(rec: OperationRecord): NamespaceClaim {
+  const claim: NamespaceClaim = { namespaceId: rec.targets.NAMESPACE ?? '', operationId: rec.id };
+  if (rec.requestId !== undefined) claim.creatorRequestId = rec.requestId;
+  if (rec.fingerprint !== undefined) claim.fingerprint = rec.fingerprint;
+  return claim;
 }

@@ -183,7 +183,26 @@ export const keys = {
   recordSet: (r: Pick<ZoneRecordSetRecord, 'namespaceId' | 'name' | 'type' | 'setIdentifier'>) =>
     `/rrset/${r.namespaceId}/${r.name}/${r.type}/${encodeURIComponent(r.setIdentifier ?? '')}`,
   zoneChange: (id: string) => `/r53change/${id}`,
+  /** Names taken by a namespace, created with its operation: servers racing for one name, one wins. */
+  claimPrefix: '/claims/',
 } as const;
+
+/** The name keys a namespace holds (see `keys.claimPrefix`): its HttpName, and its DNS name per type (and VPC). */
+export function namespaceClaims(ns: Pick<NamespaceRecord, 'type' | 'name' | 'httpName' | 'vpc'>): string[] {
+  const dnsName = ns.name.toLowerCase().replace(/\.$/, '');
+  const claims = [`/claims/ns-httpname/${ns.httpName}`];
+  if (ns.type === 'DNS_PRIVATE') claims.push(`/claims/ns-private/${ns.vpc ?? ''}/${dnsName}`);
+  if (ns.type === 'DNS_PUBLIC') claims.push(`/claims/ns-public/${dnsName}`);
+  return claims;
+}
+
+/** What a name claim holds: enough to answer NamespaceAlreadyExists, or replay the same request. */
+export interface NamespaceClaim {
+  namespaceId: string;
+  operationId: string;
+  creatorRequestId?: string;
+  fingerprint?: string;
+}
 
 /** Splits `/inst/<serviceId>/<instanceId>` (or `/health/...`); instance ids may contain `/`. */
 export function splitInstanceKey(key: string): { serviceId: string; instanceId: string } | undefined {

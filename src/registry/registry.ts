@@ -133,6 +133,11 @@ export class Registry {
     this.logger.info({ operations: this.operations.size, resumed, pendingHealth: rearmed }, 'registry started');
   }
 
+  /** Leader work on several servers: runs the open operations of servers that died (engine.adoptOrphans). */
+  adoptOrphanedOperations(graceMs: number): number {
+    return this.bg.running ? this.operations.adoptOrphans(graceMs) : 0;
+  }
+
   /** Stops the worker and timers and waits for applies in flight. Safe to call more than once. */
   async stop(): Promise<void> {
     this.bg.halt();

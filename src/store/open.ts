@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { PharosError } from '../lib/index.ts';
 import { InvalidArgumentError, STORE_BAD_URL } from './errors.ts';
-import type { EtcdConnection } from './etcd.ts';
+import type { Logger, Registry as MetricsRegistry } from '../lib/index.ts';
+import { SoloCoordinator, coordinatorMetrics, type Coordinator } from './coordinator.ts';
+import type { EtcdConnection, EtcdKV } from './etcd.ts';
 import type { KV } from './kv.ts';
 import type { SqliteKVOptions } from './sqlite.ts';
 
@@ -58,4 +60,18 @@ export async function etcdConnection(url: string, settings: EtcdSettings): Promi
   }
   if (settings.username !== undefined) conn.auth = { username: settings.username, password: settings.password! };
   return conn;
+}
+
+/**
+ * The coordinator for a store: on etcd, leader election over leases of `leaseTtlMs`; on SQLite
+ * (one process owns the file), this server alone, always leading.
+ */
+export async function openCoordinator(url: string, kv: KV, options: { leaseTtlMs: number; logger: Logger; metrics?: MetricsRegistry }): Promise<Coordinator> {
+  const metrics = options.metrics && coordinatorMetrics(options.metrics);
+  if (/^etcds?:\/\//.test(url)) {
+    const { EtcdCoordinator } = await import('./etcdcoordinator.ts');
+    return new EtcdCoordinator(kv as EtcdKV, options.leaseTtlMs, options.logger, metrics);
+  }
+  metrics?.leading.set(1);
+  return new SoloCoordinator(kv);
 }

@@ -1,7 +1,8 @@
-import { newHostedZoneId, newNamespaceId, randomString } from '../../lib/index.ts';
+import { isPharosError, newHostedZoneId, newNamespaceId, randomString } from '../../lib/index.ts';
+import { STORE_KEY_EXISTS } from '../../store/index.ts';
 import type { OpPayload } from '../engine.ts';
 import { duplicateRequest, invalidInput, namespaceAlreadyExists, resourceInUse, resourceLimitExceeded, tooManyTags } from '../errors.ts';
-import type { NamespaceRecord } from '../model.ts';
+import { namespaceClaims, type NamespaceClaim, type NamespaceRecord } from '../model.ts';
 import { namespaceOut, namespaceSummaryOut } from '../output.ts';
 import { byKey, page } from '../paging.ts';
 import type { Registry } from '../registry.ts';
@@ -64,7 +65,19 @@ async function createNamespace(reg: Registry, type: NamespaceKind, r: Input): Pr
   if (soaTtl !== undefined) ns.soaTtl = soaTtl;
   if (vpc !== undefined) ns.vpc = vpc;
   if (creatorRequestId !== undefined) ns.creatorRequestId = creatorRequestId;
-  return reg.operations.submit('CREATE_NAMESPACE', { NAMESPACE: id }, { kind: 'createNamespace', namespace: ns }, creatorRequestId, print);
+  const claims = namespaceClaims(ns);
+  try {
+    return await reg.operations.submit('CREATE_NAMESPACE', { NAMESPACE: id }, { kind: 'createNamespace', namespace: ns }, creatorRequestId, print, claims);
+  } catch (err) {
+    // Another server took the name first (its record is not in our snapshot yet).
+    if (!isPharosError(err, STORE_KEY_EXISTS) || !claims.includes(String(err.fields['key']))) throw err;
+    const cur = await reg.kv.get(String(err.fields['key']));
+    const claim = cur && (JSON.parse(cur.value) as NamespaceClaim);
+    if (claim && creatorRequestId !== undefined && claim.creatorRequestId === creatorRequestId && claim.fingerprint === print) {
+      return { OperationId: claim.operationId }; // the same request, sent to two servers
+    }
+    throw namespaceAlreadyExists(claim?.namespaceId ?? '', claim?.creatorRequestId);
+  }
 }
 
 export const UpdateHttpNamespace = (reg: Registry, r: Input): Promise<Out> => updateNamespace(reg, 'HTTP', r);
