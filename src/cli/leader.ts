@@ -25,10 +25,11 @@ export class LeaderWork {
     private readonly metrics?: MetricsRegistry,
   ) {}
 
-  /** Follows the coordinator from now on (starts the parts at once if it already leads). */
-  start(): void {
+  /** Follows the coordinator from now on; resolves once the parts run if it already leads. */
+  start(): Promise<void> {
     this.unsubscribe = this.coordinator.onLeadership((leading) => this.enqueue(leading));
     if (this.coordinator.isLeader()) this.enqueue(true);
+    return this.chain;
   }
 
   /** Stops following and stops whatever runs. Repeatable. */

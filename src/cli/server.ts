@@ -267,7 +267,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     stops.push({ name: 'console', stop: () => consoleBackend.close() });
     // Leadership last: the leader's work starts once this server serves, and on SQLite at once.
     await coordinator.start({ apiUrl: api.url, dnsAddress, version: version() });
-    leaderWork.start();
+    // On SQLite (always the leader) the scheduler and health checker run before /ping says ready.
+    await leaderWork.start();
     api.setReady(true);
 
     const apiUrl = api.url;
