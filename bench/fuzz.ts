@@ -52,6 +52,8 @@ try {
     seed: SEED,
     dns: { ...dns, seconds: dnsSeconds },
     api: { requests: apiResult.requests, statuses: apiResult.statuses, serverErrors: apiResult.serverErrors, noAnswer: apiResult.noAnswer, examples: apiResult.examples, seconds: apiSeconds },
+    // The server's own account of each 5xx (logged once, at the boundary, with its cause).
+    faults: server.logs.filter((l) => l.includes('API request failed')).slice(0, 10),
     crashes: crashed ? 1 : 0,
     afterwards: { ping, webA: answer },
   }, null, 1));

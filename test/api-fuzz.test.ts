@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { prng, runApiFuzz } from './fuzzkit.ts';
-import { httpNamespace, rawRequest, startTestServer, type TestServer } from './helpers.ts';
+import { httpNamespace, rawPost, rawRequest, startTestServer, type TestServer } from './helpers.ts';
 
 /** A few seconds of requests: every operation many times over. */
 const REQUESTS = 1500;
@@ -29,4 +29,22 @@ test(`hostile API requests get 4xx, never 5xx (seed ${SEED})`, async () => {
   assert.equal((await rawRequest(s.apiUrl, 'GET', '/ping')).status, 200);
   const id = await httpNamespace(s.sd, 'after-the-fuzz');
   assert.match(id, /^ns-/);
+});
+
+test('names with a NUL or an unpaired surrogate are invalid input, not a fault (found by bench/fuzz.ts)', async () => {
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['AmazonEC2ContainerServiceV20141113.ListTasks', { serviceName: 'a\u0000b' }, 'InvalidParameterException'],
+    ['AmazonEC2ContainerServiceV20141113.ListTasks', { serviceName: '\uD800' }, 'InvalidParameterException'],
+    ['AmazonEC2ContainerServiceV20141113.DescribeServices', { services: ['x\u0000'] }, 'InvalidParameterException'],
+    ['Route53AutoNaming_v20170314.GetNamespace', { Id: 'ns-\u0000' }, 'InvalidInput'],
+    ['Route53AutoNaming_v20170314.GetService', { Id: '\uDC00' }, 'InvalidInput'],
+  ];
+  for (const [target, body, code] of cases) {
+    const r = await rawPost(s.apiUrl, target, JSON.stringify(body));
+    assert.ok(r.status < 500, `${target} ${JSON.stringify(body)}: ${r.status} ${r.text}`);
+    if (r.status === 400 && r.json?.['__type'] !== code) {
+      // Another client error (e.g. not found) is fine too: what matters is that it is not a fault.
+      assert.match(String(r.json?.['__type']), /Exception|NotFound|Invalid/);
+    }
+  }
 });

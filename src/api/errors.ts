@@ -61,12 +61,21 @@ export interface ErrorStyle {
   messageKey: 'Message' | 'message';
   /** The `__type` of a server fault (status 500). */
   faultCode: string;
+  /** The `__type` of input that is invalid (status 400): what a store refusal of a key built from input becomes. */
+  invalidInputCode: string;
 }
 
+/**
+ * The store's code for an argument it cannot hold (src/store/errors.ts STORE_INVALID_ARGUMENT):
+ * a key with a NUL or an unpaired surrogate. Keys are built from names in requests, so it means
+ * the request named something no record can have: a client error, not a fault.
+ */
+const STORE_INVALID_ARGUMENT = 'StoreInvalidArgument';
+
 /** Cloud Map: `Message`, faults are `InternalFailure`. */
-export const CLOUD_MAP_STYLE: ErrorStyle = { errors: CLOUD_MAP_ERRORS, messageKey: 'Message', faultCode: INTERNAL_FAILURE };
+export const CLOUD_MAP_STYLE: ErrorStyle = { errors: CLOUD_MAP_ERRORS, messageKey: 'Message', faultCode: INTERNAL_FAILURE, invalidInputCode: 'InvalidInput' };
 /** ECS: lowercase `message`, faults are `ServerException`. */
-export const ECS_STYLE: ErrorStyle = { errors: ECS_ERRORS, messageKey: 'message', faultCode: 'ServerException' };
+export const ECS_STYLE: ErrorStyle = { errors: ECS_ERRORS, messageKey: 'message', faultCode: 'ServerException', invalidInputCode: 'InvalidParameterException' };
 
 /** An error as it goes on the wire. */
 export interface WireError {
@@ -101,6 +110,10 @@ export function toWireError(err: unknown, style: ErrorStyle): WireError {
       // Modeled members first, so a stray `fields.__type` or message can never override the code.
       const body: Record<string, unknown> = { ...err.fields, __type: err.code, [style.messageKey]: err.message };
       return { status, code: err.code, body, fault: status >= 500 };
+    }
+    if (err.code === STORE_INVALID_ARGUMENT) {
+      const code = style.invalidInputCode;
+      return { status: 400, code, body: { __type: code, [style.messageKey]: 'A name or id in the request holds a NUL character or an unpaired surrogate.' }, fault: false };
     }
   }
   if (err instanceof PharosError && err.code === STORE_UNAVAILABLE) {
