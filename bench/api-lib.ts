@@ -4,9 +4,10 @@
  * AWS JSON 1.1 over raw sockets, so the client costs as little CPU as possible on a 2-core box.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { createHash, createHmac } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer as createNetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -285,3 +286,62 @@ export async function setupService(port: number, namespace: string, service: str
 }
 
 export const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/** A reply as the ceiling server replays it (bench/http-ceiling.ts). */
+export interface RecordedReply {
+  status: number;
+  headers: Record<string, string>;
+  /** base64 */
+  body: string;
+}
+
+/** Sends one request and records status, headers (but the per-response ones) and body. */
+export function recordReply(port: number, operation: string, body: string): Promise<RecordedReply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port, method: 'POST', path: '/', headers: { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': `${PREFIX}.${operation}` } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const headers: Record<string, string> = {};
+          for (let i = 0; i < res.rawHeaders.length; i += 2) {
+            const name = res.rawHeaders[i]!;
+            if (!/^(date|connection|keep-alive|content-length)$/i.test(name)) headers[name] = res.rawHeaders[i + 1]!;
+          }
+          resolve({ status: res.statusCode ?? 0, headers, body: Buffer.concat(chunks).toString('base64') });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Starts the bare-Node ceiling server (bench/http-ceiling.ts) on `port`, replaying `reply`. */
+export async function startCeiling(port: number, reply: RecordedReply): Promise<{ child: ChildProcess; stop(): Promise<unknown> }> {
+  const file = join(mkdtempSync(join(tmpdir(), 'pharos-ceiling-')), 'reply.json');
+  writeFileSync(file, JSON.stringify(reply));
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/http-ceiling.ts'), String(port), file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  await new Promise<void>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => line.startsWith('ready') && resolve());
+    void exited.then((code) => reject(new Error(`ceiling server exited (${code})`)));
+  });
+  return {
+    child,
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/** A TCP port free right now on 127.0.0.1 (the servers compared in one run take turns on it). */
+export async function freeTcpPort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
