@@ -247,6 +247,7 @@ export class OperationEngine extends RegistryPart {
     if (requestId !== undefined) rec.requestId = requestId;
     if (print !== undefined) rec.fingerprint = print;
     this.index(rec, 0);
+    if (this.appliesAtSubmit(payload)) return this.submitApplied(rec);
     let rev: number;
     try {
       // Claims (names a namespace takes) commit with the record: of two servers racing, one wins.
@@ -271,6 +272,46 @@ export class OperationEngine extends RegistryPart {
     this.metrics?.submitted.inc({ type });
     this.schedule(rec.id);
     return { OperationId: rec.id };
+  }
+
+  /**
+   * With no operation delay, an instance (de)registration is applied in the same txn that makes
+   * its operation record durable, already SUCCESS: one commit and one watch event per request
+   * instead of two each (SUBMITTED, then the writes + SUCCESS). Its plan reads nothing from the
+   * store and its writes are unconditional, so the txn cannot conflict; the reply still waits for
+   * the commit, so an acknowledged operation is as durable as before and none is left open.
+   */
+  private appliesAtSubmit(payload: OpPayload): boolean {
+    return this.options.opDelayMs <= 0 && this.bg.running && (payload.kind === 'registerInstance' || payload.kind === 'deregisterInstance');
+  }
+
+  private async submitApplied(rec: OperationRecord): Promise<Record<string, unknown>> {
+    const plan = await this.plan(rec);
+    const done = this.finished(rec, 'fail' in plan ? plan.fail : undefined);
+    const writes = 'fail' in plan ? [] : plan.writes;
+    let rev: number;
+    try {
+      rev = await this.kv.txn([...writes, { type: 'put', key: keys.operation(rec.id), value: JSON.stringify(done), prevRevision: 0 }]);
+    } catch (err) {
+      const e = this.ops.get(rec.id);
+      if (e && e.rev === 0) {
+        this.unindex(e.rec);
+        this.ops.delete(rec.id);
+      }
+      throw err;
+    }
+    this.index(done, rev);
+    this.metrics?.submitted.inc({ type: rec.type });
+    this.applied(plan, done);
+    return { OperationId: rec.id };
+  }
+
+  /** After an operation's final record committed: its follow-up, metrics, and a log line if it failed. */
+  private applied(plan: Plan, done: OperationRecord): void {
+    if (!('fail' in plan)) plan.after?.();
+    this.metrics?.completed.inc({ type: done.type, status: done.status });
+    this.metrics?.duration.observe({ type: done.type }, Math.max(0, done.updateDate - done.createDate) / 1000);
+    if (done.status === 'FAIL') this.logger.warn({ operationId: done.id, type: done.type, error: done.errorMessage }, 'operation failed');
   }
 
   // ---------------------------------------------------------------- index
@@ -433,10 +474,7 @@ export class OperationEngine extends RegistryPart {
         this.bg.later(APPLY_RETRY_MS, () => this.schedule(id));
         return;
       }
-      if (!('fail' in plan)) plan.after?.();
-      this.metrics?.completed.inc({ type: done.type, status: done.status });
-      this.metrics?.duration.observe({ type: done.type }, Math.max(0, done.updateDate - done.createDate) / 1000);
-      if (done.status === 'FAIL') this.logger.warn({ operationId: id, type: done.type, error: done.errorMessage }, 'operation failed');
+      this.applied(plan, done);
       return;
     }
     // Lost the race too often: record the failure rather than spin.

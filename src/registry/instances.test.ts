@@ -371,6 +371,20 @@ describe('concurrency', () => {
     assert.equal(h.snapshot.instances(svc.Id).size, 200);
     assert.equal(((await cloudMap(registry).GetService({ Id: svc.Id })) as Any).Service.InstanceCount, 200);
   });
+
+  test('without an operation delay, (de)registration commits once, already SUCCESS, before it is acknowledged', async () => {
+    const { registry } = h;
+    const ns = await httpNamespace(registry, 'once');
+    const svc = (await cloudMap(registry).CreateService({ Name: 'api', NamespaceId: ns })) as Any;
+    const reg = (await cloudMap(registry).RegisterInstance({ ServiceId: svc.Service.Id, InstanceId: 'one', Attributes: { AWS_INSTANCE_IPV4: '198.18.150.9' } })) as Any;
+    // Visible at once: the instance and the op's SUCCESS were in the acknowledged commit (before,
+    // the reply followed the SUBMITTED record's commit and the worker's commit came a turn later).
+    assert.equal(((await cloudMap(registry).GetOperation({ OperationId: reg.OperationId })) as Any).Operation.Status, 'SUCCESS');
+    assert.equal(((await cloudMap(registry).GetInstance({ ServiceId: svc.Service.Id, InstanceId: 'one' })) as Any).Instance.Id, 'one');
+    const dereg = (await cloudMap(registry).DeregisterInstance({ ServiceId: svc.Service.Id, InstanceId: 'one' })) as Any;
+    assert.equal(((await cloudMap(registry).GetOperation({ OperationId: dereg.OperationId })) as Any).Operation.Status, 'SUCCESS');
+    await rejectsWith(cloudMap(registry).GetInstance({ ServiceId: svc.Service.Id, InstanceId: 'one' }), 'InstanceNotFound');
+  });
 });
 
 describe('waitForInstancesRevision', () => {
