@@ -260,11 +260,7 @@ export class OperationEngine extends RegistryPart {
               { type: 'put', key: keys.operation(rec.id), value: JSON.stringify(rec), prevRevision: 0 },
             ]);
     } catch (err) {
-      const e = this.ops.get(rec.id);
-      if (e && e.rev === 0) {
-        this.unindex(e.rec);
-        this.ops.delete(rec.id);
-      }
+      this.dropReservation(rec.id);
       throw err;
     }
     const e = this.ops.get(rec.id);
@@ -293,17 +289,22 @@ export class OperationEngine extends RegistryPart {
     try {
       rev = await this.kv.txn([...writes, { type: 'put', key: keys.operation(rec.id), value: JSON.stringify(done), prevRevision: 0 }]);
     } catch (err) {
-      const e = this.ops.get(rec.id);
-      if (e && e.rev === 0) {
-        this.unindex(e.rec);
-        this.ops.delete(rec.id);
-      }
+      this.dropReservation(rec.id);
       throw err;
     }
     this.index(done, rev);
     this.metrics?.submitted.inc({ type: rec.type });
     this.applied(plan, done);
     return { OperationId: rec.id };
+  }
+
+  /** A submit whose commit failed: the reservation indexed before it goes (unless the watch saw the record meanwhile). */
+  private dropReservation(id: string): void {
+    const e = this.ops.get(id);
+    if (e && e.rev === 0) {
+      this.unindex(e.rec);
+      this.ops.delete(id);
+    }
   }
 
   /** After an operation's final record committed: its follow-up, metrics, and a log line if it failed. */
