@@ -5,10 +5,10 @@ import { XmlError, child, escapeXml, parseXml, writeXml } from './xml.ts';
 describe('xml', () => {
   test('reads elements, text, entities, character references, CDATA; drops prefixes and attributes', () => {
     const doc = parseXml(
-      '<?xml version="1.0" encoding="UTF-8"?>\n<!-- c --><r:Root xmlns:r="urn:x" a=\'1\'><A>x &amp; y &lt;&#65;&#x42;&gt;</A><B/><C><![CDATA[<raw>]]></C></r:Root>',
+      '<?xml version="1.0" encoding="UTF-8"?>\n<!-- c --><r:Root xmlns:r="urn:x" a=\'1\'><A>x &amp; y &lt;&#65;&#x42;&gt;&#x1F600;\u{1F601}</A><B/><C><![CDATA[<raw>]]></C></r:Root>',
     );
     assert.equal(doc.name, 'Root');
-    assert.equal(child(doc, 'A')?.text, 'x & y <AB>');
+    assert.equal(child(doc, 'A')?.text, 'x & y <AB>\u{1F600}\u{1F601}');
     assert.deepEqual(child(doc, 'B'), { name: 'B', children: [], text: '' });
     assert.equal(child(doc, 'C')?.text, '<raw>');
   });
@@ -28,6 +28,10 @@ describe('xml', () => {
       ['<a', /unterminated start tag/],
       ['<a><!-- x</a>', /unterminated comment/],
       ['<1a/>', /bad element name/],
+      ['<a>&#xD800;</a>', /not an XML character/],
+      ['<a>&#1;</a>', /not an XML character/],
+      ['<a>\u0000</a>', /XML does not allow \(U\+0000\)/],
+      ['<a>\uDC00</a>', /XML does not allow \(U\+DC00\)/],
       ['<a>'.repeat(40) + '</a>'.repeat(40), /nested deeper/],
     ];
     for (const [text, reason] of cases) assert.throws(() => parseXml(text), (err: unknown) => err instanceof XmlError && reason.test(err.message), text);

@@ -18,10 +18,15 @@ export class XmlError extends Error {}
 const MAX_DEPTH = 32;
 const NAME = /^[A-Za-z_][\w.:-]*/;
 const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
+/** Characters XML 1.0 does not allow in a document (its `Char` production): controls, lone surrogates, U+FFFE/U+FFFF. */
+const NOT_XML_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Parses a document; throws `XmlError` with what is wrong. */
 export function parseXml(text: string): XmlElement {
   let i = 0;
+  // Once for the document: names and values built from it can then go anywhere (store keys too).
+  const bad = NOT_XML_CHAR.exec(text);
+  if (bad) throw new XmlError(`a character XML does not allow (U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}) at offset ${bad.index}`);
   const stack: XmlElement[] = [];
   let root: XmlElement | undefined;
   const fail = (why: string): never => {
@@ -106,7 +111,9 @@ function decodeEntities(text: string, fail: (why: string) => never): string {
     if (ref in ENTITIES) return ENTITIES[ref]!;
     const code = ref.startsWith('#x') ? parseInt(ref.slice(2), 16) : ref.startsWith('#') ? parseInt(ref.slice(1), 10) : NaN;
     if (!Number.isInteger(code) || code < 1 || code > 0x10ffff) fail(`unknown entity &${ref};`);
-    return String.fromCodePoint(code);
+    const char = String.fromCodePoint(code);
+    if (NOT_XML_CHAR.test(char)) fail(`character reference &${ref}; is not an XML character`);
+    return char;
   });
 }
 
