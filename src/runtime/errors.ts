@@ -19,6 +19,9 @@ export const RUNTIME_TASK_STOPPED = 'RuntimeTaskStopped';
 export const RUNTIME_CLOSED = 'RuntimeClosed';
 export const RUNTIME_ABORTED = 'RuntimeAborted';
 export const RUNTIME_BAD_CONFIG = 'RuntimeBadConfig';
+export const RUNTIME_IMAGE_PULL_FAILED = 'RuntimeImagePullFailed';
+export const RUNTIME_ENGINE_UNAVAILABLE = 'RuntimeEngineUnavailable';
+export const RUNTIME_ENGINE_FAILED = 'RuntimeEngineFailed';
 
 /** The container's executable does not exist or is not executable (ENOENT/EACCES). */
 export class ExecutableNotFoundError extends PharosError {
@@ -111,5 +114,26 @@ export class RuntimeAbortedError extends PharosError {
 export class BadRuntimeConfigError extends PharosError {
   constructor(message: string) {
     super(RUNTIME_BAD_CONFIG, message);
+  }
+}
+
+/** The image is not present locally and pulling it failed (ECS: CannotPullContainerError). */
+export class ImagePullFailedError extends PharosError {
+  constructor(image: string, detail: string, cause?: unknown) {
+    super(RUNTIME_IMAGE_PULL_FAILED, `CannotPullContainerError: pull image "${image}": ${detail}`, { cause, fields: { image } });
+  }
+}
+
+/** No container engine answers on the configured endpoint. */
+export class EngineUnavailableError extends PharosError {
+  constructor(endpoint: string, detail: string, cause?: unknown) {
+    super(RUNTIME_ENGINE_UNAVAILABLE, `ResourceInitializationError: container engine at ${endpoint} is not answering: ${detail}`, { cause, fields: { endpoint } });
+  }
+}
+
+/** The engine refused to create or start a container (bad image config, runtime error, ...). */
+export class EngineFailedError extends PharosError {
+  constructor(container: string, what: string, detail: string, cause?: unknown) {
+    super(RUNTIME_ENGINE_FAILED, `CannotStartContainerError: container ${container}: ${what}: ${detail}`, { cause, fields: { container } });
   }
 }

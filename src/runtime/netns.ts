@@ -31,6 +31,21 @@ let probeSeq = 0;
  * `<dir>/<netns>/resolv.conf` becomes /etc/resolv.conf for a task's containers.
  */
 export const ETC_NETNS_DIR = '/etc/netns';
+/** Where `ip netns add` pins named namespaces (iproute2's NETNS_RUN_DIR); engines join a namespace by this path. */
+export const NETNS_RUN_DIR = '/run/netns';
+
+/** A task namespace made by NetnsRuntime for another runtime's containers (see `lease()`). */
+export interface NetnsLease {
+  ipv4: string;
+  /** `ip netns` name. */
+  netns: string;
+  /** The namespace's bind-mount path, e.g. /run/netns/pharos-<taskId>. */
+  path: string;
+  /** The task's resolv.conf on the host, when tasks have a DNS provider: bind-mount it as /etc/resolv.conf. */
+  resolvConf?: string;
+  /** Kills what is left inside, deletes the veth and the namespace, frees the address. Idempotent; never rejects. */
+  release(): Promise<void>;
+}
 /**
  * resolv.conf options for tasks: the nameserver is on the bridge and answers in well under a
  * millisecond, so a lost datagram is better retried after 1 s than glibc's default 5 s.
@@ -92,6 +107,8 @@ export class NetnsRuntime implements Runtime {
   readonly #ips: IpAllocator;
   readonly #live = new Map<string, ProcessTask>();
   readonly #starting = new Set<string>();
+  /** Namespaces lent to another runtime (`lease()`): netns name → task address. */
+  readonly #leased = new Map<string, string>();
   readonly #metrics: RuntimeMetrics | undefined;
   readonly #log: Logger | undefined;
   readonly #host: TaskHostOptions;
@@ -184,6 +201,43 @@ export class NetnsRuntime implements Runtime {
     return observeStart(this.#metrics, 'netns', () => this.#start(spec, signal));
   }
 
+  /**
+   * Makes a task's namespace (veth on the bridge, address, default route, resolv.conf) for
+   * containers that another runtime starts — the container runtime joins it by path, as a pause
+   * container's namespace is joined. The namespace counts as live for cleanup() until `release()`.
+   */
+  async lease(taskId: string, signal?: AbortSignal): Promise<NetnsLease> {
+    if (this.#closed) throw new RuntimeClosedError();
+    await this.#ensureReady();
+    const resolvConf = await this.#taskResolvConf();
+    if (signal?.aborted) throw new RuntimeAbortedError(taskId);
+    const ipv4 = this.#ips.allocate();
+    this.#metrics?.addresses.set({ state: 'in_use' }, this.#ips.inUse);
+    const netns = `${this.netnsPrefix}${taskId}`;
+    const veth = `${this.vethPrefix}${this.#ips.offsetOf(ipv4)!.toString(36)}`;
+    this.#leased.set(netns, ipv4);
+    let released: Promise<void> | undefined;
+    const release = () =>
+      (released ??= this.#teardown(netns, veth).finally(() => {
+        this.#leased.delete(netns);
+        this.#ips.release(ipv4);
+        this.#metrics?.addresses.set({ state: 'in_use' }, this.#ips.inUse);
+      }));
+    try {
+      await this.#setup(netns, veth, ipv4, resolvConf);
+    } catch (err) {
+      await release();
+      throw err;
+    }
+    return {
+      ipv4,
+      netns,
+      path: path.join(NETNS_RUN_DIR, netns),
+      ...(resolvConf !== undefined ? { resolvConf: path.join(ETC_NETNS_DIR, netns, 'resolv.conf') } : {}),
+      release,
+    };
+  }
+
   async #start(spec: TaskSpec, signal?: AbortSignal): Promise<RunningTask> {
     if (this.#closed) throw new RuntimeClosedError();
     validateTaskSpec(spec);
@@ -252,13 +306,13 @@ export class NetnsRuntime implements Runtime {
    */
   async cleanup(): Promise<void> {
     if ((await NetnsRuntime.unsupportedReason(this.netnsPrefix)) !== undefined) return;
-    const ownedNs = new Set(this.tasks().map((t) => t.netns));
+    const ownedNs = new Set<string | undefined>([...this.tasks().map((t) => t.netns), ...this.#leased.keys()]);
     const list = await runHostCommand('ip', ['netns', 'list']);
     const namespaces = list.stdout
       .split('\n')
       .map((l) => l.trim().split(/\s+/)[0] ?? '')
       .filter((n) => n.startsWith(this.netnsPrefix) && !ownedNs.has(n));
-    const ownedVeth = new Set([...this.#live.values()].map((t) => `${this.vethPrefix}${this.#ips.offsetOf(t.ipv4)!.toString(36)}`));
+    const ownedVeth = new Set([...[...this.#live.values()].map((t) => t.ipv4), ...this.#leased.values()].map((ip) => `${this.vethPrefix}${this.#ips.offsetOf(ip)!.toString(36)}`));
     const links = await runHostCommand('ip', ['-o', 'link', 'show', 'type', 'veth']);
     const veths = links.stdout
       .split('\n')

@@ -49,13 +49,17 @@ export interface ContainerSpec {
    * is NOT inherited, so its credentials never leak into tasks.
    */
   environment?: Record<string, string>;
-  /** Working directory; must exist. Default: the task's own empty directory (removed with the task). */
+  /** Working directory; must exist. Default: the task's own empty directory (removed with the task); container runtime: the image's. */
   workingDirectory?: string;
   /**
    * ECS `user`: `name`, `uid`, `name:group` or `uid:gid`; the container (and its health-check
-   * commands) run as that user. Default: the runtime's `taskUser`, else the server's user.
+   * commands) run as that user. Default: the runtime's `taskUser`, else the server's user
+   * (container runtime: the image's user; the engine resolves the name in the image).
    */
   user?: string;
+  /** ECS container `memory` (MiB, hard limit) and `cpu` (units, 1024 = one core; relative shares). Container runtime only; applied where the host's cgroups allow. */
+  memoryMiB?: number;
+  cpuUnits?: number;
   /** Reported back on exit so the orchestrator can apply `EssentialContainerExited`. */
   essential: boolean;
   portMappings: PortMappingSpec[];
@@ -64,6 +68,8 @@ export interface ContainerSpec {
 export interface TaskSpec {
   /** Unique among the runtime's live tasks (the ECS task id: 32 lower-case hex). */
   taskId: string;
+  /** The ECS cluster, for labels on what the container runtime creates. */
+  cluster?: string;
   networkMode: NetworkMode;
   /** At least one. */
   containers: ContainerSpec[];
@@ -84,6 +90,9 @@ export interface ContainerStatus {
   signal?: NodeJS.Signals | null;
   startedAt: Date;
   stoppedAt?: Date;
+  /** Container runtime: the engine's container id (ECS `runtimeId`), the image id and its digest. */
+  runtimeId?: string;
+  imageDigest?: string;
 }
 
 /** One port a task exposes (ECS `networkBindings`). */

@@ -49,7 +49,7 @@ export function asUser(user: TaskUser | undefined, file: string, args: string[])
  * Checks a TaskSpec that came (indirectly) from a user: shapes, names, ports. Throws
  * BadContainerSpecError with a message naming the container and the field.
  */
-export function validateTaskSpec(spec: TaskSpec): void {
+export function validateTaskSpec(spec: TaskSpec, kind: 'process' | 'image' = 'process'): void {
   if (typeof spec !== 'object' || spec === null) throw new BadContainerSpecError('task spec must be an object');
   if (typeof spec.taskId !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(spec.taskId)) {
     throw new BadContainerSpecError(`task id ${JSON.stringify(spec.taskId)} must be 1-64 characters of [A-Za-z0-9_.-]`);
@@ -65,8 +65,11 @@ export function validateTaskSpec(spec: TaskSpec): void {
     if (names.has(c.name)) throw new BadContainerSpecError(`container name ${c.name} is used twice`);
     names.add(c.name);
     const argv = argvOf(c);
-    if (argv.length === 0) {
-      throw new BadContainerSpecError(`container ${c.name}: no entryPoint or command (Pharos runs commands, not images: "${c.image}" cannot supply one)`, { container: c.name });
+    if (kind === 'image' && (typeof c.image !== 'string' || c.image === '' || c.image.length > 255 || /[\s\0]/.test(c.image))) {
+      throw new BadContainerSpecError(`container ${c.name}: image ${JSON.stringify(c.image)} is not a valid image reference`, { container: c.name });
+    }
+    if (argv.length === 0 && kind === 'process') {
+      throw new BadContainerSpecError(`container ${c.name}: no entryPoint or command (the process runtime runs commands, not images: run the server with --runtime container for "${c.image}" to supply one)`, { container: c.name });
     }
     if (argv.some((a) => typeof a !== 'string' || a.includes('\0'))) throw new BadContainerSpecError(`container ${c.name}: entryPoint and command must be strings`);
     for (const [k, v] of Object.entries(c.environment ?? {})) {
@@ -84,7 +87,9 @@ export function validateTaskSpec(spec: TaskSpec): void {
       if (pm.hostPort !== undefined && pm.hostPort !== 0 && !isPort(pm.hostPort)) {
         throw new BadContainerSpecError(`container ${c.name}: hostPort ${pm.hostPort} must be 0-65535`);
       }
-      if (pm.hostPort !== undefined && pm.hostPort !== 0 && pm.hostPort !== pm.containerPort) {
+      // An image in bridge mode is published through the engine, which can remap ports.
+      const remaps = kind === 'image' && spec.networkMode === 'bridge';
+      if (!remaps && pm.hostPort !== undefined && pm.hostPort !== 0 && pm.hostPort !== pm.containerPort) {
         throw new BadContainerSpecError(
           `container ${c.name}: hostPort ${pm.hostPort} differs from containerPort ${pm.containerPort}; containers are processes and cannot be remapped`,
         );

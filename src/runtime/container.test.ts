@@ -1,0 +1,202 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { eventually, isPharosError } from '../lib/index.ts';
+import { ContainerRuntime, LABELS } from './container.ts';
+import { NetnsRuntime, RUNTIME_IMAGE_PULL_FAILED, type ContainerExit, type ContainerSpec, type RunningTask, type TaskSpec } from './index.ts';
+import { podmanUnsupportedReason, startPodman, type PodmanKit } from './podmankit.ts';
+
+// Names and addresses private to this file (issue 12's block of 198.18.120.0/21).
+const NAME = 'ph12rt';
+const TASK_CIDR = '198.18.120.0/24';
+const BRIDGE_SUBNET = '198.18.121.0/24';
+const IMAGE = 'localhost/ph12rt-web:1';
+
+const unsupported = (await podmanUnsupportedReason()) ?? (await NetnsRuntime.unsupportedReason(`${NAME}-`));
+if (unsupported !== undefined && process.env.CI === 'true') {
+  test('podman and network namespaces are available in CI', () => assert.fail(`container runtime cannot be tested: ${unsupported}`));
+}
+
+let seq = 0;
+function taskId(): string {
+  return `${process.pid.toString(16)}c${(++seq).toString(16).padStart(4, '0')}`;
+}
+function container(over: Partial<ContainerSpec> = {}): ContainerSpec {
+  return { name: 'web', image: IMAGE, essential: true, portMappings: [{ containerPort: 8080, protocol: 'tcp' }], ...over };
+}
+function spec(networkMode: TaskSpec['networkMode'], containers: ContainerSpec[] = [container()]): TaskSpec {
+  return { taskId: taskId(), cluster: 'default', networkMode, containers };
+}
+async function get(url: string): Promise<string> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+  return (await res.text()).trim();
+}
+
+describe('container runtime (Podman through the Docker Engine API)', { skip: unsupported, concurrency: false }, () => {
+  let kit: PodmanKit;
+  let netns: NetnsRuntime;
+  let runtime: ContainerRuntime;
+
+  before(async () => {
+    kit = await startPodman({ name: NAME, subnet: BRIDGE_SUBNET });
+    await kit.buildImage(IMAGE);
+    netns = new NetnsRuntime({ taskCidr: TASK_CIDR, bridge: `${NAME}br0`, netnsPrefix: `${NAME}-`, vethPrefix: `${NAME}v` });
+    netns.setTaskDns(async (gateway) => ({ nameservers: [gateway] }));
+    runtime = new ContainerRuntime({ engine: kit.engine, netns, bridgeNetwork: kit.network!, namePrefix: `${NAME}-` });
+  });
+  after(async () => {
+    await runtime?.close({ timeoutMs: 0 });
+    await netns?.close({ timeoutMs: 0 });
+    await kit?.close();
+  });
+
+  test('awsvpc: the image answers on the task IP, with the task resolv.conf, labels, runtimeId and imageDigest', async () => {
+    const s = spec('awsvpc');
+    const task = await runtime.startTask(s);
+    try {
+      assert.match(task.ipv4, /^198\.18\.120\./);
+      assert.equal(await eventually(() => get(`http://${task.ipv4}:8080/`).catch(() => undefined), { timeoutMs: 5000 }), IMAGE);
+      assert.deepEqual(task.networkBindings, [{ containerName: 'web', bindIP: task.ipv4, containerPort: 8080, hostPort: 8080, protocol: 'tcp' }]);
+      const r = await task.exec(['sh', '-c', 'cat /etc/resolv.conf; cat /proc/net/route | wc -l'], { timeoutMs: 5000 });
+      assert.equal(r.exitCode, 0);
+      assert.match(r.output, /nameserver 198\.18\.120\.1/);
+      const [status] = task.containers();
+      assert.match(status!.runtimeId!, /^[0-9a-f]{64}$/);
+      assert.match(status!.imageDigest!, /^sha256:[0-9a-f]{64}$/);
+      const inspect = await kit.engine.docker.getContainer(status!.runtimeId!).inspect();
+      assert.equal(inspect.Config.Labels[LABELS.taskId], s.taskId);
+      assert.equal(inspect.Config.Labels[LABELS.cluster], 'default');
+      assert.equal(inspect.Config.Labels[LABELS.containerName], 'web');
+      assert.equal(inspect.Name.replace(/^\//, ''), `${NAME}-${s.taskId}-web`);
+    } finally {
+      await task.stop({ timeoutMs: 0 });
+    }
+    assert.equal(runtime.tasks().length, 0);
+    await assert.rejects(kit.engine.docker.getContainer(task.containers()[0]!.runtimeId!).inspect(), /no such container|404/i);
+  });
+
+  test('bridge: hostPort 0 is a dynamic host port, reported in networkBindings', async () => {
+    const a = await runtime.startTask(spec('bridge', [container({ portMappings: [{ containerPort: 8080, hostPort: 0, protocol: 'tcp' }] })]));
+    const b = await runtime.startTask(spec('bridge', [container({ portMappings: [{ containerPort: 8080, hostPort: 0, protocol: 'tcp' }] })]));
+    try {
+      const pa = a.networkBindings[0]!.hostPort;
+      const pb = b.networkBindings[0]!.hostPort;
+      assert.ok(pa > 0 && pb > 0 && pa !== 8080 && pa !== pb, `ports ${pa} ${pb}`);
+      assert.equal(a.ipv4, '127.0.0.1');
+      assert.equal(await eventually(() => get(`http://127.0.0.1:${pb}/`).catch(() => undefined), { timeoutMs: 5000 }), IMAGE);
+    } finally {
+      await Promise.all([a.stop({ timeoutMs: 0 }), b.stop({ timeoutMs: 0 })]);
+    }
+  });
+
+  test('entryPoint, command, environment, workingDirectory and user are the ECS fields; logs keep both streams', async () => {
+    const task = await runtime.startTask(
+      spec('awsvpc', [
+        container({
+          entryPoint: ['/bin/sh', '-c'],
+          command: ['echo "foo=$FOO cwd=$(pwd) uid=$(id -u)"; echo oops >&2; exec sleep 1000'],
+          environment: { FOO: 'bar' },
+          workingDirectory: '/www',
+          user: '65534',
+          portMappings: [],
+        }),
+      ]),
+    );
+    try {
+      await eventually(() => task.logs().length >= 2, { timeoutMs: 5000 });
+      assert.deepEqual(
+        task.logs().map((l) => `${l.stream} ${l.line}`),
+        ['stdout foo=bar cwd=/www uid=65534', 'stderr oops'],
+      );
+    } finally {
+      await task.stop({ timeoutMs: 0 });
+    }
+  });
+
+  test('an exit is seen within 1 s with its code; stop is SIGTERM, then SIGKILL after the timeout', async () => {
+    const quits = await runtime.startTask(spec('awsvpc', [container({ command: ['sh', '-c', 'sleep 0.2; exit 3'], portMappings: [] })]));
+    const started = Date.now();
+    const exit = await new Promise<ContainerExit>((resolve) => quits.onContainerExit(resolve));
+    assert.equal(exit.exitCode, 3);
+    assert.equal(exit.stopRequested, false);
+    assert.ok(Date.now() - started < 1200, `exit seen after ${Date.now() - started} ms`);
+    await quits.stopped;
+
+    // PID 1 without a SIGTERM handler ignores SIGTERM: SIGKILL comes after the timeout.
+    const stubborn = await runtime.startTask(spec('awsvpc', [container({ command: ['sleep', '1000'], portMappings: [] })]));
+    const t0 = Date.now();
+    await stubborn.stop({ timeoutMs: 700 });
+    const took = Date.now() - t0;
+    assert.ok(took >= 650 && took < 3000, `stop took ${took} ms`);
+    assert.equal(stubborn.containers()[0]!.signal, 'SIGKILL');
+
+    // A container that handles SIGTERM exits at once.
+    const polite = await runtime.startTask(spec('awsvpc', [container({ command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.1; done'], portMappings: [] })]));
+    const t1 = Date.now();
+    await polite.stop({ timeoutMs: 10_000 });
+    assert.ok(Date.now() - t1 < 3000, `polite stop took ${Date.now() - t1} ms`);
+    assert.equal(polite.containers()[0]!.exitCode, 0);
+  });
+
+  test('exec: exit codes, timeouts, a missing program', async () => {
+    const task = await runtime.startTask(spec('awsvpc'));
+    try {
+      assert.equal((await task.exec(['sh', '-c', 'exit 4'], { timeoutMs: 5000 })).exitCode, 4);
+      const ok = await task.exec(['wget', '-q', '-O', '-', 'http://127.0.0.1:8080/'], { timeoutMs: 5000 });
+      assert.deepEqual([ok.exitCode, ok.output.trim()], [0, IMAGE]);
+      const slow = await task.exec(['sleep', '5'], { timeoutMs: 200 });
+      assert.equal(slow.timedOut, true);
+      const missing = await task.exec(['nosuch'], { timeoutMs: 5000 });
+      assert.notEqual(missing.exitCode, 0);
+    } finally {
+      await task.stop({ timeoutMs: 0 });
+    }
+  });
+
+  test('an image that is not present and cannot be pulled fails the start with CannotPullContainerError', async () => {
+    await assert.rejects(runtime.startTask(spec('awsvpc', [container({ image: 'localhost:1/ph12/nosuch:1' })])), (err: unknown) => {
+      assert.ok(isPharosError(err) && err.code === RUNTIME_IMAGE_PULL_FAILED, String(err));
+      assert.match((err as Error).message, /^CannotPullContainerError: pull image "localhost:1\/ph12\/nosuch:1": /);
+      return true;
+    });
+    assert.equal(runtime.tasks().length, 0);
+    assert.equal(netns.addresses.inUse, 0);
+  });
+
+  test('memory and cpu limits are applied, or the task says why not', async () => {
+    const task = await runtime.startTask(spec('awsvpc', [container({ memoryMiB: 64, cpuUnits: 256, command: ['sleep', '1000'], portMappings: [] })]));
+    try {
+      const info = await kit.engine.docker.getContainer(task.containers()[0]!.runtimeId!).inspect();
+      const applied = info.HostConfig.Memory === 64 * 1024 * 1024;
+      assert.ok(applied || task.logs().some((l) => /limits could not be applied/.test(l.line)));
+    } finally {
+      await task.stop({ timeoutMs: 0 });
+    }
+  });
+
+  test('cleanup removes containers of a dead server and keeps those of live ones', async () => {
+    const dead = `${NAME}-deadbeef-web`;
+    const live = `${NAME}-livebeef-web`;
+    for (const [name, server] of [
+      [dead, '999999999@1'],
+      [live, `${process.pid}@${(await import('./orphans.ts')).serverIdentity().split('@')[1]}`],
+    ] as const) {
+      await kit.podman('run', '-d', '--name', name, '--network', 'none', '--label', `${LABELS.scope}=${NAME}-`, '--label', `${LABELS.server}=${server}`, IMAGE, 'sleep', '1000');
+    }
+    await runtime.cleanup();
+    const names = (await kit.engine.docker.listContainers({ all: true })).map((c) => c.Names[0]!.replace(/^\//, ''));
+    assert.ok(!names.includes(dead), 'dead server container removed');
+    assert.ok(names.includes(live), 'live server container kept');
+    await kit.podman('rm', '-f', '-t', '0', live);
+  });
+
+  test('several awsvpc tasks start concurrently and each answers on its own address', async () => {
+    const tasks: RunningTask[] = await Promise.all(Array.from({ length: 4 }, () => runtime.startTask(spec('awsvpc'))));
+    try {
+      const ips = new Set(tasks.map((t) => t.ipv4));
+      assert.equal(ips.size, 4);
+      for (const t of tasks) assert.equal(await eventually(() => get(`http://${t.ipv4}:8080/`).catch(() => undefined), { timeoutMs: 5000 }), IMAGE);
+    } finally {
+      await Promise.all(tasks.map((t) => t.stop({ timeoutMs: 0 })));
+    }
+  });
+});
