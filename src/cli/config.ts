@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Credentials } from '../api/index.ts';
 import { DEFAULT_RRL, autoDnsWorkers, MAX_DNS_WORKERS, type RrlOptions } from '../dns/index.ts';
 import { LOG_LEVELS, PharosError, formatHostPort, parseHostPort as parseAddress, type HostPort, type LogLevel } from '../lib/index.ts';
+import { parseEngineUrl, RUNTIME_CHOICES, type RuntimeChoice } from '../runtime/index.ts';
 
 /** Error code of a bad flag or environment value; `main` turns it into exit code 2. */
 export const BAD_CONFIG = 'BadConfig';
@@ -45,6 +46,10 @@ export interface ServerConfig {
   taskBridge: string;
   /** Who every task runs as when the API does not authenticate requests (no credentials). */
   unauthenticatedTaskUser: string;
+  /** How tasks run: `container` (images in an engine), `process` (host processes), `auto`. */
+  runtime: RuntimeChoice;
+  /** Docker Engine API endpoint; undefined = DOCKER_HOST, else the usual Podman and Docker sockets. */
+  containerEngine: string | undefined;
   /** ECS: time between deregistering a stopping task and SIGTERM; undefined = its records' largest TTL plus a grace (orchestrator DRAIN_GRACE_MS). */
   drainDelayMs: number | undefined;
   /** HTTP: time allowed for a request's headers, then for its body (api/limits.ts). */
@@ -153,6 +158,32 @@ export const SETTINGS: readonly Setting<keyof ServerConfig>[] = [
     default: 'nobody',
     help: "Without --credentials no request is authenticated, so every task runs as this unprivileged user (needs a root server) and a task definition's user is refused; with credentials tasks run as their task definition's user, by default the server's.",
     parse: parseUnprivilegedUser,
+  }),
+  setting({
+    key: 'runtime',
+    flag: '--runtime',
+    env: 'PHAROS_RUNTIME',
+    arg: RUNTIME_CHOICES.join('|'),
+    default: 'auto',
+    help: 'How tasks run: container = the image in a container engine (Podman or Docker), process = entryPoint+command as host processes, auto = container when an engine answers, else process. The choice is logged at start.',
+    parse: (raw) => {
+      if (!(RUNTIME_CHOICES as readonly string[]).includes(raw)) throw new Error(`must be one of ${RUNTIME_CHOICES.join(', ')}`);
+      return raw as RuntimeChoice;
+    },
+  }),
+  setting({
+    key: 'containerEngine',
+    flag: '--container-engine',
+    env: 'PHAROS_CONTAINER_ENGINE',
+    arg: 'unix:///path.sock|tcp://host:port',
+    default: '',
+    defaultHelp: 'DOCKER_HOST, else /run/podman/podman.sock or /var/run/docker.sock',
+    help: 'Docker Engine API endpoint of the container runtime (podman system service, or dockerd).',
+    parse: (raw) => {
+      if (raw === '') return undefined;
+      parseEngineUrl(raw);
+      return raw;
+    },
   }),
   setting({ key: 'drainDelayMs', flag: '--drain-delay', env: 'PHAROS_DRAIN_DELAY', arg: 'duration|ttl', default: 'ttl', help: 'ECS: how long a stopping task keeps running after it left DNS, before SIGTERM; ttl = the largest TTL of its Cloud Map records plus 1s for answers and requests in flight.', parse: (raw) => (raw === 'ttl' ? undefined : parseDurationFlag(raw)) }),
   setting({ key: 'httpHeaderTimeoutMs', flag: '--http-header-timeout', env: 'PHAROS_HTTP_HEADER_TIMEOUT', arg: 'duration', default: '5s', help: 'A client that has not sent its request headers this long after connecting is disconnected (408).', parse: parsePositiveDuration }),

@@ -12,7 +12,7 @@ import { Route53 } from '../route53/index.ts';
 import { Compactor, openCoordinator, openStore } from '../store/index.ts';
 import { Orchestrator, ecsKeys } from '../orchestrator/index.ts';
 import { ecs } from '../orchestrator/ops/index.ts';
-import { createRuntime, type Runtime } from '../runtime/index.ts';
+import { chooseRuntime, createRuntime, type Runtime } from '../runtime/index.ts';
 import { checkApiExposure, isLoopback, type ServerConfig } from './config.ts';
 import { prepareDataDir } from './datadir.ts';
 import { LeaderWork, type LeaderPart } from './leader.ts';
@@ -187,16 +187,20 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     // them. Stop order: orchestrator (deregisters and stops tasks) before the runtime closes.
     // Without credentials nobody is authenticated, so no request may choose who runs its code:
     // every task runs as the unprivileged --unauthenticated-task-user (README "Authentication").
-    const runtime =
-      options.runtime ??
-      createRuntime({
+    let runtime = options.runtime;
+    if (runtime === undefined) {
+      const chosen = await chooseRuntime(config.runtime, config.containerEngine);
+      logger.info({ runtime: chosen.kind }, `task runtime: ${chosen.kind} (${chosen.reason})`);
+      runtime = createRuntime({
         awsvpc: { taskCidr: config.taskCidr, bridge: config.taskBridge },
+        ...(chosen.kind === 'container' ? { engine: chosen.engine } : {}),
         owner: serverId,
         workRoot: join(config.dataDir, TASK_DIRS),
         taskUser: config.credentials.length === 0 ? config.unauthenticatedTaskUser : undefined,
         metrics,
         logger: logger.child({ module: 'runtime' }),
       });
+    }
     // A task in its own network namespace has its own loopback, so the DNS address above is out
     // of its reach: when the netns runtime brings its bridge up, DNS also listens on the bridge's
     // gateway (port 53: resolv.conf cannot name another) and each task's resolv.conf points there.

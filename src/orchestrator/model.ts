@@ -211,6 +211,9 @@ export interface ContainerState {
   /** Whether the task definition gives this container a health check (else it stays UNKNOWN). */
   hasHealthCheck: boolean;
   networkBindings: NetworkBinding[];
+  /** Container runtime: the engine's container id and the image's digest (DescribeTasks `runtimeId`, `imageDigest`). */
+  runtimeId?: string;
+  imageDigest?: string;
 }
 
 /** Where a service task is registered in Cloud Map (set once registration succeeded). */

@@ -140,6 +140,8 @@ export function taskOut(t: TaskRecord, includeTags: boolean): Record<string, unk
       taskArn: t.arn,
       name: c.name,
       image: c.image,
+      imageDigest: c.imageDigest,
+      runtimeId: c.runtimeId,
       lastStatus: c.lastStatus,
       exitCode: c.exitCode,
       reason: c.reason,

@@ -31,7 +31,7 @@ export function instanceAttributes(
 ): Record<string, string> {
   const attributes: Record<string, string> = {};
   if (task.privateIpv4Address) attributes['AWS_INSTANCE_IPV4'] = task.privateIpv4Address;
-  const port = registryPort(registry, taskDefinition);
+  const port = boundPort(task, registry) ?? registryPort(registry, taskDefinition);
   if (port !== undefined && (srv || registry.containerPort !== undefined || registry.port !== undefined)) {
     attributes['AWS_INSTANCE_PORT'] = String(port);
   }
@@ -41,6 +41,13 @@ export function instanceAttributes(
   if (task.serviceName !== undefined) attributes['ECS_SERVICE_NAME'] = task.serviceName;
   attributes['ECS_TASK_DEFINITION_FAMILY'] = task.family;
   return attributes;
+}
+
+/** The host port the runtime published for the registry's container port (ECS dynamic host ports in bridge mode). */
+function boundPort(task: TaskRecord, registry: ServiceRegistry): number | undefined {
+  if (registry.port !== undefined || registry.containerName === undefined || registry.containerPort === undefined) return undefined;
+  const c = task.containers.find((x) => x.name === registry.containerName);
+  return c?.networkBindings.find((b) => b.containerPort === registry.containerPort)?.hostPort;
 }
 
 /**

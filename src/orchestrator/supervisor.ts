@@ -300,6 +300,7 @@ export class TaskSupervisor {
     }
     h.running = rt;
     const startedAt = clock.now();
+    const statuses = rt.containers();
     this.options.metrics?.tasksStarted.inc({ launch: h.task.serviceName === undefined ? 'runtask' : 'service' });
     this.options.metrics?.startSeconds.observe((startedAt - now) / 1000);
     await this.update(h.task, (t) => {
@@ -312,6 +313,9 @@ export class TaskSupervisor {
         c.networkBindings = rt.networkBindings
           .filter((b) => b.containerName === c.name)
           .map((b) => ({ bindIP: b.bindIP, containerPort: b.containerPort, hostPort: b.hostPort, protocol: b.protocol }));
+        const s = statuses.find((x) => x.name === c.name);
+        if (s?.runtimeId !== undefined) c.runtimeId = s.runtimeId;
+        if (s?.imageDigest !== undefined) c.imageDigest = s.imageDigest;
       }
       return true;
     }, h);
@@ -366,9 +370,11 @@ export class TaskSupervisor {
       if (c.entryPoint) spec.entryPoint = c.entryPoint;
       if (c.workingDir) spec.workingDirectory = c.workingDir;
       if (c.user) spec.user = c.user;
+      if (c.memory !== undefined) spec.memoryMiB = c.memory;
+      if (c.cpu > 0) spec.cpuUnits = c.cpu;
       return spec;
     });
-    return { taskId: task.id, networkMode: td.networkMode, containers };
+    return { taskId: task.id, cluster: task.clusterName, networkMode: td.networkMode, containers };
   }
 
   private async failStart(h: Handle, reason: string): Promise<void> {
@@ -490,7 +496,9 @@ export class TaskSupervisor {
     const mapping = td.containerDefinitions.flatMap((c) => c.portMappings.map((m) => ({ c, m }))).find(({ c, m }) =>
       reg.containerName !== undefined ? c.name === reg.containerName && m.containerPort === reg.containerPort : m.protocol === 'tcp',
     );
-    const port = reg.port ?? mapping?.m.hostPort;
+    // The published port (a bridge task's dynamic host port is known only once it runs).
+    const bound = mapping && rt.networkBindings.find((b) => b.containerName === mapping.c.name && b.containerPort === mapping.m.containerPort);
+    const port = reg.port ?? bound?.hostPort ?? mapping?.m.hostPort;
     // A UDP port cannot be probed with a connect: register at once, as ECS would.
     if (port === undefined || (reg.port === undefined && mapping?.m.protocol === 'udp')) return true;
     const host = rt.ipv4 === '0.0.0.0' ? '127.0.0.1' : rt.ipv4;

@@ -2,6 +2,7 @@ import type Docker from 'dockerode';
 import type { Logger } from '../lib/index.ts';
 import { demux, errorText, statusOf, type Engine, type EngineInfo, type ImageInfo } from './engine.ts';
 import {
+  BadContainerSpecError,
   BadRuntimeConfigError,
   EngineFailedError,
   NetworkModeUnsupportedError,
@@ -66,8 +67,15 @@ export interface ContainerRuntimeOptions {
   advertiseAddress?: string;
   /** Engine network of bridge-mode tasks. Default `bridge`. */
   bridgeNetwork?: string;
-  /** Container names are `<prefix><taskId>-<container>`; also the `pharos.scope` label. Default `pharos-`. */
+  /** Container names are `<prefix><taskId>-<container>`; also the `pharos.scope` label. Default `pharos-`, or `pharos-<owner>-`. */
   namePrefix?: string;
+  /** The server's identity (TaskHostOptions.owner): part of the default name prefix, so servers sharing an engine keep apart. */
+  owner?: string;
+  /**
+   * When set (the API does not authenticate requests), every container runs as this user and a
+   * task definition asking for another is refused, as with the process runtime.
+   */
+  taskUser?: string;
   metrics?: RuntimeMetrics;
   logger?: Logger;
 }
@@ -87,6 +95,7 @@ export class ContainerRuntime implements Runtime {
   readonly #netns: NetnsRuntime | undefined;
   readonly #advertise: string;
   readonly #bridgeNetwork: string;
+  readonly #taskUser: string | undefined;
   readonly #live = new Map<string, ContainerTask>();
   readonly #starting = new Set<string>();
   readonly #metrics: RuntimeMetrics | undefined;
@@ -99,7 +108,8 @@ export class ContainerRuntime implements Runtime {
     this.#netns = options.netns;
     this.#advertise = options.advertiseAddress ?? '127.0.0.1';
     this.#bridgeNetwork = options.bridgeNetwork ?? DEFAULT_BRIDGE_NETWORK;
-    this.namePrefix = options.namePrefix ?? DEFAULT_CONTAINER_PREFIX;
+    this.namePrefix = options.namePrefix ?? (options.owner ? `${DEFAULT_CONTAINER_PREFIX}${options.owner}-` : DEFAULT_CONTAINER_PREFIX);
+    this.#taskUser = options.taskUser;
     this.#metrics = options.metrics;
     this.#log = options.logger;
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/.test(this.namePrefix)) throw new BadRuntimeConfigError(`container name prefix "${this.namePrefix}" is not valid`);
@@ -123,6 +133,14 @@ export class ContainerRuntime implements Runtime {
   async #start(spec: TaskSpec, signal?: AbortSignal): Promise<RunningTask> {
     if (this.#closed) throw new RuntimeClosedError();
     validateTaskSpec(spec, 'image');
+    for (const c of spec.containers) {
+      if (this.#taskUser !== undefined && c.user !== undefined && c.user !== this.#taskUser) {
+        throw new BadContainerSpecError(
+          `container ${c.name}: user ${JSON.stringify(c.user)} is honoured only when the API authenticates requests (pharos server --credentials); without credentials every task runs as ${this.#taskUser}`,
+          { container: c.name },
+        );
+      }
+    }
     if (this.#live.has(spec.taskId) || this.#starting.has(spec.taskId)) throw new TaskExistsError(spec.taskId);
     this.#starting.add(spec.taskId);
     let lease: NetnsLease | undefined;
@@ -196,7 +214,8 @@ export class ContainerRuntime implements Runtime {
     if (c.entryPoint !== undefined) opts.Entrypoint = c.entryPoint;
     if (c.command !== undefined) opts.Cmd = c.command;
     if (c.workingDirectory !== undefined) opts.WorkingDir = c.workingDirectory;
-    if (c.user !== undefined) opts.User = c.user;
+    const user = c.user ?? this.#taskUser;
+    if (user !== undefined) opts.User = user;
     return opts;
   }
 

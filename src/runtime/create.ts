@@ -1,5 +1,7 @@
 import type { Logger, Registry } from '../lib/index.ts';
-import { NetworkModeUnsupportedError } from './errors.ts';
+import { ContainerRuntime, type ContainerRuntimeOptions } from './container.ts';
+import { describeEndpoint, Engine, resolveEngineEndpoint, type EngineInfo } from './engine.ts';
+import { EngineUnavailableError, NetworkModeUnsupportedError } from './errors.ts';
 import { RuntimeMetrics } from './metrics.ts';
 import { NetnsRuntime, type NetnsRuntimeOptions } from './netns.ts';
 import { ProcessRuntime } from './process.ts';
@@ -15,9 +17,47 @@ export interface RuntimeOptions extends TaskHostOptions {
    * host-mode tasks (for machines without network namespaces: no own IP, ports are host ports).
    */
   awsvpc?: Omit<NetnsRuntimeOptions, 'metrics' | 'logger' | keyof TaskHostOptions | 'dirs'> | 'host';
+  /**
+   * Run task definitions' images in this engine (the `container` runtime) instead of
+   * `entryPoint ++ command` as host processes. awsvpc tasks still get their namespace from the
+   * netns options above and the engine's containers join it.
+   */
+  engine?: Engine;
+  /** Container runtime options: the engine network of bridge tasks, the container name prefix. */
+  container?: Pick<ContainerRuntimeOptions, 'bridgeNetwork' | 'namePrefix'>;
   /** The server's metrics registry (pharos_runtime_* metrics). */
   metrics?: Registry;
   logger?: Logger;
+}
+
+/** `--runtime`: `auto` = container when an engine answers, else process. */
+export type RuntimeChoice = 'auto' | 'container' | 'process';
+export const RUNTIME_CHOICES: readonly RuntimeChoice[] = ['auto', 'container', 'process'];
+
+/** What `chooseRuntime` decided, and why (the server logs it at start). */
+export type ChosenRuntime = { kind: 'process'; reason: string } | { kind: 'container'; engine: Engine; info: EngineInfo; reason: string };
+
+/**
+ * Resolves `--runtime` against the engine endpoint (`--container-engine`, DOCKER_HOST, the usual
+ * sockets): `container` requires an engine that answers (else EngineUnavailableError), `auto`
+ * takes it when it answers, `process` never asks.
+ */
+export async function chooseRuntime(choice: RuntimeChoice, engineUrl: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<ChosenRuntime> {
+  if (choice === 'process') return { kind: 'process', reason: '--runtime process' };
+  const endpoint = resolveEngineEndpoint(engineUrl, env);
+  if (endpoint === undefined) {
+    const why = 'no container engine configured (--container-engine, DOCKER_HOST) or found at /run/podman/podman.sock, /var/run/docker.sock';
+    if (choice === 'container') throw new EngineUnavailableError('(none)', why);
+    return { kind: 'process', reason: `--runtime auto: ${why}` };
+  }
+  const engine = new Engine(endpoint);
+  try {
+    const info = await engine.probe();
+    return { kind: 'container', engine, info, reason: `--runtime ${choice}: ${info.kind} ${info.version} answers at ${describeEndpoint(endpoint)}` };
+  } catch (err) {
+    if (choice === 'container') throw err;
+    return { kind: 'process', reason: `--runtime auto: ${(err as Error).message}` };
+  }
 }
 
 /**
@@ -30,6 +70,8 @@ export class DispatchRuntime implements Runtime {
   readonly host: ProcessRuntime;
   readonly netns?: NetnsRuntime;
   readonly #dirs: TaskDirs;
+  /** Set when tasks run as images (`engine` given): every network mode goes to it. */
+  readonly container?: ContainerRuntime;
 
   constructor(options: RuntimeOptions = {}) {
     const metrics = options.metrics === undefined ? undefined : new RuntimeMetrics(options.metrics);
@@ -49,6 +91,15 @@ export class DispatchRuntime implements Runtime {
       networkModes: awsvpc === 'host' ? ['host', 'bridge', 'awsvpc'] : ['host', 'bridge'],
     });
     if (awsvpc !== 'host') this.netns = new NetnsRuntime({ ...(awsvpc ?? {}), ...shared });
+    if (options.engine !== undefined) {
+      this.container = new ContainerRuntime({
+        ...shared,
+        ...(options.container ?? {}),
+        engine: options.engine,
+        ...(this.netns ? { netns: this.netns } : {}),
+        ...(options.advertiseAddress !== undefined ? { advertiseAddress: options.advertiseAddress } : {}),
+      });
+    }
   }
 
   startTask(spec: TaskSpec, signal?: AbortSignal): Promise<RunningTask> {
@@ -63,20 +114,25 @@ export class DispatchRuntime implements Runtime {
   }
 
   tasks(): RunningTask[] {
-    return [...this.host.tasks(), ...(this.netns?.tasks() ?? [])];
+    return [...this.host.tasks(), ...(this.netns?.tasks() ?? []), ...(this.container?.tasks() ?? [])];
   }
 
   /** Both runtimes' cleanup, then the working directories of tasks that are not live. */
   async cleanup(): Promise<void> {
+    // Containers first: their namespaces are only then free for the netns cleanup to remove.
+    await this.container?.cleanup();
     await Promise.all([this.host.cleanup(), this.netns?.cleanup()]);
     await this.#dirs.cleanup(new Set(this.tasks().map((t) => t.taskId)));
   }
 
   async close(options?: Partial<StopOptions>): Promise<void> {
+    // Containers before the netns runtime: they live in its namespaces, on its bridge.
+    await this.container?.close(options);
     await Promise.all([this.host.close(options), this.netns?.close(options)]);
   }
 
   #pick(mode: NetworkMode | undefined): Runtime | undefined {
+    if (this.container) return mode === 'awsvpc' || mode === 'host' || mode === 'bridge' ? this.container : undefined;
     if (mode === 'awsvpc') return this.netns ?? this.host;
     if (mode === 'host' || mode === 'bridge') return this.host;
     return undefined;

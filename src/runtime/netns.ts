@@ -209,6 +209,7 @@ export class NetnsRuntime implements Runtime {
   async lease(taskId: string, signal?: AbortSignal): Promise<NetnsLease> {
     if (this.#closed) throw new RuntimeClosedError();
     await this.#ensureReady();
+    await this.#ensureBridge();
     const resolvConf = await this.#taskResolvConf();
     if (signal?.aborted) throw new RuntimeAbortedError(taskId);
     const ipv4 = this.#ips.allocate();
@@ -218,13 +219,17 @@ export class NetnsRuntime implements Runtime {
     this.#leased.set(netns, ipv4);
     let released: Promise<void> | undefined;
     const release = () =>
-      (released ??= this.#teardown(netns, veth).finally(() => {
+      (released ??= (async () => {
+        this.#veths.delete(veth);
+        await this.#teardown(netns, veth);
+      })().finally(() => {
         this.#leased.delete(netns);
         this.#ips.release(ipv4);
         this.#metrics?.addresses.set({ state: 'in_use' }, this.#ips.inUse);
       }));
     try {
       await this.#setup(netns, veth, ipv4, resolvConf);
+      this.#veths.set(veth, { taskId, netns });
     } catch (err) {
       await release();
       throw err;
