@@ -7,7 +7,11 @@
  * "The answers" are DNS A answers from the server's DNS listener when the server runs one;
  * otherwise DiscoverInstances (HEALTHY) — the output says which.
  *
- *   node --import tsx bench/ecs.ts [trials=10]
+ * `--runtime container` runs the same story with images in a private Podman (the container
+ * runtime: busybox httpd images built offline, awsvpc tasks joining the prepared namespaces);
+ * `--runtime both` runs the process (netns) story first, then the container one, in one run.
+ *
+ *   node --import tsx bench/ecs.ts [trials=10] [--runtime process|container|both]
  */
 import { ECS } from '@aws-sdk/client-ecs';
 import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
@@ -18,9 +22,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig, startServer } from '../src/cli/index.ts';
 import { eventually, silentLogger } from '../src/lib/index.ts';
-import { createRuntime, NetnsRuntime } from '../src/runtime/index.ts';
+import { createRuntime, NetnsRuntime, type Runtime } from '../src/runtime/index.ts';
+import { podmanUnsupportedReason, startPodman, type PodmanKit } from '../src/runtime/podmankit.ts';
 
-const TRIALS = Number(process.argv[2] ?? 10);
+const args = process.argv.slice(2);
+const runtimeArg = args.includes('--runtime') ? args[args.indexOf('--runtime') + 1] : 'process';
+const TRIALS = Number(args.find((a) => /^\d+$/.test(a)) ?? 10);
+if (runtimeArg !== 'process' && runtimeArg !== 'container' && runtimeArg !== 'both') {
+  console.error('--runtime must be process, container or both');
+  process.exit(2);
+}
+const KINDS = runtimeArg === 'both' ? (['process', 'container'] as const) : ([runtimeArg] as const);
+/** The container story's names and addresses (issue 12's block), apart from the process story's. */
+const CONTAINER_RUNTIME = { taskCidr: '198.18.124.0/24', bridge: 'ph12bb0', netnsPrefix: 'ph12b-', vethPrefix: 'ph12bv' };
+const IMAGE = 'localhost/ph12bench-web';
 const CREDENTIALS = { accessKeyId: 'pharos', secretAccessKey: 'pharos' };
 const RUNTIME = { taskCidr: '198.19.101.0/24', bridge: 'phecsb0', netnsPrefix: 'phecsb-', vethPrefix: 'phecsbv' };
 const TTL = 1;
@@ -32,173 +47,197 @@ server.listen(8080, '0.0.0.0');
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
 `;
 
-const reason = await NetnsRuntime.unsupportedReason(RUNTIME.netnsPrefix);
+const reason = (await NetnsRuntime.unsupportedReason(RUNTIME.netnsPrefix)) ?? (KINDS.includes('container' as never) ? await podmanUnsupportedReason() : undefined);
 if (reason) {
-  console.error(`bench/ecs.ts needs network namespaces: ${reason}`);
+  console.error(`bench/ecs.ts needs network namespaces (and podman for --runtime container): ${reason}`);
   process.exit(1);
 }
 
-const dataDir = mkdtempSync(join(tmpdir(), 'pharos-bench-ecs-'));
-const config = defaultConfig({
-  apiAddr: { host: '127.0.0.1', port: 0 },
-  dnsAddr: { host: '127.0.0.1', port: 0 },
-  dataDir,
-  store: `sqlite:${join(dataDir, 'pharos.db')}`,
-  logLevel: 'silent',
-  // All 20 in one answer (the Route 53 default of 8 would hide the rest).
-  dnsMaxAnswers: 32,
-});
-const server = await startServer(config, { logger: silentLogger(), runtime: createRuntime({ awsvpc: RUNTIME }) });
-const ecs = new ECS({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });
-const sd = new ServiceDiscovery({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, disableHostPrefix: true, maxAttempts: 1 });
-const resolver = server.dnsAddress ? new Resolver({ timeout: 500, tries: 1 }) : undefined;
-resolver?.setServers([server.dnsAddress!]);
-console.log(`answers from: ${resolver ? `DNS ${server.dnsAddress}` : 'DiscoverInstances (DNS server not wired into pharos server)'}`);
-
-/** Current answer: IPs and the TTL to cache them for. */
-async function answer(): Promise<{ ips: string[]; ttl: number }> {
-  if (resolver) {
-    try {
-      const records = await resolver.resolve4('web.bench.local', { ttl: true });
-      return { ips: records.map((r) => r.address), ttl: records[0]?.ttl ?? TTL };
-    } catch {
-      return { ips: [], ttl: 0 };
-    }
+for (const kind of KINDS) {
+  let kit: PodmanKit | undefined;
+  let runtime: Runtime;
+  if (kind === 'container') {
+    kit = await startPodman({ name: 'ph12bench' });
+    await Promise.all([kit.buildImage(`${IMAGE}:1`), kit.buildImage(`${IMAGE}:2`)]);
+    runtime = createRuntime({ awsvpc: CONTAINER_RUNTIME, engine: kit.engine, container: { namePrefix: 'ph12bench-' } });
+  } else {
+    runtime = createRuntime({ awsvpc: RUNTIME });
   }
-  const { Instances } = await sd.discoverInstances({ NamespaceName: 'bench.local', ServiceName: 'web', HealthStatus: 'HEALTHY', MaxResults: 1000 });
-  return { ips: (Instances ?? []).map((i) => i.Attributes!['AWS_INSTANCE_IPV4']!), ttl: TTL };
+  console.log(`== ${kind} runtime${kit ? ` (podman, image ${IMAGE})` : ' (netns, node -e HTTP servers)'}`);
+  try {
+    await story(kind, runtime);
+  } finally {
+    await kit?.close();
+  }
 }
 
-function httpGet(ip: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: ip, port: 8080, path: '/', agent: false, timeout: 2000 }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c));
-      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}`))));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
+async function story(kind: 'process' | 'container', runtime: Runtime): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'pharos-bench-ecs-'));
+  const config = defaultConfig({
+    apiAddr: { host: '127.0.0.1', port: 0 },
+    dnsAddr: { host: '127.0.0.1', port: 0 },
+    dataDir,
+    store: `sqlite:${join(dataDir, 'pharos.db')}`,
+    logLevel: 'silent',
+    // All 20 in one answer (the Route 53 default of 8 would hide the rest).
+    dnsMaxAnswers: 32,
   });
-}
+  const server = await startServer(config, { logger: silentLogger(), runtime });
+  const ecs = new ECS({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });
+  const sd = new ServiceDiscovery({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, disableHostPrefix: true, maxAttempts: 1 });
+  const resolver = server.dnsAddress ? new Resolver({ timeout: 500, tries: 1 }) : undefined;
+  resolver?.setServers([server.dnsAddress!]);
+  console.log(`answers from: ${resolver ? `DNS ${server.dnsAddress}` : 'DiscoverInstances (DNS server not wired into pharos server)'}`);
 
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
-
-try {
-  const { OperationId } = await sd.createPrivateDnsNamespace({ Name: 'bench.local', Vpc: 'vpc-1' });
-  const nsId = await eventually(async () => {
-    const { Operation } = await sd.getOperation({ OperationId });
-    return Operation?.Status === 'SUCCESS' ? Operation.Targets!['NAMESPACE'] : undefined;
-  });
-  const { Service } = await sd.createService({
-    Name: 'web',
-    NamespaceId: nsId,
-    DnsConfig: { RoutingPolicy: 'MULTIVALUE', DnsRecords: [{ Type: 'A', TTL }] },
-    HealthCheckCustomConfig: { FailureThreshold: 1 },
-  });
-  await ecs.createCluster({});
-  const register = (rev: string) =>
-    ecs.registerTaskDefinition({
-      family: 'web',
-      networkMode: 'awsvpc',
-      containerDefinitions: [{ name: 'app', image: 'node:20', command: [process.execPath, '-e', SERVER_JS], environment: [{ name: 'REV', value: rev }], portMappings: [{ containerPort: 8080 }], stopTimeout: 5 }],
-    });
-  await register('1');
-
-  // ---- 1. desired 20 → all 20 in the answers --------------------------------------------
-  const t0 = performance.now();
-  await ecs.createService({
-    serviceName: 'web',
-    taskDefinition: 'web',
-    desiredCount: 20,
-    networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-1'] } },
-    serviceRegistries: [{ registryArn: Service!.Arn! }],
-  });
-  const ips = await eventually(async () => {
-    const a = await answer();
-    return a.ips.length === 20 ? a.ips : undefined;
-  }, { timeoutMs: 60_000, intervalMs: 10 });
-  const allInAnswers = performance.now() - t0;
-  await Promise.all(ips.map((ip) => httpGet(ip)));
-  const allAnswering = performance.now() - t0;
-  console.log(`1. CreateService desired 20 → 20 IPs in the answers: ${allInAnswers.toFixed(0)} ms; all 20 answered HTTP at ${allAnswering.toFixed(0)} ms`);
-
-  // ---- 2. StopTask → leaves the answers -------------------------------------------------
-  const leave: number[] = [];
-  for (let i = 0; i < TRIALS; i++) {
-    const before = await answer();
-    const { taskArns } = await ecs.listTasks({ serviceName: 'web' });
-    const { tasks } = await ecs.describeTasks({ tasks: taskArns! });
-    const victim = tasks!.find((t) => t.lastStatus === 'RUNNING' && before.ips.includes(t.containers![0]!.networkInterfaces![0]!.privateIpv4Address!))!;
-    const ip = victim.containers![0]!.networkInterfaces![0]!.privateIpv4Address!;
-    const s = performance.now();
-    await ecs.stopTask({ task: victim.taskArn! });
-    await eventually(async () => !(await answer()).ips.includes(ip), { intervalMs: 1, timeoutMs: 5000 });
-    leave.push(performance.now() - s);
-  }
-  console.log(`2. StopTask → IP out of the answers over ${TRIALS} trials: p50 ${pct(leave, 50).toFixed(1)} ms, max ${Math.max(...leave).toFixed(1)} ms`);
-
-  // ---- 3. rolling deployment of 4 under TTL-respecting load -----------------------------
-  await ecs.updateService({ service: 'web', desiredCount: 4 });
-  await eventually(async () => {
-    const { services } = await ecs.describeServices({ services: ['web'] });
-    const s = services![0]!;
-    return s.runningCount === 4 && s.deployments!.length === 1 && (await answer()).ips.length === 4;
-  }, { timeoutMs: 60_000, intervalMs: 50 });
-  let stop = false;
-  let requests = 0;
-  const failures: string[] = [];
-  const revs = new Map<string, number>();
-  const client = async () => {
-    let cache: { ips: string[]; until: number } = { ips: [], until: 0 };
-    while (!stop) {
-      if (performance.now() >= cache.until || cache.ips.length === 0) {
-        const a = await answer();
-        cache = { ips: a.ips, until: performance.now() + a.ttl * 1000 };
-      }
-      const ip = cache.ips[Math.floor(Math.random() * cache.ips.length)];
-      requests++;
-      if (!ip) {
-        failures.push('empty answer');
-        continue;
-      }
+  /** Current answer: IPs and the TTL to cache them for. */
+  async function answer(): Promise<{ ips: string[]; ttl: number }> {
+    if (resolver) {
       try {
-        const body = await httpGet(ip);
-        revs.set(body, (revs.get(body) ?? 0) + 1);
-      } catch (err) {
-        failures.push(`${ip}: ${(err as Error).message}`);
+        const records = await resolver.resolve4('web.bench.local', { ttl: true });
+        return { ips: records.map((r) => r.address), ttl: records[0]?.ttl ?? TTL };
+      } catch {
+        return { ips: [], ttl: 0 };
       }
     }
-  };
-  const clients = Array.from({ length: 4 }, client);
-  const d0 = performance.now();
-  await register('2');
-  await ecs.updateService({ service: 'web', taskDefinition: 'web:2' });
-  await eventually(async () => {
-    const { services } = await ecs.describeServices({ services: ['web'] });
-    const s = services![0]!;
-    if (s.deployments!.length !== 1 || s.deployments![0]!.rolloutState !== 'COMPLETED') return false;
-    const { taskArns } = await ecs.listTasks({ serviceName: 'web' });
-    const { tasks } = await ecs.describeTasks({ tasks: taskArns! });
-    return tasks!.every((t) => t.taskDefinitionArn!.endsWith(':2'));
-  }, { timeoutMs: 120_000, intervalMs: 100 });
-  const rollout = performance.now() - d0;
-  // Keep the load on until every old task has been signalled and is gone.
-  await eventually(async () => {
-    const { taskArns } = await ecs.listTasks({ serviceName: 'web', desiredStatus: 'STOPPED' });
-    const { tasks } = await ecs.describeTasks({ tasks: taskArns!.slice(0, 100) });
-    return tasks!.every((t) => t.lastStatus === 'STOPPED');
-  }, { timeoutMs: 60_000, intervalMs: 100 });
-  await new Promise((r) => setTimeout(r, 1000));
-  stop = true;
-  await Promise.all(clients);
-  console.log(
-    `3. rolling deployment of 4 tasks (TTL ${TTL} s, drain = TTL): rollout ${rollout.toFixed(0)} ms, ${requests} requests, ${failures.length} failed; responses by revision: ${JSON.stringify(Object.fromEntries(revs))}`,
-  );
-  if (failures.length > 0) console.log(`   failures: ${JSON.stringify(failures.slice(0, 10))}`);
-} finally {
-  ecs.destroy();
-  sd.destroy();
-  await server.close();
-  rmSync(dataDir, { recursive: true, force: true });
+    const { Instances } = await sd.discoverInstances({ NamespaceName: 'bench.local', ServiceName: 'web', HealthStatus: 'HEALTHY', MaxResults: 1000 });
+    return { ips: (Instances ?? []).map((i) => i.Attributes!['AWS_INSTANCE_IPV4']!), ttl: TTL };
+  }
+
+  function httpGet(ip: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const req = request({ host: ip, port: 8080, path: '/', agent: false, timeout: 2000 }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c));
+        res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}`))));
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+
+  try {
+    const { OperationId } = await sd.createPrivateDnsNamespace({ Name: 'bench.local', Vpc: 'vpc-1' });
+    const nsId = await eventually(async () => {
+      const { Operation } = await sd.getOperation({ OperationId });
+      return Operation?.Status === 'SUCCESS' ? Operation.Targets!['NAMESPACE'] : undefined;
+    });
+    const { Service } = await sd.createService({
+      Name: 'web',
+      NamespaceId: nsId,
+      DnsConfig: { RoutingPolicy: 'MULTIVALUE', DnsRecords: [{ Type: 'A', TTL }] },
+      HealthCheckCustomConfig: { FailureThreshold: 1 },
+    });
+    await ecs.createCluster({});
+    const register = (rev: string) =>
+      ecs.registerTaskDefinition({
+        family: 'web',
+        networkMode: 'awsvpc',
+        containerDefinitions: [
+          kind === 'container'
+            ? { name: 'app', image: `${IMAGE}:${rev}`, portMappings: [{ containerPort: 8080 }], stopTimeout: 5 }
+            : { name: 'app', image: 'node:20', command: [process.execPath, '-e', SERVER_JS], environment: [{ name: 'REV', value: rev }], portMappings: [{ containerPort: 8080 }], stopTimeout: 5 },
+        ],
+      });
+    await register('1');
+
+    // ---- 1. desired 20 → all 20 in the answers --------------------------------------------
+    const t0 = performance.now();
+    await ecs.createService({
+      serviceName: 'web',
+      taskDefinition: 'web',
+      desiredCount: 20,
+      networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-1'] } },
+      serviceRegistries: [{ registryArn: Service!.Arn! }],
+    });
+    const ips = await eventually(async () => {
+      const a = await answer();
+      return a.ips.length === 20 ? a.ips : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 10 });
+    const allInAnswers = performance.now() - t0;
+    await Promise.all(ips.map((ip) => httpGet(ip)));
+    const allAnswering = performance.now() - t0;
+    console.log(`1. CreateService desired 20 → 20 IPs in the answers: ${allInAnswers.toFixed(0)} ms; all 20 answered HTTP at ${allAnswering.toFixed(0)} ms`);
+
+    // ---- 2. StopTask → leaves the answers -------------------------------------------------
+    const leave: number[] = [];
+    for (let i = 0; i < TRIALS; i++) {
+      const before = await answer();
+      const { taskArns } = await ecs.listTasks({ serviceName: 'web' });
+      const { tasks } = await ecs.describeTasks({ tasks: taskArns! });
+      const victim = tasks!.find((t) => t.lastStatus === 'RUNNING' && before.ips.includes(t.containers![0]!.networkInterfaces![0]!.privateIpv4Address!))!;
+      const ip = victim.containers![0]!.networkInterfaces![0]!.privateIpv4Address!;
+      const s = performance.now();
+      await ecs.stopTask({ task: victim.taskArn! });
+      await eventually(async () => !(await answer()).ips.includes(ip), { intervalMs: 1, timeoutMs: 5000 });
+      leave.push(performance.now() - s);
+    }
+    console.log(`2. StopTask → IP out of the answers over ${TRIALS} trials: p50 ${pct(leave, 50).toFixed(1)} ms, max ${Math.max(...leave).toFixed(1)} ms`);
+
+    // ---- 3. rolling deployment of 4 under TTL-respecting load -----------------------------
+    await ecs.updateService({ service: 'web', desiredCount: 4 });
+    await eventually(async () => {
+      const { services } = await ecs.describeServices({ services: ['web'] });
+      const s = services![0]!;
+      return s.runningCount === 4 && s.deployments!.length === 1 && (await answer()).ips.length === 4;
+    }, { timeoutMs: 60_000, intervalMs: 50 });
+    let stop = false;
+    let requests = 0;
+    const failures: string[] = [];
+    const revs = new Map<string, number>();
+    const client = async () => {
+      let cache: { ips: string[]; until: number } = { ips: [], until: 0 };
+      while (!stop) {
+        if (performance.now() >= cache.until || cache.ips.length === 0) {
+          const a = await answer();
+          cache = { ips: a.ips, until: performance.now() + a.ttl * 1000 };
+        }
+        const ip = cache.ips[Math.floor(Math.random() * cache.ips.length)];
+        requests++;
+        if (!ip) {
+          failures.push('empty answer');
+          continue;
+        }
+        try {
+          const body = await httpGet(ip);
+          revs.set(body, (revs.get(body) ?? 0) + 1);
+        } catch (err) {
+          failures.push(`${ip}: ${(err as Error).message}`);
+        }
+      }
+    };
+    const clients = Array.from({ length: 4 }, client);
+    const d0 = performance.now();
+    await register('2');
+    await ecs.updateService({ service: 'web', taskDefinition: 'web:2' });
+    await eventually(async () => {
+      const { services } = await ecs.describeServices({ services: ['web'] });
+      const s = services![0]!;
+      if (s.deployments!.length !== 1 || s.deployments![0]!.rolloutState !== 'COMPLETED') return false;
+      const { taskArns } = await ecs.listTasks({ serviceName: 'web' });
+      const { tasks } = await ecs.describeTasks({ tasks: taskArns! });
+      return tasks!.every((t) => t.taskDefinitionArn!.endsWith(':2'));
+    }, { timeoutMs: 120_000, intervalMs: 100 });
+    const rollout = performance.now() - d0;
+    // Keep the load on until every old task has been signalled and is gone.
+    await eventually(async () => {
+      const { taskArns } = await ecs.listTasks({ serviceName: 'web', desiredStatus: 'STOPPED' });
+      const { tasks } = await ecs.describeTasks({ tasks: taskArns!.slice(0, 100) });
+      return tasks!.every((t) => t.lastStatus === 'STOPPED');
+    }, { timeoutMs: 60_000, intervalMs: 100 });
+    await new Promise((r) => setTimeout(r, 1000));
+    stop = true;
+    await Promise.all(clients);
+    console.log(
+      `3. rolling deployment of 4 tasks (TTL ${TTL} s, drain = TTL): rollout ${rollout.toFixed(0)} ms, ${requests} requests, ${failures.length} failed; responses by revision: ${JSON.stringify(Object.fromEntries(revs))}`,
+    );
+    if (failures.length > 0) console.log(`   failures: ${JSON.stringify(failures.slice(0, 10))}`);
+  } finally {
+    ecs.destroy();
+    sd.destroy();
+    await server.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 }
