@@ -372,6 +372,9 @@ export class TaskSupervisor {
       if (c.user) spec.user = c.user;
       if (c.memory !== undefined) spec.memoryMiB = c.memory;
       if (c.cpu > 0) spec.cpuUnits = c.cpu;
+      if (Array.isArray(c['dependsOn'])) spec.dependsOn = c['dependsOn'] as ContainerSpec['dependsOn'];
+      const checkArgv = c.healthCheck ? healthCheckArgv(c.healthCheck) : undefined;
+      if (c.healthCheck && checkArgv) spec.healthCheck = { argv: checkArgv, intervalMs: c.healthCheck.interval * 1000, timeoutMs: c.healthCheck.timeout * 1000 };
       return spec;
     });
     return { taskId: task.id, cluster: task.clusterName, networkMode: td.networkMode, containers };

@@ -45,6 +45,7 @@ export function parseTaskDefinition(input: Json): Omit<TaskDefinitionRecord, 'ar
     names.add(c.name);
   }
   if (!containerDefinitions.some((c) => c.essential)) throw clientException('A task definition must have at least one essential container.');
+  checkDependencies(containerDefinitions);
   const extra: Record<string, unknown> = {};
   for (const f of ECHOED_FIELDS) if (input[f] !== undefined && input[f] !== null) extra[f] = input[f];
   return {
@@ -108,6 +109,40 @@ function parseContainer(d: Json, i: number, networkMode: NetworkMode): Container
   setIf(out, 'memory', memory);
   setIf(out, 'memoryReservation', memoryReservation);
   return out;
+}
+
+/** ECS `dependsOn` conditions. */
+export const DEPENDENCY_CONDITIONS = ['START', 'COMPLETE', 'SUCCESS', 'HEALTHY'] as const;
+
+/** `dependsOn`: shape, known containers, HEALTHY only on containers with a health check, no cycles. */
+function checkDependencies(defs: ContainerDefinition[]): void {
+  const byName = new Map(defs.map((c) => [c.name, c]));
+  for (const [i, c] of defs.entries()) {
+    const raw = c['dependsOn'];
+    if (raw === undefined || raw === null) continue;
+    if (!Array.isArray(raw)) throw clientException(`containerDefinitions[${i}].dependsOn must be a list.`);
+    for (const d of raw as unknown[]) {
+      const dep = d as { containerName?: unknown; condition?: unknown };
+      if (!isObject(d) || typeof dep.containerName !== 'string' || !(DEPENDENCY_CONDITIONS as readonly unknown[]).includes(dep.condition)) {
+        throw clientException(`containerDefinitions[${i}].dependsOn entries need a containerName and a condition (${DEPENDENCY_CONDITIONS.join(', ')}).`);
+      }
+      const target = byName.get(dep.containerName);
+      if (!target || target === c) throw clientException(`Container ${c.name} depends on "${dep.containerName}", which is not another container of the task definition.`);
+      if (dep.condition === 'HEALTHY' && !target.healthCheck) throw clientException(`Container ${c.name} depends on ${target.name} being HEALTHY, but ${target.name} has no healthCheck.`);
+      if ((dep.condition === 'COMPLETE' || dep.condition === 'SUCCESS') && target.essential) {
+        throw clientException(`Container ${c.name} depends on ${target.name} with condition ${dep.condition}, so ${target.name} must not be essential.`);
+      }
+    }
+  }
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string): void => {
+    if (state.get(name) === 'done') return;
+    if (state.get(name) === 'visiting') throw clientException(`Container dependencies form a cycle through ${name}.`);
+    state.set(name, 'visiting');
+    for (const d of (byName.get(name)!['dependsOn'] as { containerName: string }[] | undefined) ?? []) visit(d.containerName);
+    state.set(name, 'done');
+  };
+  for (const c of defs) visit(c.name);
 }
 
 function setIf<T extends object, K extends keyof T>(o: T, k: K, v: T[K] | undefined): void {

@@ -189,6 +189,40 @@ describe('container runtime (Podman through the Docker Engine API)', { skip: uns
     await kit.podman('rm', '-f', '-t', '0', live);
   });
 
+  test('dependsOn: SUCCESS waits for an exit 0, HEALTHY for a passing health check; a failed dependency fails the start', async () => {
+    const t0 = Date.now();
+    const task = await runtime.startTask(
+      spec('awsvpc', [
+        container({ name: 'web', dependsOn: [{ containerName: 'init', condition: 'SUCCESS' }, { containerName: 'db', condition: 'HEALTHY' }] }),
+        container({ name: 'init', essential: false, command: ['sh', '-c', 'sleep 0.3'], portMappings: [] }),
+        container({
+          name: 'db',
+          command: ['sh', '-c', 'sleep 1; touch /tmp/ready; exec sleep 1000'],
+          portMappings: [],
+          healthCheck: { argv: ['test', '-f', '/tmp/ready'], intervalMs: 200, timeoutMs: 2000 },
+        }),
+      ]),
+    );
+    try {
+      const byName = Object.fromEntries(task.containers().map((c) => [c.name, c]));
+      assert.equal(byName['init']!.exitCode, 0);
+      assert.ok(byName['web']!.startedAt.getTime() >= byName['init']!.stoppedAt!.getTime());
+      assert.ok(byName['web']!.startedAt.getTime() - t0 >= 1000, 'web waited for db to be healthy');
+    } finally {
+      await task.stop({ timeoutMs: 0 });
+    }
+    await assert.rejects(
+      runtime.startTask(
+        spec('awsvpc', [
+          container({ name: 'web', dependsOn: [{ containerName: 'init', condition: 'SUCCESS' }] }),
+          container({ name: 'init', essential: false, command: ['sh', '-c', 'exit 2'], portMappings: [] }),
+        ]),
+      ),
+      /CannotStartContainerError: container web: dependency init \(SUCCESS\): exited with 2/,
+    );
+    assert.equal(runtime.tasks().length, 0);
+  });
+
   test('several awsvpc tasks start concurrently and each answers on its own address', async () => {
     const tasks: RunningTask[] = await Promise.all(Array.from({ length: 4 }, () => runtime.startTask(spec('awsvpc'))));
     try {

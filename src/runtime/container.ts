@@ -4,6 +4,7 @@ import { demux, errorText, statusOf, type Engine, type EngineInfo, type ImageInf
 import {
   BadContainerSpecError,
   BadRuntimeConfigError,
+  DependencyFailedError,
   EngineFailedError,
   NetworkModeUnsupportedError,
   RuntimeAbortedError,
@@ -56,6 +57,10 @@ export const DEFAULT_BRIDGE_NETWORK = 'bridge';
 const EXIT_POLL_MS = 500;
 /** A stopped container that `remove` cannot delete is retried this many times (the engine may still be tearing it down). */
 const REMOVE_ATTEMPTS = 3;
+/** How long a container waits for its `dependsOn` conditions (the ECS agent's default container start timeout is 3 min). */
+const DEPENDENCY_TIMEOUT_MS = 180_000;
+/** A HEALTHY dependency's check is retried at its interval, but at least this often: starting dependents early matters more than a few extra execs. */
+const HEALTHY_POLL_MAX_MS = 1000;
 /** Engine error texts meaning a resource limit could not be applied (cgroup v1 hybrid hosts, rootless without delegation). */
 const LIMIT_ERROR_RE = /cgroup|memory|cpu[ _.-]?shares|cpu\.|resource limit/i;
 
@@ -319,8 +324,9 @@ class ContainerTask implements RunningTask {
   /** Creates and starts every container in order; on failure removes them and rejects. */
   async start(planned: Planned[], signal?: AbortSignal): Promise<void> {
     try {
-      for (const p of planned) {
+      for (const p of startOrder(planned)) {
         if (signal?.aborted) throw new RuntimeAbortedError(this.taskId);
+        await this.#awaitDependencies(p.c, signal);
         await this.#startContainer(p);
       }
       if (signal?.aborted) throw new RuntimeAbortedError(this.taskId);
@@ -335,6 +341,34 @@ class ContainerTask implements RunningTask {
     }
     this.#created = true;
     this.#maybeFinalize();
+  }
+
+  /** ECS `dependsOn`: waits until every dependency meets its condition (bounded by DEPENDENCY_TIMEOUT_MS). */
+  async #awaitDependencies(c: ContainerSpec, signal?: AbortSignal): Promise<void> {
+    const deadline = Date.now() + DEPENDENCY_TIMEOUT_MS;
+    for (const d of c.dependsOn ?? []) {
+      const dep = this.#containers.find((x) => x.spec.name === d.containerName)!;
+      const fail = (why: string) => new DependencyFailedError(c.name, d.containerName, d.condition, why);
+      if (d.condition === 'START') continue;
+      if (d.condition === 'COMPLETE' || d.condition === 'SUCCESS') {
+        const exited = await Promise.race([dep.exited.then(() => true), sleep(Math.max(0, deadline - Date.now()), signal).then(() => false)]);
+        if (signal?.aborted) throw new RuntimeAbortedError(this.taskId);
+        if (!exited) throw fail(`still running after ${DEPENDENCY_TIMEOUT_MS / 1000} s`);
+        if (d.condition === 'SUCCESS' && dep.status.exitCode !== 0) throw fail(`exited with ${dep.status.exitCode ?? dep.status.signal}`);
+        continue;
+      }
+      // HEALTHY: its health check passes once (the orchestrator's monitor takes over afterwards).
+      const check = dep.spec.healthCheck;
+      if (check === undefined) throw fail('it has no health check');
+      for (;;) {
+        if (dep.status.state === 'STOPPED') throw fail(`exited with ${dep.status.exitCode ?? dep.status.signal} before it was healthy`);
+        const r = await this.exec(check.argv, { timeoutMs: check.timeoutMs, container: dep.spec.name, ...(signal ? { signal } : {}) });
+        if (r.exitCode === 0) break;
+        if (signal?.aborted) throw new RuntimeAbortedError(this.taskId);
+        if (Date.now() > deadline) throw fail(`not healthy after ${DEPENDENCY_TIMEOUT_MS / 1000} s`);
+        await sleep(Math.min(check.intervalMs, HEALTHY_POLL_MAX_MS), signal);
+      }
+    }
   }
 
   async #startContainer(p: Planned): Promise<void> {
@@ -566,6 +600,39 @@ class ContainerTask implements RunningTask {
   logs(container?: string): LogLine[] {
     return this.#logs.lines(container);
   }
+}
+
+/** Definition order, moved only as far as `dependsOn` requires (dependencies first); cycles and unknown names are refused. */
+function startOrder(planned: Planned[]): Planned[] {
+  const byName = new Map(planned.map((p) => [p.c.name, p]));
+  const out: Planned[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (p: Planned): void => {
+    if (state.get(p.c.name) === 'done') return;
+    if (state.get(p.c.name) === 'visiting') throw new BadContainerSpecError(`container dependencies form a cycle through ${p.c.name}`);
+    state.set(p.c.name, 'visiting');
+    for (const d of p.c.dependsOn ?? []) {
+      const dep = byName.get(d.containerName);
+      if (dep === undefined || dep === p) throw new BadContainerSpecError(`container ${p.c.name} depends on unknown container "${d.containerName}"`);
+      visit(dep);
+    }
+    state.set(p.c.name, 'done');
+    out.push(p);
+  };
+  for (const p of planned) visit(p);
+  return out;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** One ECS network binding: published ports for bridge tasks, the task's (or host's) address otherwise. */

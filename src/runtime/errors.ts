@@ -22,6 +22,7 @@ export const RUNTIME_BAD_CONFIG = 'RuntimeBadConfig';
 export const RUNTIME_IMAGE_PULL_FAILED = 'RuntimeImagePullFailed';
 export const RUNTIME_ENGINE_UNAVAILABLE = 'RuntimeEngineUnavailable';
 export const RUNTIME_ENGINE_FAILED = 'RuntimeEngineFailed';
+export const RUNTIME_DEPENDENCY_FAILED = 'RuntimeDependencyFailed';
 
 /** The container's executable does not exist or is not executable (ENOENT/EACCES). */
 export class ExecutableNotFoundError extends PharosError {
@@ -135,5 +136,14 @@ export class EngineUnavailableError extends PharosError {
 export class EngineFailedError extends PharosError {
   constructor(container: string, what: string, detail: string, cause?: unknown) {
     super(RUNTIME_ENGINE_FAILED, `CannotStartContainerError: container ${container}: ${what}: ${detail}`, { cause, fields: { container } });
+  }
+}
+
+/** A `dependsOn` condition cannot be met (the dependency failed, exited, or timed out). */
+export class DependencyFailedError extends PharosError {
+  constructor(container: string, dependency: string, condition: string, why: string) {
+    super(RUNTIME_DEPENDENCY_FAILED, `CannotStartContainerError: container ${container}: dependency ${dependency} (${condition}): ${why}`, {
+      fields: { container, dependency, condition },
+    });
   }
 }

@@ -60,6 +60,14 @@ export interface ContainerSpec {
   /** ECS container `memory` (MiB, hard limit) and `cpu` (units, 1024 = one core; relative shares). Container runtime only; applied where the host's cgroups allow. */
   memoryMiB?: number;
   cpuUnits?: number;
+  /**
+   * ECS `dependsOn` (container runtime): this container starts once each named container has
+   * started (START), exited (COMPLETE), exited 0 (SUCCESS) or passed its `healthCheck` (HEALTHY).
+   * The process runtime starts containers in definition order and ignores it.
+   */
+  dependsOn?: { containerName: string; condition: 'START' | 'COMPLETE' | 'SUCCESS' | 'HEALTHY' }[];
+  /** The container's health check command, for dependents' HEALTHY condition (the orchestrator runs the periodic checks). */
+  healthCheck?: { argv: string[]; intervalMs: number; timeoutMs: number };
   /** Reported back on exit so the orchestrator can apply `EssentialContainerExited`. */
   essential: boolean;
   portMappings: PortMappingSpec[];
