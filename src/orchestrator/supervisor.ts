@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { connect } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { jitter, PharosError, type Clock, type Logger, type Timer } from '../lib/index.ts';
-import { ContainerCheck, TaskCommandProbe, type TaskExec } from '../health/index.ts';
+import { commandArgv, ContainerCheck, TaskCommandProbe, type TaskExec } from '../health/index.ts';
 import type { Watch } from '../store/index.ts';
 import type { ContainerExit, ContainerSpec, LogLine, Runtime, RunningTask, TaskSpec } from '../runtime/index.ts';
 import {
@@ -373,8 +373,9 @@ export class TaskSupervisor {
       if (c.memory !== undefined) spec.memoryMiB = c.memory;
       if (c.cpu > 0) spec.cpuUnits = c.cpu;
       if (Array.isArray(c['dependsOn'])) spec.dependsOn = c['dependsOn'] as ContainerSpec['dependsOn'];
-      const checkArgv = c.healthCheck ? healthCheckArgv(c.healthCheck) : undefined;
-      if (c.healthCheck && checkArgv) spec.healthCheck = { argv: checkArgv, intervalMs: c.healthCheck.interval * 1000, timeoutMs: c.healthCheck.timeout * 1000 };
+      if (c.healthCheck && c.healthCheck.command[0] !== 'NONE') {
+        spec.healthCheck = { argv: commandArgv(c.healthCheck.command), intervalMs: c.healthCheck.interval * 1000, timeoutMs: c.healthCheck.timeout * 1000 };
+      }
       return spec;
     });
     return { taskId: task.id, cluster: task.clusterName, networkMode: td.networkMode, containers };
