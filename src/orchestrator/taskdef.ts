@@ -112,7 +112,7 @@ function parseContainer(d: Json, i: number, networkMode: NetworkMode): Container
 }
 
 /** ECS `dependsOn` conditions. */
-export const DEPENDENCY_CONDITIONS = ['START', 'COMPLETE', 'SUCCESS', 'HEALTHY'] as const;
+const DEPENDENCY_CONDITIONS = ['START', 'COMPLETE', 'SUCCESS', 'HEALTHY'] as const;
 
 /** `dependsOn`: shape, known containers, HEALTHY only on containers with a health check, no cycles. */
 function checkDependencies(defs: ContainerDefinition[]): void {

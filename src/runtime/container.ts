@@ -52,7 +52,7 @@ export const LABELS = {
 
 export const DEFAULT_CONTAINER_PREFIX = 'pharos-';
 /** Docker's default bridge network (Podman's compat API maps it to its default network too). */
-export const DEFAULT_BRIDGE_NETWORK = 'bridge';
+const DEFAULT_BRIDGE_NETWORK = 'bridge';
 /** When `wait` breaks (engine restarted, socket closed), the container's state is polled this often: exits are still seen within 1 s. */
 const EXIT_POLL_MS = 500;
 /** A stopped container that `remove` cannot delete is retried this many times (the engine may still be tearing it down). */

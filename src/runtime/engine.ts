@@ -12,7 +12,7 @@ import { BadRuntimeConfigError, EngineUnavailableError, ImagePullFailedError } f
 /** Sockets tried, in order, when neither `--container-engine` nor DOCKER_HOST names one. */
 export const DEFAULT_ENGINE_SOCKETS: readonly string[] = ['/run/podman/podman.sock', '/var/run/docker.sock'];
 /** An engine that does not answer /version in this long is taken as absent (`--runtime auto`). */
-export const ENGINE_PROBE_TIMEOUT_MS = 2000;
+const ENGINE_PROBE_TIMEOUT_MS = 2000;
 
 /** Where the engine listens: a unix socket, or host and port (tcp:// or http://). */
 export type EngineEndpoint = { socketPath: string } | { host: string; port: number };

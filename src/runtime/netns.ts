@@ -32,7 +32,7 @@ let probeSeq = 0;
  */
 export const ETC_NETNS_DIR = '/etc/netns';
 /** Where `ip netns add` pins named namespaces (iproute2's NETNS_RUN_DIR); engines join a namespace by this path. */
-export const NETNS_RUN_DIR = '/run/netns';
+const NETNS_RUN_DIR = '/run/netns';
 
 /** A task namespace made by NetnsRuntime for another runtime's containers (see `lease()`). */
 export interface NetnsLease {

@@ -21,7 +21,7 @@ const APPLETS = ['sh', 'httpd', 'sleep', 'echo', 'cat', 'wget', 'kill', 'ls', 'i
  * cgroup layout), the cgroupfs manager (no systemd), explicit nofile/nproc ulimits (runc cannot
  * raise them to the defaults Podman asks for here), vfs storage (no fuse/overlay needed).
  */
-export function containersConf(dir: string): string {
+function containersConf(dir: string): string {
   return [
     '[containers]',
     'default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]',
