@@ -57,6 +57,8 @@ const DEFAULT_BRIDGE_NETWORK = 'bridge';
 const EXIT_POLL_MS = 500;
 /** A stopped container that `remove` cannot delete is retried this many times (the engine may still be tearing it down). */
 const REMOVE_ATTEMPTS = 3;
+/** A configured engine may be slow to answer on a loaded host (Podman's first request initialises its storage): wait this long before a task fails with RuntimeEngineUnavailable. */
+const ENGINE_BUSY_TIMEOUT_MS = 30_000;
 /** How long a container waits for its `dependsOn` conditions (the ECS agent's default container start timeout is 3 min). */
 const DEPENDENCY_TIMEOUT_MS = 180_000;
 /** A HEALTHY dependency's check is retried at its interval, but at least this often: starting dependents early matters more than a few extra execs. */
@@ -122,7 +124,7 @@ export class ContainerRuntime implements Runtime {
 
   /** The engine's kind and version (probed once; a failed probe is retried by the next call). */
   info(): Promise<EngineInfo> {
-    this.#info ??= this.engine.probe();
+    this.#info ??= this.engine.probe(ENGINE_BUSY_TIMEOUT_MS);
     this.#info.catch(() => (this.#info = undefined));
     return this.#info;
   }
