@@ -225,3 +225,36 @@ export async function cliEndpoint(apiUrl: string): Promise<string> {
 
 /** Exit codes of a service error: 255 from CLI v1, 254 from CLI v2. */
 export const CLI_SERVICE_ERROR = [254, 255];
+
+/** A `pharos agent` child process, once registered. */
+export interface Agent {
+  child: ChildProcess;
+  arn: string;
+  exited: Promise<number | string>;
+  stderr: string[];
+}
+
+/** Starts `node bin/pharos.js agent <args>`; resolves once it printed its container instance ARN. */
+export function spawnAgent(args: string[], env: Record<string, string>, timeoutMs = 20_000): Promise<Agent> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/pharos.js'), 'agent', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stderr: string[] = [];
+  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  createInterface({ input: child.stderr! }).on('line', (l) => stderr.push(l));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`agent did not start:\n${stderr.join('\n')}`));
+    }, timeoutMs);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const m = /container instance (arn:\S+)/.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, arn: m[1]!, exited, stderr });
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(Object.assign(new Error(`agent exited (${code}):\n${stderr.join('\n')}`), { code }));
+    });
+  });
+}

@@ -60,6 +60,10 @@ export interface ServerConfig {
   /** PEM files: the API serves HTTPS with them (re-read on SIGHUP); both or neither. */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
+  /** ECS: whether this server runs tasks itself (its built-in container instance in every cluster). */
+  runTasks: boolean;
+  /** ECS: an agent silent this long counts as lost; its tasks leave Cloud Map and are replaced. */
+  agentTimeoutMs: number;
   maxNamespaces: number;
   maxInstancesPerNamespace: number;
   maxInstancesPerService: number;
@@ -74,19 +78,21 @@ export interface ServerConfig {
   leaseTtlMs: number;
 }
 
-interface Setting<K extends keyof ServerConfig> {
+/** One row of a command's config table (`pharos server`, `pharos agent`). */
+export interface SettingOf<C, K extends keyof C = keyof C> {
   key: K;
   flag: string;
   env: string;
   /** Shown in help, e.g. `host:port`. */
   arg: string;
   /** A literal, or computed from the settings before it (the store URL follows the data dir). */
-  default: string | ((resolved: Partial<ServerConfig>) => string);
+  default: string | ((resolved: Partial<C>) => string);
   /** Shown instead of a computed default. */
   defaultHelp?: string;
   help: string;
-  parse: (raw: string) => ServerConfig[K];
+  parse: (raw: string) => C[K];
 }
+type Setting<K extends keyof ServerConfig> = SettingOf<ServerConfig, K>;
 
 // Constructor helper so each row keeps its own key/value type inside one heterogeneous table.
 const setting = <K extends keyof ServerConfig>(s: Setting<K>): Setting<keyof ServerConfig> => s as unknown as Setting<keyof ServerConfig>;
@@ -192,6 +198,8 @@ export const SETTINGS: readonly Setting<keyof ServerConfig>[] = [
   setting({ key: 'httpMaxInFlightPerClient', flag: '--http-max-in-flight-per-client', env: 'PHAROS_HTTP_MAX_IN_FLIGHT_PER_CLIENT', arg: 'n', default: '256', help: 'API requests in progress at once from one client address; more get ThrottlingException (SDKs retry it).', parse: parseIntFlag(1, 1_000_000) }),
   setting({ key: 'tlsCert', flag: '--tls-cert', env: 'PHAROS_TLS_CERT', arg: 'pem file|none', default: 'none', help: 'Certificate chain (PEM): with --tls-key the API serves HTTPS. Both files are read again on SIGHUP.', parse: parseOptionalPath }),
   setting({ key: 'tlsKey', flag: '--tls-key', env: 'PHAROS_TLS_KEY', arg: 'pem file|none', default: 'none', help: 'Private key (PEM) of --tls-cert.', parse: parseOptionalPath }),
+  setting({ key: 'runTasks', flag: '--run-tasks', env: 'PHAROS_RUN_TASKS', arg: 'true|false', default: 'true', help: 'ECS: run tasks on this machine (the server is then a container instance of every cluster, next to any `pharos agent`); false = only agents run tasks.', parse: parseBoolFlag }),
+  setting({ key: 'agentTimeoutMs', flag: '--agent-timeout', env: 'PHAROS_AGENT_TIMEOUT', arg: 'duration', default: '15s', help: 'ECS: a container instance whose agent sent no heartbeat for this long is lost: its tasks leave DNS at once, are recorded STOPPED and are replaced on other instances.', parse: parseDurationFlag }),
   setting({ key: 'maxNamespaces', flag: '--max-namespaces', env: 'PHAROS_MAX_NAMESPACES', arg: 'n', default: '50', help: 'Quota: namespaces per region (AWS default 50).', parse: parseIntFlag(1, 1_000_000) }),
   setting({ key: 'maxInstancesPerNamespace', flag: '--max-instances-per-namespace', env: 'PHAROS_MAX_INSTANCES_PER_NAMESPACE', arg: 'n', default: '2000', help: 'Quota: instances per namespace (AWS default 2,000).', parse: parseIntFlag(1, 10_000_000) }),
   setting({ key: 'maxInstancesPerService', flag: '--max-instances-per-service', env: 'PHAROS_MAX_INSTANCES_PER_SERVICE', arg: 'n', default: '1000', help: 'Quota: instances per service (AWS: 1,000).', parse: parseIntFlag(1, 10_000_000) }),
@@ -205,8 +213,20 @@ export type ParsedArgs = { help: true } | { help: false; config: ServerConfig };
  * defaults. Throws `ConfigError` with a message naming the flag or variable.
  */
 export function parseServerArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): ParsedArgs {
-  const raw = new Map<keyof ServerConfig, { value: string; source: string }>();
-  for (const s of SETTINGS) {
+  const parsed = parseFlags(SETTINGS, argv, env);
+  if (parsed.help) return parsed;
+  checkApiExposure(parsed.config);
+  if ((parsed.config.tlsCert === undefined) !== (parsed.config.tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together: give both PEM files, or neither');
+  return parsed;
+}
+
+/**
+ * Reads a command's flags (`--flag value` or `--flag=value`) over its `PHAROS_*` variables over
+ * the table's defaults. Throws `ConfigError` with a message naming the flag or variable.
+ */
+export function parseFlags<C>(settings: readonly SettingOf<C>[], argv: readonly string[], env: Readonly<Record<string, string | undefined>>): { help: true } | { help: false; config: C } {
+  const raw = new Map<keyof C, { value: string; source: string }>();
+  for (const s of settings) {
     const value = env[s.env];
     if (value !== undefined && value !== '') raw.set(s.key, { value, source: s.env });
   }
@@ -216,7 +236,7 @@ export function parseServerArgs(argv: readonly string[], env: Readonly<Record<st
     if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}`);
     const eq = arg.indexOf('=');
     const name = eq === -1 ? arg : arg.slice(0, eq);
-    const s = SETTINGS.find((x) => x.flag === name);
+    const s = settings.find((x) => x.flag === name);
     if (!s) throw new ConfigError(`unknown flag ${name}`);
     let value: string | undefined;
     if (eq !== -1) value = arg.slice(eq + 1);
@@ -226,20 +246,18 @@ export function parseServerArgs(argv: readonly string[], env: Readonly<Record<st
     }
     raw.set(s.key, { value, source: name });
   }
-  const config: Partial<ServerConfig> = {};
-  for (const s of SETTINGS) {
+  const config: Partial<C> = {};
+  for (const s of settings) {
     const given = raw.get(s.key);
     const value = given?.value ?? (typeof s.default === 'function' ? s.default(config) : s.default);
     try {
-      (config as Record<string, unknown>)[s.key] = s.parse(value);
+      (config as Record<keyof C, unknown>)[s.key] = s.parse(value);
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       throw new ConfigError(`${given?.source ?? s.flag}: ${why}`);
     }
   }
-  checkApiExposure(config as ServerConfig);
-  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together: give both PEM files, or neither');
-  return { help: false, config: config as ServerConfig };
+  return { help: false, config: config as C };
 }
 
 /**
@@ -268,14 +286,19 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
 
 /** Help text for `pharos server --help`, generated from the table. */
 export function serverUsage(): string {
-  const rows = SETTINGS.map((s) => {
+  return usageOf('Usage: pharos server [flags]', 'Starts the Cloud Map-compatible API, the DNS server and the health checker over one store.', SETTINGS);
+}
+
+/** A command's help text from its config table. */
+export function usageOf<C>(usage: string, what: string, settings: readonly SettingOf<C>[]): string {
+  const rows = settings.map((s) => {
     const def = s.defaultHelp ?? (typeof s.default === 'string' ? s.default : '');
     return `  ${s.flag} <${s.arg}>\n      ${s.help}\n      env ${s.env}, default ${def}`;
   });
   return [
-    'Usage: pharos server [flags]',
+    usage,
     '',
-    'Starts the Cloud Map-compatible API, the DNS server and the health checker over one store.',
+    what,
     'Every flag can also be set with its PHAROS_* environment variable; a flag wins over the variable.',
     'Flags take `--flag value` or `--flag=value`. Durations: 500ms, 5s, 1m.',
     '',
@@ -372,7 +395,7 @@ function optionalValue(raw: string): string | undefined {
   return nonEmpty(raw);
 }
 
-function parseRegion(raw: string): string {
+export function parseRegion(raw: string): string {
   if (/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/.test(raw)) return raw;
   throw new Error(`${JSON.stringify(raw)} is not a region name like us-east-1`);
 }
@@ -382,9 +405,15 @@ function parseAccountId(raw: string): string {
   throw new Error(`${JSON.stringify(raw)} is not a 12-digit account id`);
 }
 
-function parseLogLevel(raw: string): LogLevel {
+export function parseLogLevel(raw: string): LogLevel {
   if ((LOG_LEVELS as readonly string[]).includes(raw)) return raw as LogLevel;
   throw new Error(`${JSON.stringify(raw)} is not a log level (${LOG_LEVELS.join(', ')})`);
+}
+
+function parseBoolFlag(raw: string): boolean {
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(`expected true or false, got ${JSON.stringify(raw)}`);
 }
 
 function parseIntFlag(min: number, max: number): (raw: string) => number {
@@ -407,7 +436,7 @@ function parseRrl(raw: string): RrlOptions | 'auto' | undefined {
 }
 
 /** Linux interface names: at most 15 bytes; these characters are safe in `ip -batch` lines. */
-function parseBridge(raw: string): string {
+export function parseBridge(raw: string): string {
   if (/^[A-Za-z0-9_-]{1,15}$/.test(raw)) return raw;
   throw new Error(`${JSON.stringify(raw)} is not an interface name (1-15 letters, digits, '_' or '-')`);
 }
@@ -425,7 +454,7 @@ function parseDnsWorkers(raw: string): number {
   return parseIntFlag(1, MAX_DNS_WORKERS)(raw);
 }
 
-function parseCidr(raw: string): string {
+export function parseCidr(raw: string): string {
   const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d{1,2})$/.exec(raw.trim());
   if (!m || isIP(m[1]!) !== 4 || Number(m[2]) > 30) throw new Error(`${JSON.stringify(raw)} is not an IPv4 CIDR with room for tasks (e.g. 198.18.0.0/16)`);
   return raw.trim();

@@ -1,6 +1,7 @@
 import { isPharosError } from '../lib/index.ts';
 import { BAD_CONFIG, parseServerArgs, serverUsage } from './config.ts';
 import { runCluster } from './cluster.ts';
+import { runAgent } from './agent.ts';
 import { runLogs } from './logs.ts';
 import { startServer } from './server.ts';
 import { version } from './version.ts';
@@ -22,6 +23,7 @@ against it with --endpoint-url.
 
 Commands:
   server      Run the API, DNS server and health checker (see: pharos server --help)
+  agent       Run an ECS container instance that runs tasks for the servers (see: pharos agent --help)
   logs        Print a task's captured stdout/stderr (see: pharos logs --help)
   version     Print the version (also --version)
   cluster     Show the servers of a cluster and who leads (see: pharos cluster --help)
@@ -59,6 +61,7 @@ export async function main(argv: readonly string[], io: MainIo = processIo()): P
   }
   if (command === 'logs') return runLogs(rest, io);
   if (command === 'cluster') return runCluster(rest, io);
+  if (command === 'agent') return runAgent(rest, { ...io, stopSignal: io.stopSignal ?? waitForSignal() });
   if (command !== 'server') {
     io.stderr.write(`pharos: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return EXIT_USAGE;

@@ -220,6 +220,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       region: config.region,
       accountId: config.accountId,
       drainDelayMs: config.drainDelayMs,
+      runTasks: config.runTasks,
+      agentTimeoutMs: config.agentTimeoutMs,
       metrics,
       logger: logger.child({ module: 'orchestrator' }),
       clock,

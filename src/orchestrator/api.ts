@@ -1,4 +1,4 @@
-import { formatArn, type Clock } from '../lib/index.ts';
+import { formatArn, silentLogger, type Clock, type Logger } from '../lib/index.ts';
 import type { ServiceRecord as CloudMapService } from '../registry/index.ts';
 import { clientException, clusterNotFound, invalidParameter } from './errors.ts';
 import {
@@ -7,12 +7,15 @@ import {
   ecsKeys,
   parseTaskDefinitionRef,
   type ClusterRecord,
+  type ContainerInstanceRecord,
   type EcsServiceRecord,
   type LaunchType,
   type TaskDefinitionRecord,
   type TaskRecord,
 } from './model.ts';
 import { clusterOut, countTasks, serviceOut } from './output.ts';
+import { DEFAULT_AGENT_TIMEOUT_MS } from './liveness.ts';
+import type { Registrar } from './registration.ts';
 import type { EcsStore } from './state.ts';
 import { str, type Json } from './validate.ts';
 
@@ -35,6 +38,19 @@ export interface EcsApiOptions {
   cloudMapService: (serviceId: string) => CloudMapService | undefined;
   /** A task's captured output, when this node ran it. */
   taskLogs?: (taskId: string, container?: string) => TaskLogLine[] | undefined;
+  /** Called when a cluster becomes ACTIVE (the server adds its built-in container instance at once). */
+  onClusterActive?: (cluster: ClusterRecord) => Promise<void>;
+  /** What the agent operations need (`ops/agents.ts`); without it they answer as if no Cloud Map were wired. */
+  agents?: AgentSupport;
+}
+
+/** The server side of `pharos agent`: Cloud Map writes, the heartbeat timeout, the drain delay. */
+interface AgentSupport {
+  agentTimeoutMs: number;
+  logger: Logger;
+  registrar?: Registrar;
+  /** Fixed drain delay (`--drain-delay`), else the records' TTL. */
+  drainDelayMs?: number;
 }
 
 /**
@@ -51,6 +67,8 @@ export class EcsApi {
   readonly availabilityZone: string;
   readonly cloudMapService: EcsApiOptions['cloudMapService'];
   readonly taskLogs: EcsApiOptions['taskLogs'];
+  readonly onClusterActive: EcsApiOptions['onClusterActive'];
+  readonly agents: AgentSupport;
 
   constructor(options: EcsApiOptions) {
     this.store = options.store;
@@ -60,6 +78,8 @@ export class EcsApi {
     this.availabilityZone = options.availabilityZone ?? `${options.region}a`;
     this.cloudMapService = options.cloudMapService;
     this.taskLogs = options.taskLogs;
+    this.onClusterActive = options.onClusterActive;
+    this.agents = options.agents ?? { agentTimeoutMs: DEFAULT_AGENT_TIMEOUT_MS, logger: silentLogger() };
   }
 
   arn(resource: string): string {
@@ -103,7 +123,8 @@ export class EcsApi {
   async clusterOutput(c: ClusterRecord, includeTags: boolean): Promise<Record<string, unknown>> {
     const tasks = await this.store.list<TaskRecord>(ecsKeys.clusterTasks(c.name));
     const services = await this.store.list<EcsServiceRecord>(ecsKeys.clusterServices(c.name));
-    return clusterOut(c, { ...countTasks(tasks), activeServices: services.filter((s) => s.status === 'ACTIVE').length }, includeTags);
+    const instances = (await this.store.list<ContainerInstanceRecord>(ecsKeys.clusterInstances(c.name))).filter((i) => i.status !== 'INACTIVE').length;
+    return clusterOut(c, { ...countTasks(tasks), activeServices: services.filter((s) => s.status === 'ACTIVE').length, instances }, includeTags);
   }
 
   async serviceOutput(s: EcsServiceRecord, includeTags: boolean): Promise<Record<string, unknown>> {

@@ -6,6 +6,7 @@
  *   /ecs/taskdef/<family>/<revision, 10 digits>  TaskDefinitionRecord
  *   /ecs/service/<cluster>/<name>                EcsServiceRecord (the desired state)
  *   /ecs/task/<cluster>/<taskId>                 TaskRecord (desired + observed state)
+ *   /ecs/instance/<cluster>/<instanceId>         ContainerInstanceRecord (an agent, or a server's built-in instance)
  *
  * Writers: the API writes clusters, task definitions, services and new tasks; the scheduler writes
  * services' deployments and new/stopping tasks; the task supervisor writes observed task state.
@@ -166,6 +167,8 @@ export interface EcsServiceRecord {
   serviceRegistries: ServiceRegistry[];
   deploymentConfiguration: DeploymentConfiguration;
   healthCheckGracePeriodSeconds: number;
+  placementStrategy?: PlacementStrategy[];
+  placementConstraints?: PlacementConstraint[];
   /** Newest first; the PRIMARY one is the target of the rollout. */
   deployments: DeploymentRecord[];
   /** Newest first, capped (MAX_SERVICE_EVENTS). */
@@ -261,11 +264,58 @@ export interface TaskRecord {
   privateIpv4Address?: string;
   attachmentId?: string;
   macAddress?: string;
-  /** The node whose supervisor runs the task. */
+  /** The node whose supervisor runs the task (the placed container instance's `node`); unset while unplaced. */
   node?: string;
+  /** The container instance the scheduler placed the task on (its id); unset while unplaced. */
+  containerInstanceId?: string;
   registration?: TaskRegistration;
   version: number;
   tags: EcsTag[];
+}
+
+/** A task placement rule (`placementStrategy` of CreateService and RunTask). */
+export interface PlacementStrategy {
+  type: 'random' | 'spread' | 'binpack';
+  field?: string;
+}
+/** A task placement constraint (`placementConstraints`). */
+export interface PlacementConstraint {
+  type: 'distinctInstance' | 'memberOf';
+  expression?: string;
+}
+
+export interface InstanceAttribute {
+  name: string;
+  value?: string;
+}
+
+/**
+ * An ECS container instance: a `pharos agent` on a worker host, or a server's built-in instance
+ * (one per cluster, `builtin: true`). Tasks placed on it carry its `node` and id.
+ */
+export interface ContainerInstanceRecord {
+  /** 32 hex digits, the last part of the ARN. */
+  id: string;
+  arn: string;
+  clusterName: string;
+  /** Names the supervisor that runs the instance's tasks (`task.node`). */
+  node: string;
+  /** ECS shows an EC2 instance id; Pharos shows the host name the agent gave. */
+  ec2InstanceId: string;
+  builtin: boolean;
+  status: 'ACTIVE' | 'DRAINING' | 'INACTIVE';
+  agentConnected: boolean;
+  /** Server clock (ms) of the last heartbeat (an agent's poll, the built-in instance's keeper). */
+  lastHeartbeatAt: number;
+  registeredAt: number;
+  /** CPU units (1024 per core) and memory (MiB) tasks may reserve. */
+  cpu: number;
+  memory: number;
+  attributes: InstanceAttribute[];
+  /** The address host-network tasks of this instance advertise. */
+  advertiseAddress?: string;
+  agentVersion?: string;
+  version: number;
 }
 
 const REVISION_DIGITS = 10;
@@ -276,6 +326,9 @@ export const ecsKeys = {
   taskDefinitionPrefix: '/ecs/taskdef/',
   servicePrefix: '/ecs/service/',
   taskPrefix: '/ecs/task/',
+  instancePrefix: '/ecs/instance/',
+  clusterInstances: (cluster: string) => `/ecs/instance/${cluster}/`,
+  instance: (cluster: string, id: string) => `/ecs/instance/${cluster}/${id}`,
   cluster: (name: string) => `/ecs/cluster/${name}`,
   family: (family: string) => `/ecs/taskdef/${family}/`,
   taskDefinition: (family: string, revision: number) => `/ecs/taskdef/${family}/${String(revision).padStart(REVISION_DIGITS, '0')}`,

@@ -4,10 +4,13 @@ import type { RegistryView } from '../registry/index.ts';
 import type { Runtime } from '../runtime/index.ts';
 import type { KV } from '../store/index.ts';
 import { EcsApi } from './api.ts';
+import { DEFAULT_AGENT_TIMEOUT_MS, InstanceKeeper, InstanceMonitor } from './liveness.ts';
+import { registryServiceId } from './registries.ts';
 import { Registrar, type CloudMapWriter } from './registration.ts';
 import { ServiceScheduler } from './scheduler.ts';
 import { EcsStore } from './state.ts';
 import { TaskSupervisor } from './supervisor.ts';
+import { registryOfTask, StoreTaskSource } from './tasksource.ts';
 
 /** The node name written on task records when none is configured (one server, one node). */
 export const DEFAULT_NODE = 'local';
@@ -29,6 +32,10 @@ export interface OrchestratorOptions {
   availabilityZone?: string;
   /** Prometheus registry for the `pharos_ecs_*` metrics. */
   metrics?: MetricsRegistry;
+  /** Whether this server has a built-in container instance that runs tasks (default true; `--run-tasks`). */
+  runTasks?: boolean;
+  /** An agent silent this long is lost: its tasks leave Cloud Map and are replaced (`--agent-timeout`). */
+  agentTimeoutMs?: number;
 }
 
 /**
@@ -39,15 +46,20 @@ export class Orchestrator {
   readonly api: EcsApi;
   readonly scheduler: ServiceScheduler;
   readonly supervisor: TaskSupervisor;
+  /** Heals lost and deregistered container instances. */
+  readonly monitor: InstanceMonitor;
+  /** The built-in container instance of this server in every cluster (absent with `--run-tasks=false`). */
+  readonly keeper?: InstanceKeeper;
   private stopping?: Promise<void>;
 
   constructor(options: OrchestratorOptions) {
     const clock = options.clock ?? systemClock;
     const store = new EcsStore(options.kv);
     const metrics = options.metrics ? new OrchestratorMetrics(options.metrics) : undefined;
+    const agentTimeoutMs = options.agentTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS;
     const registrar = options.cloudMap ? new Registrar(options.cloudMap, options.registryView, options.region, clock) : undefined;
     this.supervisor = new TaskSupervisor({
-      store,
+      source: new StoreTaskSource(store),
       runtime: options.runtime,
       registrar,
       clock,
@@ -64,6 +76,23 @@ export class Orchestrator {
       availabilityZone: options.availabilityZone,
       cloudMapService: (id) => options.registryView.service(id),
       taskLogs: (taskId, container) => this.supervisor.logs(taskId, container),
+      onClusterActive: (cluster) => this.keeper?.ensure(cluster) ?? Promise.resolve(),
+      agents: { agentTimeoutMs, logger: options.logger.child({ part: 'agents' }), registrar, drainDelayMs: options.drainDelayMs },
+    });
+    const node = options.node ?? DEFAULT_NODE;
+    if (options.runTasks ?? true) {
+      this.keeper = new InstanceKeeper({ store, clock, logger: options.logger.child({ part: 'instances' }), node, availabilityZone: this.api.availabilityZone, agentTimeoutMs });
+    }
+    this.monitor = new InstanceMonitor({
+      store,
+      clock,
+      logger: options.logger.child({ part: 'instances' }),
+      agentTimeoutMs,
+      deregister: async (task) => {
+        if (!registrar) return;
+        const serviceId = task.registration?.serviceId ?? registryServiceId((await registryOfTask(store, task))?.registryArn ?? '');
+        if (serviceId) await registrar.deregister(task.id, { serviceId });
+      },
     });
     this.scheduler = new ServiceScheduler({
       store,
@@ -77,7 +106,9 @@ export class Orchestrator {
   /** Recovers this node's tasks from a previous run, then starts the supervisor and the scheduler. */
   async start(): Promise<void> {
     await this.supervisor.start();
+    await this.keeper?.start();
     await this.scheduler.start();
+    this.monitor.start();
   }
 
   /**
@@ -86,7 +117,9 @@ export class Orchestrator {
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      await this.monitor.stop();
       await this.scheduler.stop();
+      this.keeper?.stop();
       await this.supervisor.stop();
     })();
     return this.stopping;

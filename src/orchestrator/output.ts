@@ -40,12 +40,12 @@ export function countTasks(tasks: Iterable<TaskRecord>): TaskCounts {
   return { running, pending };
 }
 
-export function clusterOut(c: ClusterRecord, counts: TaskCounts & { activeServices: number }, includeTags: boolean): Record<string, unknown> {
+export function clusterOut(c: ClusterRecord, counts: TaskCounts & { activeServices: number; instances: number }, includeTags: boolean): Record<string, unknown> {
   return clean({
     clusterArn: c.arn,
     clusterName: c.name,
     status: c.status,
-    registeredContainerInstancesCount: 0,
+    registeredContainerInstancesCount: counts.instances,
     runningTasksCount: counts.running,
     pendingTasksCount: counts.pending,
     activeServicesCount: counts.activeServices,
@@ -119,8 +119,8 @@ export function serviceOut(s: EcsServiceRecord, tasks: TaskRecord[], includeTags
     deployments: s.deployments.filter((d) => d.status !== 'INACTIVE').map((d) => deploymentOut(d, s, tasks)),
     events: s.events.map((e) => ({ id: e.id, createdAt: seconds(e.createdAt), message: e.message })),
     createdAt: seconds(s.createdAt),
-    placementConstraints: [],
-    placementStrategy: [],
+    placementConstraints: s.placementConstraints ?? [],
+    placementStrategy: s.placementStrategy ?? [],
     networkConfiguration: s.networkConfiguration,
     healthCheckGracePeriodSeconds: s.healthCheckGracePeriodSeconds,
     schedulingStrategy: 'REPLICA',
@@ -156,6 +156,7 @@ export function taskOut(t: TaskRecord, includeTags: boolean): Record<string, unk
     taskArn: t.arn,
     clusterArn: t.clusterArn,
     taskDefinitionArn: t.taskDefinitionArn,
+    containerInstanceArn: t.containerInstanceId === undefined ? undefined : containerInstanceArn(t.clusterArn, t.clusterName, t.containerInstanceId),
     group: t.group,
     startedBy: t.startedBy,
     lastStatus: t.lastStatus,
@@ -183,6 +184,11 @@ export function taskOut(t: TaskRecord, includeTags: boolean): Record<string, unk
     enableExecuteCommand: false,
     tags: includeTags ? tagsOut(t.tags) : undefined,
   });
+}
+
+/** `…:container-instance/<cluster>/<id>`, the ARN format of current ECS. */
+export function containerInstanceArn(clusterArn: string, clusterName: string, id: string): string {
+  return `${clusterArn.replace(/:cluster\/.*$/, ':container-instance')}/${clusterName}/${id}`;
 }
 
 /** `…:container/<cluster>/<taskId>/<uuid>` (docs/compatibility.md#protocol-and-identifiers). */

@@ -13,6 +13,18 @@ import {
 } from './model.ts';
 import type { OrchestratorMetrics } from './metrics.ts';
 import { EcsStore, UNCHANGED } from './state.ts';
+import {
+  assignInstance,
+  compileConstraints,
+  DEFAULT_SERVICE_STRATEGY,
+  loadPicture,
+  needsOf,
+  place,
+  reserve,
+  taskDefinitionConstraints,
+  UNABLE_TO_PLACE,
+  type ClusterPicture,
+} from './placement.ts';
 
 /** Periodic pass, for what no store event announces: grace periods ending, backoff expiring. */
 export const SCHEDULER_TICK_MS = 1000;
@@ -38,6 +50,9 @@ export interface SchedulerOptions {
   stoppedTaskRetentionMs?: number;
   metrics?: OrchestratorMetrics;
 }
+
+/** ECS's stopped reason for tasks moved off a DRAINING container instance. */
+export const DRAINING_REASON = 'Container instance is being drained';
 
 /** What one pass decided for one service. */
 interface Plan {
@@ -131,12 +146,18 @@ export class ServiceScheduler {
     const { store } = this.options;
     const now = this.options.clock.now();
     this.tdCache.clear();
+    this.pictures.clear();
     const services = await store.list<EcsServiceRecord>(ecsKeys.servicePrefix);
     const tasksByCluster = new Map<string, TaskRecord[]>();
+    for (const t of await store.list<TaskRecord>(ecsKeys.taskPrefix)) {
+      let list = tasksByCluster.get(t.clusterName);
+      if (!list) tasksByCluster.set(t.clusterName, (list = []));
+      list.push(t);
+    }
+    for (const [cluster, tasks] of tasksByCluster) await this.settleUnplaced(cluster, tasks, services, now);
     for (const svc of services) {
       if (svc.status === 'INACTIVE') continue;
-      let tasks = tasksByCluster.get(svc.clusterName);
-      if (!tasks) tasksByCluster.set(svc.clusterName, (tasks = await store.list<TaskRecord>(ecsKeys.clusterTasks(svc.clusterName))));
+      const tasks = tasksByCluster.get(svc.clusterName) ?? [];
       await this.reconcileService(svc, tasks.filter((t) => t.serviceName === svc.name), now);
     }
     if (now - this.lastCollect >= COLLECT_INTERVAL_MS) {
@@ -175,8 +196,12 @@ export class ServiceScheduler {
     const live = tasks.filter((t) => isLive(t) && !stopping.has(t.id));
     const desired = svc.status === 'DRAINING' || !primary ? 0 : svc.desiredCount;
     const serving = (t: TaskRecord) => isServing(t) && (this.registriesOf(svc, t).length === 0 || t.registration !== undefined);
-    let newLive = live.filter((t) => primary && t.deploymentId === primary.id);
-    let oldLive = live.filter((t) => !primary || t.deploymentId !== primary.id);
+    // Tasks on a DRAINING instance are replaced like an old deployment's: new ones start elsewhere
+    // first, and they stop as minimumHealthyPercent allows (ECS's draining).
+    const picture = await this.picture(svc.clusterName);
+    const draining = (t: TaskRecord) => t.containerInstanceId !== undefined && picture.instances.get(t.containerInstanceId)?.status === 'DRAINING';
+    let newLive = live.filter((t) => primary && t.deploymentId === primary.id && !draining(t));
+    let oldLive = live.filter((t) => !primary || t.deploymentId !== primary.id || draining(t));
 
     // Scale in: the least useful tasks go first (not serving, then the newest).
     if (newLive.length > desired) {
@@ -187,13 +212,15 @@ export class ServiceScheduler {
 
     const maxTotal = Math.floor((desired * svc.deploymentConfiguration.maximumPercent) / 100);
     const minHealthy = Math.ceil((desired * svc.deploymentConfiguration.minimumHealthyPercent) / 100);
+    const replaced = (t: TaskRecord) => (draining(t) ? DRAINING_REASON : `Task replaced by (deployment ${primary?.id ?? 'none'})`);
     // Old tasks that are not serving are no use to anyone.
-    for (const t of oldLive) if (!serving(t)) stop(t, `Task replaced by (deployment ${primary?.id ?? 'none'})`);
+    for (const t of oldLive) if (!serving(t)) stop(t, replaced(t));
     oldLive = oldLive.filter((t) => !stopping.has(t.id));
     let healthy = newLive.filter(serving).length + oldLive.length;
     const oldest = [...oldLive].sort((a, b) => (a.startedAt ?? a.createdAt) - (b.startedAt ?? b.createdAt));
     while (oldest.length > 0 && healthy - 1 >= minHealthy) {
-      stop(oldest.shift()!, `Task replaced by (deployment ${primary?.id ?? 'none'})`);
+      const t = oldest.shift()!;
+      stop(t, replaced(t));
       healthy--;
     }
     oldLive = oldLive.filter((t) => !stopping.has(t.id));
@@ -202,13 +229,13 @@ export class ServiceScheduler {
     if (need > 0 && room === 0 && oldLive.length > 0 && newLive.every(serving) && stopping.size === 0) {
       // maximumPercent leaves no room and minimumHealthyPercent forbids stopping: give way by one
       // old task, as ECS does, rather than stall the deployment forever.
-      stop(oldLive[0]!, `Task replaced by (deployment ${primary?.id ?? 'none'})`);
+      stop(oldLive[0]!, replaced(oldLive[0]!));
       oldLive = oldLive.slice(1);
       room = Math.max(0, maxTotal - newLive.length - oldLive.length);
     }
     let toStart = Math.min(need, room);
     if (primaryPorts.size > 0) {
-      // Host-network tasks with fixed host ports: this node can hold one task per port. Tasks
+      // Host-network tasks with fixed host ports: an instance can hold one task per port. Tasks
       // still draining hold theirs too. When an old task blocks the new one, it goes first
       // (minimumHealthyPercent gives way by one, as ECS does when no instance can place the task).
       const holders: TaskRecord[] = [];
@@ -218,7 +245,11 @@ export class ServiceScheduler {
         const ports = hostPortsOf(await this.taskDefinition(t.taskDefinitionArn));
         if ([...ports].some((p) => primaryPorts.has(p))) holders.push(t);
       }
-      toStart = Math.min(toStart, Math.max(0, 1 - holders.length));
+      // One task per port on each ACTIVE, connected instance (ECS's rule); a holder on another
+      // instance (draining, lost) does not take a slot, an unplaced one waits for one.
+      const active = new Set(picture.candidates.filter((c) => c.instance.status === 'ACTIVE' && c.instance.agentConnected).map((c) => c.instance.id));
+      const busy = holders.filter((t) => t.containerInstanceId === undefined || active.has(t.containerInstanceId)).length;
+      toStart = Math.min(toStart, Math.max(0, active.size - busy));
       const blocking = holders.filter((t) => isLive(t) && !stopping.has(t.id) && t.deploymentId !== primary?.id);
       if (need > 0 && toStart === 0 && blocking.length > 0 && holders.every((t) => isLive(t) && !stopping.has(t.id))) {
         stop(blocking[0]!, `Task replaced by (deployment ${primary?.id ?? 'none'})`);
@@ -343,6 +374,7 @@ export class ServiceScheduler {
     }
     const startedIds: string[] = [];
     const startErrors: string[] = [];
+    let unplaced: string | undefined;
     for (const { deployment, count } of plan.start) {
       const td = await this.taskDefinition(deployment.taskDefinitionArn);
       if (!td) {
@@ -364,9 +396,18 @@ export class ServiceScheduler {
           tags: svc.propagateTags === 'SERVICE' ? svc.tags : svc.propagateTags === 'TASK_DEFINITION' ? td.tags : [],
           now,
         });
+        const placed = await this.placeTask(task, td, svc);
+        if (!placed.ok) unplaced = placed.reason;
         await store.create(ecsKeys.task(svc.clusterName, task.id), task);
         startedIds.push(task.id);
       }
+    }
+    if (unplaced !== undefined) {
+      const message = `(service ${svc.name}) ${UNABLE_TO_PLACE} Reason: ${unplaced}`;
+      // Said once per change of reason, not on every pass while it lasts.
+      plan.patches.push((s) => {
+        if (s.events[0]?.message !== message) addServiceEvent(s, message, now);
+      });
     }
     if (stoppedIds.length > 0) {
       plan.patches.push((s) => addServiceEvent(s, `(service ${s.name}) has stopped ${stoppedIds.length} running tasks: ${stoppedIds.map((id) => `(task ${id})`).join(' ')}.`, now));
@@ -384,6 +425,72 @@ export class ServiceScheduler {
     });
     if (startedIds.length + stoppedIds.length > 0) {
       logger.info({ service: svc.name, cluster: svc.clusterName, started: startedIds, stopped: stoppedIds }, 'scheduler changed tasks');
+    }
+  }
+
+  /** This pass's picture of each cluster (instances and their load), built on first use. */
+  private pictures = new Map<string, ClusterPicture>();
+
+  private async picture(cluster: string): Promise<ClusterPicture> {
+    let p = this.pictures.get(cluster);
+    if (!p) this.pictures.set(cluster, (p = await loadPicture(this.options.store, cluster, (arn) => this.taskDefinition(arn))));
+    return p;
+  }
+
+  /**
+   * Chooses the task's container instance and writes it on the (not yet stored) record; a task that
+   * fits nowhere is left unplaced (PROVISIONING, no node) and tried again on every pass.
+   */
+  private async placeTask(task: TaskRecord, td: TaskDefinitionRecord, svc: EcsServiceRecord | undefined): Promise<{ ok: true } | { ok: false; reason: string }> {
+    const picture = await this.picture(task.clusterName);
+    const needs = needsOf(td, task.group);
+    let constraints;
+    try {
+      constraints = compileConstraints([...(svc?.placementConstraints ?? []), ...taskDefinitionConstraints(td)]);
+    } catch (err) {
+      // A task definition's expression is not checked at registration: say so instead of placing.
+      return { ok: false, reason: (err as Error).message };
+    }
+    const decision = place(needs, picture.candidates, svc?.placementStrategy ?? DEFAULT_SERVICE_STRATEGY, constraints);
+    if (!decision.ok) return { ok: false, reason: decision.reason };
+    reserve(decision.candidate, needs);
+    assignInstance(task, decision.candidate.instance);
+    return { ok: true };
+  }
+
+  /**
+   * Tasks no instance could take yet: placed when one can now, recorded STOPPED when they were
+   * asked to stop (no supervisor owns them, so nobody else would).
+   */
+  private async settleUnplaced(cluster: string, tasks: TaskRecord[], services: EcsServiceRecord[], now: number): Promise<void> {
+    const { store } = this.options;
+    for (const t of tasks) {
+      if (t.lastStatus !== 'PROVISIONING' || t.containerInstanceId !== undefined) continue;
+      if (t.desiredStatus === 'STOPPED') {
+        await store.mutate<TaskRecord>(ecsKeys.task(cluster, t.id), (cur) => {
+          if (!cur || cur.containerInstanceId !== undefined || cur.lastStatus !== 'PROVISIONING') return UNCHANGED;
+          const next = structuredClone(cur);
+          next.lastStatus = 'STOPPED';
+          next.stoppedAt = now;
+          next.stoppedReason ??= 'Task stopped before it was placed';
+          for (const c of next.containers) c.lastStatus = 'STOPPED';
+          next.version++;
+          return next;
+        });
+        continue;
+      }
+      const td = await this.taskDefinition(t.taskDefinitionArn);
+      if (!td) continue;
+      const svc = services.find((s) => s.clusterName === cluster && s.name === t.serviceName);
+      const candidate = structuredClone(t);
+      if (!(await this.placeTask(candidate, td, svc)).ok) continue;
+      await store.mutate<TaskRecord>(ecsKeys.task(cluster, t.id), (cur) => {
+        if (!cur || cur.containerInstanceId !== undefined || cur.lastStatus !== 'PROVISIONING' || cur.desiredStatus !== 'RUNNING') return UNCHANGED;
+        const next = structuredClone(cur);
+        assignInstance(next, this.pictures.get(cluster)!.instances.get(candidate.containerInstanceId!)!);
+        next.version++;
+        return next;
+      });
     }
   }
 

@@ -3,26 +3,21 @@ import { connect } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { jitter, PharosError, type Clock, type Logger, type Timer } from '../lib/index.ts';
 import { commandArgv, ContainerCheck, TaskCommandProbe, type TaskExec } from '../health/index.ts';
-import type { Watch } from '../store/index.ts';
 import type { ContainerExit, ContainerSpec, LogLine, Runtime, RunningTask, TaskSpec } from '../runtime/index.ts';
 import {
   deriveTaskHealth,
-  ecsKeys,
   isServing,
-  type EcsServiceRecord,
   type ServiceRegistry,
   type StopCode,
   type TaskDefinitionRecord,
   type TaskHealth,
   type TaskRecord,
-  parseTaskDefinitionRef,
 } from './model.ts';
 import { TASK_NOT_RUNNABLE } from './errors.ts';
-import { addServiceEvent } from './factory.ts';
 import type { OrchestratorMetrics } from './metrics.ts';
-import type { Registrar } from './registration.ts';
 import { registryServiceId } from './registries.ts';
-import { EcsStore, UNCHANGED } from './state.ts';
+import { UNCHANGED } from './state.ts';
+import type { TaskRegistrar, TaskSource } from './tasksource.ts';
 import { STOP_TIMEOUT_LIMITS } from './taskdef.ts';
 
 /** How often every local task's registration is re-checked (retries after a registry error). */
@@ -53,14 +48,17 @@ export const STOP_REASONS = {
 } as const;
 
 export interface SupervisorOptions {
-  store: EcsStore;
+  /** Where task records come from and go to: the store in a server, the API in an agent. */
+  source: TaskSource;
   runtime: Runtime;
   /** Absent when no registry is wired (tasks then run unregistered). */
-  registrar?: Registrar;
+  registrar?: TaskRegistrar;
   clock: Clock;
   logger: Logger;
   /** This node's name on task records (`task.node`). */
   node: string;
+  /** stoppedReason of this node's tasks found running at start (default: the server restarted). */
+  restartReason?: string;
   /** Fixed drain delay in ms; undefined = the largest TTL of the task's Cloud Map records. */
   drainDelayMs?: number;
   metrics?: OrchestratorMetrics;
@@ -98,7 +96,7 @@ export class TaskSupervisor {
   private startWaiters: (() => void)[] = [];
   /** Stopped tasks whose deregistration failed: retried on every resync until Cloud Map agrees. */
   private readonly leftovers = new Map<string, TaskRecord>();
-  private watch?: Watch;
+  private watch?: { cancel(): void };
   private resyncTimer?: Timer;
   private started = false;
   private stopping?: Promise<void>;
@@ -117,24 +115,17 @@ export class TaskSupervisor {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    const kv = this.options.store.kv;
-    const listed = await kv.list(ecsKeys.taskPrefix);
-    for (const item of listed.items) {
-      const task = parse(item.value);
-      if (task) await this.recoverOrAdopt(task);
-    }
-    this.watch = kv.watch(
-      ecsKeys.taskPrefix,
-      listed.revision,
-      (events) => {
-        for (const ev of events) {
-          if (ev.type !== 'put' || ev.value === undefined) continue;
-          const task = parse(ev.value);
-          if (task) this.onTaskRecord(task);
-        }
-      },
+    // Events that arrive while the recovery below runs wait for it, so none is handled twice out of order.
+    const early: TaskRecord[] = [];
+    let recovering = true;
+    const followed = await this.options.source.follow(
+      (task) => (recovering ? early.push(task) : this.onTaskRecord(task)),
       (err) => this.log.error({ err }, 'ecs task watch failed'),
     );
+    this.watch = followed;
+    for (const task of followed.initial) await this.recoverOrAdopt(task);
+    recovering = false;
+    for (const task of early.splice(0)) this.onTaskRecord(task);
     this.scheduleResync(jitter(RESYNC_INTERVAL_MS));
   }
 
@@ -178,7 +169,8 @@ export class TaskSupervisor {
     const h = this.handles.get(task.id);
     if (!h) {
       if (task.lastStatus === 'STOPPED') return;
-      if (task.node !== undefined && task.node !== this.options.node) return;
+      // Only tasks the scheduler placed on this node's instance (unplaced ones have no node yet).
+      if (task.node !== this.options.node) return;
       if (task.lastStatus === 'PROVISIONING' && task.desiredStatus === 'RUNNING') {
         const handle = this.newHandle(task);
         this.enqueue(handle, () => this.startSequence(handle));
@@ -200,7 +192,7 @@ export class TaskSupervisor {
   /** At start: tasks this node ran before a restart are gone (the runtime cleaned them up): record that. */
   private async recoverOrAdopt(task: TaskRecord): Promise<void> {
     if (task.lastStatus === 'STOPPED') return;
-    if (task.node !== undefined && task.node !== this.options.node) return;
+    if (task.node !== this.options.node) return;
     if (task.lastStatus === 'PROVISIONING') {
       this.onTaskRecord(task);
       return;
@@ -219,7 +211,7 @@ export class TaskSupervisor {
       if (t.desiredStatus === 'RUNNING') {
         t.desiredStatus = 'STOPPED';
         t.stopCode = 'TerminationNotice';
-        t.stoppedReason = STOP_REASONS.serverRestarted;
+        t.stoppedReason = this.options.restartReason ?? STOP_REASONS.serverRestarted;
       }
       t.registration = undefined;
       markStopped(t, now);
@@ -244,7 +236,7 @@ export class TaskSupervisor {
     let claimed = false;
     const now = clock.now();
     await this.update(h.task, (t) => {
-      if (t.desiredStatus !== 'RUNNING' || t.lastStatus !== 'PROVISIONING' || (t.node !== undefined && t.node !== node)) return false;
+      if (t.desiredStatus !== 'RUNNING' || t.lastStatus !== 'PROVISIONING' || t.node !== node) return false;
       claimed = true;
       t.node = node;
       t.lastStatus = 'PENDING';
@@ -475,13 +467,8 @@ export class TaskSupervisor {
         h.registrationErrorReported = true;
         const message = err instanceof Error ? err.message : String(err);
         const now = this.options.clock.now();
-        await this.options.store
-          .mutate<EcsServiceRecord>(ecsKeys.service(task.clusterName, task.serviceName), (cur) => {
-            if (!cur) return UNCHANGED;
-            const next = structuredClone(cur);
-            addServiceEvent(next, `(service ${cur.name}) (task ${task.id}) could not be registered in Cloud Map: ${message.slice(0, 300)}. Retrying.`, now);
-            return next;
-          })
+        await this.options.source
+          .serviceEvent(task, `(service ${task.serviceName}) (task ${task.id}) could not be registered in Cloud Map: ${message.slice(0, 300)}. Retrying.`, now)
           .catch(() => undefined);
       }
     }
@@ -667,29 +654,28 @@ export class TaskSupervisor {
    * the handle's copy current.
    */
   private async update(task: TaskRecord, fn: (t: TaskRecord) => boolean | void, h?: Handle): Promise<void> {
-    const stored = await this.options.store.mutate<TaskRecord>(ecsKeys.task(task.clusterName, task.id), (cur) => {
-      if (!cur) return UNCHANGED;
+    const stored = await this.options.source.mutateTask(task, (cur) => {
       const next = structuredClone(cur);
       if (fn(next) === false) return UNCHANGED;
+      // Someone else (a lost-instance heal) recorded the task STOPPED: that stands; only the
+      // registration bookkeeping may still change.
+      if (cur.lastStatus === 'STOPPED') {
+        if (next.registration === cur.registration) return UNCHANGED;
+        return { ...cur, registration: next.registration, version: cur.version + 1 };
+      }
       next.version = cur.version + 1;
       return next;
     });
     if (stored && h) h.task = stored;
   }
 
-  private async taskDefinitionOf(task: TaskRecord): Promise<TaskDefinitionRecord | undefined> {
-    const ref = parseTaskDefinitionRef(task.taskDefinitionArn);
-    if (!ref || ref.revision === undefined) return undefined;
-    return (await this.options.store.get<TaskDefinitionRecord>(ecsKeys.taskDefinition(ref.family, ref.revision)))?.value;
+  private taskDefinitionOf(task: TaskRecord): Promise<TaskDefinitionRecord | undefined> {
+    return this.options.source.taskDefinition(task.taskDefinitionArn);
   }
 
   /** The registry of the task's deployment (RunTask tasks have none: they are never registered). */
-  private async registryOf(task: TaskRecord): Promise<ServiceRegistry | undefined> {
-    if (task.serviceName === undefined) return undefined;
-    const svc = (await this.options.store.get<EcsServiceRecord>(ecsKeys.service(task.clusterName, task.serviceName)))?.value;
-    if (!svc) return undefined;
-    const deployment = svc.deployments.find((d) => d.id === task.deploymentId);
-    return (deployment?.serviceRegistries ?? svc.serviceRegistries)[0];
+  private registryOf(task: TaskRecord): Promise<ServiceRegistry | undefined> {
+    return this.options.source.registryOf(task);
   }
 }
 
@@ -707,14 +693,6 @@ function tcpConnects(host: string, port: number): Promise<boolean> {
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
   });
-}
-
-function parse(text: string): TaskRecord | undefined {
-  try {
-    return JSON.parse(text) as TaskRecord;
-  } catch {
-    return undefined;
-  }
 }
 
 function markStopped(t: TaskRecord, now: number): true {

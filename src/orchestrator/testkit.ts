@@ -10,6 +10,7 @@ import type { ServiceRecord as CloudMapService } from '../registry/index.ts';
 import { openStore, type KV } from '../store/index.ts';
 import { EcsApi } from './api.ts';
 import { ecsKeys, type TaskRecord } from './model.ts';
+import { InstanceKeeper } from './liveness.ts';
 import { ServiceScheduler } from './scheduler.ts';
 import { EcsStore } from './state.ts';
 
@@ -22,6 +23,8 @@ export interface Kit {
   clock: ManualClock;
   api: EcsApi;
   scheduler: ServiceScheduler;
+  /** Keeps the built-in instance (node `local`) of every cluster; `keeper.ensure` is its heartbeat. */
+  keeper: InstanceKeeper;
   cloudMap: Map<string, CloudMapService>;
   /** Adds a fake Cloud Map service with these record types; returns its ARN. */
   addCloudMapService(id: string, types: ('A' | 'AAAA' | 'SRV')[], ttl?: number): string;
@@ -37,7 +40,9 @@ export async function openKit(): Promise<Kit> {
   const store = new EcsStore(kv);
   const clock = new ManualClock();
   const cloudMap = new Map<string, CloudMapService>();
-  const api = new EcsApi({ store, clock, region: REGION, accountId: ACCOUNT, cloudMapService: (id) => cloudMap.get(id) });
+  // The built-in instance of a server (node `local`), created with each cluster as a server's keeper would.
+  const keeper = new InstanceKeeper({ store, clock, logger: silentLogger(), node: 'local', availabilityZone: 'us-east-1a', agentTimeoutMs: 15_000 });
+  const api = new EcsApi({ store, clock, region: REGION, accountId: ACCOUNT, cloudMapService: (id) => cloudMap.get(id), onClusterActive: (c) => keeper.ensure(c) });
   const scheduler = new ServiceScheduler({ store, clock, logger: silentLogger(), availabilityZone: 'us-east-1a' });
   const kit: Kit = {
     kv,
@@ -45,6 +50,7 @@ export async function openKit(): Promise<Kit> {
     clock,
     api,
     scheduler,
+    keeper,
     cloudMap,
     addCloudMapService(id, types, ttl = 10) {
       const arn = `arn:aws:servicediscovery:${REGION}:${ACCOUNT}:service/${id}`;

@@ -29,6 +29,7 @@ export async function CreateCluster(ecs: EcsApi, b: Json): Promise<unknown> {
       settings: settings.length > 0 ? settings : [{ name: 'containerInsights', value: 'disabled' }],
     };
   });
+  await ecs.onClusterActive?.(cluster!);
   return { cluster: await ecs.clusterOutput(cluster!, true) };
 }
 

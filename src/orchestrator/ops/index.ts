@@ -6,8 +6,10 @@ import { CreateService, DeleteService, DescribeServices, ListServices, UpdateSer
 import { ListTagsForResource, TagResource, UntagResource } from './tags.ts';
 import { DeregisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions, RegisterTaskDefinition } from './taskdefs.ts';
 import { DescribeTasks, GetTaskLogs, ListTasks, RunTask, StopTask } from './tasks.ts';
+import { DeregisterContainerInstance, DescribeContainerInstances, ListContainerInstances, RegisterContainerInstance, UpdateContainerInstancesState } from './instances.ts';
+import { PollAgentTasks, SubmitAgentTaskRegistration, SubmitAgentTaskState } from './agents.ts';
 
-/** The ECS operations Pharos serves (docs/compatibility.md#ecs-operations), plus `GetTaskLogs`, a Pharos extension. */
+/** The ECS operations Pharos serves (docs/compatibility.md#ecs-operations), plus Pharos extensions: `GetTaskLogs` and the agent's operations. */
 export const ECS_OPERATIONS = [
   'CreateCluster',
   'DescribeClusters',
@@ -30,6 +32,15 @@ export const ECS_OPERATIONS = [
   'UntagResource',
   'ListTagsForResource',
   'GetTaskLogs',
+  'RegisterContainerInstance',
+  'ListContainerInstances',
+  'DescribeContainerInstances',
+  'UpdateContainerInstancesState',
+  'DeregisterContainerInstance',
+  // Pharos extensions that `pharos agent` calls (ops/agents.ts).
+  'PollAgentTasks',
+  'SubmitAgentTaskState',
+  'SubmitAgentTaskRegistration',
 ] as const;
 export type EcsOperation = (typeof ECS_OPERATIONS)[number];
 
@@ -59,6 +70,14 @@ export const ecsOps = {
   UntagResource,
   ListTagsForResource,
   GetTaskLogs,
+  RegisterContainerInstance,
+  ListContainerInstances,
+  DescribeContainerInstances,
+  UpdateContainerInstancesState,
+  DeregisterContainerInstance,
+  PollAgentTasks,
+  SubmitAgentTaskState,
+  SubmitAgentTaskRegistration,
 } satisfies Record<EcsOperation, EcsHandler>;
 
 /** The operations of one `EcsApi`: untrusted parsed JSON in, the ECS output shape out. */

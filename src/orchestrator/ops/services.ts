@@ -7,6 +7,7 @@ import { checkServiceRegistries, parseServiceRegistries } from '../registries.ts
 import { UNCHANGED } from '../state.ts';
 import { arr, bool, int, obj, str, strings, type Json } from '../validate.ts';
 import { checkNetworkConfiguration, includes, newDeployment, paginate, parseDeploymentConfiguration, parseNetworkConfiguration, parseTags } from './parse.ts';
+import { parsePlacementConstraints, parsePlacementStrategy } from '../placement.ts';
 
 /** Items per DescribeServices call (the ECS model's limit). */
 const MAX_DESCRIBE_SERVICES = 10;
@@ -31,6 +32,8 @@ export async function CreateService(ecs: EcsApi, b: Json): Promise<unknown> {
   checkServiceRegistries(serviceRegistries, td, ecs.cloudMapService);
   const deploymentConfiguration = parseDeploymentConfiguration(b);
   const healthCheckGracePeriodSeconds = int(b, 'healthCheckGracePeriodSeconds', { min: 0, max: 2_147_483_647 }) ?? 0;
+  const placementStrategy = parsePlacementStrategy(b);
+  const placementConstraints = parsePlacementConstraints(b);
   const clientToken = str(b, 'clientToken', { max: 36 });
   const propagateTags = str(b, 'propagateTags', { oneOf: ['TASK_DEFINITION', 'SERVICE', 'NONE'] }) ?? 'NONE';
   const tags = parseTags(b);
@@ -49,6 +52,8 @@ export async function CreateService(ecs: EcsApi, b: Json): Promise<unknown> {
     serviceRegistries,
     deploymentConfiguration,
     healthCheckGracePeriodSeconds,
+    ...(placementStrategy ? { placementStrategy } : {}),
+    ...(placementConstraints ? { placementConstraints } : {}),
     deployments: [deployment],
     events: [],
     createdAt: now,
@@ -79,6 +84,8 @@ export async function UpdateService(ecs: EcsApi, b: Json): Promise<unknown> {
   const forceNewDeployment = bool(b, 'forceNewDeployment') ?? false;
   const grace = int(b, 'healthCheckGracePeriodSeconds', { min: 0, max: 2_147_483_647 });
   const deploymentConfiguration = b['deploymentConfiguration'] !== undefined ? parseDeploymentConfiguration(b) : undefined;
+  const placementStrategy = parsePlacementStrategy(b);
+  const placementConstraints = parsePlacementConstraints(b);
   const current = (await ecs.store.get<EcsServiceRecord>(ecsKeys.service(cluster.name, name)))?.value;
   if (!current) throw serviceNotFound();
   if (current.status !== 'ACTIVE') throw serviceNotActive();
@@ -98,6 +105,9 @@ export async function UpdateService(ecs: EcsApi, b: Json): Promise<unknown> {
     if (desiredCount !== undefined) next.desiredCount = desiredCount;
     if (grace !== undefined) next.healthCheckGracePeriodSeconds = grace;
     if (deploymentConfiguration) next.deploymentConfiguration = deploymentConfiguration;
+    // New placement rules apply to tasks placed from now on.
+    if (placementStrategy) next.placementStrategy = placementStrategy;
+    if (placementConstraints) next.placementConstraints = placementConstraints;
     const changed =
       td.arn !== cur.taskDefinitionArn ||
       launchType !== cur.launchType ||

@@ -6,6 +6,18 @@ import { taskOut } from '../output.ts';
 import { UNCHANGED } from '../state.ts';
 import { int, str, strings, type Json } from '../validate.ts';
 import { includes, paginate, parseNetworkConfiguration, parseOverrides, parseTags } from './parse.ts';
+import {
+  assignInstance,
+  compileConstraints,
+  DEFAULT_RUN_TASK_STRATEGY,
+  loadPicture,
+  needsOf,
+  parsePlacementConstraints,
+  parsePlacementStrategy,
+  place,
+  reserve,
+  taskDefinitionConstraints,
+} from '../placement.ts';
 
 /** Items per DescribeTasks call (the ECS model's limit). */
 const MAX_DESCRIBE_TASKS = 100;
@@ -26,9 +38,21 @@ export async function RunTask(ecs: EcsApi, b: Json): Promise<unknown> {
   str(b, 'clientToken', { max: 64 });
   const overrides = parseOverrides(b, td);
   const tags = parseTags(b);
+  const strategy = parsePlacementStrategy(b) ?? DEFAULT_RUN_TASK_STRATEGY;
+  const constraints = compileConstraints([...(parsePlacementConstraints(b) ?? []), ...taskDefinitionConstraints(td)]);
+  const picture = await loadPicture(ecs.store, cluster.name, (arn) => ecs.findTaskDefinition(arn));
+  if (picture.candidates.length === 0) throw invalidParameter('No Container Instances were found in your cluster.');
+  const needs = needsOf(td, group);
   const now = ecs.clock.now();
   const tasks: unknown[] = [];
+  const failures: unknown[] = [];
   for (let i = 0; i < count; i++) {
+    const decision = place(needs, picture.candidates, strategy, constraints);
+    if (!decision.ok) {
+      failures.push(decision.failure);
+      continue;
+    }
+    reserve(decision.candidate, needs);
     const task = newTask({
       clusterName: cluster.name,
       clusterArn: cluster.arn,
@@ -42,10 +66,11 @@ export async function RunTask(ecs: EcsApi, b: Json): Promise<unknown> {
       tags,
       now,
     });
+    assignInstance(task, decision.candidate.instance);
     await ecs.store.create(ecsKeys.task(cluster.name, task.id), task);
     tasks.push(taskOut(task, false));
   }
-  return { tasks, failures: [] };
+  return { tasks, failures };
 }
 
 export async function StopTask(ecs: EcsApi, b: Json): Promise<unknown> {
