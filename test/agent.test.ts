@@ -128,7 +128,8 @@ describe('pharos agent (host-network tasks)', () => {
     await ecs.updateContainerInstancesState({ cluster: 'work', containerInstances: [agents['b']!.arn], status: 'DRAINING' });
     await eventually(async () => (await placement(true))['b'] === undefined && Object.values(await placement(true)).reduce((x, y) => x + y, 0) === 4, { timeoutMs: 15_000, intervalMs: 100, message: 'moved off b' });
     const drained = await ecs.describeTasks({ cluster: 'work', tasks: (await ecs.listTasks({ cluster: 'work', containerInstance: agents['b']!.arn, desiredStatus: 'STOPPED' })).taskArns! });
-    assert.ok(drained.tasks!.some((t) => t.stoppedReason === 'Container instance is being drained'));
+    assert.equal(drained.tasks!.length, 2, 'ListTasks filters by container instance');
+    assert.ok(drained.tasks!.every((x) => x.stoppedReason === 'Container instance is being drained' && x.containerInstanceArn === agents['b']!.arn));
   });
 
   test('an agent that was only silent (SIGSTOP) comes back and stops the tasks the server replaced', async () => {

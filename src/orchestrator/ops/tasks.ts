@@ -5,6 +5,7 @@ import { ecsKeys, serviceNameOf, taskIdOf, type EcsServiceRecord, type TaskRecor
 import { taskOut } from '../output.ts';
 import { UNCHANGED } from '../state.ts';
 import { int, str, strings, type Json } from '../validate.ts';
+import { instanceIdOf } from '../containerinstances.ts';
 import { includes, paginate, parseNetworkConfiguration, parseOverrides, parseTags } from './parse.ts';
 import {
   assignInstance,
@@ -91,7 +92,9 @@ export async function ListTasks(ecs: EcsApi, b: Json): Promise<unknown> {
   const family = str(b, 'family', { max: 255 });
   const startedBy = str(b, 'startedBy', { max: 128 });
   const serviceRef = str(b, 'serviceName', { max: 2048 });
-  str(b, 'containerInstance', { max: 2048 });
+  const instanceRef = str(b, 'containerInstance', { max: 2048 });
+  // An id that cannot be one matches no task (ECS answers an empty list too).
+  const instanceId = instanceRef === undefined ? undefined : (instanceIdOf(instanceRef) ?? '-');
   const desiredStatus = str(b, 'desiredStatus', { oneOf: ['RUNNING', 'PENDING', 'STOPPED'] }) ?? 'RUNNING';
   const launchType = str(b, 'launchType', { oneOf: ['EC2', 'FARGATE', 'EXTERNAL'] });
   if (startedBy !== undefined && (family !== undefined || serviceRef !== undefined)) {
@@ -108,6 +111,7 @@ export async function ListTasks(ecs: EcsApi, b: Json): Promise<unknown> {
     if (startedBy !== undefined && t.startedBy !== startedBy) return false;
     if (serviceName !== undefined && t.serviceName !== serviceName) return false;
     if (launchType !== undefined && t.launchType !== launchType) return false;
+    if (instanceId !== undefined && t.containerInstanceId !== instanceId) return false;
     if (desiredStatus === 'STOPPED') return t.desiredStatus === 'STOPPED';
     if (desiredStatus === 'PENDING') return t.desiredStatus === 'RUNNING' && t.lastStatus !== 'RUNNING' && t.lastStatus !== 'STOPPED';
     return t.desiredStatus === 'RUNNING';
