@@ -117,7 +117,9 @@ describe('pharos agent (host-network tasks)', () => {
 
     // The orphans of the killed agent (found by their PHAROS_TASK_ID) die when it starts again.
     const orphanPids = await orphansOf(onA.map((t) => t.taskArn!.split('/').at(-1)!));
-    assert.equal(orphanPids.length, 2, 'the killed agent left its containers running');
+    // Any Pharos process on this machine that starts meanwhile (other test files) kills orphans
+    // whose owner is dead too; usually both are still there.
+    if (orphanPids.length < 2) t.diagnostic(`${2 - orphanPids.length} orphan(s) already killed by another Pharos process's cleanup`);
     agents['a'] = await start('a', '127.0.0.11');
     assert.equal(agents['a'].arn, onA[0]!.containerInstanceArn, 'the same container instance again');
     await eventually(() => orphanPids.every((pid) => !alive(pid)), { timeoutMs: 5000, message: 'orphans killed at restart' });
