@@ -1,7 +1,10 @@
 import { startAgent, type AwsCredentials } from '../agent/index.ts';
 import { createLogger, isPharosError, type LogLevel } from '../lib/index.ts';
 import { createRuntime } from '../runtime/index.ts';
-import { BAD_CONFIG, ConfigError, parseBridge, parseCidr, parseFlags, parseLogLevel, parseRegion, usageOf, type SettingOf } from './config.ts';
+import { join } from 'node:path';
+import { BAD_CONFIG, ConfigError, parseBridge, parseCidr, parseFlags, parseLogLevel, parseRegion, parseUnprivilegedUser, usageOf, type SettingOf } from './config.ts';
+import { prepareDataDir } from './datadir.ts';
+import { TASK_DIRS } from './server.ts';
 
 /** Everything `pharos agent` can be told. */
 interface AgentConfig {
@@ -14,6 +17,7 @@ interface AgentConfig {
   advertiseAddr: string;
   attributes: { name: string; value?: string }[];
   dataDir: string;
+  unauthenticatedTaskUser: string;
   logLevel: LogLevel;
 }
 
@@ -31,6 +35,15 @@ const AGENT_SETTINGS: readonly SettingOf<AgentConfig>[] = [
   { key: 'advertiseAddr', flag: '--advertise-addr', env: 'PHAROS_ADVERTISE_ADDR', arg: 'ip', default: '127.0.0.1', help: 'Address host-network tasks of this agent are registered with (AWS_INSTANCE_IPV4).', parse: (raw) => raw },
   { key: 'attributes', flag: '--attributes', env: 'PHAROS_ATTRIBUTES', arg: 'k=v,...', default: '', help: 'Custom attributes for placement constraints (memberOf); ecs.availability-zone=<zone> sets the zone spread uses.', parse: parseAttributes },
   { key: 'dataDir', flag: '--data-dir', env: 'PHAROS_DATA_DIR', arg: 'path', default: './.pharos-agent', help: 'Where the agent keeps its container instance ARN (a restart is the same instance).', parse: (raw) => raw },
+  {
+    key: 'unauthenticatedTaskUser',
+    flag: '--unauthenticated-task-user',
+    env: 'PHAROS_UNAUTHENTICATED_TASK_USER',
+    arg: 'user',
+    default: 'nobody',
+    help: "Without AWS credentials the agent's server authenticates nobody, so every task runs as this unprivileged user (as on the server); with credentials tasks run as their task definition's user.",
+    parse: parseUnprivilegedUser,
+  },
   { key: 'logLevel', flag: '--log-level', env: 'PHAROS_LOG_LEVEL', arg: 'level', default: 'info', help: 'Log level; logs are JSON lines on stderr.', parse: parseLogLevel },
 ];
 
@@ -78,14 +91,30 @@ export async function runAgent(argv: readonly string[], io: AgentIo): Promise<nu
   }
   const c = parsed.config;
   const logger = createLogger(c.logLevel);
-  const runtime = createRuntime({ advertiseAddress: c.advertiseAddr, awsvpc: { taskCidr: c.taskCidr, bridge: c.taskBridge }, logger: logger.child({ module: 'runtime' }) });
+  const credentials = credentialsFromEnv(io.env);
+  let serverId: string;
+  try {
+    // The agent's identity, stamped on what its runtime creates: its cleanup removes only that.
+    serverId = prepareDataDir(c.dataDir).serverId;
+  } catch (err) {
+    io.stderr.write(`pharos agent: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const runtime = createRuntime({
+    advertiseAddress: c.advertiseAddr,
+    awsvpc: { taskCidr: c.taskCidr, bridge: c.taskBridge },
+    owner: serverId,
+    workRoot: join(c.dataDir, TASK_DIRS),
+    taskUser: credentials ? undefined : c.unauthenticatedTaskUser,
+    logger: logger.child({ module: 'runtime' }),
+  });
   let agent;
   try {
     agent = await startAgent({
       servers: c.servers,
       cluster: c.cluster,
       region: c.region,
-      credentials: credentialsFromEnv(io.env),
+      credentials,
       dataDir: c.dataDir,
       attributes: c.attributes,
       advertiseAddress: c.advertiseAddr,

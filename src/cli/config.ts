@@ -442,7 +442,7 @@ export function parseBridge(raw: string): string {
 }
 
 /** A user name or uid other than root: unauthenticated requests must never run code as root. */
-function parseUnprivilegedUser(raw: string): string {
+export function parseUnprivilegedUser(raw: string): string {
   const user = raw.trim();
   if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}$/.test(user)) throw new Error(`${JSON.stringify(raw)} is not a user name or uid`);
   if (user === 'root' || /^0+$/.test(user)) throw new Error('must not be root: tasks of unauthenticated requests run as this user');

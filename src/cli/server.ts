@@ -19,7 +19,7 @@ import { LeaderWork, type LeaderPart } from './leader.ts';
 import { version } from './version.ts';
 
 /** Each task's default working directory is `<data-dir>/tasks/<taskId>`. */
-const TASK_DIRS = 'tasks';
+export const TASK_DIRS = 'tasks';
 
 /** Resolvers (glibc, musl, c-ares) read no port from resolv.conf: a task's nameserver must answer on 53. */
 const TASK_DNS_PORT = 53;
