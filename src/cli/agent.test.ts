@@ -11,6 +11,15 @@ describe('pharos agent flags', () => {
     assert.equal(parsed.config.taskBridge, 'pharosagent0');
     assert.equal(parsed.config.taskCidr, '198.19.0.0/16', 'not the server default 198.18.0.0/16');
     assert.deepEqual(parsed.config.attributes, []);
+    assert.equal(parsed.config.runtime, 'auto', 'as the server: containers when an engine answers');
+    assert.equal(parsed.config.containerEngine, undefined);
+  });
+
+  test('the container runtime and its engine are chosen as on the server', () => {
+    const parsed = parseAgentArgs(['--runtime', 'container'], { PHAROS_CONTAINER_ENGINE: 'unix:///run/x/podman.sock' });
+    assert.ok(!parsed.help);
+    assert.equal(parsed.config.runtime, 'container');
+    assert.equal(parsed.config.containerEngine, 'unix:///run/x/podman.sock');
   });
 
   test('flags win over PHAROS_* variables; lists and attributes are parsed', () => {
@@ -32,7 +41,8 @@ describe('pharos agent flags', () => {
       [['--server', ','], {}, /--server: at least one URL/],
       [['--task-bridge', 'a-very-long-bridge-name'], {}, /--task-bridge: .* is not an interface name/],
       [[], { PHAROS_TASK_CIDR: '10.0.0.0/33' }, /PHAROS_TASK_CIDR/],
-      [['--runtime', 'docker'], {}, /--runtime: unknown runtime/],
+      [['--runtime', 'docker'], {}, /--runtime: must be one of auto, container, process/],
+      [['--container-engine', 'ftp://x'], {}, /--container-engine/],
       [['--attributes', 'bad name=1'], {}, /--attributes: bad attribute name/],
       [['--cluster', 'a/b'], {}, /--cluster: must be up to 255/],
       [['--nope'], {}, /unknown flag --nope/],

@@ -1,8 +1,8 @@
 import { startAgent, type AwsCredentials } from '../agent/index.ts';
 import { createLogger, isPharosError, type LogLevel } from '../lib/index.ts';
-import { createRuntime } from '../runtime/index.ts';
+import { chooseRuntime, createRuntime, RUNTIME_CHOICES, type RuntimeChoice } from '../runtime/index.ts';
 import { join } from 'node:path';
-import { BAD_CONFIG, ConfigError, parseBridge, parseCidr, parseFlags, parseLogLevel, parseRegion, parseUnprivilegedUser, usageOf, type SettingOf } from './config.ts';
+import { BAD_CONFIG, ConfigError, parseBridge, parseCidr, parseContainerEngine, parseFlags, parseLogLevel, parseRegion, parseRuntimeChoice, parseUnprivilegedUser, usageOf, type SettingOf } from './config.ts';
 import { prepareDataDir } from './datadir.ts';
 import { TASK_DIRS } from './server.ts';
 
@@ -11,7 +11,8 @@ interface AgentConfig {
   servers: string[];
   cluster: string;
   region: string;
-  runtime: 'process';
+  runtime: RuntimeChoice;
+  containerEngine: string | undefined;
   taskCidr: string;
   taskBridge: string;
   advertiseAddr: string;
@@ -29,7 +30,8 @@ const AGENT_SETTINGS: readonly SettingOf<AgentConfig>[] = [
   { key: 'servers', flag: '--server', env: 'PHAROS_SERVERS', arg: 'url[,url...]', default: 'http://127.0.0.1:7700', help: 'API URL(s) of the Pharos server(s); the next one is tried when one cannot be reached.', parse: parseUrls },
   { key: 'cluster', flag: '--cluster', env: 'PHAROS_CLUSTER', arg: 'name', default: 'default', help: 'ECS cluster this container instance joins (it must exist).', parse: (raw) => nonEmptyName(raw) },
   { key: 'region', flag: '--region', env: 'PHAROS_REGION', arg: 'name', default: 'us-east-1', help: 'Region the requests are signed for (the server\'s --region).', parse: parseRegion },
-  { key: 'runtime', flag: '--runtime', env: 'PHAROS_RUNTIME', arg: 'process', default: 'process', help: 'How tasks run: process = host/bridge tasks as processes, awsvpc tasks in network namespaces (root).', parse: parseRuntime },
+  { key: 'runtime', flag: '--runtime', env: 'PHAROS_RUNTIME', arg: RUNTIME_CHOICES.join('|'), default: 'auto', help: 'How tasks run, as on the server: container = the image in a container engine (Podman or Docker), process = entryPoint+command as host processes (awsvpc tasks in network namespaces, root), auto = container when an engine answers, else process. The choice is logged at start.', parse: parseRuntimeChoice },
+  { key: 'containerEngine', flag: '--container-engine', env: 'PHAROS_CONTAINER_ENGINE', arg: 'unix:///path.sock|tcp://host:port', default: '', help: 'Docker Engine API endpoint of the container runtime (default: DOCKER_HOST, else /run/podman/podman.sock or /var/run/docker.sock).', parse: parseContainerEngine },
   { key: 'taskCidr', flag: '--task-cidr', env: 'PHAROS_TASK_CIDR', arg: 'cidr', default: '198.19.0.0/16', help: 'IPv4 range this agent\'s awsvpc tasks get addresses from (distinct per host, and from the server\'s).', parse: parseCidr },
   { key: 'taskBridge', flag: '--task-bridge', env: 'PHAROS_TASK_BRIDGE', arg: 'name', default: 'pharosagent0', help: 'Host bridge of this agent\'s awsvpc tasks; cleanup at start only touches namespaces and veths of this bridge.', parse: parseBridge },
   { key: 'advertiseAddr', flag: '--advertise-addr', env: 'PHAROS_ADVERTISE_ADDR', arg: 'ip', default: '127.0.0.1', help: 'Address host-network tasks of this agent are registered with (AWS_INSTANCE_IPV4).', parse: (raw) => raw },
@@ -100,8 +102,17 @@ export async function runAgent(argv: readonly string[], io: AgentIo): Promise<nu
     io.stderr.write(`pharos agent: ${(err as Error).message}\n`);
     return 1;
   }
+  let chosen;
+  try {
+    chosen = await chooseRuntime(c.runtime, c.containerEngine);
+  } catch (err) {
+    io.stderr.write(`pharos agent: --runtime ${c.runtime}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  logger.info({ runtime: chosen.kind }, `task runtime: ${chosen.kind} (${chosen.reason})`);
   const runtime = createRuntime({
     advertiseAddress: c.advertiseAddr,
+    ...(chosen.kind === 'container' ? { engine: chosen.engine } : {}),
     awsvpc: { taskCidr: c.taskCidr, bridge: c.taskBridge },
     owner: serverId,
     workRoot: join(c.dataDir, TASK_DIRS),
@@ -150,11 +161,6 @@ function parseUrls(raw: string): string[] {
 
 function nonEmptyName(raw: string): string {
   if (!/^[A-Za-z0-9_-]{1,255}$/.test(raw)) throw new ConfigError('must be up to 255 letters, digits, hyphens and underscores');
-  return raw;
-}
-
-function parseRuntime(raw: string): 'process' {
-  if (raw !== 'process') throw new ConfigError(`unknown runtime ${JSON.stringify(raw)} (process)`);
   return raw;
 }
 

@@ -172,10 +172,7 @@ export const SETTINGS: readonly Setting<keyof ServerConfig>[] = [
     arg: RUNTIME_CHOICES.join('|'),
     default: 'auto',
     help: 'How tasks run: container = the image in a container engine (Podman or Docker), process = entryPoint+command as host processes, auto = container when an engine answers, else process. The choice is logged at start.',
-    parse: (raw) => {
-      if (!(RUNTIME_CHOICES as readonly string[]).includes(raw)) throw new Error(`must be one of ${RUNTIME_CHOICES.join(', ')}`);
-      return raw as RuntimeChoice;
-    },
+    parse: parseRuntimeChoice,
   }),
   setting({
     key: 'containerEngine',
@@ -185,11 +182,7 @@ export const SETTINGS: readonly Setting<keyof ServerConfig>[] = [
     default: '',
     defaultHelp: 'DOCKER_HOST, else /run/podman/podman.sock or /var/run/docker.sock',
     help: 'Docker Engine API endpoint of the container runtime (podman system service, or dockerd).',
-    parse: (raw) => {
-      if (raw === '') return undefined;
-      parseEngineUrl(raw);
-      return raw;
-    },
+    parse: parseContainerEngine,
   }),
   setting({ key: 'drainDelayMs', flag: '--drain-delay', env: 'PHAROS_DRAIN_DELAY', arg: 'duration|ttl', default: 'ttl', help: 'ECS: how long a stopping task keeps running after it left DNS, before SIGTERM; ttl = the largest TTL of its Cloud Map records plus 1s for answers and requests in flight.', parse: (raw) => (raw === 'ttl' ? undefined : parseDurationFlag(raw)) }),
   setting({ key: 'httpHeaderTimeoutMs', flag: '--http-header-timeout', env: 'PHAROS_HTTP_HEADER_TIMEOUT', arg: 'duration', default: '5s', help: 'A client that has not sent its request headers this long after connecting is disconnected (408).', parse: parsePositiveDuration }),
@@ -224,6 +217,19 @@ export function parseServerArgs(argv: readonly string[], env: Readonly<Record<st
  * Reads a command's flags (`--flag value` or `--flag=value`) over its `PHAROS_*` variables over
  * the table's defaults. Throws `ConfigError` with a message naming the flag or variable.
  */
+/** `--runtime` of the server and the agent: one of RUNTIME_CHOICES. */
+export function parseRuntimeChoice(raw: string): RuntimeChoice {
+  if (!(RUNTIME_CHOICES as readonly string[]).includes(raw)) throw new Error(`must be one of ${RUNTIME_CHOICES.join(', ')}`);
+  return raw as RuntimeChoice;
+}
+
+/** `--container-engine` of the server and the agent: empty = DOCKER_HOST or the default sockets. */
+export function parseContainerEngine(raw: string): string | undefined {
+  if (raw === '') return undefined;
+  parseEngineUrl(raw);
+  return raw;
+}
+
 export function parseFlags<C>(settings: readonly SettingOf<C>[], argv: readonly string[], env: Readonly<Record<string, string | undefined>>): { help: true } | { help: false; config: C } {
   const raw = new Map<keyof C, { value: string; source: string }>();
   for (const s of settings) {
