@@ -40,7 +40,7 @@ async function dnsService(port: number, ns: string): Promise<string> {
 }
 
 async function registerLoad(server: ChildServer, label: string): Promise<number> {
-  const serviceId = await dnsService(server.port, `load-${label}.bench`);
+  const serviceId = await dnsService(server.port, `load-${label.replace(/[^a-z0-9]+/g, '-').replace(/-+$/, '')}.bench`);
   let acked = 0;
   const r = await runLoad(
     server.port,
