@@ -4,10 +4,11 @@
  *
  *   node --import tsx bench/watch.ts [--rounds 200] [--services 100] [--per-service 100] [--idle-seconds 10]
  *
- * 1. Latency, `--rounds` times: a blocking watch waits on a service (the server's
- *    `pharos_watch_waiters` gauge says so), then RegisterInstance (SDK, over HTTP) is sent; times
- *    from just before the call to the watch's answer, next to the call's own acknowledgement and,
- *    as the reference, a client polling DiscoverInstancesRevision every 10 ms in the same rounds.
+ * 1. Latency, `--rounds` times for each registrar: a blocking watch waits on a service (the
+ *    server's `pharos_watch_waiters` gauge says so), then RegisterInstance is sent, alternately
+ *    through the AWS SDK and as a plain HTTP POST; times from just before the call to the watch's
+ *    answer, next to the call's own acknowledgement and, as the reference, a client polling
+ *    DiscoverInstancesRevision every 10 ms in the same rounds.
  * 2. Idle scale: `--services` × `--per-service` blocking watches (raw TCP, `wait=5m`), the server's
  *    resident memory before and after, its CPU over `--idle-seconds` of idling (from
  *    /proc/<pid>/stat), then one registration in one service: how many watches answer (only that
@@ -67,6 +68,22 @@ function get(path: string): Promise<{ status: number; body: string; index: numbe
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** One Cloud Map call as a plain JSON POST (no SDK), over the same keep-alive agent. */
+function call(target: string, input: object): Promise<string> {
+  const body = JSON.stringify(input);
+  return new Promise((resolve, reject) => {
+    const headers = { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `Route53AutoNaming_v20170314.${target}`, 'content-length': Buffer.byteLength(body) };
+    const req = request({ host: '127.0.0.1', port, path: '/', method: 'POST', agent, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`${target}: ${res.statusCode} ${text}`))));
+    });
+    req.on('error', reject);
+    req.end(body);
   });
 }
 
@@ -149,10 +166,13 @@ try {
   // ---- 1. latency -------------------------------------------------------------------------
   const svc = (await sd.createService({ Name: 'latency', NamespaceId: nsId })).Service!.Id!;
   const path = `/v1/namespaces/${NS}/services/latency/instances`;
-  const toWatch: number[] = [];
-  const toAck: number[] = [];
-  const toPoll: number[] = [];
-  for (let i = 0; i < ROUNDS; i++) {
+  // Two registrars, alternating round by round so both see the same conditions: the AWS SDK (what
+  // users run; its own client-side work is part of the figure) and a plain HTTP POST of the same
+  // JSON (Pharos's part alone). The watcher and the polling reference use plain HTTP, so neither
+  // steals the registrar's event loop.
+  const series = { sdk: { ack: [] as number[], watch: [] as number[], poll: [] as number[] }, http: { ack: [] as number[], watch: [] as number[], poll: [] as number[] } };
+  for (let i = 0; i < 2 * ROUNDS; i++) {
+    const via = i % 2 === 0 ? 'sdk' : 'http';
     const { index } = await get(path);
     const watched = get(`${path}?index=${index}&wait=30s`).then(() => performance.now());
     await until(async () => (await waiters()) === 1);
@@ -160,7 +180,7 @@ try {
     let polling = true;
     const polled = (async () => {
       while (polling) {
-        const r = (await sd.discoverInstancesRevision({ NamespaceName: NS, ServiceName: 'latency' })).InstancesRevision!;
+        const r = (JSON.parse(await call('DiscoverInstancesRevision', { NamespaceName: NS, ServiceName: 'latency' })) as { InstancesRevision: number }).InstancesRevision;
         if (r !== index) return performance.now();
         await new Promise((res) => setTimeout(res, 10));
       }
@@ -168,18 +188,24 @@ try {
     })();
     // Let the poller start its cycle at a random phase, as a real one would be.
     await new Promise((res) => setTimeout(res, Math.random() * 10));
+    const input = { ServiceId: svc, InstanceId: `i-${i}`, Attributes: { AWS_INSTANCE_IPV4: '198.18.130.1' } };
     const t0 = performance.now();
-    await sd.registerInstance({ ServiceId: svc, InstanceId: `i-${i}`, Attributes: { AWS_INSTANCE_IPV4: '198.18.130.1' } });
-    toAck.push(performance.now() - t0);
-    toWatch.push((await watched) - t0);
-    toPoll.push((await polled) - t0);
+    if (via === 'sdk') await sd.registerInstance(input);
+    else await call('RegisterInstance', input);
+    const s = series[via];
+    s.ack.push(performance.now() - t0);
+    s.watch.push((await watched) - t0);
+    s.poll.push((await polled) - t0);
     polling = false;
   }
-  console.log(`latency, ${ROUNDS} rounds (register → the change seen):`);
-  console.log(summary('RegisterInstance acknowledged', toAck));
-  console.log(summary('waiting watch answered', toWatch));
-  console.log(summary('  … after the acknowledgement', toWatch.map((w, i) => w - toAck[i]!)));
-  console.log(summary('reference: DiscoverInstancesRevision poll/10ms', toPoll));
+  for (const via of ['sdk', 'http'] as const) {
+    const s = series[via];
+    console.log(`latency, ${ROUNDS} rounds registered through ${via === 'sdk' ? 'the AWS SDK' : 'plain HTTP'} (register → the change seen):`);
+    console.log(summary('RegisterInstance acknowledged', s.ack));
+    console.log(summary('waiting watch answered', s.watch));
+    console.log(summary('  … after the acknowledgement', s.watch.map((w, k) => w - s.ack[k]!)));
+    console.log(summary('reference: DiscoverInstancesRevision poll/10ms', s.poll));
+  }
   console.log(`server-side, store commit → watch answered (pharos_watch_wake_delay_seconds): p50 ≤ ${await bucketQuantile(0.5)} s, p99 ≤ ${await bucketQuantile(0.99)} s`);
 
   // ---- 2. idle scale ----------------------------------------------------------------------
