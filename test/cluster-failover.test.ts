@@ -2,8 +2,9 @@
  * Failover: three `pharos server` processes on a 3-member etcd cluster; the leader is killed with
  * SIGKILL while clients register through every server. Every acknowledged registration must be
  * there afterwards with its operation at SUCCESS (applied once), the health checker must move to
- * the new leader, and DNS must keep answering. (etcd losing its quorum is covered at the store
- * level by src/store/etcd.test.ts.)
+ * the new leader, and DNS must keep answering. Then every etcd member is stopped: the servers go on
+ * answering DNS and DiscoverInstances from their snapshots, writes fail with a 503
+ * `ServiceUnavailable` the SDK reads, and when etcd returns writes work and the watches resume.
  */
 import assert from 'node:assert/strict';
 import { promises as dnsPromises } from 'node:dns';
@@ -129,5 +130,46 @@ describe('failover of several servers on etcd', { skip }, () => {
       const addrs = await eventually(() => r.resolve4('web.failover.test').catch(() => undefined), { message: `DNS on ${n.dns}` });
       assert.ok(!addrs.includes('127.0.0.9'), 'the unhealthy endpoint is not in DNS');
     }
+  });
+
+  test('all etcd members stopped: DNS and DiscoverInstances answer from the snapshot, writes fail with ServiceUnavailable; recovery when etcd returns', async () => {
+    const alive = nodes.filter((n) => n.proc.child.exitCode === null && n.proc.child.signalCode === null);
+    assert.equal(alive.length, 2);
+    const [a, b] = [sdClient(alive[0]!.proc.apiUrl), sdClient(alive[1]!.proc.apiUrl)];
+    const serviceId = (await a.listServices({})).Services!.find((s) => s.Name === 'web')!.Id!;
+    const port = String((backend.address() as { port: number }).port);
+    const r = new dnsPromises.Resolver({ timeout: 1000, tries: 2 });
+    r.setServers([alive[1]!.dns]);
+    const dnsBefore = (await r.resolve4('web.failover.test')).sort();
+    const discover = async (sd: typeof a) => (await sd.discoverInstances({ NamespaceName: 'failover.test', ServiceName: 'web', MaxResults: 1000 })).Instances!.map((i) => i.InstanceId!).sort();
+    const discoveredBefore = await discover(b);
+    assert.ok(discoveredBefore.length > 0);
+
+    await Promise.all([etcd.kill(0), etcd.kill(1), etcd.kill(2)]);
+    // Reads come from each server's snapshot: the same answers as before the outage.
+    assert.deepEqual((await r.resolve4('web.failover.test')).sort(), dnsBefore);
+    assert.deepEqual(await discover(b), discoveredBefore);
+    assert.deepEqual(await discover(a), discoveredBefore);
+    // A write fails as AWS's transient error: 503 ServiceUnavailable, which the SDKs retry.
+    const started = Date.now();
+    const err = await a.registerInstance({ ServiceId: serviceId, InstanceId: 'during-outage', Attributes: { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: port } }).then(
+      () => assert.fail('a write without etcd succeeded'),
+      (e: Error & { $metadata?: { httpStatusCode?: number }; $fault?: string; $retryable?: unknown }) => e,
+    );
+    assert.equal(err.name, 'ServiceUnavailable', err.message);
+    assert.equal(err.$metadata?.httpStatusCode, 503);
+    assert.equal(err.$fault, 'server');
+    assert.match(err.message, /store|etcd/i);
+    assert.ok(Date.now() - started < 10_000, `the write failed after ${Date.now() - started} ms`);
+
+    await Promise.all([etcd.restart(0), etcd.restart(1), etcd.restart(2)]);
+    const out = await eventually(
+      () => a.registerInstance({ ServiceId: serviceId, InstanceId: 'after-outage', Attributes: { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: port } }).catch(() => undefined),
+      { timeoutMs: 30_000, intervalMs: 500, message: 'writes work again' },
+    );
+    await waitOp(a, out.OperationId, 20_000);
+    // B's watch resumed: it has the write made through A after the outage.
+    await eventually(async () => (await discover(b)).includes('after-outage'), { timeoutMs: 20_000, message: 'B discovers the instance registered after the outage' });
+    assert.ok(!(await discover(b)).includes('during-outage'), 'the refused write is not there');
   });
 });
