@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { randomString, silentLogger, systemClock, type Clock, type Logger } from '../lib/index.ts';
+import { jitter, randomString, silentLogger, systemClock, type Clock, type Logger, type Timer } from '../lib/index.ts';
 import { MAX_TXN_OPS, isConflict, type KV, type TxnOp } from '../store/index.ts';
 import { domainName, keys, type Snapshot, type ZoneChangeRecord, type ZoneRecordSetRecord } from '../registry/index.ts';
 import { applyChanges, type ChangeInput } from './changes.ts';
@@ -23,6 +23,15 @@ export const MAX_RECORD_SETS_PER_PAGE = 300;
 export const MAX_CHANGES_PER_BATCH = 1000;
 /** A batch that keeps losing compare-and-swap races to concurrent batches gives up after this many tries. */
 const MAX_BATCH_ATTEMPTS = 5;
+/** Change records read per page while sweeping (they are small: an id, a time, a comment). */
+const CHANGE_SWEEP_PAGE = 1000;
+/**
+ * How long GetChange answers for a change batch. Route 53 does not document it; a day covers every
+ * client waiting for INSYNC (the same reasoning as Cloud Map operations' retention).
+ */
+export const CHANGE_RETENTION_MS = 24 * 60 * 60 * 1000;
+/** How often change records older than the retention are deleted. */
+export const CHANGE_SWEEP_INTERVAL_MS = 60 * 60 * 1000;
 const UPPER_ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 /** `C` + 20 upper-case alphanumerics, shaped like a Route 53 change id. */
 const newChangeId = () => `C${randomString(20, UPPER_ALNUM)}`;
@@ -37,6 +46,10 @@ export interface Route53Options {
   nsAddress?: string;
   clock?: Clock;
   logger?: Logger;
+  /** Default CHANGE_RETENTION_MS. */
+  changeRetentionMs?: number;
+  /** Default CHANGE_SWEEP_INTERVAL_MS; 0 = no sweep timer (tests call `sweepChanges`). */
+  changeSweepIntervalMs?: number;
 }
 
 type Out = Record<string, unknown>;
@@ -48,8 +61,11 @@ export class Route53 {
   private readonly region: string;
   private readonly clock: Clock;
   private readonly logger: Logger;
+  private readonly changeRetentionMs: number;
+  private readonly changeSweepIntervalMs: number;
   private unsubscribe?: () => void;
-  private readonly cleanups = new Set<Promise<void>>();
+  private sweepTimer?: Timer;
+  private readonly cleanups = new Set<Promise<unknown>>();
 
   constructor(options: Route53Options) {
     this.kv = options.kv;
@@ -57,28 +73,76 @@ export class Route53 {
     this.region = options.region;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger();
+    this.changeRetentionMs = options.changeRetentionMs ?? CHANGE_RETENTION_MS;
+    this.changeSweepIntervalMs = options.changeSweepIntervalMs ?? CHANGE_SWEEP_INTERVAL_MS;
     this.zones = new HostedZones({ view: options.snapshot, nsAddress: options.nsAddress });
   }
 
   /**
    * Follows namespace deletions: a deleted namespace's zone goes, and the record sets users put
-   * in it with it (any node may do it; deleting what is already gone is harmless).
+   * in it with it (any node may do it; deleting what is already gone is harmless). Arms the sweep
+   * of old change records (every node sweeps; a record another node deleted first is skipped).
    */
   start(): void {
     this.unsubscribe ??= this.snapshot.onChange((change) => {
       if (change.kind !== 'namespace' || !change.namespaceId || this.snapshot.namespace(change.namespaceId)) return;
       if (this.snapshot.recordSets(change.namespaceId).size === 0) return;
-      const p = this.dropRecordSets(change.namespaceId).catch((err: unknown) => this.logger.error({ err, namespaceId: change.namespaceId }, 'could not delete the record sets of a deleted namespace'));
-      this.cleanups.add(p);
-      void p.finally(() => this.cleanups.delete(p));
+      this.track(this.dropRecordSets(change.namespaceId), 'could not delete the record sets of a deleted namespace', { namespaceId: change.namespaceId });
     });
+    if (this.changeSweepIntervalMs > 0 && !this.sweepTimer) this.armSweep(jitter(this.changeSweepIntervalMs));
   }
 
-  /** Stops following deletions and waits for cleanups in flight. Repeatable. */
+  /** Stops following deletions and sweeping, and waits for cleanups in flight. Repeatable. */
   async stop(): Promise<void> {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    this.sweepTimer?.cancel();
+    this.sweepTimer = undefined;
     await Promise.all(this.cleanups);
+  }
+
+  /** Deletes change records older than the retention (GetChange then answers NoSuchChange). Returns how many. */
+  async sweepChanges(): Promise<number> {
+    const cutoff = this.clock.now() - this.changeRetentionMs;
+    const old: { key: string; modRevision: number }[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.kv.list(keys.zoneChangePrefix, { after, limit: CHANGE_SWEEP_PAGE });
+      for (const kv of page.items) {
+        if ((JSON.parse(kv.value) as ZoneChangeRecord).submittedAt < cutoff) old.push(kv);
+      }
+      if (page.items.length < CHANGE_SWEEP_PAGE) break;
+      after = page.items.at(-1)!.key;
+    }
+    let deleted = 0;
+    for (let i = 0; i < old.length; i += MAX_TXN_OPS) {
+      const batch = old.slice(i, i + MAX_TXN_OPS);
+      try {
+        await this.kv.txn(batch.map((kv) => ({ type: 'delete', key: kv.key, prevRevision: kv.modRevision })));
+        deleted += batch.length;
+      } catch (err) {
+        if (!isConflict(err)) throw err; // another node swept some of them first: the next sweep takes the rest
+      }
+    }
+    if (deleted > 0) this.logger.debug({ deleted }, 'route53: old change records swept');
+    return deleted;
+  }
+
+  private armSweep(ms: number): void {
+    this.sweepTimer = this.clock.setTimeout(() => {
+      this.track(
+        this.sweepChanges().finally(() => {
+          if (this.unsubscribe) this.armSweep(this.changeSweepIntervalMs);
+        }),
+        'could not sweep old change records',
+      );
+    }, ms);
+  }
+
+  private track(p: Promise<unknown>, message: string, fields: Record<string, unknown> = {}): void {
+    const tracked = p.catch((err: unknown) => this.logger.error({ err, ...fields }, message));
+    this.cleanups.add(tracked);
+    void tracked.finally(() => this.cleanups.delete(tracked));
   }
 
   // ---------------------------------------------------------------- hosted zones
