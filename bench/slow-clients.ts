@@ -42,7 +42,7 @@ try {
     s.resume();
     opened.push(new Promise((resolve) => s.once('connect', () => resolve())));
     const drip = setInterval(() => s.writable && s.write('X'), 1000);
-    s.once('connect', () => s.write('POST / HTTP/1.1\r\nHost: x\r\nX-Slow: '));
+    s.once('connect', () => s.write('POST / HTTP/1.1\r\nHost: localhost\r\nX-Slow: '));
     s.on('close', () => {
       clearInterval(drip);
       lifetimes.push(performance.now() - started);

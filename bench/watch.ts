@@ -139,7 +139,7 @@ async function bareHttpFloor(n: number): Promise<number> {
       Array.from({ length: Math.min(500, n - k) }, () =>
         new Promise<void>((resolve) => {
           const sock = net.connect(bport, '127.0.0.1', () => {
-            sock.write(`GET /v1/namespaces/${NS}/services/s0/instances?index=0&wait=5m HTTP/1.1\r\nHost: bench\r\n\r\n`);
+            sock.write(`GET /v1/namespaces/${NS}/services/s0/instances?index=0&wait=5m HTTP/1.1\r\nHost: localhost\r\n\r\n`);
             resolve();
           });
           socks.push(sock);
@@ -227,7 +227,7 @@ try {
   const open = (service: string) =>
     new Promise<void>((resolve, reject) => {
       const sock = net.connect(port, '127.0.0.1', () => {
-        sock.write(`GET /v1/namespaces/${NS}/services/${service}/instances?index=0&wait=5m HTTP/1.1\r\nHost: bench\r\n\r\n`);
+        sock.write(`GET /v1/namespaces/${NS}/services/${service}/instances?index=0&wait=5m HTTP/1.1\r\nHost: localhost\r\n\r\n`);
         resolve();
       });
       sock.setNoDelay(true);

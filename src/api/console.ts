@@ -4,6 +4,7 @@ import type { Logger } from '../lib/index.ts';
 import type { RegistryView } from '../registry/index.ts';
 import type { ApiServer, HttpHandler } from './server.ts';
 import { type ConsoleSession, type ConsoleSessions } from './session.ts';
+import { sameOrigin } from './browserguard.ts';
 
 /**
  * The web console's side of the HTTP server, mounted at `/console/`: its static files (handed in
@@ -153,7 +154,7 @@ export class ConsoleBackend {
       const session = sessions.fromCookie(req.headers.cookie);
       return sendJson(res, 200, describe(session));
     }
-    if (!sameOrigin(req)) return sendJson(res, 403, { message: 'cross-origin request refused' });
+    if (!sameOrigin(req.headers)) return sendJson(res, 403, { message: 'cross-origin request refused' });
     if (req.method === 'DELETE') {
       const session = sessions?.fromCookie(req.headers.cookie);
       if (sessions && session) {
@@ -226,17 +227,6 @@ export class ConsoleBackend {
 function describe(session: ConsoleSession | undefined): Record<string, unknown> {
   if (!session) return { authRequired: true, signedIn: false };
   return { authRequired: true, signedIn: true, accessKeyId: session.accessKeyId, expiresAt: session.expiresAt, csrf: session.csrf };
-}
-
-/** A browser always sends `Origin` on POST and DELETE; it must name the host the request went to. */
-function sameOrigin(req: IncomingMessage): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) return true;
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
-  }
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

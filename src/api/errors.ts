@@ -25,6 +25,8 @@ export const INCOMPLETE_SIGNATURE = 'IncompleteSignatureException';
 export const INVALID_SIGNATURE = 'InvalidSignatureException';
 /** SigV4: the access key id is not one of the configured credentials. */
 export const UNRECOGNIZED_CLIENT = 'UnrecognizedClientException';
+/** browserguard.ts: without credentials, a request a browser sent for another site (rebinding, cross-site). */
+export const ACCESS_DENIED = 'AccessDeniedException';
 
 /** The store's code for an unreachable backend (store/errors.ts STORE_UNAVAILABLE; api does not import store). */
 const STORE_UNAVAILABLE = 'StoreUnavailable';
@@ -51,6 +53,7 @@ export const BOUNDARY_ERRORS: ErrorTable = {
   [INCOMPLETE_SIGNATURE]: 400,
   [INVALID_SIGNATURE]: 400,
   [UNRECOGNIZED_CLIENT]: 400,
+  [ACCESS_DENIED]: 403,
 };
 
 /** How one target prefix writes its errors. */

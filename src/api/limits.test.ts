@@ -41,8 +41,8 @@ describe('API limits', () => {
     const started = Date.now();
     const clients = [
       slowClient(port),
-      slowClient(port, 'POST / HTTP/1.1\r\nHost: x\r\n'),
-      slowClient(port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"a":'),
+      slowClient(port, 'POST / HTTP/1.1\r\nHost: localhost\r\n'),
+      slowClient(port, 'POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{"a":'),
     ];
     const [idle, header, body] = (await Promise.all(clients.map((c) => c.closed))).map((t) => t - started);
     // Node checks deadlines every 250 ms (limits.ts TIMEOUT_CHECK_INTERVAL_MS).

@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { PharosError, type Logger } from '../lib/index.ts';
 import { ROUTE53_ERRORS, type ChangeInput, type RecordSetInput, type Route53 } from '../route53/index.ts';
 import {
+  ACCESS_DENIED,
   BoundaryError,
   INCOMPLETE_SIGNATURE,
   INVALID_SIGNATURE,
@@ -47,6 +48,7 @@ const BOUNDARY_CODES: Readonly<Record<string, { code: string; status: number }>>
   [INVALID_SIGNATURE]: { code: 'SignatureDoesNotMatch', status: 403 },
   [UNRECOGNIZED_CLIENT]: { code: 'InvalidClientTokenId', status: 403 },
   [REQUEST_TOO_LARGE]: { code: 'RequestEntityTooLarge', status: 413 },
+  [ACCESS_DENIED]: { code: 'AccessDenied', status: 403 },
 };
 
 type Handler = (r53: Route53, req: PathRequest, id: string) => unknown;

@@ -96,7 +96,7 @@ describe('ApiServer', () => {
     const text = await new Promise<string>((resolve, reject) => {
       const sock = connect(Number(port), '127.0.0.1', () => {
         sock.end(
-          `POST / HTTP/1.1\r\nHOST: x\r\nX-AMZ-TARGET: ${CLOUD_MAP_PREFIX}.Echo\r\nCONTENT-LENGTH: 7\r\nCONNECTION: close\r\n\r\n{"C":3}`,
+          `POST / HTTP/1.1\r\nHOST: localhost\r\nX-AMZ-TARGET: ${CLOUD_MAP_PREFIX}.Echo\r\nCONTENT-LENGTH: 7\r\nCONNECTION: close\r\n\r\n{"C":3}`,
         );
       });
       let out = '';
@@ -164,7 +164,7 @@ describe('ApiServer', () => {
     const port = Number(new URL(url).port);
     const text = await new Promise<string>((resolve, reject) => {
       const sock = connect(port, '127.0.0.1', () => {
-        sock.write(`POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: ${CLOUD_MAP_PREFIX}.Echo\r\nContent-Length: ${MAX_DRAIN_BYTES + 1}\r\n\r\n{"A":`);
+        sock.write(`POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: ${CLOUD_MAP_PREFIX}.Echo\r\nContent-Length: ${MAX_DRAIN_BYTES + 1}\r\n\r\n{"A":`);
       });
       let out = '';
       sock.on('data', (d) => (out += d.toString()));

@@ -4,7 +4,9 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
+import { browserRefusal } from './browserguard.ts';
 import {
+  ACCESS_DENIED,
   BoundaryError,
   CLOUD_MAP_STYLE,
   REQUEST_TOO_LARGE,
@@ -254,6 +256,13 @@ export class ApiServer {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const pathOnly = q === -1 ? url : url.slice(0, q);
+    if (!this.verifier) {
+      const refusal = browserRefusal(req.headers);
+      if (refusal !== undefined) {
+        this.refuse(req, res, pathOnly, new BoundaryError(ACCESS_DENIED, refusal));
+        return;
+      }
+    }
     for (const mount of this.mounts) {
       if (pathOnly.startsWith(mount.prefix)) {
         mount.handler(req, res);
@@ -307,6 +316,15 @@ export class ApiServer {
       return;
     }
     this.send(res, 404, 'text/plain; charset=utf-8', 'not found: the AWS JSON API is POST / with X-Amz-Target\n');
+  }
+
+  /** Answers `err` in the style of whatever the request was for, without reading its body. */
+  private refuse(req: IncomingMessage, res: ServerResponse, path: string, err: BoundaryError): void {
+    res.setHeader('Connection', 'close');
+    const route = this.pathRoutes.find((r) => path.startsWith(r.prefix));
+    const code = route ? route.reject(res, err) : this.sendError(res, toWireError(err, this.styleFor(req.headers['x-amz-target'])));
+    this.metrics.record(UNKNOWN_LABEL, code, 0);
+    req.resume();
   }
 
   private onPost(req: IncomingMessage, res: ServerResponse): void {
