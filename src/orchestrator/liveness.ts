@@ -1,7 +1,7 @@
 import { jitter, type Clock, type Logger, type Timer } from '../lib/index.ts';
 import type { Watch } from '../store/index.ts';
 import { builtinInstance } from './containerinstances.ts';
-import { ecsKeys, type ClusterRecord, type ContainerInstanceRecord, type TaskRecord } from './model.ts';
+import { ecsKeys, markStopped, type ClusterRecord, type ContainerInstanceRecord, type TaskRecord } from './model.ts';
 import { EcsStore, UNCHANGED } from './state.ts';
 
 /** ECS's wait before an agent that stopped heartbeating counts as disconnected (`--agent-timeout`). */
@@ -163,12 +163,9 @@ export class InstanceMonitor {
           next.stopCode = 'TerminationNotice';
           next.stoppedReason = reason;
         }
-        next.lastStatus = 'STOPPED';
         next.stoppingAt ??= now;
-        next.executionStoppedAt ??= now;
-        next.stoppedAt = now;
+        markStopped(next, now);
         next.registration = undefined;
-        for (const c of next.containers) c.lastStatus = 'STOPPED';
         next.version = cur.version + 1;
         return next;
       });

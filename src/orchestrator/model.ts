@@ -358,6 +358,15 @@ export function isServing(task: TaskRecord): boolean {
   return task.containers.every((c) => !c.essential || !c.hasHealthCheck || c.healthStatus === 'HEALTHY');
 }
 
+/** Records the task and its containers STOPPED at `now` (the first stop time is kept); true, for `mutate` callbacks. */
+export function markStopped(t: TaskRecord, now: number): true {
+  t.lastStatus = 'STOPPED';
+  t.executionStoppedAt ??= now;
+  t.stoppedAt = now;
+  for (const c of t.containers) c.lastStatus = 'STOPPED';
+  return true;
+}
+
 /**
  * Task health from its essential containers (docs/compatibility.md#container-health-checks): any UNHEALTHY → UNHEALTHY,
  * else any UNKNOWN → UNKNOWN, else HEALTHY.

@@ -1,36 +1,28 @@
 import { setMaxListeners } from 'node:events';
-import { connect } from 'node:net';
-import { constants as osConstants } from 'node:os';
-import { jitter, PharosError, type Clock, type Logger, type Timer } from '../lib/index.ts';
-import { commandArgv, ContainerCheck, TaskCommandProbe, type TaskExec } from '../health/index.ts';
-import type { ContainerExit, ContainerSpec, LogLine, Runtime, RunningTask, TaskSpec } from '../runtime/index.ts';
+import { jitter, type Clock, type Logger, type Timer } from '../lib/index.ts';
+import { ContainerCheck, Semaphore, TaskCommandProbe, type TaskExec } from '../health/index.ts';
+import type { ContainerExit, LogLine, Runtime, RunningTask, TaskSpec } from '../runtime/index.ts';
 import {
   deriveTaskHealth,
   isServing,
+  markStopped,
   type ServiceRegistry,
   type StopCode,
   type TaskDefinitionRecord,
   type TaskHealth,
   type TaskRecord,
 } from './model.ts';
-import { TASK_NOT_RUNNABLE } from './errors.ts';
 import type { OrchestratorMetrics } from './metrics.ts';
+import { portReady } from './readiness.ts';
 import { registryServiceId } from './registries.ts';
 import { UNCHANGED } from './state.ts';
 import type { TaskRegistrar, TaskSource } from './tasksource.ts';
-import { STOP_TIMEOUT_LIMITS } from './taskdef.ts';
+import { exitCodeOf, macOf, stopTimeoutMs, taskSpecOf } from './taskspec.ts';
 
 /** How often every local task's registration is re-checked (retries after a registry error). */
 export const RESYNC_INTERVAL_MS = 2000;
 /** SIGTERM→SIGKILL wait when the server itself shuts down: short, so shutdown is not held up for minutes. */
 export const SHUTDOWN_STOP_TIMEOUT_MS = 3000;
-/**
- * A task without container health checks is registered once its registered port accepts TCP
- * connections (spawned is not listening): polled this often, for at most READY_TIMEOUT_MS, after
- * which it is registered anyway (ECS would have registered it at RUNNING).
- */
-export const READY_POLL_MS = 50;
-export const READY_TIMEOUT_MS = 30_000;
 /**
  * Task starts in flight at once on this node: a service scaled to hundreds must not fork hundreds
  * of processes and namespaces in the same instant on a small machine; the rest wait in PENDING.
@@ -92,8 +84,7 @@ interface Handle {
 export class TaskSupervisor {
   private readonly handles = new Map<string, Handle>();
   private readonly stoppedTasks = new Map<string, RunningTask>();
-  private startsInFlight = 0;
-  private startWaiters: (() => void)[] = [];
+  private readonly startSlots = new Semaphore(MAX_CONCURRENT_STARTS);
   /** Stopped tasks whose deregistration failed: retried on every resync until Cloud Map agrees. */
   private readonly leftovers = new Map<string, TaskRecord>();
   private watch?: { cancel(): void };
@@ -258,18 +249,18 @@ export class TaskSupervisor {
     h.registry = await this.registryOf(h.task);
     let spec: TaskSpec;
     try {
-      spec = this.specOf(h.task, td);
+      spec = taskSpecOf(h.task, td);
     } catch (err) {
       await this.failStart(h, (err as Error).message);
       return;
     }
     let rt: RunningTask;
     try {
-      await this.startSlot(h.startAbort.signal);
+      await this.startSlots.acquire(h.startAbort.signal);
       try {
         rt = await this.options.runtime.startTask(spec, h.startAbort.signal);
       } finally {
-        this.releaseStartSlot();
+        this.startSlots.release();
       }
     } catch (err) {
       if (h.stopRequested) {
@@ -314,63 +305,6 @@ export class TaskSupervisor {
     h.unsubscribeExit = rt.onContainerExit((exit) => this.enqueue(h, () => this.onContainerExit(h, exit)));
     this.startHealthChecks(h, td, rt);
     await this.syncRegistration(h);
-  }
-
-  /** Waits for one of the MAX_CONCURRENT_STARTS slots; rejects if the start is aborted meanwhile. */
-  private startSlot(signal: AbortSignal): Promise<void> {
-    if (this.startsInFlight < MAX_CONCURRENT_STARTS) {
-      this.startsInFlight++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve, reject) => {
-      const waiter = () => {
-        signal.removeEventListener('abort', onAbort);
-        this.startsInFlight++;
-        resolve();
-      };
-      const onAbort = () => {
-        this.startWaiters = this.startWaiters.filter((w) => w !== waiter);
-        reject(signal.reason);
-      };
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.startWaiters.push(waiter);
-    });
-  }
-
-  private releaseStartSlot(): void {
-    this.startsInFlight--;
-    this.startWaiters.shift()?.();
-  }
-
-  private specOf(task: TaskRecord, td: TaskDefinitionRecord): TaskSpec {
-    if (td.networkMode === 'none') throw new PharosError(TASK_NOT_RUNNABLE, "CannotStartContainerError: network mode 'none' is not supported by Pharos");
-    const containers: ContainerSpec[] = td.containerDefinitions.map((c) => {
-      const o = task.overrides.containerOverrides.find((x) => x.name === c.name);
-      const env: Record<string, string> = {};
-      for (const e of c.environment) env[e.name] = e.value;
-      for (const e of o?.environment ?? []) env[e.name] = e.value;
-      const spec: ContainerSpec = {
-        name: c.name,
-        image: c.image,
-        environment: env,
-        essential: c.essential,
-        portMappings: c.portMappings.map((m) => ({ containerPort: m.containerPort, hostPort: m.hostPort, protocol: m.protocol })),
-      };
-      const command = o?.command ?? c.command;
-      if (command) spec.command = command;
-      if (c.entryPoint) spec.entryPoint = c.entryPoint;
-      if (c.workingDir) spec.workingDirectory = c.workingDir;
-      if (c.user) spec.user = c.user;
-      if (c.memory !== undefined) spec.memoryMiB = c.memory;
-      if (c.cpu > 0) spec.cpuUnits = c.cpu;
-      if (Array.isArray(c['dependsOn'])) spec.dependsOn = c['dependsOn'] as ContainerSpec['dependsOn'];
-      if (c.healthCheck && c.healthCheck.command[0] !== 'NONE') {
-        spec.healthCheck = { argv: commandArgv(c.healthCheck.command), intervalMs: c.healthCheck.interval * 1000, timeoutMs: c.healthCheck.timeout * 1000 };
-      }
-      return spec;
-    });
-    return { taskId: task.id, cluster: task.clusterName, networkMode: td.networkMode, containers };
   }
 
   private async failStart(h: Handle, reason: string): Promise<void> {
@@ -447,7 +381,8 @@ export class TaskSupervisor {
     const serving = isServing(task);
     try {
       if (serving && !task.registration) {
-        if (!(await this.portReady(h))) return;
+        const target = { taskDefinition: h.taskDefinition, registry: h.registry, running: h.running!, abandoned: () => h.stopRequested || h.done };
+        if (!(await portReady(target, this.options.clock, this.shutdown.signal))) return;
         const registration = await registrar.register(task, h.registry, h.taskDefinition);
         await this.update(task, (t) => ((t.registration = registration), true), h);
         if (task.startedAt !== undefined) this.options.metrics?.registerSeconds.observe((this.options.clock.now() - task.startedAt) / 1000);
@@ -473,37 +408,6 @@ export class TaskSupervisor {
       }
     }
     // A stop may have been asked for while we were registering: the stop sequence deregisters.
-  }
-
-  /**
-   * Readiness for tasks without health checks: the port Cloud Map will advertise (or the first
-   * mapped port) accepts a TCP connection. True at once for tasks with health checks or no port.
-   */
-  private async portReady(h: Handle): Promise<boolean> {
-    const td = h.taskDefinition!;
-    const rt = h.running!;
-    if (td.containerDefinitions.some((c) => c.essential && c.healthCheck && c.healthCheck.command[0] !== 'NONE')) return true;
-    const reg = h.registry!;
-    const mapping = td.containerDefinitions.flatMap((c) => c.portMappings.map((m) => ({ c, m }))).find(({ c, m }) =>
-      reg.containerName !== undefined ? c.name === reg.containerName && m.containerPort === reg.containerPort : m.protocol === 'tcp',
-    );
-    // The published port (a bridge task's dynamic host port is known only once it runs).
-    const bound = mapping && rt.networkBindings.find((b) => b.containerName === mapping.c.name && b.containerPort === mapping.m.containerPort);
-    const port = reg.port ?? bound?.hostPort ?? mapping?.m.hostPort;
-    // A UDP port cannot be probed with a connect: register at once, as ECS would.
-    if (port === undefined || (reg.port === undefined && mapping?.m.protocol === 'udp')) return true;
-    const host = rt.ipv4 === '0.0.0.0' ? '127.0.0.1' : rt.ipv4;
-    const deadline = this.options.clock.now() + READY_TIMEOUT_MS;
-    const exited = () => rt.containers().some((c) => c.essential && c.state === 'STOPPED');
-    while (!h.stopRequested && !h.done && !exited() && this.options.clock.now() < deadline) {
-      if (await tcpConnects(host, port)) return true;
-      try {
-        await this.options.clock.sleep(READY_POLL_MS, this.shutdown.signal);
-      } catch {
-        return false;
-      }
-    }
-    return !h.stopRequested && !h.done && !exited();
   }
 
   private scheduleResync(ms: number): void {
@@ -678,47 +582,3 @@ export class TaskSupervisor {
     return this.options.source.registryOf(task);
   }
 }
-
-/** Connect timeout of one readiness probe. */
-const READY_CONNECT_TIMEOUT_MS = 500;
-
-function tcpConnects(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(READY_CONNECT_TIMEOUT_MS, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
-
-function markStopped(t: TaskRecord, now: number): true {
-  t.lastStatus = 'STOPPED';
-  t.executionStoppedAt ??= now;
-  t.stoppedAt = now;
-  for (const c of t.containers) c.lastStatus = 'STOPPED';
-  return true;
-}
-
-/** The longest stopTimeout of the task's containers (ECS applies it per container; Pharos stops the task as one). */
-function stopTimeoutMs(td: TaskDefinitionRecord | undefined): number {
-  const values = (td?.containerDefinitions ?? []).map((c) => c.stopTimeout ?? STOP_TIMEOUT_LIMITS.default);
-  return Math.max(STOP_TIMEOUT_LIMITS.min, ...values) * 1000;
-}
-
-/** Docker's convention: a process killed by a signal exits with 128 + the signal number (SIGKILL → 137). */
-function exitCodeOf(exitCode: number | null | undefined, signal: NodeJS.Signals | null | undefined): number | undefined {
-  if (exitCode !== null && exitCode !== undefined) return exitCode;
-  const n = signal ? osConstants.signals[signal] : undefined;
-  return n === undefined ? undefined : 128 + n;
-}
-
-/** A stable, locally administered MAC for the task's "ENI" (DescribeTasks shows one). */
-function macOf(taskId: string): string {
-  const b = taskId.slice(0, 10).match(/../g) ?? [];
-  return ['0a', ...b].join(':');
-}
-
