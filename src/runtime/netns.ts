@@ -1,7 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import {
   BadRuntimeConfigError,
   NetnsUnsupportedError,
@@ -11,11 +9,13 @@ import {
   SetupFailedError,
   TaskExistsError,
 } from './errors.ts';
-import { DEFAULT_TASK_CIDR, IpAllocator, parseIpv4 } from './ipalloc.ts';
 import type { Logger } from '../lib/index.ts';
+import { TaskBridge } from './bridge.ts';
+import { DEFAULT_TASK_CIDR, IpAllocator } from './ipalloc.ts';
 import { observeStart, type RuntimeMetrics } from './metrics.ts';
 import { CLOSE_STOP_TIMEOUT_MS } from './process.ts';
-import type { NetworkBinding, NetworkMode, Runtime, RunningTask, StopOptions, TaskDnsProvider, TaskResolverConfig, TaskSpec } from './runtime.ts';
+import { ETC_NETNS_DIR, removeEtcDir, renderResolvConf, resolvConfPath, writeResolvConf } from './resolv.ts';
+import type { NetworkBinding, NetworkMode, Runtime, RunningTask, StopOptions, TaskDnsProvider, TaskSpec } from './runtime.ts';
 import { prepareLaunches, validateTaskSpec, type TaskHostOptions } from './spec.ts';
 import { DEFAULT_PATH, resolveExecutable, runHostCommand } from './spawn.ts';
 import { ProcessTask, type TaskNetwork } from './task.ts';
@@ -26,11 +26,6 @@ export const DEFAULT_NETNS_PREFIX = 'pharos-';
 export const DEFAULT_VETH_PREFIX = 'phv';
 /** Probes in one process get distinct names, so concurrent probes do not collide. */
 let probeSeq = 0;
-/**
- * Per-namespace files that `ip netns exec` bind-mounts over /etc (iproute2's NETNS_ETC_DIR):
- * `<dir>/<netns>/resolv.conf` becomes /etc/resolv.conf for a task's containers.
- */
-export const ETC_NETNS_DIR = '/etc/netns';
 /** Where `ip netns add` pins named namespaces (iproute2's NETNS_RUN_DIR); engines join a namespace by this path. */
 const NETNS_RUN_DIR = '/run/netns';
 
@@ -46,21 +41,10 @@ export interface NetnsLease {
   /** Kills what is left inside, deletes the veth and the namespace, frees the address. Idempotent; never rejects. */
   release(): Promise<void>;
 }
-/**
- * resolv.conf options for tasks: the nameserver is on the bridge and answers in well under a
- * millisecond, so a lost datagram is better retried after 1 s than glibc's default 5 s.
- */
-export const TASK_RESOLV_OPTIONS: readonly string[] = ['timeout:1', 'attempts:3'];
-/** glibc reads at most 3 nameservers (MAXNS). */
-const MAX_NAMESERVERS = 3;
-/** glibc's search list limit (since 2.26: 6 domains of 256 characters for older resolvers). */
-const MAX_SEARCH_DOMAINS = 6;
 /** Linux interface names are at most 15 bytes (IFNAMSIZ - 1). */
 const IFNAME_MAX = 15;
 /** The veth suffix is the task's address offset in base 36: at most 7 characters for any CIDR we accept. */
 const VETH_PREFIX_MAX = IFNAME_MAX - 7;
-/** The bridge's alias (`ip link set <bridge> alias`) names the server that created it: only that one deletes it. */
-const BRIDGE_ALIAS_PREFIX = 'pharos-owner:';
 
 export interface NetnsRuntimeOptions extends TaskHostOptions {
   /** Addresses for tasks; the first usable one is the bridge (gateway). Default 198.18.0.0/16. */
@@ -102,6 +86,7 @@ export interface NetnsRuntimeOptions extends TaskHostOptions {
 export class NetnsRuntime implements Runtime {
   readonly networkModes: readonly NetworkMode[] = ['awsvpc'];
   readonly bridge: string;
+  readonly #bridge: TaskBridge;
   readonly netnsPrefix: string;
   readonly vethPrefix: string;
   readonly #ips: IpAllocator;
@@ -113,19 +98,7 @@ export class NetnsRuntime implements Runtime {
   readonly #log: Logger | undefined;
   readonly #host: TaskHostOptions;
   readonly #dirs: TaskDirs;
-  /** Host veth of each live task: re-attached when the bridge is re-created; a deleted one ends its task. */
-  readonly #veths = new Map<string, { taskId: string; netns: string }>();
   #ready?: Promise<void>;
-  /** Bridge checks run one at a time (tasks start concurrently). */
-  #bridgeLock: Promise<void> = Promise.resolve();
-  /** ifindex of the bridge as last set up: a different one means it was deleted (and maybe re-made by someone). */
-  #bridgeIndex: number | undefined;
-  /** This runtime created the bridge (its alias names our owner): only then does close() delete it. */
-  #bridgeMine = false;
-  /** Our gateway address was added to a bridge someone else created: close() removes just that address. */
-  #addedAddress = false;
-  /** `ip -o monitor link`: a deleted bridge is re-created at once, a deleted task veth ends its task. */
-  #monitor: ChildProcess | undefined;
   /** Absolute path of `ip`: containers are wrapped in it, and their PATH may not find it. */
   #ip = 'ip';
   #taskDns: TaskDnsProvider | undefined;
@@ -155,6 +128,7 @@ export class NetnsRuntime implements Runtime {
     if (!new RegExp(`^[A-Za-z0-9_-]{1,${VETH_PREFIX_MAX}}$`).test(this.vethPrefix)) {
       throw new BadRuntimeConfigError(`veth prefix "${this.vethPrefix}" must be 1-${VETH_PREFIX_MAX} of [A-Za-z0-9_-]`);
     }
+    this.#bridge = new TaskBridge(this.bridge, { ips: this.#ips, owner, logger: this.#log, ipBinary: () => this.#ip, killInside: (netns) => this.#killInside(netns) });
   }
 
   /** The bridge's address: every task's default gateway. */
@@ -208,39 +182,60 @@ export class NetnsRuntime implements Runtime {
    */
   async lease(taskId: string, signal?: AbortSignal): Promise<NetnsLease> {
     if (this.#closed) throw new RuntimeClosedError();
+    const { ipv4, netns, resolvConf, release } = await this.#openNetwork(taskId, signal, { leased: true });
+    return {
+      ipv4,
+      netns,
+      path: path.join(NETNS_RUN_DIR, netns),
+      ...(resolvConf !== undefined ? { resolvConf: resolvConfPath(netns) } : {}),
+      release,
+    };
+  }
+
+  /**
+   * Everything a task's network needs: support probed, the bridge up, an address, the namespace
+   * with its veth and resolv.conf. `release()` undoes it all once (then `cleanUp`); a failed setup
+   * is released before it throws. A leased namespace counts as live for cleanup() until released.
+   */
+  async #openNetwork(
+    taskId: string,
+    signal: AbortSignal | undefined,
+    o: { leased?: boolean; cleanUp?: () => Promise<void> },
+  ): Promise<{ ipv4: string; netns: string; resolvConf: string | undefined; release: () => Promise<void> }> {
     await this.#ensureReady();
-    await this.#ensureBridge();
+    // Every task: a bridge deleted since the last one (by another server, by hand) is made again.
+    await this.#bridge.ensure();
     const resolvConf = await this.#taskResolvConf();
     if (signal?.aborted) throw new RuntimeAbortedError(taskId);
     const ipv4 = this.#ips.allocate();
     this.#metrics?.addresses.set({ state: 'in_use' }, this.#ips.inUse);
     const netns = `${this.netnsPrefix}${taskId}`;
-    const veth = `${this.vethPrefix}${this.#ips.offsetOf(ipv4)!.toString(36)}`;
-    this.#leased.set(netns, ipv4);
+    const veth = this.#vethOf(ipv4);
+    if (o.leased) this.#leased.set(netns, ipv4);
     let released: Promise<void> | undefined;
     const release = () =>
       (released ??= (async () => {
-        this.#veths.delete(veth);
+        this.#bridge.veths.delete(veth);
         await this.#teardown(netns, veth);
+        await o.cleanUp?.();
       })().finally(() => {
-        this.#leased.delete(netns);
+        if (o.leased) this.#leased.delete(netns);
         this.#ips.release(ipv4);
         this.#metrics?.addresses.set({ state: 'in_use' }, this.#ips.inUse);
       }));
     try {
       await this.#setup(netns, veth, ipv4, resolvConf);
-      this.#veths.set(veth, { taskId, netns });
+      this.#bridge.veths.set(veth, { taskId, netns });
     } catch (err) {
       await release();
       throw err;
     }
-    return {
-      ipv4,
-      netns,
-      path: path.join(NETNS_RUN_DIR, netns),
-      ...(resolvConf !== undefined ? { resolvConf: path.join(ETC_NETNS_DIR, netns, 'resolv.conf') } : {}),
-      release,
-    };
+    return { ipv4, netns, resolvConf, release };
+  }
+
+  /** The host-side veth name of the task at `ipv4`: its address offset in base 36. */
+  #vethOf(ipv4: string): string {
+    return `${this.vethPrefix}${this.#ips.offsetOf(ipv4)!.toString(36)}`;
   }
 
   async #start(spec: TaskSpec, signal?: AbortSignal): Promise<RunningTask> {
@@ -251,31 +246,11 @@ export class NetnsRuntime implements Runtime {
     this.#starting.add(spec.taskId);
     try {
       const launches = await prepareLaunches(spec, this.#host, this.#dirs.path(spec.taskId));
-      await this.#ensureReady();
-      // Every task: a bridge deleted since the last one (by another server, by hand) is made again.
-      await this.#ensureBridge();
-      const resolvConf = await this.#taskResolvConf();
-      if (signal?.aborted) throw new RuntimeAbortedError(spec.taskId);
-      const ipv4 = this.#ips.allocate();
-      this.#metrics?.addresses.set({ state: 'in_use' }, this.#ips.inUse);
-      const netns = `${this.netnsPrefix}${spec.taskId}`;
-      const veth = `${this.vethPrefix}${this.#ips.offsetOf(ipv4)!.toString(36)}`;
+      const { ipv4, netns, release } = await this.#openNetwork(spec.taskId, signal, { cleanUp: () => this.#dirs.remove(spec.taskId) });
       const bindings: NetworkBinding[] = spec.containers.flatMap((c) =>
         (c.portMappings ?? []).map((pm) => ({ containerName: c.name, bindIP: ipv4, containerPort: pm.containerPort, hostPort: pm.containerPort, protocol: pm.protocol })),
       );
-      let released: Promise<void> | undefined;
-      const release = () =>
-        (released ??= (async () => {
-          this.#veths.delete(veth);
-          await this.#teardown(netns, veth);
-          await this.#dirs.remove(spec.taskId);
-        })().finally(() => {
-          this.#ips.release(ipv4);
-          this.#metrics?.addresses.set({ state: 'in_use' }, this.#ips.inUse);
-        }));
       try {
-        await this.#setup(netns, veth, ipv4, resolvConf);
-        this.#veths.set(veth, { taskId: spec.taskId, netns });
         await this.#dirs.create(spec.taskId, launches);
       } catch (err) {
         await release();
@@ -317,7 +292,7 @@ export class NetnsRuntime implements Runtime {
       .split('\n')
       .map((l) => l.trim().split(/\s+/)[0] ?? '')
       .filter((n) => n.startsWith(this.netnsPrefix) && !ownedNs.has(n));
-    const ownedVeth = new Set([...[...this.#live.values()].map((t) => t.ipv4), ...this.#leased.values()].map((ip) => `${this.vethPrefix}${this.#ips.offsetOf(ip)!.toString(36)}`));
+    const ownedVeth = new Set([...[...this.#live.values()].map((t) => t.ipv4), ...this.#leased.values()].map((ip) => this.#vethOf(ip)));
     const links = await runHostCommand('ip', ['-o', 'link', 'show', 'type', 'veth']);
     const veths = links.stdout
       .split('\n')
@@ -343,40 +318,12 @@ export class NetnsRuntime implements Runtime {
    */
   async close(options: Partial<StopOptions> = {}): Promise<void> {
     this.#closed = true;
-    this.#monitor?.kill();
-    this.#monitor = undefined;
+    this.#bridge.stopWatching();
     const timeoutMs = options.timeoutMs ?? CLOSE_STOP_TIMEOUT_MS;
     await Promise.all(this.tasks().map((t) => t.stop({ timeoutMs })));
-    await this.#bridgeLock;
-    const link = await this.#bridgeLink();
-    if (link === undefined) return;
-    if (this.#bridgeMine && link.alias === this.#alias) {
-      const ports = await runHostCommand('ip', ['-j', 'link', 'show', 'master', this.bridge]);
-      const attached = parseJson<{ ifname: string }[]>(ports.stdout) ?? [];
-      if (attached.length === 0) {
-        await runHostCommand('ip', ['link', 'del', this.bridge]);
-        return;
-      }
-      this.#log?.info({ bridge: this.bridge, attached: attached.map((l) => l.ifname) }, 'bridge kept: other interfaces are attached to it');
-    } else if (this.#addedAddress) {
-      await runHostCommand('ip', ['addr', 'del', `${this.#ips.gateway}/${this.#ips.cidr.prefix}`, 'dev', this.bridge]);
-    }
+    await this.#bridge.remove();
   }
 
-  /** `pharos-owner:<owner>`: the alias a bridge this runtime creates carries. */
-  get #alias(): string {
-    return `${BRIDGE_ALIAS_PREFIX}${this.#host.owner ?? ''}`;
-  }
-
-  /** The bridge's ifindex, alias and IPv4 addresses, or undefined when it does not exist. */
-  async #bridgeLink(): Promise<{ index: number; alias: string; up: boolean; addrs: string[] } | undefined> {
-    const r = await runHostCommand('ip', ['-j', 'link', 'show', 'dev', this.bridge]);
-    if (r.code !== 0) return undefined;
-    const link = parseJson<{ ifindex: number; ifalias?: string; flags?: string[] }[]>(r.stdout)?.[0];
-    if (link === undefined) return undefined;
-    const a = await runHostCommand('ip', ['-j', 'addr', 'show', 'dev', this.bridge]);
-    return { index: link.ifindex, alias: link.ifalias ?? '', up: link.flags?.includes('UP') ?? false, addrs: parseIpv4Addrs(a.stdout) };
-  }
   /** Probes support, once. */
   #ensureReady(): Promise<void> {
     this.#ready ??= (async () => {
@@ -388,90 +335,6 @@ export class NetnsRuntime implements Runtime {
     // A failed probe is retried by the next task (e.g. after the operator loads a module).
     this.#ready.catch(() => (this.#ready = undefined));
     return this.#ready;
-  }
-
-  /** Makes sure the bridge exists, is up and has the gateway address; one check at a time. */
-  #ensureBridge(): Promise<void> {
-    const run = this.#bridgeLock.then(() => this.#checkBridge());
-    this.#bridgeLock = run.catch(() => undefined);
-    return run;
-  }
-
-  /**
-   * The bridge as this runtime needs it. Missing: created (with our alias, so it is ours to
-   * delete) and the veths of live tasks attached again. Ours (our alias): its address corrected
-   * when the task CIDR changed. Someone else's: our gateway added next to what it carries, unless
-   * another Pharos server's addresses overlap ours (tasks of both would collide).
-   */
-  async #checkBridge(): Promise<void> {
-    const link = await this.#bridgeLink();
-    const addr = `${this.#ips.gateway}/${this.#ips.cidr.prefix}`;
-    if (link !== undefined && link.index === this.#bridgeIndex && link.up && link.addrs.includes(addr)) return;
-    const cmds: string[] = [];
-    const foreignOwner = link !== undefined && link.alias !== this.#alias && link.alias.startsWith(BRIDGE_ALIAS_PREFIX) ? link.alias.slice(BRIDGE_ALIAS_PREFIX.length) || '(no id)' : undefined;
-    const mine = link === undefined || link.alias === this.#alias;
-    const clash = await this.#overlappingAddress(mine ? undefined : foreignOwner === undefined ? addr : '');
-    if (clash !== undefined) {
-      const whose = clash.dev === this.bridge ? ` (bridge ${this.bridge} belongs to another Pharos server, ${foreignOwner}); give each server its own --task-cidr, or its own --task-bridge` : '; give each bridge its own CIDR';
-      throw new SetupFailedError(`task CIDR ${this.#ips.cidrText}`, `overlaps ${clash.addr} on ${clash.dev}${whose}`);
-    }
-    if (link === undefined) {
-      cmds.push(`link add ${this.bridge} type bridge`, `link set dev ${this.bridge} alias ${this.#alias}`, `addr add ${addr} dev ${this.bridge}`);
-    } else if (mine) {
-      if (link.addrs.length !== 1 || link.addrs[0] !== addr) cmds.push(`addr flush dev ${this.bridge}`, `addr add ${addr} dev ${this.bridge}`);
-    } else if (!link.addrs.includes(addr)) {
-      cmds.push(`addr add ${addr} dev ${this.bridge}`);
-      this.#addedAddress = true;
-    }
-    cmds.push(`link set ${this.bridge} up`);
-    // A bridge deleted under live tasks: their veths survived (the namespaces hold the peers); attach them again.
-    if (link === undefined) for (const veth of this.#veths.keys()) cmds.push(`link set ${veth} master ${this.bridge} up`);
-    const r = await runHostCommand('ip', ['-batch', '-'], cmds.join('\n') + '\n');
-    if (r.code !== 0) throw new SetupFailedError(`bridge ${this.bridge}`, r.stderr.trim());
-    if (link === undefined && this.#bridgeIndex !== undefined) {
-      this.#log?.warn({ bridge: this.bridge, tasks: this.#veths.size }, 'the task bridge was deleted: made it again and re-attached the live tasks');
-    }
-    this.#bridgeMine = mine;
-    this.#bridgeIndex = (await this.#bridgeLink())?.index;
-    this.#watchLinks();
-  }
-
-  /**
-   * Follows link deletions (`ip -o monitor link`) while the runtime is open: a deleted bridge is
-   * made again at once (live tasks re-attached); if that fails, or a live task's veth is deleted,
-   * the task's processes are killed, so the orchestrator sees its essential container exit and
-   * takes it out of DNS at once instead of answering an address nobody can reach.
-   */
-  #watchLinks(): void {
-    if (this.#monitor !== undefined || this.#closed) return;
-    const child = spawn(this.#ip, ['-o', 'monitor', 'link'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    // A watcher, not work: it must not keep the process alive (close() kills it).
-    child.unref();
-    (child.stdout as unknown as { unref?: () => void }).unref?.();
-    this.#monitor = child;
-    child.on('error', (err) => this.#log?.warn({ err }, 'cannot follow link changes (ip monitor)'));
-    child.on('exit', () => {
-      if (this.#monitor === child) this.#monitor = undefined;
-    });
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const name = /^Deleted (?:\d+: )?([^:@\s]+)[:@]/.exec(line)?.[1];
-      if (name === undefined || this.#closed) return;
-      if (name === this.bridge) {
-        this.#ensureBridge().catch((err: unknown) => {
-          this.#log?.error({ err, bridge: this.bridge }, 'the task bridge was deleted and cannot be made again: stopping the tasks on it');
-          for (const { netns } of this.#veths.values()) void this.#killInside(netns);
-        });
-        return;
-      }
-      const owner = this.#veths.get(name);
-      if (owner === undefined) return;
-      // A port leaving a deleted bridge is reported as "Deleted" too (AF_BRIDGE): only a veth that is really gone ends its task.
-      void runHostCommand('ip', ['link', 'show', 'dev', name]).then((r) => {
-        if (r.code === 0 || this.#closed || !this.#veths.has(name)) return;
-        this.#log?.error({ taskId: owner.taskId, veth: name }, "a task's veth was deleted: its network is gone, stopping it");
-        return this.#killInside(owner.netns);
-      });
-    });
   }
 
   /** The resolv.conf for tasks, asked of the provider once (after the bridge is up: it may listen on the gateway). */
@@ -495,33 +358,6 @@ export class NetnsRuntime implements Runtime {
     return this.#resolvConf;
   }
 
-  /**
-   * An address whose network overlaps the task CIDR (routing would be ambiguous). Addresses on the
-   * bridge are skipped when `onBridge` is undefined (ours: flushed if wrong), else all but `onBridge`.
-   */
-  async #overlappingAddress(onBridge?: string): Promise<{ dev: string; addr: string } | undefined> {
-    const r = await runHostCommand('ip', ['-j', '-4', 'addr', 'show']);
-    let links: { ifname: string; addr_info?: { local: string; prefixlen: number }[] }[];
-    try {
-      links = JSON.parse(r.stdout);
-    } catch {
-      return undefined;
-    }
-    const mine = this.#ips.cidr;
-    for (const l of links) {
-      if (l.ifname === this.bridge && onBridge === undefined) continue;
-      for (const a of l.addr_info ?? []) {
-        if (l.ifname === this.bridge && `${a.local}/${a.prefixlen}` === onBridge) continue;
-        const n = parseIpv4(a.local);
-        if (n === undefined || a.prefixlen === 32 || a.prefixlen === 0) continue;
-        const size = 2 ** (32 - a.prefixlen);
-        const base = n - (n % size);
-        if (base < mine.base + mine.size && mine.base < base + size) return { dev: l.ifname, addr: `${a.local}/${a.prefixlen}` };
-      }
-    }
-    return undefined;
-  }
-
   async #setup(netns: string, veth: string, ipv4: string, resolvConf: string | undefined): Promise<void> {
     const host = [`netns add ${netns}`, `link add ${veth} type veth peer name eth0 netns ${netns}`, `link set ${veth} master ${this.bridge} up`];
     const r1 = await runHostCommand('ip', ['-batch', '-'], host.join('\n') + '\n');
@@ -531,8 +367,7 @@ export class NetnsRuntime implements Runtime {
     if (r2.code !== 0) throw new SetupFailedError(`network namespace ${netns}`, r2.stderr.trim());
     if (resolvConf !== undefined) {
       try {
-        await fs.mkdir(path.join(ETC_NETNS_DIR, netns), { recursive: true });
-        await fs.writeFile(path.join(ETC_NETNS_DIR, netns, 'resolv.conf'), resolvConf, { mode: 0o644 });
+        await writeResolvConf(netns, resolvConf);
       } catch (err) {
         throw new SetupFailedError(`resolv.conf of ${netns}`, (err as Error).message);
       }
@@ -558,45 +393,6 @@ export class NetnsRuntime implements Runtime {
         }
       }
     }
-  }
-}
-
-/** Removes `/etc/netns/<netns>` (the task's resolv.conf); never rejects. */
-async function removeEtcDir(netns: string): Promise<void> {
-  await fs.rm(path.join(ETC_NETNS_DIR, netns), { recursive: true, force: true }).catch(() => undefined);
-}
-
-/** resolv.conf(5) text; refuses what would be a broken or injected file. */
-export function renderResolvConf(config: TaskResolverConfig): string {
-  const { nameservers, search = [], options = TASK_RESOLV_OPTIONS } = config;
-  if (!Array.isArray(nameservers) || nameservers.length === 0 || nameservers.length > MAX_NAMESERVERS || !nameservers.every((n) => parseIpv4(n) !== undefined)) {
-    throw new BadRuntimeConfigError(`task nameservers must be 1-${MAX_NAMESERVERS} IPv4 addresses, got ${JSON.stringify(nameservers)}`);
-  }
-  if (search.length > MAX_SEARCH_DOMAINS || !search.every((d) => /^[A-Za-z0-9_.-]{1,253}$/.test(d))) {
-    throw new BadRuntimeConfigError(`task search domains must be at most ${MAX_SEARCH_DOMAINS} domain names, got ${JSON.stringify(search)}`);
-  }
-  if (!options.every((o) => /^[A-Za-z0-9_:.-]{1,64}$/.test(o))) throw new BadRuntimeConfigError(`bad resolv.conf options ${JSON.stringify(options)}`);
-  const lines = ['# Written by Pharos for this task (removed with its network namespace)', ...nameservers.map((n) => `nameserver ${n}`)];
-  if (search.length > 0) lines.push(`search ${search.join(' ')}`);
-  if (options.length > 0) lines.push(`options ${options.join(' ')}`);
-  return lines.join('\n') + '\n';
-}
-
-function parseJson<T>(text: string): T | undefined {
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return undefined;
-  }
-}
-
-/** IPv4 `addr/prefix` strings from `ip -j addr show` output. */
-function parseIpv4Addrs(json: string): string[] {
-  try {
-    const links = JSON.parse(json) as { addr_info?: { family: string; local: string; prefixlen: number }[] }[];
-    return links.flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`));
-  } catch {
-    return [];
   }
 }
 
