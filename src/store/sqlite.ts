@@ -1,15 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import {
-  Gauge,
-  Histogram,
-  LATENCY_BUCKETS,
-  systemClock,
-  type Clock,
-  type Logger,
-  type Registry as MetricsRegistry,
-} from '../lib/index.ts';
+import { systemClock, type Clock, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
 import {
   CompactedError,
   InvalidArgumentError,
@@ -22,7 +14,7 @@ import {
   StoreWriteError,
 } from './errors.ts';
 import type { KV, KeyValue, ListOptions, ListResult, TxnOp, Watch, WatchEvent } from './kv.ts';
-import { commonStoreMetrics, type CommonStoreMetrics } from './metrics.ts';
+import { createMetrics, prepareStatements, SCHEMA, SCHEMA_VERSION, toEvent, type HistoryRow, type LatestRow, type SqliteMetrics, type Statements } from './sqliteschema.ts';
 import { PREFIX_END, checkKey, checkList, checkOps, watchRefusal } from './validate.ts';
 
 export { MAX_KEY_BYTES, MAX_LIST_LIMIT, MAX_VALUE_BYTES } from './validate.ts';
@@ -42,40 +34,6 @@ export const OPEN_LOCK_TIMEOUT_MS = 500;
 
 /** Size the -wal file is truncated to after a checkpoint: a few thousand commits' worth. */
 export const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
-
-/** Schema version kept in `PRAGMA user_version`, so a future layout change can migrate. */
-const SCHEMA_VERSION = 1;
-
-/**
- * The kine layout: `kine` is the table and the log. The row id is the global revision
- * (AUTOINCREMENT, so ids are never reused even after compaction deletes the newest rows); a delete
- * is a tombstone row; `UNIQUE(name, prev_revision)` lets each row have at most one successor, so
- * two writers racing from the same revision cannot both commit.
- * `kine_latest` points at the newest row of every key still in the log (tombstones included), so
- * `get` is a point lookup and `list` is a range scan instead of kine's `MAX(id) GROUP BY name`.
- * @see https://github.com/k3s-io/kine pkg/drivers/generic/generic.go
- */
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS kine (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  name TEXT NOT NULL,
-  deleted INTEGER NOT NULL,
-  create_revision INTEGER NOT NULL,
-  prev_revision INTEGER NOT NULL,
-  value TEXT,
-  committed_at INTEGER NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS kine_name_prev_revision ON kine (name, prev_revision);
-CREATE TABLE IF NOT EXISTS kine_latest (
-  name TEXT PRIMARY KEY,
-  id INTEGER NOT NULL,
-  deleted INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS kine_meta (
-  key TEXT PRIMARY KEY,
-  value INTEGER NOT NULL
-) WITHOUT ROWID;
-`;
 
 export interface SqliteKVOptions {
   clock?: Clock;
@@ -101,30 +59,6 @@ interface Watcher {
   onError?: (err: Error) => void;
 }
 
-interface LatestRow {
-  id: number;
-  deleted: number;
-  create_revision: number;
-  value: string | null;
-}
-
-interface HistoryRow {
-  id: number;
-  name: string;
-  deleted: number;
-  value: string | null;
-  committed_at: number;
-  prev_id: number | null;
-  prev_value: string | null;
-  prev_create: number | null;
-}
-
-interface Metrics extends CommonStoreMetrics {
-  batchSize: Histogram;
-  commitSeconds: Histogram;
-  compacted: Gauge;
-}
-
 /**
  * The default `KV` backend: one SQLite file (better-sqlite3, WAL, `synchronous = FULL`), owned by one
  * process. Writes issued in the same event-loop turn are committed together (group commit, one
@@ -142,11 +76,11 @@ export class SqliteKV implements KV {
   private closed = false;
   private closing: Promise<void> | undefined;
   private compacting: Promise<void> | undefined;
-  private readonly metrics?: Metrics;
+  private readonly metrics?: SqliteMetrics;
   private readonly clock: Clock;
   private readonly logger?: Logger;
 
-  private readonly stmts: ReturnType<typeof prepare>;
+  private readonly stmts: Statements;
   private readonly applyTxn: (w: QueuedWrite, startRev: number, now: number, events: WatchEvent[]) => number;
   private readonly commitBatch: (batch: QueuedWrite[], now: number, results: (number | Error)[], events: WatchEvent[]) => number;
 
@@ -157,7 +91,7 @@ export class SqliteKV implements KV {
   ) {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger;
-    this.stmts = prepare(db);
+    this.stmts = prepareStatements(db);
     this.rev = (this.stmts.sequence.get() as { seq: number } | undefined)?.seq ?? 0;
     this.compactRev = this.meta('compact_revision');
     this.compactProgress = this.meta('compact_progress');
@@ -543,60 +477,6 @@ export class SqliteKV implements KV {
   }
 }
 
-function prepare(db: Database.Database) {
-  return {
-    sequence: db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'kine'`),
-    getMeta: db.prepare(`SELECT value FROM kine_meta WHERE key = ?`),
-    setMeta: db.prepare(`INSERT INTO kine_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
-    get: db.prepare(
-      `SELECT l.name AS key, l.value AS value, l.create_revision AS createRevision, l.id AS modRevision
-       FROM kine_latest c JOIN kine l ON l.id = c.id WHERE c.name = ? AND c.deleted = 0`,
-    ),
-    list: db.prepare(
-      `SELECT l.name AS key, l.value AS value, l.create_revision AS createRevision, l.id AS modRevision
-       FROM kine_latest c JOIN kine l ON l.id = c.id
-       WHERE c.name >= @lo AND c.name < @hi AND c.name > @after AND c.deleted = 0
-       ORDER BY c.name LIMIT @limit`,
-    ),
-    latest: db.prepare(
-      `SELECT c.id, c.deleted, l.create_revision, l.value FROM kine_latest c JOIN kine l ON l.id = c.id WHERE c.name = ?`,
-    ),
-    insert: db.prepare(
-      `INSERT INTO kine (id, name, deleted, create_revision, prev_revision, value, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    setLatest: db.prepare(
-      `INSERT INTO kine_latest (name, id, deleted) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET id = excluded.id, deleted = excluded.deleted`,
-    ),
-    history: db.prepare(
-      `SELECT l.id, l.name, l.deleted, l.value, l.committed_at, p.id AS prev_id, p.value AS prev_value, p.create_revision AS prev_create
-       FROM kine l LEFT JOIN kine p ON p.id = l.prev_revision AND p.deleted = 0
-       WHERE l.id > @after AND l.id <= @head AND l.name >= @lo AND l.name < @hi
-       ORDER BY l.id LIMIT @limit`,
-    ),
-    tombstonesIn: db.prepare(`SELECT id, name FROM kine WHERE id BETWEEN ? AND ? AND deleted = 1`),
-    // Superseded = has a successor at or below the compaction target (etcd keeps the newest
-    // version of each key as of the target, so events after it still know their previous value).
-    deleteSuperseded: db.prepare(
-      `DELETE FROM kine WHERE id IN (
-         SELECT r.id FROM kine r WHERE r.id BETWEEN @lo AND @hi AND EXISTS (
-           SELECT 1 FROM kine s WHERE s.name = r.name AND s.prev_revision = r.id AND s.id <= @target))`,
-    ),
-    deleteTombstones: db.prepare(`DELETE FROM kine WHERE id BETWEEN ? AND ? AND deleted = 1`),
-    deleteLatestIf: db.prepare(`DELETE FROM kine_latest WHERE name = ? AND id = ?`),
-  };
-}
-
-function toEvent(r: HistoryRow): WatchEvent {
-  const prev: KeyValue | undefined =
-    r.prev_id === null ? undefined : { key: r.name, value: r.prev_value ?? '', createRevision: r.prev_create ?? r.prev_id, modRevision: r.prev_id };
-  const ev: WatchEvent =
-    r.deleted === 1
-      ? { type: 'delete', key: r.name, revision: r.id, committedAt: r.committed_at }
-      : { type: 'put', key: r.name, value: r.value ?? '', revision: r.id, committedAt: r.committed_at };
-  if (prev) ev.prev = prev;
-  return ev;
-}
-
 function isGuardError(err: unknown): err is Error {
   return err instanceof KeyExistsError || err instanceof RevisionMismatchError || err instanceof KeyNotFoundError;
 }
@@ -604,19 +484,4 @@ function isGuardError(err: unknown): err is Error {
 function isBusy(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
-}
-
-function createMetrics(registry: MetricsRegistry, currentRevision: () => number): Metrics {
-  const registers = [registry];
-  return {
-    ...commonStoreMetrics(registry, currentRevision),
-    batchSize: new Histogram({
-      name: 'pharos_store_commit_batch_writes',
-      help: 'Writes committed together in one SQLite transaction (group commit).',
-      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000],
-      registers,
-    }),
-    commitSeconds: new Histogram({ name: 'pharos_store_commit_seconds', help: 'Time to commit one batch, fsync included.', buckets: LATENCY_BUCKETS, registers }),
-    compacted: new Gauge({ name: 'pharos_store_compacted_revision', help: 'The revision history is compacted through.', registers }),
-  };
 }

@@ -1,0 +1,140 @@
+import type Database from 'better-sqlite3';
+import { Gauge, Histogram, LATENCY_BUCKETS, type Registry as MetricsRegistry } from '../lib/index.ts';
+import type { KeyValue, WatchEvent } from './kv.ts';
+import { commonStoreMetrics, type CommonStoreMetrics } from './metrics.ts';
+
+// The SQL side of SqliteKV: the kine layout, its prepared statements, the rows they return and
+// the SQLite backend's metrics. sqlite.ts holds the behaviour (group commit, guards, watch, compaction).
+
+/** Schema version kept in `PRAGMA user_version`, so a future layout change can migrate. */
+export const SCHEMA_VERSION = 1;
+
+/**
+ * The kine layout: `kine` is the table and the log. The row id is the global revision
+ * (AUTOINCREMENT, so ids are never reused even after compaction deletes the newest rows); a delete
+ * is a tombstone row; `UNIQUE(name, prev_revision)` lets each row have at most one successor, so
+ * two writers racing from the same revision cannot both commit.
+ * `kine_latest` points at the newest row of every key still in the log (tombstones included), so
+ * `get` is a point lookup and `list` is a range scan instead of kine's `MAX(id) GROUP BY name`.
+ * @see https://github.com/k3s-io/kine pkg/drivers/generic/generic.go
+ */
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS kine (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  deleted INTEGER NOT NULL,
+  create_revision INTEGER NOT NULL,
+  prev_revision INTEGER NOT NULL,
+  value TEXT,
+  committed_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS kine_name_prev_revision ON kine (name, prev_revision);
+CREATE TABLE IF NOT EXISTS kine_latest (
+  name TEXT PRIMARY KEY,
+  id INTEGER NOT NULL,
+  deleted INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kine_meta (
+  key TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
+export interface LatestRow {
+  id: number;
+  deleted: number;
+  create_revision: number;
+  value: string | null;
+}
+
+export interface HistoryRow {
+  id: number;
+  name: string;
+  deleted: number;
+  value: string | null;
+  committed_at: number;
+  prev_id: number | null;
+  prev_value: string | null;
+  prev_create: number | null;
+}
+
+/** The prepared statements SqliteKV runs, compiled once per connection. */
+export function prepareStatements(db: Database.Database) {
+  return {
+    sequence: db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'kine'`),
+    getMeta: db.prepare(`SELECT value FROM kine_meta WHERE key = ?`),
+    setMeta: db.prepare(`INSERT INTO kine_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
+    get: db.prepare(
+      `SELECT l.name AS key, l.value AS value, l.create_revision AS createRevision, l.id AS modRevision
+       FROM kine_latest c JOIN kine l ON l.id = c.id WHERE c.name = ? AND c.deleted = 0`,
+    ),
+    list: db.prepare(
+      `SELECT l.name AS key, l.value AS value, l.create_revision AS createRevision, l.id AS modRevision
+       FROM kine_latest c JOIN kine l ON l.id = c.id
+       WHERE c.name >= @lo AND c.name < @hi AND c.name > @after AND c.deleted = 0
+       ORDER BY c.name LIMIT @limit`,
+    ),
+    latest: db.prepare(
+      `SELECT c.id, c.deleted, l.create_revision, l.value FROM kine_latest c JOIN kine l ON l.id = c.id WHERE c.name = ?`,
+    ),
+    insert: db.prepare(
+      `INSERT INTO kine (id, name, deleted, create_revision, prev_revision, value, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    setLatest: db.prepare(
+      `INSERT INTO kine_latest (name, id, deleted) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET id = excluded.id, deleted = excluded.deleted`,
+    ),
+    history: db.prepare(
+      `SELECT l.id, l.name, l.deleted, l.value, l.committed_at, p.id AS prev_id, p.value AS prev_value, p.create_revision AS prev_create
+       FROM kine l LEFT JOIN kine p ON p.id = l.prev_revision AND p.deleted = 0
+       WHERE l.id > @after AND l.id <= @head AND l.name >= @lo AND l.name < @hi
+       ORDER BY l.id LIMIT @limit`,
+    ),
+    tombstonesIn: db.prepare(`SELECT id, name FROM kine WHERE id BETWEEN ? AND ? AND deleted = 1`),
+    // Superseded = has a successor at or below the compaction target (etcd keeps the newest
+    // version of each key as of the target, so events after it still know their previous value).
+    deleteSuperseded: db.prepare(
+      `DELETE FROM kine WHERE id IN (
+         SELECT r.id FROM kine r WHERE r.id BETWEEN @lo AND @hi AND EXISTS (
+           SELECT 1 FROM kine s WHERE s.name = r.name AND s.prev_revision = r.id AND s.id <= @target))`,
+    ),
+    deleteTombstones: db.prepare(`DELETE FROM kine WHERE id BETWEEN ? AND ? AND deleted = 1`),
+    deleteLatestIf: db.prepare(`DELETE FROM kine_latest WHERE name = ? AND id = ?`),
+  };
+}
+
+/** What prepareStatements returns. */
+export type Statements = ReturnType<typeof prepareStatements>;
+
+/** A history row (with its predecessor, when that is not a tombstone) as a watch event. */
+export function toEvent(r: HistoryRow): WatchEvent {
+  const prev: KeyValue | undefined =
+    r.prev_id === null ? undefined : { key: r.name, value: r.prev_value ?? '', createRevision: r.prev_create ?? r.prev_id, modRevision: r.prev_id };
+  const ev: WatchEvent =
+    r.deleted === 1
+      ? { type: 'delete', key: r.name, revision: r.id, committedAt: r.committed_at }
+      : { type: 'put', key: r.name, value: r.value ?? '', revision: r.id, committedAt: r.committed_at };
+  if (prev) ev.prev = prev;
+  return ev;
+}
+
+export interface SqliteMetrics extends CommonStoreMetrics {
+  batchSize: Histogram;
+  commitSeconds: Histogram;
+  compacted: Gauge;
+}
+
+/** The SQLite backend's metrics on top of the common store metrics. */
+export function createMetrics(registry: MetricsRegistry, currentRevision: () => number): SqliteMetrics {
+  const registers = [registry];
+  return {
+    ...commonStoreMetrics(registry, currentRevision),
+    batchSize: new Histogram({
+      name: 'pharos_store_commit_batch_writes',
+      help: 'Writes committed together in one SQLite transaction (group commit).',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000],
+      registers,
+    }),
+    commitSeconds: new Histogram({ name: 'pharos_store_commit_seconds', help: 'Time to commit one batch, fsync included.', buckets: LATENCY_BUCKETS, registers }),
+    compacted: new Gauge({ name: 'pharos_store_compacted_revision', help: 'The revision history is compacted through.', registers }),
+  };
+}
