@@ -5,6 +5,7 @@
  *   `index.ts` (or, for handler tables, its `ops/index.ts`), and domain code never imports handlers;
  * - no import cycle among the modules (type-only imports are erased, so they do not count);
  * - no export that nothing else uses (see UNUSED_EXPORT_DEBT for the ones that predate this check);
+ * - no source file over MAX_SOURCE_LINES lines (a file that big is doing more than one thing);
  * - the repository stands alone: no citation of documents outside it, and every
  *   `docs/compatibility.md#…` citation names a section that exists.
  */
@@ -101,6 +102,16 @@ const UNUSED_EXPORT_DEBT: Record<string, readonly string[]> = {
     'OPEN_LOCK_TIMEOUT_MS',
     'WAL_SIZE_LIMIT_BYTES',
   ],
+};
+
+/**
+ * Lines a non-test source file of src/ may have: past this a file holds more than one concern and
+ * is split by responsibility (the folder README says which file does what).
+ */
+const MAX_SOURCE_LINES = 600;
+/** Files allowed past MAX_SOURCE_LINES, each with the reason. Not a place to park new ones. */
+const OVERSIZED: Record<string, string> = {
+  'src/runtime/container.ts': 'split under way',
 };
 
 function walk(dir: string, kinds = /\.(ts|js)$/, out: string[] = []): string[] {
@@ -214,6 +225,17 @@ describe('guardrails', () => {
       }
     }
     assert.deepEqual(unused, [], 'exports nothing else uses: drop the export (or the code)');
+  });
+
+  test(`no source file of src/ over ${MAX_SOURCE_LINES} lines`, () => {
+    const oversized: string[] = [];
+    for (const file of srcFiles) {
+      if (isTest(file)) continue;
+      const rel = relative(ROOT, file);
+      const lines = text.get(file)!.split('\n').length - 1;
+      if (lines > MAX_SOURCE_LINES && !(rel in OVERSIZED)) oversized.push(`${rel}: ${lines} lines`);
+    }
+    assert.deepEqual(oversized, [], 'split these by responsibility');
   });
 
   test('the repository stands alone: citations point at its own docs', () => {
