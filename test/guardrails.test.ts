@@ -4,7 +4,7 @@
  *   (`lib ← store ← registry ← {health, dns, orchestrator} ← api ← cli`), through each folder's
  *   `index.ts` (or, for handler tables, its `ops/index.ts`), and domain code never imports handlers;
  * - no import cycle among the modules (type-only imports are erased, so they do not count);
- * - no export that nothing else uses (see UNUSED_EXPORT_DEBT for the ones that predate this check);
+ * - no export that nothing else uses;
  * - no source file over MAX_SOURCE_LINES lines (a file that big is doing more than one thing);
  * - the repository stands alone: no citation of documents outside it, and every
  *   `docs/compatibility.md#…` citation names a section that exists.
@@ -39,70 +39,6 @@ const ALLOWED: Record<string, readonly string[]> = {
 };
 /** Folders whose handler tables (`ops/index.ts`) may be imported: by the wiring and the API only. */
 const HANDLER_IMPORTERS = new Set(['cli', 'api']);
-
-/**
- * Exports that no other file used when this check was added, by file. They are debt to pay down
- * (drop the `export`, or the code), not a pattern: do not add to this list.
- */
-const UNUSED_EXPORT_DEBT: Record<string, readonly string[]> = {
-  'src/api/errors.ts': ['WireError'],
-  'src/api/sigv4.ts': [
-    'SIGNING_KEY_CACHE_SIZE',
-    'SIGV4_ALGORITHM',
-    'SigV4Options',
-    'canonicalRequest',
-    'collectHeaders',
-    'formatAmzDate',
-    'stringToSign',
-    'uriEncode',
-  ],
-  'src/cli/config.ts': ['ParsedArgs', 'isLoopback', 'parseCredentials'],
-  'src/cli/logs.ts': ['LOGS_USAGE'],
-  'src/cli/main.ts': ['SHUTDOWN_TIMEOUT_MS'],
-  'src/dns/answer.ts': ['Body'],
-  'src/dns/forward.ts': ['FORWARD_MAX_INFLIGHT', 'FORWARD_TIMEOUT_MS', 'ForwarderOptions'],
-  'src/dns/metrics.ts': ['LATENCY_SAMPLE_EVERY'],
-  'src/dns/server.ts': ['encodeEntry'],
-  'src/dns/testutil.ts': ['rrText'],
-  'src/dns/wire.ts': ['QUESTION_OFFSET', 'keyOfName', 'nameBytes', 'nameOf', 'unescapeLabel'],
-  'src/dns/zones.ts': ['RegistryZonesOptions'],
-  'src/health/checker.ts': ['MISSED_INTERVAL_FRACTION'],
-  'src/health/http.ts': ['PROBE_USER_AGENT'],
-  'src/health/probe.ts': ['MAX_REASON_LENGTH'],
-  'src/health/socket.ts': ['SocketProbeOptions', 'SocketSession'],
-  'src/orchestrator/factory.ts': ['NewTaskParams'],
-  'src/orchestrator/model.ts': ['AwsVpcConfiguration', 'DeploymentStatus', 'RolloutState', 'TASK_STATUSES', 'TaskStatus'],
-  'src/orchestrator/output.ts': ['TaskCounts'],
-  'src/orchestrator/registration.ts': ['REGISTRATION_VISIBLE_TIMEOUT_MS'],
-  'src/orchestrator/scheduler.ts': ['CIRCUIT_BREAKER_MAX', 'CIRCUIT_BREAKER_MIN', 'COLLECT_INTERVAL_MS', 'SchedulerOptions'],
-  'src/orchestrator/state.ts': ['Versioned'],
-  'src/orchestrator/supervisor.ts': [
-    'MAX_CONCURRENT_STARTS',
-    'READY_POLL_MS',
-    'READY_TIMEOUT_MS',
-    'RESYNC_INTERVAL_MS',
-    'SHUTDOWN_STOP_TIMEOUT_MS',
-    'STOPPED_LOGS_KEPT',
-    'SupervisorOptions',
-  ],
-  'src/orchestrator/taskdef.ts': ['HEALTH_CHECK_LIMITS'],
-  'src/route53/changes.ts': ['MAX_RECORD_SETS_PER_ZONE', 'ZoneState'],
-  'src/route53/zones.ts': ['HostedZonesOptions', 'userSetView'],
-  'src/runtime/ipalloc.ts': ['Cidr', 'formatIpv4'],
-  'src/runtime/runtime.ts': ['PortMappingSpec', 'PortProtocol'],
-  'src/runtime/spawn.ts': ['HOST_COMMAND_TIMEOUT_MS', 'HostCommandResult', 'Resolved'],
-  'src/runtime/spec.ts': ['MAX_CONTAINERS_PER_TASK', 'argvOf', 'containerEnv'],
-  'src/store/conformance.ts': ['ConformanceKV'],
-  'src/store/sqlite.ts': [
-    'COMPACT_BATCH_REVISIONS',
-    'MAX_BATCH_WRITES',
-    'MAX_KEY_BYTES',
-    'MAX_LIST_LIMIT',
-    'MAX_VALUE_BYTES',
-    'OPEN_LOCK_TIMEOUT_MS',
-    'WAL_SIZE_LIMIT_BYTES',
-  ],
-};
 
 /**
  * Lines a non-test source file of src/ may have: past this a file holds more than one concern and
@@ -208,7 +144,6 @@ describe('guardrails', () => {
     for (const file of srcFiles) {
       if (file.endsWith('/index.ts') || file.endsWith('.test.ts')) continue;
       const rel = relative(ROOT, file);
-      const debt = UNUSED_EXPORT_DEBT[rel] ?? [];
       const source = text.get(file)!;
       const folderIndex = text.get(join(dirname(file), 'index.ts')) ?? '';
       // `export * from './x.ts'` in the folder's index makes every export of x public on purpose.
@@ -221,7 +156,7 @@ describe('guardrails', () => {
           if (used) break;
           if (other !== file && word.test(body)) used = true;
         }
-        if (!used && !debt.includes(name)) unused.push(`${rel}: ${name}`);
+        if (!used) unused.push(`${rel}: ${name}`);
       }
     }
     assert.deepEqual(unused, [], 'exports nothing else uses: drop the export (or the code)');

@@ -81,7 +81,7 @@ export const CLOUD_MAP_STYLE: ErrorStyle = { errors: CLOUD_MAP_ERRORS, messageKe
 export const ECS_STYLE: ErrorStyle = { errors: ECS_ERRORS, messageKey: 'message', faultCode: 'ServerException', invalidInputCode: 'InvalidParameterException' };
 
 /** An error as it goes on the wire. */
-export interface WireError {
+interface WireError {
   status: number;
   code: string;
   body: Record<string, unknown>;

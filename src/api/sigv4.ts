@@ -35,7 +35,7 @@ export interface SignedRequest {
   body: Buffer;
 }
 
-export const SIGV4_ALGORITHM = 'AWS4-HMAC-SHA256';
+const SIGV4_ALGORITHM = 'AWS4-HMAC-SHA256';
 /** AWS rejects a request whose `X-Amz-Date` is more than 15 minutes away from its own clock, either way. */
 export const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
 /**
@@ -43,7 +43,7 @@ export const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
  * live at any time; the bound only stops a caller who cycles through made-up regions from growing
  * the map (it is emptied when full).
  */
-export const SIGNING_KEY_CACHE_SIZE = 1024;
+const SIGNING_KEY_CACHE_SIZE = 1024;
 /** Signing names of the two APIs served (the `signingName` of each service model). */
 export const SIGNING_SERVICES: readonly string[] = [CLOUD_MAP_SIGNING_NAME, ECS_SIGNING_NAME];
 
@@ -60,7 +60,7 @@ const NEEDS_COLLAPSE = /\s\s|[\t\n\r\f\v]/;
 /** What every SDK and CLI sends; anything else goes through the general parser. */
 const AUTHORIZATION_USUAL = /^AWS4-HMAC-SHA256 Credential=([^/\s,]+)\/(\d{8})\/([^/\s,]+)\/([^/\s,]+)\/aws4_request, ?SignedHeaders=([a-z0-9-]+(?:;[a-z0-9-]+)*), ?Signature=([^\s,]+)$/;
 
-export interface SigV4Options {
+interface SigV4Options {
   /** Accepted key pairs; at least one (without credentials the server does not verify at all). */
   credentials: readonly Credentials[];
   /** `X-Amz-Date` is compared with this clock's time. */
@@ -216,7 +216,7 @@ export function deriveSigningKey(secret: string, date: string, region: string, s
 }
 
 /** The four lines that are signed: algorithm, request date, credential scope, hash of the canonical request. */
-export function stringToSign(amzDate: string, scope: string, canonical: string): string {
+function stringToSign(amzDate: string, scope: string, canonical: string): string {
   return `${SIGV4_ALGORITHM}\n${amzDate}\n${scope}\n${hash('sha256', canonical)}`;
 }
 
@@ -225,7 +225,7 @@ export function stringToSign(amzDate: string, scope: string, canonical: string):
  * with inner whitespace runs collapsed, duplicates joined with commas) in the order the client
  * listed them, the list itself, and the payload hash.
  */
-export function canonicalRequest(
+function canonicalRequest(
   method: string,
   url: string,
   headers: ReadonlyMap<string, string>,
@@ -249,7 +249,7 @@ export function canonicalRequest(
  * the raw list so that nothing node merges or drops changes what is signed. Inner whitespace is
  * collapsed later, for the signed headers only.
  */
-export function collectHeaders(rawHeaders: readonly string[]): Map<string, string> {
+function collectHeaders(rawHeaders: readonly string[]): Map<string, string> {
   const headers = new Map<string, string>();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!.toLowerCase();
@@ -261,7 +261,7 @@ export function collectHeaders(rawHeaders: readonly string[]): Map<string, strin
 }
 
 /** Percent-encoding of SigV4: everything but `A-Z a-z 0-9 - _ . ~`, upper-case hex. */
-export function uriEncode(text: string): string {
+function uriEncode(text: string): string {
   return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
@@ -345,7 +345,7 @@ function parseAmzDate(text: string): number {
 }
 
 /** Epoch milliseconds → `20261125T094351Z`. */
-export function formatAmzDate(ms: number): string {
+function formatAmzDate(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
 }
 

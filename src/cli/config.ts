@@ -199,7 +199,7 @@ export const SETTINGS: readonly Setting<keyof ServerConfig>[] = [
 ];
 
 /** Result of reading the command line: the config, or a request for help. */
-export type ParsedArgs = { help: true } | { help: false; config: ServerConfig };
+type ParsedArgs = { help: true } | { help: false; config: ServerConfig };
 
 /**
  * Reads `pharos server` flags (`--flag value` or `--flag=value`) over `PHAROS_*` variables over
@@ -363,7 +363,7 @@ function parseForward(raw: string): HostPort | undefined {
 const ACCESS_KEY_ID = /^[A-Za-z0-9_.-]{1,128}$/;
 
 /** `id:secret[,id:secret...]` or `none`. Messages name the key id, never the secret. */
-export function parseCredentials(raw: string): Credentials[] {
+function parseCredentials(raw: string): Credentials[] {
   if (raw.trim() === 'none') return [];
   const credentials: Credentials[] = [];
   for (const [i, entry] of raw.split(',').entries()) {

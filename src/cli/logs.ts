@@ -7,7 +7,7 @@
 const TARGET = 'AmazonEC2ContainerServiceV20141113.GetTaskLogs';
 const DEFAULT_ENDPOINT = 'http://127.0.0.1:7700';
 
-export const LOGS_USAGE = `Usage: pharos logs [flags] <task id or ARN>
+const LOGS_USAGE = `Usage: pharos logs [flags] <task id or ARN>
 
 Prints the captured stdout/stderr lines of a task (the last 1000 lines per task are kept, by the
 server that ran it, also for a while after the task stopped).

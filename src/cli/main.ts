@@ -14,7 +14,7 @@ export const EXIT_START_FAILED = 1;
  * How long a clean shutdown may take before `main` gives up and returns 1: in-flight requests get
  * the API's own grace (10 s), ECS tasks their stop timeouts; anything beyond this is a hang.
  */
-export const SHUTDOWN_TIMEOUT_MS = 60_000;
+const SHUTDOWN_TIMEOUT_MS = 60_000;
 
 const USAGE = `Usage: pharos <command> [flags]
 

@@ -39,7 +39,7 @@ export type Rr =
     };
 
 /** One encoded body: the bytes after the question. */
-export interface Body {
+interface Body {
   bytes: Buffer;
   an: number;
   ns: number;

@@ -5,11 +5,11 @@ import { DNS_UPSTREAM_FAILED, dnsError } from './errors.ts';
 import type { DnsHandler, DnsReply, DnsRequest } from './handler.ts';
 
 /** An upstream that does not answer within this is reported as SERVFAIL (resolvers retry after ~1-2 s anyway). */
-export const FORWARD_TIMEOUT_MS = 2000;
+const FORWARD_TIMEOUT_MS = 2000;
 /** Queries in flight to the upstream at once; beyond that, SERVFAIL at once rather than queueing without bound. */
-export const FORWARD_MAX_INFLIGHT = 4096;
+const FORWARD_MAX_INFLIGHT = 4096;
 
-export interface ForwarderOptions {
+interface ForwarderOptions {
   host: string;
   port: number;
   timeoutMs?: number;

@@ -205,7 +205,7 @@ export class DnsResponder {
  * the client's own question bytes + body (+ OPT). Over-size UDP answers drop the additional section
  * first (RFC 2181 §9), and set TC with empty sections only when the answer itself does not fit.
  */
-export function encodeEntry(entry: AnswerEntry, q: ParsedQuery, msg: Buffer, limit: number): Buffer {
+function encodeEntry(entry: AnswerEntry, q: ParsedQuery, msg: Buffer, limit: number): Buffer {
   const variants = entry.variants;
   const body = entry.pool
     ? randomSubset(entry.pool)

@@ -121,7 +121,7 @@ export function query(name: string, type: packet.RecordType | 'ANY' | number, op
 }
 
 /** One record as zone-file text: `name. ttl IN TYPE rdata`. */
-export function rrText(a: packet.Answer): string {
+function rrText(a: packet.Answer): string {
   const name = a.name === '.' ? '.' : `${a.name.toLowerCase()}.`;
   const fq = (n: string) => (n === '.' || n === '' ? '.' : `${n.toLowerCase()}.`);
   const head = `${name} ${(a as { ttl?: number }).ttl ?? 0} IN ${a.type}`;

@@ -12,7 +12,7 @@ import { isIPv6 } from 'node:net';
 
 export const HEADER_LENGTH = 12;
 /** Offset of the question name in every message: the target of every compression pointer we write. */
-export const QUESTION_OFFSET = 12;
+const QUESTION_OFFSET = 12;
 const POINTER = 0xc000;
 const MAX_NAME_LENGTH = 255;
 const MAX_LABEL_LENGTH = 63;
@@ -197,7 +197,7 @@ export function labelsOfKey(key: string): string[] {
 }
 
 /** A label as it is on the wire (undoes the escaping of `labelsOfKey`). */
-export function unescapeLabel(label: string): string {
+function unescapeLabel(label: string): string {
   return label.includes('\\') ? label.replace(/\\(.)/g, '$1') : label;
 }
 
@@ -205,33 +205,10 @@ function wireLength(label: string): number {
   return Buffer.byteLength(unescapeLabel(label), 'latin1');
 }
 
-/** The wire key of a dotted name (lowercased; trailing dot optional). */
-export function keyOfName(name: string): string {
-  let key = '';
-  for (const label of splitName(name)) key += String.fromCharCode(label.length) + label;
-  return key + '\0';
-}
-
 /** Lowercase labels of a dotted name, without the root. */
 export function splitName(name: string): string[] {
   const n = name.toLowerCase().replace(/\.$/, '');
   return n === '' ? [] : n.split('.');
-}
-
-/** Presentation form of labels (`a.b.` style, root = `.`). */
-export function nameOf(labels: readonly string[]): string {
-  return labels.length === 0 ? '.' : labels.join('.') + '.';
-}
-
-/** Encodes a dotted name as labels (no compression), for names built from registry records. */
-export function nameBytes(labels: readonly string[]): Buffer {
-  const parts: number[] = [];
-  for (const label of labels) {
-    const b = Buffer.from(label, 'latin1');
-    parts.push(b.length, ...b);
-  }
-  parts.push(0);
-  return Buffer.from(parts);
 }
 
 /**

@@ -36,7 +36,7 @@ const RECORD_TYPES_IN_ANY_ORDER: readonly number[] = [TYPE.A, TYPE.AAAA, TYPE.SR
 /** Users' weighted record sets are pre-encoded as this many variants, each set in proportion to its weight. */
 const WEIGHT_VARIANTS = 100;
 
-export interface RegistryZonesOptions {
+interface RegistryZonesOptions {
   view: RegistryView;
   /** MULTIVALUE answers carry at most this many records. */
   maxAnswers?: number;

@@ -11,7 +11,7 @@ import type { Semaphore } from './semaphore.ts';
  */
 export const INTERVAL_JITTER_FRACTION = 0.05;
 /** A run that starts later than this fraction of the interval after it was due counts as missed. */
-export const MISSED_INTERVAL_FRACTION = 0.5;
+const MISSED_INTERVAL_FRACTION = 0.5;
 
 export interface CheckerOptions {
   probe: Probe;

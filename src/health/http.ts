@@ -21,7 +21,7 @@ export interface HttpProbeOptions {
 export const MAX_RESPONSE_HEAD_BYTES = 8192;
 
 /** The user agent, so endpoint owners can tell probes from traffic (Route 53 sends its own). */
-export const PROBE_USER_AGENT = 'Pharos-Health-Check/1';
+const PROBE_USER_AGENT = 'Pharos-Health-Check/1';
 
 const STATUS_LINE = /^HTTP\/\d\.\d (\d{3})(?:[ \t].*)?$/;
 

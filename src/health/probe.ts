@@ -71,7 +71,7 @@ export function describeError(err: unknown, phase: 'connect' | 'io'): { ok: fals
 }
 
 /** Longest reason kept; reasons are logged and stored with the health record. */
-export const MAX_REASON_LENGTH = 200;
+const MAX_REASON_LENGTH = 200;
 
 /** A single printable line of at most MAX_REASON_LENGTH characters. */
 export function oneLine(text: string): string {

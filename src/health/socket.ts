@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock } from '../lib/index.ts';
 import { DEFAULT_PROBE_TIMEOUT_MS, describeError, type ProbeCause, type ProbeResult } from './probe.ts';
 
-export interface SocketProbeOptions {
+interface SocketProbeOptions {
   host: string;
   port: number;
   /** Connect with TLS, certificates not verified (Route 53 does not verify either). */
@@ -14,7 +14,7 @@ export interface SocketProbeOptions {
 }
 
 /** What a protocol does on top of the connection. */
-export interface SocketSession {
+interface SocketSession {
   /** Called once connected (after the TLS handshake for TLS); may write. Return a result to finish now. */
   onConnect(socket: net.Socket): Outcome | undefined;
   /** Called per chunk; return a result to finish. */

@@ -21,7 +21,7 @@ export function newDeploymentId(): string {
   return `ecs-svc/${digits}`;
 }
 
-export interface NewTaskParams {
+interface NewTaskParams {
   clusterName: string;
   clusterArn: string;
   taskDefinition: TaskDefinitionRecord;

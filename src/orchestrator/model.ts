@@ -29,7 +29,7 @@ export const TASK_STATUSES = [
   'DEPROVISIONING',
   'STOPPED',
 ] as const;
-export type TaskStatus = (typeof TASK_STATUSES)[number];
+type TaskStatus = (typeof TASK_STATUSES)[number];
 
 export type StopCode = 'TaskFailedToStart' | 'EssentialContainerExited' | 'UserInitiated' | 'ServiceSchedulerInitiated' | 'TerminationNotice';
 
@@ -108,7 +108,7 @@ export interface TaskDefinitionRecord {
   extra: Record<string, unknown>;
 }
 
-export interface AwsVpcConfiguration {
+interface AwsVpcConfiguration {
   subnets: string[];
   securityGroups?: string[];
   assignPublicIp?: 'ENABLED' | 'DISABLED';
@@ -130,8 +130,8 @@ export interface DeploymentConfiguration {
   deploymentCircuitBreaker: { enable: boolean; rollback: boolean };
 }
 
-export type DeploymentStatus = 'PRIMARY' | 'ACTIVE' | 'INACTIVE';
-export type RolloutState = 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+type DeploymentStatus = 'PRIMARY' | 'ACTIVE' | 'INACTIVE';
+type RolloutState = 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
 
 export interface DeploymentRecord {
   /** `ecs-svc/` + 19 digits (docs/compatibility.md#protocol-and-identifiers). */

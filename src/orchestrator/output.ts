@@ -24,7 +24,7 @@ function clean<T extends Record<string, unknown>>(o: T): T {
 const tagsOut = (tags: EcsTag[]) => tags.map((t) => ({ key: t.key, value: t.value }));
 
 /** Task counts of a set of tasks, as ECS reports them. */
-export interface TaskCounts {
+interface TaskCounts {
   running: number;
   pending: number;
 }

@@ -15,7 +15,7 @@ export interface CloudMapWriter {
 }
 
 /** How long to wait for an asynchronous (de)registration to show in the snapshot before going on. */
-export const REGISTRATION_VISIBLE_TIMEOUT_MS = 5000;
+const REGISTRATION_VISIBLE_TIMEOUT_MS = 5000;
 
 /** Retries (and their spacing) while another operation on the same instance is in flight: ~2 s in all. */
 const DUPLICATE_RETRIES = 80;

@@ -35,14 +35,14 @@ export const BACKOFF_MAX_MS = 60_000;
 /** STOPPED tasks stay visible to DescribeTasks this long (ECS keeps them at least an hour). */
 export const STOPPED_TASK_RETENTION_MS = 60 * 60 * 1000;
 /** How often STOPPED tasks past their retention are looked for (a full scan of the task keys). */
-export const COLLECT_INTERVAL_MS = 60_000;
+const COLLECT_INTERVAL_MS = 60_000;
 /** Deployment circuit breaker threshold: half the desired count, at least 3 and at most 200 failed tasks (the ECS rule). */
-export const CIRCUIT_BREAKER_MIN = 3;
-export const CIRCUIT_BREAKER_MAX = 200;
+const CIRCUIT_BREAKER_MIN = 3;
+const CIRCUIT_BREAKER_MAX = 200;
 /** ECS's stopped reason for tasks replaced after failing their container health checks. */
 export const UNHEALTHY_REASON = 'Task failed container health checks';
 
-export interface SchedulerOptions {
+interface SchedulerOptions {
   store: EcsStore;
   clock: Clock;
   logger: Logger;

@@ -2,7 +2,7 @@ import { PharosError } from '../lib/index.ts';
 import { STORE_KEY_EXISTS, retryOnConflict, type KV } from '../store/index.ts';
 import { SERVER_EXCEPTION } from './errors.ts';
 
-export interface Versioned<T> {
+interface Versioned<T> {
   value: T;
   revision: number;
 }

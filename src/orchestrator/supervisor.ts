@@ -20,16 +20,16 @@ import type { TaskRegistrar, TaskSource } from './tasksource.ts';
 import { exitCodeOf, macOf, stopTimeoutMs, taskSpecOf } from './taskspec.ts';
 
 /** How often every local task's registration is re-checked (retries after a registry error). */
-export const RESYNC_INTERVAL_MS = 2000;
+const RESYNC_INTERVAL_MS = 2000;
 /** SIGTERM→SIGKILL wait when the server itself shuts down: short, so shutdown is not held up for minutes. */
-export const SHUTDOWN_STOP_TIMEOUT_MS = 3000;
+const SHUTDOWN_STOP_TIMEOUT_MS = 3000;
 /**
  * Task starts in flight at once on this node: a service scaled to hundreds must not fork hundreds
  * of processes and namespaces in the same instant on a small machine; the rest wait in PENDING.
  */
-export const MAX_CONCURRENT_STARTS = 32;
+const MAX_CONCURRENT_STARTS = 32;
 /** Runtime handles of stopped tasks kept for their logs (`pharos logs`), newest last. */
-export const STOPPED_LOGS_KEPT = 200;
+const STOPPED_LOGS_KEPT = 200;
 
 /** The ECS stopped reasons Pharos writes (ECS wording where ECS has one). */
 export const STOP_REASONS = {
@@ -39,7 +39,7 @@ export const STOP_REASONS = {
   neverStarted: 'Task stopped before it started',
 } as const;
 
-export interface SupervisorOptions {
+interface SupervisorOptions {
   /** Where task records come from and go to: the store in a server, the API in an agent. */
   source: TaskSource;
   runtime: Runtime;

@@ -5,7 +5,7 @@ import { arr, bool, int, isObject, objects, str, strings, type Json } from './va
 
 /** `family` and container names: ECS allows up to 255 letters, digits, hyphens and underscores. */
 /** Container health check limits and defaults, in seconds (docs/compatibility.md#container-health-checks). */
-export const HEALTH_CHECK_LIMITS = {
+const HEALTH_CHECK_LIMITS = {
   interval: { min: 5, max: 300, default: 30 },
   timeout: { min: 2, max: 60, default: 5 },
   retries: { min: 1, max: 10, default: 3 },

@@ -38,10 +38,10 @@ const MAX_WEIGHT = 255;
 const MAX_VALUES = 400;
 const MAX_SET_IDENTIFIER = 128;
 /** Users' record sets in one zone: Route 53's default quota per hosted zone (it also bounds a batch's checks). */
-export const MAX_RECORD_SETS_PER_ZONE = 10_000;
+const MAX_RECORD_SETS_PER_ZONE = 10_000;
 
 /** The user record sets of one zone, by store key, as the batch changes them. */
-export type ZoneState = Map<string, ZoneRecordSetRecord>;
+type ZoneState = Map<string, ZoneRecordSetRecord>;
 
 /** Applies `changes` to `state` (mutated) or returns the messages of the changes refused. */
 export function applyChanges(zones: HostedZones, zone: ZoneView, state: ZoneState, changes: readonly ChangeInput[]): string[] {

@@ -43,7 +43,7 @@ export interface ZoneView {
   private: boolean;
 }
 
-export interface HostedZonesOptions {
+interface HostedZonesOptions {
   view: RegistryView;
   /** Address records of `ns.dns.<zone>` when DNS serves them (its listening address, if concrete). */
   nsAddress?: string;
@@ -144,7 +144,7 @@ export function compareSets(a: Pick<RecordSetView, 'Name' | 'Type' | 'SetIdentif
   return compareNames(a.Name, b.Name) || (a.Type < b.Type ? -1 : a.Type > b.Type ? 1 : 0) || ((a.SetIdentifier ?? '') < (b.SetIdentifier ?? '') ? -1 : (a.SetIdentifier ?? '') > (b.SetIdentifier ?? '') ? 1 : 0);
 }
 
-export function userSetView(r: ZoneRecordSetRecord): RecordSetView {
+function userSetView(r: ZoneRecordSetRecord): RecordSetView {
   return {
     Name: presentName(r.name),
     Type: r.type,

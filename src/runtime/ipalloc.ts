@@ -5,7 +5,7 @@ export const DEFAULT_TASK_CIDR = '198.18.0.0/16';
 /** A task network needs a gateway and at least one task address. */
 const MAX_PREFIX = 30;
 
-export interface Cidr {
+interface Cidr {
   /** Network address as a 32-bit unsigned integer. */
   base: number;
   prefix: number;
@@ -21,7 +21,7 @@ export function parseIpv4(s: string): number | undefined {
   return ((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0;
 }
 
-export function formatIpv4(n: number): string {
+function formatIpv4(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }
 

@@ -19,7 +19,7 @@
 /** ECS network modes Pharos runs (`none` is rejected by the orchestrator before it gets here). */
 export type NetworkMode = 'host' | 'bridge' | 'awsvpc';
 
-export type PortProtocol = 'tcp' | 'udp';
+type PortProtocol = 'tcp' | 'udp';
 
 export interface PortMappingSpec {
   /** The port the process listens on. 1–65535. */

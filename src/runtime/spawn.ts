@@ -5,9 +5,9 @@ import path from 'node:path';
 /** PATH used when neither the container nor the server has one (Docker's default). */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** A host networking command (`ip`, `nsenter`) that takes longer than this is stuck, not slow. */
-export const HOST_COMMAND_TIMEOUT_MS = 10_000;
+const HOST_COMMAND_TIMEOUT_MS = 10_000;
 
-export type Resolved = { ok: true; file: string } | { ok: false; detail: string };
+type Resolved = { ok: true; file: string } | { ok: false; detail: string };
 
 /**
  * Finds the executable a container's argv[0] names, the way execvp would: a name with a `/` is a
@@ -47,7 +47,7 @@ export async function isDirectory(dir: string): Promise<boolean> {
   }
 }
 
-export interface HostCommandResult {
+interface HostCommandResult {
   code: number;
   stdout: string;
   stderr: string;

@@ -5,7 +5,7 @@ import { DEFAULT_PATH, isDirectory, resolveExecutable } from './spawn.ts';
 import { currentUid, dropPrivileges, resolveUser, type TaskUser } from './users.ts';
 
 /** ECS allows 10 containers per task definition; more is a mistake, not a workload. */
-export const MAX_CONTAINERS_PER_TASK = 10;
+const MAX_CONTAINERS_PER_TASK = 10;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
 
 /** How one container is launched: the resolved program, its arguments, environment and cwd. */
@@ -107,7 +107,7 @@ function isPort(p: unknown): p is number {
 }
 
 /** Docker's rule: ENTRYPOINT ++ CMD. */
-export function argvOf(c: ContainerSpec): string[] {
+function argvOf(c: ContainerSpec): string[] {
   return [...(c.entryPoint ?? []), ...(c.command ?? [])];
 }
 
@@ -115,7 +115,7 @@ export function argvOf(c: ContainerSpec): string[] {
  * The environment a container starts with: a small base (never the server's own environment,
  * which may hold credentials) overlaid with the spec's variables.
  */
-export function containerEnv(c: ContainerSpec, taskId: string, owner = '', user?: TaskUser): Record<string, string> {
+function containerEnv(c: ContainerSpec, taskId: string, owner = '', user?: TaskUser): Record<string, string> {
   return {
     PATH: process.env.PATH ?? DEFAULT_PATH,
     HOME: user === undefined ? '/root' : (user.home ?? '/'),

@@ -13,7 +13,7 @@ import type { KV, WatchEvent } from './kv.ts';
 import { MAX_TXN_OPS } from './validate.ts';
 
 /** A store under test, plus a way to close it and open the same data again (persistence). */
-export type ConformanceKV = KV & {
+type ConformanceKV = KV & {
   /** Closes this handle and opens the same store again. */
   reopen(): Promise<KV>;
 };

@@ -17,23 +17,21 @@ import type { KV, KeyValue, ListOptions, ListResult, TxnOp, Watch, WatchEvent } 
 import { createMetrics, prepareStatements, SCHEMA, SCHEMA_VERSION, toEvent, type HistoryRow, type LatestRow, type SqliteMetrics, type Statements } from './sqliteschema.ts';
 import { PREFIX_END, checkKey, checkList, checkOps, watchRefusal } from './validate.ts';
 
-export { MAX_KEY_BYTES, MAX_LIST_LIMIT, MAX_VALUE_BYTES } from './validate.ts';
-
 /** At most this many queued writes go into one SQLite transaction, so one flush never blocks the loop for long. */
-export const MAX_BATCH_WRITES = 1000;
+const MAX_BATCH_WRITES = 1000;
 /** Catch-up reads history in pages this big, yielding between pages, so a far-behind watcher cannot stall writers. */
 export const WATCH_PAGE_ROWS = 5000;
 /** Compaction deletes history in windows of this many revisions, one short transaction each. */
-export const COMPACT_BATCH_REVISIONS = 250;
+const COMPACT_BATCH_REVISIONS = 250;
 
 /**
  * How long `open` waits for another process's lock on the file: long enough for a server that is
  * exiting to let go, short enough that a second server on the same file fails fast.
  */
-export const OPEN_LOCK_TIMEOUT_MS = 500;
+const OPEN_LOCK_TIMEOUT_MS = 500;
 
 /** Size the -wal file is truncated to after a checkpoint: a few thousand commits' worth. */
-export const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
+const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 
 export interface SqliteKVOptions {
   clock?: Clock;

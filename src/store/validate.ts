@@ -2,11 +2,11 @@ import { InvalidArgumentError, StoreClosedError } from './errors.ts';
 import type { TxnOp } from './kv.ts';
 
 /** etcd's default request limit is 1.5 MiB; values are JSON records far smaller than this. */
-export const MAX_VALUE_BYTES = 1024 * 1024;
+const MAX_VALUE_BYTES = 1024 * 1024;
 /** Keys are paths built from ids; anything longer is a bug or an attack. */
-export const MAX_KEY_BYTES = 4096;
+const MAX_KEY_BYTES = 4096;
 /** Largest page a `list` may ask for; larger lists page with `after`. Unlimited when no limit is given. */
-export const MAX_LIST_LIMIT = 1_000_000;
+const MAX_LIST_LIMIT = 1_000_000;
 /** etcd's default `--max-txn-ops`: a txn with more ops is refused by etcd, so by every backend. */
 export const MAX_TXN_OPS = 128;
 /** The upper bound of a prefix range: U+10FFFF sorts after every character a key can hold. */
