@@ -164,3 +164,29 @@ export function demux(docker: Docker, stream: Readable | Duplex): { stdout: Pass
   stream.once('error', end);
   return { stdout, stderr };
 }
+
+/** A stopped container that `remove` cannot delete is retried this many times (the engine may still be tearing it down). */
+const REMOVE_ATTEMPTS = 3;
+
+/** Sends `signal` to a container; one that is not running any more (409) or gone (404) is what a kill wanted anyway. */
+export async function killContainer(handle: Docker.Container, signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+  try {
+    await handle.kill({ signal });
+  } catch {
+    // not running any more, or gone
+  }
+}
+
+/** `rm -f -v`, retried while the engine is still tearing the container down; a container already gone is fine. */
+export async function removeContainer(handle: Docker.Container): Promise<void> {
+  for (let i = 0; i < REMOVE_ATTEMPTS; i++) {
+    try {
+      await handle.remove({ force: true, v: true });
+      return;
+    } catch (err) {
+      if (statusOf(err) === 404) return;
+      if (i === REMOVE_ATTEMPTS - 1) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100 * (i + 1)));
+    }
+  }
+}

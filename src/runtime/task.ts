@@ -14,6 +14,7 @@ import type {
 } from './runtime.ts';
 import { asUser, type Launch } from './spec.ts';
 import { DEFAULT_PATH, killGroup, resolveExecutable } from './spawn.ts';
+import { TaskBook } from './taskbook.ts';
 
 /** ECS keeps the first 1 KiB of a health check's output; a little more helps debugging. */
 export const EXEC_OUTPUT_LIMIT = 4096;
@@ -52,16 +53,8 @@ export class ProcessTask implements RunningTask {
   readonly #network: TaskNetwork;
   readonly #containers: Container[] = [];
   readonly #logs = new LogRing();
-  readonly #exits: ContainerExit[] = [];
-  readonly #listeners = new Set<(exit: ContainerExit) => void>();
   readonly #execs = new Set<number>();
-  readonly #onFinal: () => void;
-  #resolveStopped!: () => void;
-  #stopPromise?: Promise<void>;
-  #stopRequested = false;
-  #finalizing = false;
-  #final = false;
-  #spawned = false;
+  readonly #book: TaskBook;
 
   private constructor(taskId: string, networkMode: NetworkMode, network: TaskNetwork, onFinal: () => void) {
     this.taskId = taskId;
@@ -70,8 +63,15 @@ export class ProcessTask implements RunningTask {
     if (network.netns !== undefined) this.netns = network.netns;
     this.networkBindings = network.bindings;
     this.#network = network;
-    this.#onFinal = onFinal;
-    this.stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
+    this.#book = new TaskBook(
+      taskId,
+      () => {
+        for (const pgid of this.#execs) killGroup(pgid, 'SIGKILL');
+        return this.#network.release();
+      },
+      onFinal,
+    );
+    this.stopped = this.#book.stopped;
   }
 
   /**
@@ -94,15 +94,13 @@ export class ProcessTask implements RunningTask {
       }
       if (signal?.aborted) throw new RuntimeAbortedError(taskId);
     } catch (err) {
-      task.#stopRequested = true;
-      for (const c of task.#containers) if (c.status.state === 'RUNNING') killGroup(c.status.pid, 'SIGKILL');
-      task.#spawned = true;
-      task.#maybeFinalize();
+      task.#book.requestStop();
+      for (const s of task.#book.running()) killGroup(s.pid, 'SIGKILL');
+      task.#book.launched();
       await task.stopped;
       throw err;
     }
-    task.#spawned = true;
-    task.#maybeFinalize();
+    task.#book.launched();
     return task;
   }
 
@@ -126,6 +124,7 @@ export class ProcessTask implements RunningTask {
     const status: ContainerStatus = { name: l.name, essential: l.essential, pid: child.pid!, state: 'RUNNING', startedAt: new Date() };
     const c: Container = { launch: l, child, status };
     this.#containers.push(c);
+    this.#book.track(status);
     for (const stream of ['stdout', 'stderr'] as const) {
       const split = new LineSplitter((line) => this.#logs.push({ container: l.name, stream, line, at: Date.now() }));
       child[stream]!.on('data', (chunk: Buffer) => split.write(chunk));
@@ -138,70 +137,25 @@ export class ProcessTask implements RunningTask {
   #onExit(c: Container, code: number | null, sig: NodeJS.Signals | null): void {
     // Whatever the main process left behind in its group goes with it.
     killGroup(c.status.pid, 'SIGKILL');
-    c.status.state = 'STOPPED';
-    c.status.exitCode = code;
-    c.status.signal = sig;
-    c.status.stoppedAt = new Date();
-    const exit: ContainerExit = {
-      taskId: this.taskId,
-      name: c.launch.name,
-      essential: c.launch.essential,
-      exitCode: code,
-      signal: sig,
-      stopRequested: this.#stopRequested,
-      reason: sig !== null ? `killed by ${sig}` : `exited with code ${code}`,
-    };
-    this.#exits.push(exit);
-    for (const l of this.#listeners) callListener(l, exit);
-    this.#maybeFinalize();
-  }
-
-  #maybeFinalize(): void {
-    if (!this.#spawned || this.#finalizing) return;
-    if (this.#containers.some((c) => c.status.state === 'RUNNING')) return;
-    this.#finalizing = true;
-    for (const pgid of this.#execs) killGroup(pgid, 'SIGKILL');
-    void this.#network.release().finally(() => {
-      this.#final = true;
-      this.#onFinal();
-      this.#resolveStopped();
-    });
+    this.#book.exited(c.status, code, sig);
   }
 
   containers(): ContainerStatus[] {
-    return this.#containers.map((c) => ({ ...c.status }));
+    return this.#book.containers();
   }
 
   onContainerExit(listener: (exit: ContainerExit) => void): () => void {
-    this.#listeners.add(listener);
-    const past = [...this.#exits];
-    if (past.length > 0) {
-      queueMicrotask(() => {
-        if (this.#listeners.has(listener)) for (const e of past) callListener(listener, e);
-      });
-    }
-    return () => this.#listeners.delete(listener);
+    return this.#book.subscribe(listener);
   }
 
   stop({ timeoutMs }: StopOptions): Promise<void> {
-    this.#stopPromise ??= this.#stop(timeoutMs);
-    return this.#stopPromise;
-  }
-
-  async #stop(timeoutMs: number): Promise<void> {
-    this.#stopRequested = true;
-    const running = () => this.#containers.filter((c) => c.status.state === 'RUNNING');
-    for (const c of running()) killGroup(c.status.pid, 'SIGTERM');
-    let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, timeoutMs))));
-    await Promise.race([this.stopped, graceOver]);
-    clearTimeout(timer);
-    for (const c of running()) killGroup(c.status.pid, 'SIGKILL');
-    await this.stopped;
+    return this.#book.stop(timeoutMs, (sig) => {
+      for (const s of this.#book.running()) killGroup(s.pid, sig);
+    });
   }
 
   async exec(argv: string[], options: ExecOptions): Promise<ExecResult> {
-    if (this.#finalizing) throw new TaskStoppedError(this.taskId);
+    if (this.#book.finalizing) throw new TaskStoppedError(this.taskId);
     const c = (options.container === undefined ? undefined : this.#containers.find((x) => x.launch.name === options.container)) ?? this.#containers[0]!;
     const { env, cwd } = c.launch;
     if (argv.length === 0 || argv.some((a) => typeof a !== 'string' || a.includes('\0'))) {
@@ -209,7 +163,7 @@ export class ProcessTask implements RunningTask {
     }
     const r = await resolveExecutable(argv[0]!, env.PATH ?? DEFAULT_PATH, cwd);
     if (!r.ok) return { exitCode: 127, signal: null, timedOut: false, output: `exec: executable "${argv[0]}" ${r.detail}` };
-    if (this.#finalizing) throw new TaskStoppedError(this.taskId);
+    if (this.#book.finalizing) throw new TaskStoppedError(this.taskId);
     // Health-check commands run as the container's user, like the container itself.
     const dropped = asUser(c.launch.user, r.file, argv.slice(1));
     const { file, args } = this.#network.wrap(dropped.file, dropped.args);
@@ -249,14 +203,6 @@ export class ProcessTask implements RunningTask {
 
   /** True once every container exited and resources were released. */
   get isFinal(): boolean {
-    return this.#final;
-  }
-}
-
-function callListener(l: (exit: ContainerExit) => void, exit: ContainerExit): void {
-  try {
-    l(exit);
-  } catch {
-    // A listener's bug must not break process bookkeeping; listeners log their own errors.
+    return this.#book.isFinal;
   }
 }
