@@ -3,7 +3,7 @@
  * the same run.
  *
  *   node --import tsx bench/dns.ts [--seconds 8] [--rounds 3] [--services 1000] [--instances 4]
- *                                  [--workers 2] [--base <checkout>] [--profile <dir>]
+ *                                  [--workers 2] [--base <checkout>] [--profile <dir>] [--dgram]
  *
  * - Pharos is `bin/pharos.js server` (as the README starts it), populated through its API: one
  *   private DNS namespace `bench.local`, N services × M instances (A + SRV records, MULTIVALUE).
@@ -18,6 +18,8 @@
  *   so load from others hits all alike; a probe query every millisecond alongside gives latency
  *   percentiles under that load; the server's CPU per answered query is the steadiest figure.
  * - `--profile <dir>`: the first Pharos server runs with `--cpu-prof` into that directory.
+ * - `--dgram`: also `pharos server --dns-io dgram` (node's dgram, one system call per datagram)
+ *   beside the default batched UDP I/O, in the same rounds, on one core.
  * - `--component`: also the DNS component alone (`bench/dns-server.ts`: store → snapshot → DNS
  *   server, no API, health, scheduler or metrics endpoint) over the first server's store, to
  *   show what the rest of the server adds to a query.
@@ -50,6 +52,7 @@ const WORKERS = flag('workers', 2);
 const BASE = text('base');
 const PROFILE = text('profile');
 const COMPONENT = args.includes('--component');
+const DGRAM = args.includes('--dgram');
 const ZONE = 'bench.local';
 const TTL = 60;
 /** dnsperf's outstanding-query window: enough to keep one fast server core busy. */
@@ -366,6 +369,7 @@ try {
   const pharos = await startPharos('pharos', [], ROOT, PROFILE);
   const one: Server[] = [pharos];
   if (COMPONENT) one.push(await startComponent(pharos.db));
+  if (DGRAM) one.push(await startPharos('pharos server --dns-io dgram', ['--dns-io', 'dgram']));
   if (BASE) one.push(await startPharos('pharos (base)', [], BASE));
   one.push(await startKnot(1));
   try {

@@ -3,7 +3,8 @@
  * Compiles src/ to dist/ (tsc -p tsconfig.build.json: ES modules with source maps) when dist/ is
  * missing or older than any source file; otherwise does nothing in a few milliseconds. `npm ci`
  * (prepare), `npm start` (prestart) and `npm test` (pretest) run it, so a fresh clone and an
- * edited checkout both run what src/ says. `--force` always builds.
+ * edited checkout both run what src/ says. `--force` always builds. Then the native addons
+ * (scripts/build-native.js), which are optional.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -36,3 +37,6 @@ if (stale) {
   }
   writeFileSync(STAMP, '');
 }
+
+const native = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build-native.js'), ...(process.argv.includes('--force') ? ['--force'] : [])], { cwd: ROOT, stdio: 'inherit' });
+if (native.status !== 0) process.stderr.write('build: scripts/build-native.js failed; DNS uses node\'s dgram\n');

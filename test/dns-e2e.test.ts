@@ -8,11 +8,11 @@ import dgram from 'node:dgram';
 import { promises as dnsPromises } from 'node:dns';
 import net from 'node:net';
 import { startDnsServer, type DnsServer } from '../src/dns/index.ts';
-import { decode, openFixture, query, tcpAsk, udpAsk, type Fixture } from '../src/dns/testutil.ts';
+import { decode, openFixture, query, tcpAsk, udpAsk, udpIoPaths, type Fixture } from '../src/dns/testutil.ts';
 import { createMetricsRegistry, silentLogger } from '../src/lib/index.ts';
 import { keys } from '../src/registry/index.ts';
 
-describe('DNS server over UDP and TCP', () => {
+for (const { io, skip } of udpIoPaths()) describe(`DNS server over UDP and TCP (UDP: ${io})`, { skip }, () => {
   let fx: Fixture;
   let server: DnsServer;
   let resolver: dnsPromises.Resolver;
@@ -38,7 +38,9 @@ describe('DNS server over UDP and TCP', () => {
       metrics,
       maxTcpConnections: 4,
       tcpIdleMs: 300,
+      io,
     });
+    assert.equal(server.io, io);
     resolver = new dnsPromises.Resolver({ timeout: 2000, tries: 1 });
     resolver.setServers([`127.0.0.1:${server.address.port}`]);
   });
@@ -109,13 +111,14 @@ describe('DNS server over UDP and TCP', () => {
     const ns2 = await fx2.namespace('upstream.test');
     const svc = await fx2.service(ns2, 'far', [{ type: 'A', ttl: 60 }]);
     await fx2.instance(svc, 'u-1', { AWS_INSTANCE_IPV4: '198.18.20.1' });
-    const upstream = await startDnsServer({ view: fx2.view, address: '127.0.0.1:0', logger: silentLogger(), metrics: createMetricsRegistry() });
+    const upstream = await startDnsServer({ view: fx2.view, address: '127.0.0.1:0', logger: silentLogger(), metrics: createMetricsRegistry(), io });
     const front = await startDnsServer({
       view: fx.view,
       address: '127.0.0.1:0',
       forward: `127.0.0.1:${upstream.address.port}`,
       logger: silentLogger(),
       metrics: createMetricsRegistry(),
+      io,
     });
     try {
       const r = new dnsPromises.Resolver({ timeout: 2000, tries: 1 });
@@ -153,6 +156,7 @@ describe('DNS server over UDP and TCP', () => {
       forwardTimeoutMs: 200,
       logger: silentLogger(),
       metrics: createMetricsRegistry(),
+      io,
     });
     try {
       const res = decode(await udpAsk(front.address.port, query('example.org', 'A'), 5000));

@@ -8,14 +8,14 @@ import assert from 'node:assert/strict';
 import { promises as dnsPromises } from 'node:dns';
 import type { RecordType } from 'dns-packet';
 import { startDnsServer, startDnsWorkers, type DnsServer, type DnsWorkers } from '../src/dns/index.ts';
-import { decode, openFixture, query, sectionText, tcpAsk, udpAsk, type Fixture } from '../src/dns/testutil.ts';
+import { decode, openFixture, query, sectionText, tcpAsk, udpAsk, udpIoPaths, type Fixture } from '../src/dns/testutil.ts';
 import { createMetricsRegistry, eventually, silentLogger, type Registry } from '../src/lib/index.ts';
 import type { ServiceRecord } from '../src/registry/index.ts';
 import { privateNamespace, register, startTestServer } from './helpers.ts';
 
 // Pools started with port 0 from one process share the socket (node's cluster keys shared handles by
 // the address as asked), so this pool closes before the server below starts its own.
-describe('a pool of two workers over a store', () => {
+for (const { io, skip } of udpIoPaths()) describe(`a pool of two workers over a store (UDP: ${io})`, { skip }, () => {
   let fx: Fixture;
   let pool: DnsWorkers;
   let single: DnsServer;
@@ -38,8 +38,8 @@ describe('a pool of two workers over a store', () => {
     await fx.health(checked, 'c-1', 'HEALTHY');
     await fx.health(checked, 'c-2', 'UNHEALTHY');
     metrics = createMetricsRegistry();
-    pool = await startDnsWorkers({ kv: fx.kv, workers: 2, address: '127.0.0.1:0', logger: silentLogger(), metrics });
-    single = await startDnsServer({ view: fx.view, address: '127.0.0.1:0', logger: silentLogger(), metrics: createMetricsRegistry() });
+    pool = await startDnsWorkers({ kv: fx.kv, workers: 2, address: '127.0.0.1:0', logger: silentLogger(), metrics, io });
+    single = await startDnsServer({ view: fx.view, address: '127.0.0.1:0', logger: silentLogger(), metrics: createMetricsRegistry(), io });
   });
 
   after(async () => {

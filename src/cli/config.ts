@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Credentials } from '../api/index.ts';
-import { DEFAULT_RRL, autoDnsWorkers, MAX_DNS_WORKERS, type RrlOptions } from '../dns/index.ts';
+import { DEFAULT_RRL, autoDnsWorkers, MAX_DNS_WORKERS, UDP_IO_CHOICES, type RrlOptions, type UdpIo } from '../dns/index.ts';
 import { LOG_LEVELS, PharosError, formatHostPort, parseHostPort as parseAddress, type HostPort, type LogLevel } from '../lib/index.ts';
 import { parseEngineUrl, RUNTIME_CHOICES, type RuntimeChoice } from '../runtime/index.ts';
 
@@ -41,6 +41,8 @@ export interface ServerConfig {
   dnsRrl: RrlOptions | 'auto' | undefined;
   /** DNS server processes; 1 = in the server process, more = that many workers sharing the socket (src/dns/workers.ts). */
   dnsWorkers: number;
+  /** DNS UDP I/O: batch (recvmmsg/sendmmsg, native addon), dgram (node's), auto = batch when the addon loads. */
+  dnsIo: UdpIo;
   taskCidr: string;
   /** The host bridge awsvpc task namespaces join; another name lets servers and agents on one host keep apart. */
   taskBridge: string;
@@ -153,6 +155,15 @@ export const SETTINGS: readonly Setting<keyof ServerConfig>[] = [
     default: '1',
     help: 'Processes answering DNS: 1 answers in the server process; n > 1 runs n worker processes sharing the DNS socket, each with its own copy of the snapshot (a dead one is restarted); auto = cores - 1.',
     parse: parseDnsWorkers,
+  }),
+  setting({
+    key: 'dnsIo',
+    flag: '--dns-io',
+    env: 'PHAROS_DNS_IO',
+    arg: UDP_IO_CHOICES.join('|'),
+    default: 'auto',
+    help: "How DNS reads and writes UDP: batch = many datagrams per system call (recvmmsg/sendmmsg, the native addon npm ci builds; start fails without it), dgram = node's dgram, one datagram per call; auto = batch when the addon loads, else dgram with a warning.",
+    parse: parseDnsIo,
   }),
   setting({ key: 'taskCidr', flag: '--task-cidr', env: 'PHAROS_TASK_CIDR', arg: 'cidr', default: '198.18.0.0/16', help: 'IPv4 range task network namespaces get their addresses from.', parse: parseCidr }),
   setting({ key: 'taskBridge', flag: '--task-bridge', env: 'PHAROS_TASK_BRIDGE', arg: 'name', default: 'pharos0', help: 'Host bridge for task network namespaces. Servers (and agents) sharing a host may share it with distinct --task-cidr values, or each use their own; a bridge is deleted only by the server that created it.', parse: parseBridge }),
@@ -453,6 +464,11 @@ export function parseUnprivilegedUser(raw: string): string {
   if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}$/.test(user)) throw new Error(`${JSON.stringify(raw)} is not a user name or uid`);
   if (user === 'root' || /^0+$/.test(user)) throw new Error('must not be root: tasks of unauthenticated requests run as this user');
   return user;
+}
+
+function parseDnsIo(raw: string): UdpIo {
+  if (!(UDP_IO_CHOICES as readonly string[]).includes(raw.trim())) throw new Error(`must be one of ${UDP_IO_CHOICES.join(', ')}`);
+  return raw.trim() as UdpIo;
 }
 
 function parseDnsWorkers(raw: string): number {

@@ -140,6 +140,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       address: config.dnsAddr,
       forward: config.dnsForward,
       maxAnswers: config.dnsMaxAnswers,
+      io: config.dnsIo,
       // Forged sources make an open UDP port an amplifier; on loopback nobody can forge them.
       ...(rrl ? { rrl } : {}),
       logger: logger.child({ module: 'dns' }),

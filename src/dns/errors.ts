@@ -11,6 +11,8 @@ export const DNS_REFUSED = 'DnsRefused';
 export const DNS_BAD_VERSION = 'DnsBadVersion';
 export const DNS_UPSTREAM_FAILED = 'DnsUpstreamFailed';
 export const DNS_BAD_ADDRESS = 'DnsBadAddress';
+/** `--dns-io batch` asked for, but the native batched UDP addon cannot be used here. */
+export const DNS_IO_UNAVAILABLE = 'DnsIoUnavailable';
 
 export function dnsError(code: string, message: string, cause?: unknown): PharosError {
   return new PharosError(code, message, { cause });

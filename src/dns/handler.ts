@@ -3,6 +3,7 @@ import type { ParsedQuery } from './wire.ts';
 
 /** A query as handlers see it: the parsed question plus the raw message. */
 export interface DnsRequest extends ParsedQuery {
+  /** The message as received; valid only during `serve` (batched UDP reuses its bytes): copy what a later step needs. */
   msg: Buffer;
   transport: 'udp' | 'tcp';
 }

@@ -6,3 +6,4 @@ export type { DnsHandler, DnsRequest, DnsReply } from './handler.ts';
 export * from './errors.ts';
 export { startDnsWorkers, autoDnsWorkers, MAX_DNS_WORKERS, type DnsWorkers, type DnsWorkersOptions } from './workers.ts';
 export { DEFAULT_RRL, ResponseRateLimiter, type RrlOptions } from './rrl.ts';
+export { UDP_IO_CHOICES, type UdpIo } from './udpbatch.ts';

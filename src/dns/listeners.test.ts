@@ -10,7 +10,7 @@ import { createMetricsRegistry, isPharosError, silentLogger } from '../lib/index
 import { DNS_BAD_ADDRESS } from './errors.ts';
 import { startDnsServer, type DnsServer } from './server.ts';
 import type { ServiceRecord } from '../registry/index.ts';
-import { decode, openFixture, query, type Fixture } from './testutil.ts';
+import { decode, openFixture, query, udpIoPaths, type Fixture } from './testutil.ts';
 
 /** A second loopback address (all of 127.0.0.0/8 is local on Linux). */
 const SECOND = '127.0.0.2';
@@ -44,7 +44,7 @@ function tcpQuery(host: string, port: number, msg: Buffer): Promise<Buffer> {
   });
 }
 
-describe('DNS server listeners', () => {
+for (const { io, skip } of udpIoPaths()) describe(`DNS server listeners (UDP: ${io})`, { skip }, () => {
   let fx: Fixture;
   let server: DnsServer;
   let web: ServiceRecord;
@@ -55,7 +55,8 @@ describe('DNS server listeners', () => {
     const ns = await fx.namespace('local-1');
     web = await fx.service(ns, 'web', [{ type: 'A', ttl: 60 }]);
     await fx.instance(web, 'i-1', { AWS_INSTANCE_IPV4: '198.18.0.1' });
-    server = await startDnsServer({ view: fx.view, address: '127.0.0.1:0', logger: silentLogger(), metrics });
+    server = await startDnsServer({ view: fx.view, address: '127.0.0.1:0', logger: silentLogger(), metrics, io });
+    assert.equal(server.io, io);
   });
 
   after(async () => {
@@ -102,7 +103,7 @@ describe('DNS server listeners', () => {
   });
 
   test('close closes every listener, and no listener can be added afterwards', async () => {
-    const s = await startDnsServer({ view: fx.view, address: '127.0.0.1:0', logger: silentLogger(), metrics: createMetricsRegistry() });
+    const s = await startDnsServer({ view: fx.view, address: '127.0.0.1:0', logger: silentLogger(), metrics: createMetricsRegistry(), io });
     const extra = await s.addListener({ host: SECOND, port: 0 });
     await s.close();
     await assert.rejects(tcpQuery(SECOND, extra.port, query('web.local-1', 'A')), { code: 'ECONNREFUSED' });

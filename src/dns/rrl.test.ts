@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { createMetricsRegistry, eventually, silentLogger } from '../lib/index.ts';
 import { ResponseRateLimiter, truncated } from './rrl.ts';
 import { startDnsServer, type DnsServer } from './server.ts';
-import { decode, openFixture, query, tcpAsk, type Fixture } from './testutil.ts';
+import { decode, openFixture, query, tcpAsk, udpIoPaths, type Fixture } from './testutil.ts';
 
 describe('response-rate limiting', () => {
   test('a token bucket per client /24 and answer kind: past the rate, every slip-th answer goes out truncated', () => {
@@ -43,7 +43,7 @@ describe('response-rate limiting', () => {
     assert.equal(res.questions[0]?.name, 'web.local-1');
   });
 
-  describe('on a real UDP socket', () => {
+  for (const { io, skip } of udpIoPaths()) describe(`on a real UDP socket (${io})`, { skip }, () => {
     let fx: Fixture;
     let server: DnsServer;
     before(async () => {
@@ -51,7 +51,7 @@ describe('response-rate limiting', () => {
       const ns = await fx.namespace('local-1');
       const svc = await fx.service(ns, 'big', [{ type: 'A', ttl: 5 }]);
       for (let i = 1; i <= 8; i++) await fx.instance(svc, `b-${i}`, { AWS_INSTANCE_IPV4: `198.18.80.${i}` });
-      server = await startDnsServer({ view: fx.view, address: '127.0.0.1:0', logger: silentLogger(), metrics: createMetricsRegistry(), rrl: { responsesPerSecond: 10, slip: 2 } });
+      server = await startDnsServer({ view: fx.view, address: '127.0.0.1:0', logger: silentLogger(), metrics: createMetricsRegistry(), rrl: { responsesPerSecond: 10, slip: 2 }, io });
     });
     after(async () => {
       await server.close();

@@ -3,12 +3,13 @@ import net from 'node:net';
 import { PharosError, parseHostPort as parseAddress, systemClock, type Clock, type HostPort, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
 import type { RegistryView } from '../registry/index.ts';
 import { randomSubset, type AnswerEntry } from './answer.ts';
-import { DNS_BAD_ADDRESS, DNS_BAD_VERSION, DNS_REFUSED, dnsError, rcodeFor } from './errors.ts';
+import { DNS_BAD_ADDRESS, DNS_BAD_VERSION, DNS_IO_UNAVAILABLE, DNS_REFUSED, dnsError, rcodeFor } from './errors.ts';
 import { Forwarder } from './forward.ts';
 import type { DnsHandler, DnsReply, DnsRequest } from './handler.ts';
 import { DnsMetrics } from './metrics.ts';
 import { RegistryZones, DEFAULT_MAX_ANSWERS } from './zones.ts';
 import { ResponseRateLimiter, truncated, type RrlOptions } from './rrl.ts';
+import { serveBatched, udpBatchAddon, type BatchedUdp, type UdpIo, type UdpReply } from './udpbatch.ts';
 import {
   CLASS_IN,
   FLAG,
@@ -88,13 +89,15 @@ export class DnsResponder {
   /**
    * Answers one message. Returns undefined when it must not be answered (no header, or a
    * response), a Buffer, or a Promise of one when a handler is asynchronous (the forwarder).
-   * Never throws.
+   * Never throws. `msg` is read only until this returns: the batched UDP path reuses its bytes.
    */
   respond(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | Promise<Buffer> | undefined {
     // A bug must cost one SERVFAIL, not the process: nothing below may throw past here.
     try {
       const out = this.answer(msg, transport);
-      return out instanceof Promise ? out.catch((err: unknown) => this.internalError(msg, err)) : out;
+      if (!(out instanceof Promise)) return out;
+      const header = Buffer.from(msg.subarray(0, HEADER_LENGTH)); // `msg` is the caller's only until we return
+      return out.catch((err: unknown) => this.internalError(header, err));
     } catch (err) {
       return this.internalError(msg, err);
     }
@@ -149,9 +152,11 @@ export class DnsResponder {
       return this.failed(q, msg, err, started);
     }
     if (reply instanceof Promise) {
+      // Handlers copy what they need of `msg` before going asynchronous; the answer needs the question.
+      const question = Buffer.from(msg.subarray(0, q.questionEnd));
       return reply.then(
-        (r) => this.finish(q, msg, r, limit, started),
-        (err: unknown) => this.failed(q, msg, err, started),
+        (r) => this.finish(q, question, r, limit, started),
+        (err: unknown) => this.failed(q, question, err, started),
       );
     }
     return this.finish(q, msg, reply, limit, started);
@@ -256,6 +261,12 @@ export interface DnsServerOptions extends DnsResponderOptions {
   shared?: boolean;
   /** Response-rate limiting of UDP answers (rrl.ts); none when absent. */
   rrl?: RrlOptions;
+  /**
+   * UDP I/O: `batch` = recvmmsg/sendmmsg through the native addon (udpbatch.ts; start fails
+   * without it), `dgram` = node's dgram, `auto` (default) = batch when the addon loads, else
+   * dgram (logged once).
+   */
+  io?: UdpIo;
 }
 
 export interface DnsServer {
@@ -272,6 +283,8 @@ export interface DnsServer {
   addListener(address: string | { host: string; port: number }): Promise<{ host: string; port: number }>;
   /** Every address served, the first one first. */
   listeners(): { host: string; port: number }[];
+  /** How UDP is read and written on every listener: `batch` or `dgram` (`auto` resolved). */
+  io: 'batch' | 'dgram';
   close(): Promise<void>;
 }
 
@@ -280,11 +293,28 @@ interface Listener {
   address: { host: string; port: number };
   udp: dgram.Socket;
   tcp: net.Server;
+  /** The batched reader of `udp`, when it has one: closed before the socket. */
+  batched?: BatchedUdp;
+}
+
+/** `auto` falls back to dgram once per process with one log line, not once per listener or worker. */
+let fallbackLogged = false;
+
+/** Resolves `auto`; `batch` without a usable addon is an error, since it was asked for by name. */
+function chooseUdpIo(io: UdpIo, logger: Logger): 'batch' | 'dgram' {
+  if (io === 'dgram') return 'dgram';
+  const addon = udpBatchAddon();
+  if (!('error' in addon)) return 'batch';
+  if (io === 'batch') throw dnsError(DNS_IO_UNAVAILABLE, `--dns-io batch: ${addon.error}`);
+  if (!fallbackLogged) logger.warn({ reason: addon.error }, "dns: batched UDP I/O unavailable; answering through node's dgram (slower)");
+  fallbackLogged = true;
+  return 'dgram';
 }
 
 /** Starts the authoritative DNS server on UDP and TCP. */
 export async function startDnsServer(options: DnsServerOptions): Promise<DnsServer> {
   const first = typeof options.address === 'string' ? parseHostPort(options.address, 53) : options.address;
+  const io = chooseUdpIo(options.io ?? 'auto', options.logger);
   const responder = new DnsResponder({ ...options, nsAddress: options.nsAddress ?? first.host });
   const clock = options.clock ?? systemClock;
   const rrl = options.rrl === undefined ? undefined : new ResponseRateLimiter(options.rrl, () => clock.now(), options.metrics);
@@ -310,7 +340,8 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
           await closeListener(l);
           throw dnsError(DNS_BAD_ADDRESS, `cannot listen on ${address.host}:${address.port}: the DNS server is closing`);
         }
-        serveUdp(l.udp, responder, rrl);
+        if (io === 'batch') l.batched = serveUdpBatched(l.udp, responder, rrl);
+        else serveUdp(l.udp, responder, rrl);
         serveTcp(l.tcp, responder, connections, maxTcp, idleMs);
         listeners.push(l);
         if (address.port === 0) adding.set(`${l.address.host}|${l.address.port}`, Promise.resolve(l.address));
@@ -329,10 +360,12 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     responder,
     addListener: async (a) => add(typeof a === 'string' ? parseHostPort(a, 53) : a),
     listeners: () => listeners.map((l) => ({ ...l.address })),
+    io,
     close() {
       closing ??= (async () => {
         await Promise.allSettled(adding.values());
         const all = listeners.splice(0);
+        for (const l of all) l.batched?.close();
         await Promise.all(all.map((l) => new Promise<void>((resolve) => l.udp.close(() => resolve()))));
         for (const socket of connections) socket.destroy();
         await Promise.all(all.map((l) => new Promise<void>((resolve) => l.tcp.close(() => resolve()))));
@@ -414,19 +447,48 @@ function listenTcp(server: net.Server, host: string, port: number, exclusive: bo
   });
 }
 
+/** The UDP reply to one query from `from` (needed only for RRL): the answer, or what RRL lets out of it. */
+function udpReply(responder: DnsResponder, rrl: ResponseRateLimiter | undefined, msg: Buffer, from: () => string): UdpReply {
+  const out = responder.respond(msg, 'udp');
+  if (rrl === undefined || out === undefined) return out;
+  if (!(out instanceof Promise)) return limited(rrl, from(), out);
+  const address = from(); // now: a batched sender's slot is reused after this call
+  return out.then((b) => limited(rrl, address, b));
+}
+
+/** `from` where no RRL will ask: no closure per datagram. */
+const NO_PEER = () => '';
+
+function limited(rrl: ResponseRateLimiter, address: string, b: Buffer): Buffer | undefined {
+  const action = rrl.check(address, b);
+  return action === 'send' ? b : action === 'slip' ? truncated(b) : undefined;
+}
+
+/** node's dgram: one 'message' event and one send per datagram. */
 function serveUdp(socket: dgram.Socket, responder: DnsResponder, rrl?: ResponseRateLimiter): void {
   socket.on('error', (err) => responder.logRateLimited('warn', err, 'dns: UDP socket error'));
-  const send = (b: Buffer, rinfo: dgram.RemoteInfo) => {
-    const action = rrl === undefined ? 'send' : rrl.check(rinfo.address, b);
-    if (action === 'send') socket.send(b, rinfo.port, rinfo.address);
-    else if (action === 'slip') socket.send(truncated(b), rinfo.port, rinfo.address);
+  const send = (b: Buffer | undefined, rinfo: dgram.RemoteInfo) => {
+    if (b !== undefined) socket.send(b, rinfo.port, rinfo.address);
   };
   socket.on('message', (msg, rinfo) => {
-    const out = responder.respond(msg, 'udp');
-    if (out === undefined) return;
+    const out = udpReply(responder, rrl, msg, rrl ? () => rinfo.address : NO_PEER);
     if (out instanceof Promise) void out.then((b) => send(b, rinfo));
     else send(out, rinfo);
   });
+}
+
+/** recvmmsg/sendmmsg (udpbatch.ts); node's dgram when this socket cannot be taken over. */
+function serveUdpBatched(socket: dgram.Socket, responder: DnsResponder, rrl?: ResponseRateLimiter): BatchedUdp | undefined {
+  let batched: BatchedUdp | undefined;
+  const peer = (slot: number) => () => batched!.peer(slot);
+  const r = serveBatched(socket, (msg, slot) => udpReply(responder, rrl, msg, rrl ? peer(slot) : NO_PEER), MAX_UDP_PAYLOAD);
+  if ('why' in r) {
+    responder.logRateLimited('warn', new Error(r.why), "dns: cannot batch this UDP socket; answering it through node's dgram");
+    serveUdp(socket, responder, rrl);
+    return undefined;
+  }
+  socket.on('error', (err) => responder.logRateLimited('warn', err, 'dns: UDP socket error'));
+  return (batched = r);
 }
 
 /** DNS over TCP (RFC 7766): length-prefixed messages, pipelined, bounded connections, idle timeout. */

@@ -20,6 +20,7 @@ import {
   type RoutingPolicy,
   type ServiceRecord,
 } from '../registry/index.ts';
+import { udpBatchAddon } from './udpbatch.ts';
 
 export interface Fixture {
   kv: SqliteKV;
@@ -106,6 +107,20 @@ export async function openFixture(): Promise<Fixture> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The UDP I/O paths (server.ts `io`) every socket-level DNS test runs over: batched through the
+ * native addon, and node's dgram. Without the addon the batched runs skip, saying why; in CI
+ * (CI=true) they run, and fail, since CI builds it.
+ */
+export function udpIoPaths(): { io: 'batch' | 'dgram'; skip: string | false }[] {
+  const addon = udpBatchAddon();
+  const missing = 'error' in addon && process.env.CI !== 'true' ? `batched UDP unavailable: ${addon.error}` : false;
+  return [
+    { io: 'batch', skip: missing },
+    { io: 'dgram', skip: false },
+  ];
 }
 
 /** A query message; `edns` adds an OPT record with that UDP size. */

@@ -43,6 +43,7 @@ const server = await startDnsServer({
   forward: settings.forward,
   maxAnswers: settings.maxAnswers,
   ...(settings.rrl ? { rrl: settings.rrl } : {}),
+  ...(settings.io ? { io: settings.io } : {}),
   logger,
   metrics,
   shared: true,

@@ -6,6 +6,7 @@ import { Counter, type Logger, type LogLevel, type Registry as MetricsRegistry }
 import type { KV, KeyValue, ListResult, Watch, WatchEvent } from '../store/index.ts';
 import { DNS_BAD_ADDRESS, dnsError } from './errors.ts';
 import type { RrlOptions } from './rrl.ts';
+import type { UdpIo } from './udpbatch.ts';
 import { parseHostPort } from './server.ts';
 
 /**
@@ -48,6 +49,8 @@ export interface DnsWorkersOptions {
   maxAnswers?: number;
   /** Response-rate limiting in each worker: a client spread over n workers may get up to n times the rate. */
   rrl?: RrlOptions;
+  /** Each worker's UDP I/O (server.ts `io`); every worker batches the shared socket on its own. */
+  io?: UdpIo;
   logger: Logger;
   /** The workers' log level (their logs go to the same stderr). */
   logLevel?: LogLevel;
@@ -74,6 +77,7 @@ export interface WorkerSettings {
   forward?: string;
   maxAnswers?: number;
   rrl?: RrlOptions;
+  io?: UdpIo;
   logLevel?: LogLevel;
 }
 
@@ -111,7 +115,7 @@ function workerEntry(): { exec: string; execArgv: string[] } {
 export async function startDnsWorkers(options: DnsWorkersOptions): Promise<DnsWorkers> {
   if (!cluster.isPrimary) throw dnsError(DNS_BAD_ADDRESS, 'DNS workers must be started from the primary process');
   cluster.setupPrimary(workerEntry());
-  const settings: WorkerSettings = { address: options.address, extra: [], forward: options.forward, maxAnswers: options.maxAnswers, rrl: options.rrl, logLevel: options.logLevel };
+  const settings: WorkerSettings = { address: options.address, extra: [], forward: options.forward, maxAnswers: options.maxAnswers, rrl: options.rrl, io: options.io, logLevel: options.logLevel };
   const live = new Set<Worker>();
   /** Started workers (sent `ready`). One still loading has no message listener yet: IPC to it would be lost. */
   const serving = new Set<Worker>();
