@@ -36,8 +36,11 @@ interface Native {
   readonly META_INTS: number;
 }
 
-/** Where `node-gyp rebuild` in native/udpbatch puts the addon; the same from src/dns and dist/dns. */
-const ADDON = fileURLToPath(new URL('../../native/udpbatch/build/Release/udpbatch.node', import.meta.url));
+/**
+ * Where `node-gyp rebuild` in native/udpbatch puts the addon (the same path from src/dns and
+ * dist/dns); `PHAROS_UDPBATCH_ADDON` names another build (the tests point it nowhere to check the fallback).
+ */
+const ADDON = process.env.PHAROS_UDPBATCH_ADDON ?? fileURLToPath(new URL('../../native/udpbatch/build/Release/udpbatch.node', import.meta.url));
 
 let loaded: { native: Native } | { error: string } | undefined;
 
