@@ -51,6 +51,7 @@ typedef struct {
   napi_env env;
   uv_poll_t poll;
   int fd;
+  int events; /* what the poll watches now: re-arming it costs an epoll_ctl, so only on a change */
   int closed;
   int in_callback;
   int batch;
@@ -98,7 +99,10 @@ static batcher *handle_arg(napi_env env, napi_value v) {
 }
 
 static void start_poll(batcher *b) {
-  uv_poll_start(&b->poll, b->head ? UV_WRITABLE : UV_READABLE, on_poll);
+  int want = b->head ? UV_WRITABLE : UV_READABLE;
+  if (want == b->events) return;
+  b->events = want;
+  uv_poll_start(&b->poll, want, on_poll);
 }
 
 static void enqueue(batcher *b, const void *addr, socklen_t addr_len, const void *data, size_t len) {

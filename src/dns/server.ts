@@ -301,7 +301,7 @@ interface Listener {
 let fallbackLogged = false;
 
 /** Resolves `auto`; `batch` without a usable addon is an error, since it was asked for by name. */
-function chooseUdpIo(io: UdpIo, logger: Logger): 'batch' | 'dgram' {
+export function chooseUdpIo(io: UdpIo, logger: Logger): 'batch' | 'dgram' {
   if (io === 'dgram') return 'dgram';
   const addon = udpBatchAddon();
   if (!('error' in addon)) return 'batch';

@@ -7,7 +7,7 @@ import type { KV, KeyValue, ListResult, Watch, WatchEvent } from '../store/index
 import { DNS_BAD_ADDRESS, dnsError } from './errors.ts';
 import type { RrlOptions } from './rrl.ts';
 import type { UdpIo } from './udpbatch.ts';
-import { parseHostPort } from './server.ts';
+import { chooseUdpIo, parseHostPort } from './server.ts';
 
 /**
  * DNS answered by several processes sharing one UDP socket and one TCP listener (node's cluster
@@ -49,7 +49,7 @@ export interface DnsWorkersOptions {
   maxAnswers?: number;
   /** Response-rate limiting in each worker: a client spread over n workers may get up to n times the rate. */
   rrl?: RrlOptions;
-  /** Each worker's UDP I/O (server.ts `io`); every worker batches the shared socket on its own. */
+  /** Each worker's UDP I/O (server.ts `io`), resolved here once; every worker batches the shared socket on its own. */
   io?: UdpIo;
   logger: Logger;
   /** The workers' log level (their logs go to the same stderr). */
@@ -114,8 +114,10 @@ function workerEntry(): { exec: string; execArgv: string[] } {
 
 export async function startDnsWorkers(options: DnsWorkersOptions): Promise<DnsWorkers> {
   if (!cluster.isPrimary) throw dnsError(DNS_BAD_ADDRESS, 'DNS workers must be started from the primary process');
+  // Resolved here: a missing addon is one error (batch) or one warning (auto), not one per worker.
+  const io = chooseUdpIo(options.io ?? 'auto', options.logger);
   cluster.setupPrimary(workerEntry());
-  const settings: WorkerSettings = { address: options.address, extra: [], forward: options.forward, maxAnswers: options.maxAnswers, rrl: options.rrl, io: options.io, logLevel: options.logLevel };
+  const settings: WorkerSettings = { address: options.address, extra: [], forward: options.forward, maxAnswers: options.maxAnswers, rrl: options.rrl, io, logLevel: options.logLevel };
   const live = new Set<Worker>();
   /** Started workers (sent `ready`). One still loading has no message listener yet: IPC to it would be lost. */
   const serving = new Set<Worker>();
