@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { AggregatorRegistry, type Metric, type MetricObjectWithValues, type MetricValue } from 'prom-client';
-import { Counter, type Logger, type LogLevel, type Registry as MetricsRegistry } from '../lib/index.ts';
+import { Counter, PharosError, type Logger, type LogLevel, type Registry as MetricsRegistry } from '../lib/index.ts';
 import type { KV, KeyValue, ListResult, Watch, WatchEvent } from '../store/index.ts';
 import { DNS_BAD_ADDRESS, dnsError } from './errors.ts';
 import type { RrlOptions } from './rrl.ts';
@@ -85,7 +85,7 @@ export interface WorkerSettings {
 export type ToWorker =
   | { t: 'list'; id: number; result?: ListResult; error?: string }
   | { t: 'events'; id: number; events: WatchEvent[] }
-  | { t: 'watch-error'; id: number; error: string }
+  | { t: 'watch-error'; id: number; error: string; code?: string }
   | { t: 'listen'; id: number; address: string }
   | { t: 'metrics'; id: number }
   | { t: 'stop' };
@@ -151,7 +151,7 @@ export async function startDnsWorkers(options: DnsWorkersOptions): Promise<DnsWo
           msg.prefix,
           msg.after,
           (events) => send(worker, { t: 'events', id: msg.id, events }),
-          (err) => send(worker, { t: 'watch-error', id: msg.id, error: err.message }),
+          (err) => send(worker, { t: 'watch-error', id: msg.id, error: err.message, code: (err as { code?: string }).code }),
         );
         const mine = watches.get(worker);
         if (mine) mine.set(msg.id, w);
@@ -362,7 +362,8 @@ export class IpcKV implements KV {
     } else if (msg.t === 'events') {
       this.watchers.get(msg.id)?.onEvents(msg.events);
     } else if (msg.t === 'watch-error') {
-      this.watchers.get(msg.id)?.onError?.(new Error(msg.error));
+      // With its code, so the worker's snapshot re-lists after a compaction as the primary's does.
+      this.watchers.get(msg.id)?.onError?.(msg.code ? new PharosError(msg.code, msg.error) : new Error(msg.error));
     }
   }
 

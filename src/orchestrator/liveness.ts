@@ -1,5 +1,5 @@
 import { jitter, type Clock, type Logger, type Timer } from '../lib/index.ts';
-import type { Watch } from '../store/index.ts';
+import { follow, type Watch } from '../store/index.ts';
 import { builtinInstance } from './containerinstances.ts';
 import { ecsKeys, markStopped, type ClusterRecord, type ContainerInstanceRecord, type TaskRecord } from './model.ts';
 import { EcsStore, UNCHANGED } from './state.ts';
@@ -40,12 +40,10 @@ export class InstanceKeeper {
     const kv = this.o.store.kv;
     const rev = await kv.revision();
     await this.beat();
-    this.watch = kv.watch(
-      ecsKeys.clusterPrefix,
-      rev,
-      () => void this.beat().catch((err: unknown) => this.o.logger.warn({ err }, 'built-in instance heartbeat failed')),
-      (err) => this.o.logger.error({ err }, 'cluster watch failed'),
-    );
+    this.watch = follow(kv, ecsKeys.clusterPrefix, rev, () => void this.beat().catch((err: unknown) => this.o.logger.warn({ err }, 'built-in instance heartbeat failed')), {
+      logger: this.o.logger,
+      onError: (err) => this.o.logger.error({ err }, 'cluster watch failed'),
+    });
     this.schedule();
   }
 

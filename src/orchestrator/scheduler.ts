@@ -1,5 +1,5 @@
 import { jitter, type Clock, type Logger, type Timer } from '../lib/index.ts';
-import type { Watch } from '../store/index.ts';
+import { follow, type Watch } from '../store/index.ts';
 import { addServiceEvent, newDeploymentId, newTask } from './factory.ts';
 import {
   ecsKeys,
@@ -91,12 +91,11 @@ export class ServiceScheduler {
   async start(): Promise<void> {
     const kv = this.options.store.kv;
     const rev = await kv.revision();
-    this.watch = kv.watch(
-      ecsKeys.root,
-      rev,
-      () => this.kick(),
-      (err) => this.options.logger.error({ err }, 'scheduler watch failed'),
-    );
+    // Any change (or, after a compaction, the empty "look again" batch) asks for a pass.
+    this.watch = follow(kv, ecsKeys.root, rev, () => this.kick(), {
+      logger: this.options.logger,
+      onError: (err) => this.options.logger.error({ err }, 'scheduler watch failed'),
+    });
     this.schedule(jitter(SCHEDULER_TICK_MS));
     this.kick();
   }

@@ -1,3 +1,4 @@
+import { follow } from '../store/index.ts';
 import { addServiceEvent } from './factory.ts';
 import { ecsKeys, parseTaskDefinitionRef, type EcsServiceRecord, type ServiceRegistry, type TaskDefinitionRecord, type TaskRecord } from './model.ts';
 import type { Registrar } from './registration.ts';
@@ -40,9 +41,10 @@ export class StoreTaskSource implements TaskSource {
     const kv = this.store.kv;
     const listed = await kv.list(ecsKeys.taskPrefix);
     const initial = listed.items.flatMap((item) => parseTask(item.value) ?? []);
-    const watch = kv.watch(
+    const watch = follow(
+      kv,
       ecsKeys.taskPrefix,
-      listed.revision,
+      listed,
       (events) => {
         for (const ev of events) {
           if (ev.type !== 'put' || ev.value === undefined) continue;
@@ -50,7 +52,7 @@ export class StoreTaskSource implements TaskSource {
           if (task) onTask(task);
         }
       },
-      onError,
+      { onError },
     );
     return { initial, cancel: () => watch.cancel() };
   }

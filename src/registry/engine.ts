@@ -1,5 +1,5 @@
 import { PharosError, jitter, newOperationId } from '../lib/index.ts';
-import { MAX_CAS_ATTEMPTS, isConflict, type TxnOp, type Watch, type WatchEvent } from '../store/index.ts';
+import { MAX_CAS_ATTEMPTS, follow, isConflict, type TxnOp, type Watch, type WatchEvent } from '../store/index.ts';
 import { RegistryPart, type RegistryParts } from './background.ts';
 import { duplicateRequest, operationNotFound } from './errors.ts';
 import {
@@ -112,12 +112,10 @@ export class OperationEngine extends RegistryPart {
       const rec = this.parse(item.key, item.value);
       if (rec) this.index(rec, item.modRevision);
     }
-    this.watch = this.kv.watch(
-      keys.operationPrefix,
-      listed.revision,
-      (events) => this.applyEvents(events),
-      (err) => this.logger.error({ err }, 'registry: operation watch failed'),
-    );
+    this.watch = follow(this.kv, keys.operationPrefix, listed, (events) => this.applyEvents(events), {
+      logger: this.logger,
+      onError: (err) => this.logger.error({ err }, 'registry: operation watch failed'),
+    });
   }
 
   /**

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { Histogram, LATENCY_BUCKETS, type Clock, type Logger, type Registry as MetricsRegistry, systemClock } from '../lib/index.ts';
-import type { KV, Watch, WatchEvent } from '../store/index.ts';
+import { follow, type KV, type Watch, type WatchEvent } from '../store/index.ts';
 import {
   hasHealthConfig,
   keys,
@@ -55,7 +55,8 @@ const NO_RECORD_SETS: ReadonlyMap<string, ZoneRecordSetRecord> = new Map();
 /**
  * An in-memory view of namespaces, services, instances and health, kept current from store watches.
  * Each prefix is listed and then watched from the list's revision (kine's "list, then watch from
- * there"), so nothing between the two is missed. Records that arrive out of order across prefixes
+ * there"), so nothing between the two is missed; a watch whose history was compacted lists again
+ * and applies the difference (`follow`), so DNS and discovery converge. Records that arrive out of order across prefixes
  * (an instance before its service) are kept and joined on read.
  */
 export class Snapshot implements RegistryView {
@@ -100,12 +101,11 @@ export class Snapshot implements RegistryView {
       }
       snap.appliedRevision = Math.max(snap.appliedRevision, listed.revision);
       snap.watches.push(
-        kv.watch(
-          prefix,
-          listed.revision,
-          (events) => snap.applyEvents(events),
-          (err) => snap.logger?.error({ err, prefix }, 'snapshot watch failed'),
-        ),
+        follow(kv, prefix, listed, (events) => snap.applyEvents(events), {
+          logger: snap.logger,
+          onError: (err) => snap.logger?.error({ err, prefix }, 'snapshot watch failed'),
+          onResync: (revision) => snap.resynced(revision),
+        }),
       );
     }
     return snap;
@@ -198,6 +198,12 @@ export class Snapshot implements RegistryView {
       if (ev.committedAt !== undefined) this.applyDelay?.observe(Math.max(0, now - ev.committedAt) / 1000);
       if (ev.revision > this.appliedRevision) this.appliedRevision = ev.revision;
     }
+    this.releaseWaiters();
+  }
+
+  /** A watch re-listed after compaction: its prefix is complete through `revision`. */
+  private resynced(revision: number): void {
+    if (revision > this.appliedRevision) this.appliedRevision = revision;
     this.releaseWaiters();
   }
 

@@ -4,6 +4,7 @@ export { openStore, openCoordinator, etcdConnection, type StoreOptions, type Etc
 export { DEFAULT_LEASE_TTL_MS, type ClusterStatus, type Coordinator, type MemberInfo } from './coordinator.ts';
 export { SqliteKV, type SqliteKVOptions } from './sqlite.ts';
 export { Compactor, COMPACT_INTERVAL_MS, COMPACT_KEEP_REVISIONS, type CompactorOptions } from './compactor.ts';
+export { follow, type FollowOptions } from './follow.ts';
 export { MAX_CAS_ATTEMPTS, isConflict, retryOnConflict } from './cas.ts';
 export { MAX_TXN_OPS } from './validate.ts';
 // Types only: the etcd client (gRPC) is loaded when an etcd:// store is opened, not at start.

@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually } from '../lib/index.ts';
@@ -37,7 +37,7 @@ export function etcdSkip(): false | string {
 /** Ports the kernel says are free on 127.0.0.1 (bound to port 0, then released). */
 async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<import('node:net').Server>((resolve, reject) => {
+    Array.from({ length: n }, () => new Promise<Server>((resolve, reject) => {
       const s = createServer();
       s.once('error', reject);
       s.listen(0, '127.0.0.1', () => resolve(s));
@@ -157,5 +157,65 @@ export class EtcdTestCluster {
       },
       { timeoutMs: START_TIMEOUT_MS, intervalMs: 100, message: `etcd member ${m.name} healthy` },
     );
+  }
+}
+
+/**
+ * A TCP forwarder on loopback in front of one etcd member, which a test can cut (every connection
+ * through it reset, new ones refused) and heal: a server behind gates is cut off from etcd
+ * while others go on writing, as in a network partition.
+ */
+export class TcpGate {
+  private readonly sockets = new Set<Socket>();
+  private cut = false;
+
+  private constructor(private readonly server: Server) {}
+
+  /** Listens on a free loopback port and forwards each connection to `target` (`host:port`). */
+  static async open(target: string): Promise<TcpGate> {
+    const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+    const server = createServer();
+    const gate = new TcpGate(server);
+    server.on('connection', (client) => {
+      if (gate.cut) {
+        client.destroy();
+        return;
+      }
+      const upstream = connect(port, host);
+      for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
+        gate.sockets.add(a);
+        a.on('error', () => b.destroy());
+        a.on('close', () => {
+          gate.sockets.delete(a);
+          b.destroy();
+        });
+        a.pipe(b);
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
+    return gate;
+  }
+
+  /** `host:port` to connect to instead of the member. */
+  get address(): string {
+    return `127.0.0.1:${(this.server.address() as { port: number }).port}`;
+  }
+
+  /** Resets every connection through the gate and refuses new ones until `heal()`. */
+  partition(): void {
+    this.cut = true;
+    for (const s of this.sockets) s.destroy();
+  }
+
+  heal(): void {
+    this.cut = false;
+  }
+
+  async stop(): Promise<void> {
+    this.partition();
+    await new Promise((resolve) => this.server.close(resolve));
   }
 }
