@@ -8,3 +8,4 @@ export * from './abort.ts';
 export * from './handlers.ts';
 export * from './hostport.ts';
 export * from './paging.ts';
+export * from './input.ts';

@@ -1,115 +1,38 @@
-import { PharosError } from '../lib/index.ts';
+import { InputReader, PharosError, type InputWording } from '../lib/index.ts';
 import { INVALID_PARAMETER } from './errors.ts';
 
 /**
- * Readers for untrusted JSON bodies. Each returns the typed value or throws a PharosError (by default
- * InvalidParameterException) whose message names the field, so no malformed body ever reaches the
- * domain code. `path` is the field's dotted name as the caller would know it (`containerDefinitions[0].name`).
+ * Readers for untrusted JSON bodies (`src/lib/input.ts`, in ECS's wording). Each returns the typed
+ * value or throws a PharosError (by default InvalidParameterException; a rule's `code` for fields
+ * where ECS answers ClientException) whose message names the field, so no malformed body ever
+ * reaches the domain code. `path` is the field's dotted name as the caller would know it
+ * (`containerDefinitions[0].name`); the member read is its last segment.
  */
-export type Json = Record<string, unknown>;
 
-interface Common {
-  required?: boolean;
-  /** Error code for violations (ECS uses ClientException for some fields). */
-  code?: string;
-}
+export { isObject, type Json } from '../lib/index.ts';
 
-function fail(code: string | undefined, message: string): never {
-  throw new PharosError(code ?? INVALID_PARAMETER, message);
-}
+/** ECS's wording: the field's path, what it must be, a full stop. */
+const ECS_WORDING: InputWording = {
+  body: 'The request body must be a JSON object.',
+  required: (path) => `${path} must be provided.`,
+  kind: (path, expected) => {
+    const shown = { string: 'a string', integer: 'an integer', boolean: 'a boolean', object: 'an object', map: 'an object', list: 'a list' }[expected];
+    return `${path} must be ${shown}.`;
+  },
+  length: (path, bound, n) => `${path} must be at ${bound === 'min' ? 'least' : 'most'} ${n} characters long.`,
+  pattern: (path, _pattern, help) => `${path} ${help ?? 'has an invalid format.'}`,
+  oneOf: (path, values) => `${path} must be one of ${values.join(', ')}.`,
+  range: (path, value, min, max) => (min !== undefined && value < min ? `${path} must be at least ${min}.` : `${path} must be at most ${max}.`),
+  count: (path, _kind, bound, n) => `${path} must contain at ${bound === 'min' ? 'least' : 'most'} ${n} item(s).`,
+};
 
-export function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+const read = new InputReader(ECS_WORDING, (message, code) => new PharosError(code ?? INVALID_PARAMETER, message));
 
-/** The body itself must be an object; `{}` is what clients send for an operation without input. */
-export function body(input: unknown): Json {
-  if (input === undefined || input === null) return {};
-  if (!isObject(input)) fail(undefined, 'The request body must be a JSON object.');
-  return input;
-}
-
-export function str(o: Json, path: string, opts: Common & { min?: number; max?: number; pattern?: RegExp; patternHelp?: string; oneOf?: readonly string[] } = {}): string | undefined {
-  const key = lastSegment(path);
-  const v = o[key];
-  if (v === undefined || v === null) {
-    if (opts.required) fail(opts.code, `${path} must be provided.`);
-    return undefined;
-  }
-  if (typeof v !== 'string') fail(opts.code, `${path} must be a string.`);
-  if (opts.min !== undefined && v.length < opts.min) fail(opts.code, `${path} must be at least ${opts.min} characters long.`);
-  if (opts.max !== undefined && v.length > opts.max) fail(opts.code, `${path} must be at most ${opts.max} characters long.`);
-  if (opts.pattern && !opts.pattern.test(v)) fail(opts.code, `${path} ${opts.patternHelp ?? 'has an invalid format.'}`);
-  if (opts.oneOf && !opts.oneOf.includes(v)) fail(opts.code, `${path} must be one of ${opts.oneOf.join(', ')}.`);
-  return v;
-}
-
-export function int(o: Json, path: string, opts: Common & { min?: number; max?: number } = {}): number | undefined {
-  const v = o[lastSegment(path)];
-  if (v === undefined || v === null) {
-    if (opts.required) fail(opts.code, `${path} must be provided.`);
-    return undefined;
-  }
-  if (typeof v !== 'number' || !Number.isInteger(v)) fail(opts.code, `${path} must be an integer.`);
-  if (opts.min !== undefined && v < opts.min) fail(opts.code, `${path} must be at least ${opts.min}.`);
-  if (opts.max !== undefined && v > opts.max) fail(opts.code, `${path} must be at most ${opts.max}.`);
-  return v;
-}
-
-export function bool(o: Json, path: string, opts: Common = {}): boolean | undefined {
-  const v = o[lastSegment(path)];
-  if (v === undefined || v === null) {
-    if (opts.required) fail(opts.code, `${path} must be provided.`);
-    return undefined;
-  }
-  if (typeof v !== 'boolean') fail(opts.code, `${path} must be a boolean.`);
-  return v;
-}
-
-export function obj(o: Json, path: string, opts: Common = {}): Json | undefined {
-  const v = o[lastSegment(path)];
-  if (v === undefined || v === null) {
-    if (opts.required) fail(opts.code, `${path} must be provided.`);
-    return undefined;
-  }
-  if (!isObject(v)) fail(opts.code, `${path} must be an object.`);
-  return v;
-}
-
-export function arr(o: Json, path: string, opts: Common & { min?: number; max?: number } = {}): unknown[] | undefined {
-  const v = o[lastSegment(path)];
-  if (v === undefined || v === null) {
-    if (opts.required) fail(opts.code, `${path} must be provided.`);
-    return undefined;
-  }
-  if (!Array.isArray(v)) fail(opts.code, `${path} must be a list.`);
-  if (opts.min !== undefined && v.length < opts.min) fail(opts.code, `${path} must contain at least ${opts.min} item(s).`);
-  if (opts.max !== undefined && v.length > opts.max) fail(opts.code, `${path} must contain at most ${opts.max} item(s).`);
-  return v;
-}
-
-/** A list whose items are all objects. */
-export function objects(o: Json, path: string, opts: Common & { min?: number; max?: number } = {}): Json[] | undefined {
-  const list = arr(o, path, opts);
-  if (!list) return undefined;
-  return list.map((item, i) => {
-    if (!isObject(item)) fail(opts.code, `${path}[${i}] must be an object.`);
-    return item;
-  });
-}
-
-/** A list whose items are all strings. */
-export function strings(o: Json, path: string, opts: Common & { min?: number; max?: number; itemMax?: number } = {}): string[] | undefined {
-  const list = arr(o, path, opts);
-  if (!list) return undefined;
-  return list.map((item, i) => {
-    if (typeof item !== 'string') fail(opts.code, `${path}[${i}] must be a string.`);
-    if (opts.itemMax !== undefined && item.length > opts.itemMax) fail(opts.code, `${path}[${i}] must be at most ${opts.itemMax} characters long.`);
-    return item;
-  });
-}
-
-function lastSegment(path: string): string {
-  const dot = path.lastIndexOf('.');
-  return dot < 0 ? path : path.slice(dot + 1);
-}
+export const body = read.body.bind(read);
+export const str = read.str.bind(read);
+export const int = read.int.bind(read);
+export const bool = read.bool.bind(read);
+export const obj = read.obj.bind(read);
+export const arr = read.list.bind(read);
+export const objects = read.objects.bind(read);
+export const strings = read.strings.bind(read);

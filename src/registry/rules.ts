@@ -87,8 +87,8 @@ export function readHealthCheckConfig(r: Input): HealthCheckConfigRecord {
 export function readInstanceAttributes(r: Input): Record<string, string> {
   const attrs = r.map('Attributes', {
     required: true,
-    key: { max: 255, pattern: P6, patternName: 'printable ASCII without spaces' },
-    value: { max: 1024, pattern: P7, patternName: 'printable ASCII (spaces and tabs only inside)' },
+    key: { max: 255, pattern: P6, patternHelp: 'printable ASCII without spaces' },
+    value: { max: 1024, pattern: P7, patternHelp: 'printable ASCII (spaces and tabs only inside)' },
   })!;
   let custom = 0;
   let length = 0;

@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
+import { describeJson, InputReader, type InputWording, type Json, type StrRule as LibStrRule } from '../lib/index.ts';
 import { invalidInput } from './errors.ts';
 
 /**
@@ -21,26 +22,28 @@ export const P8 = /^[0-9a-zA-Z_/:.@-]+$/;
 /** The model's largest `long`, also the largest integer JSON.parse keeps exact (docs/compatibility.md#wire-protocol). */
 const MAX_LONG = 2147483647;
 
-interface StrRule {
-  min?: number;
-  max?: number;
-  pattern?: RegExp;
-  /** Shown instead of the raw regex in the error message. */
-  patternName?: string;
-}
+type StrRule = Omit<LibStrRule, 'required' | 'code' | 'oneOf'>;
+type IntRule = { min: number; max: number };
 
-interface IntRule {
-  min: number;
-  max: number;
-}
+/** Cloud Map's wording: the member's path, a colon, what is wrong (and what was there instead). */
+const CLOUD_MAP_WORDING: InputWording = {
+  body: 'the request body must be a JSON object',
+  required: (path) => `${path}: is required`,
+  kind: (path, expected, got) => {
+    const shown = { string: 'a string', integer: 'an integer', boolean: 'a boolean', object: 'an object', map: 'an object (map)', list: 'a list' }[expected];
+    return `${path}: must be ${shown}, got ${describeJson(got)}`;
+  },
+  length: (path, bound, n) => (bound === 'min' ? `${path}: must be at least ${n} character(s) long` : `${path}: must be at most ${n} characters long`),
+  pattern: (path, pattern, help) => `${path}: must match ${help ?? pattern.source}`,
+  oneOf: (path, values) => `${path}: must be one of ${values.join(', ')}`,
+  range: (path, _value, min, max) => `${path}: must be between ${min} and ${max}`,
+  count: (path, kind, bound, n) => {
+    if (kind === 'map') return bound === 'min' ? `${path}: must have at least ${n} entr${n === 1 ? 'y' : 'ies'}` : `${path}: must have at most ${n} entries`;
+    return bound === 'min' ? `${path}: must have at least ${n} item(s)` : `${path}: must have at most ${n} items`;
+  },
+};
 
-type Json = Record<string, unknown>;
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  return typeof v === 'object' ? 'an object' : typeof v;
-}
+const read = new InputReader(CLOUD_MAP_WORDING, (message) => invalidInput(message));
 
 /**
  * A typed view over one JSON object of the request. Paths compose (`DnsConfig.DnsRecords[0].TTL`),
@@ -54,9 +57,7 @@ export class Input {
 
   /** The request body: must be a JSON object (an operation without input sends `{}`). */
   static of(body: unknown): Input {
-    if (body === undefined || body === null) return new Input({}, '');
-    if (typeof body !== 'object' || Array.isArray(body)) throw invalidInput('the request body must be a JSON object');
-    return new Input(body as Json, '');
+    return new Input(read.body(body), '');
   }
 
   name(member: string): string {
@@ -64,117 +65,64 @@ export class Input {
   }
 
   has(member: string): boolean {
-    const v = this.body[member];
-    return v !== undefined && v !== null;
-  }
-
-  private raw(member: string, required: boolean): unknown {
-    const v = Object.prototype.hasOwnProperty.call(this.body, member) ? this.body[member] : undefined;
-    if ((v === undefined || v === null) && required) throw invalidInput(`${this.name(member)}: is required`);
-    return v === null ? undefined : v;
+    return read.has(this.body, member);
   }
 
   str(member: string, rule: StrRule & { required: true }): string;
   str(member: string, rule?: StrRule & { required?: false }): string | undefined;
   str(member: string, rule: StrRule & { required?: boolean } = {}): string | undefined {
-    const v = this.raw(member, rule.required === true);
-    if (v === undefined) return undefined;
-    return checkStr(this.name(member), v, rule);
+    return read.str(this.body, this.name(member), rule);
   }
 
   int(member: string, rule: IntRule & { required: true }): number;
   int(member: string, rule: IntRule & { required?: false }): number | undefined;
   int(member: string, rule: IntRule & { required?: boolean }): number | undefined {
-    const v = this.raw(member, rule.required === true);
-    if (v === undefined) return undefined;
-    return checkInt(this.name(member), v, rule);
+    return read.int(this.body, this.name(member), rule);
   }
 
   /** A `long` TTL: 0..2147483647. */
   long(member: string, required: true): number;
   long(member: string, required?: false): number | undefined;
   long(member: string, required = false): number | undefined {
-    return required ? this.int(member, { min: 0, max: MAX_LONG, required: true }) : this.int(member, { min: 0, max: MAX_LONG });
+    return read.int(this.body, this.name(member), { min: 0, max: MAX_LONG, required });
   }
 
   enumOf<T extends string>(member: string, values: readonly T[], required: true): T;
   enumOf<T extends string>(member: string, values: readonly T[], required?: false): T | undefined;
   enumOf<T extends string>(member: string, values: readonly T[], required = false): T | undefined {
-    const v = this.raw(member, required);
-    if (v === undefined) return undefined;
-    return checkEnum(this.name(member), v, values);
+    return read.enumOf(this.body, this.name(member), values, { required });
   }
 
   obj(member: string, required: true): Input;
   obj(member: string, required?: false): Input | undefined;
   obj(member: string, required = false): Input | undefined {
-    const v = this.raw(member, required);
-    if (v === undefined) return undefined;
-    if (typeof v !== 'object' || Array.isArray(v)) throw invalidInput(`${this.name(member)}: must be an object, got ${describe(v)}`);
-    return new Input(v as Json, this.name(member));
+    const v = read.obj(this.body, this.name(member), { required });
+    return v === undefined ? undefined : new Input(v, this.name(member));
   }
 
   /** A list; `each` reads one element (given its path) and may throw InvalidInput. */
   list<T>(member: string, rule: { min?: number; max?: number; required?: boolean }, each: (v: unknown, path: string) => T): T[] | undefined {
-    const v = this.raw(member, rule.required === true);
-    if (v === undefined) return undefined;
     const path = this.name(member);
-    if (!Array.isArray(v)) throw invalidInput(`${path}: must be a list, got ${describe(v)}`);
-    if (rule.min !== undefined && v.length < rule.min) throw invalidInput(`${path}: must have at least ${rule.min} item(s)`);
-    if (rule.max !== undefined && v.length > rule.max) throw invalidInput(`${path}: must have at most ${rule.max} items`);
-    return v.map((item, i) => each(item, `${path}[${i}]`));
+    return read.list(this.body, path, rule)?.map((item, i) => each(item, `${path}[${i}]`));
   }
 
   /** A string-to-string map with per-key and per-value rules. */
-  map(
-    member: string,
-    rule: { required?: boolean; min?: number; max?: number; key: StrRule; value: StrRule },
-  ): Record<string, string> | undefined {
-    const v = this.raw(member, rule.required === true);
-    if (v === undefined) return undefined;
-    const path = this.name(member);
-    if (typeof v !== 'object' || Array.isArray(v)) throw invalidInput(`${path}: must be an object (map), got ${describe(v)}`);
-    // No prototype: a `__proto__` key is kept as data, not taken as the object's prototype.
-    const out = Object.create(null) as Record<string, string>;
-    let n = 0;
-    for (const [k, val] of Object.entries(v as Json)) {
-      checkStr(`${path} key`, k, rule.key);
-      out[k] = checkStr(`${path}.${k}`, val, rule.value);
-      n++;
-    }
-    if (rule.min !== undefined && n < rule.min) throw invalidInput(`${path}: must have at least ${rule.min} entr${rule.min === 1 ? 'y' : 'ies'}`);
-    if (rule.max !== undefined && n > rule.max) throw invalidInput(`${path}: must have at most ${rule.max} entries`);
-    return out;
+  map(member: string, rule: { required?: boolean; min?: number; max?: number; key: StrRule; value: StrRule }): Record<string, string> | undefined {
+    return read.map(this.body, this.name(member), rule);
   }
 
   /** An element of a list as an object. */
   static element(v: unknown, path: string): Input {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw invalidInput(`${path}: must be an object, got ${describe(v)}`);
-    return new Input(v as Json, path);
+    return new Input(read.element(path, v), path);
   }
 }
 
 export function checkStr(path: string, v: unknown, rule: StrRule = {}): string {
-  if (typeof v !== 'string') throw invalidInput(`${path}: must be a string, got ${describe(v)}`);
-  if (rule.min !== undefined && v.length < rule.min) throw invalidInput(`${path}: must be at least ${rule.min} character(s) long`);
-  if (rule.max !== undefined && v.length > rule.max) throw invalidInput(`${path}: must be at most ${rule.max} characters long`);
-  if (rule.pattern && !rule.pattern.test(v)) {
-    throw invalidInput(`${path}: must match ${rule.patternName ?? rule.pattern.source}`);
-  }
-  return v;
-}
-
-function checkInt(path: string, v: unknown, rule: IntRule): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw invalidInput(`${path}: must be an integer, got ${describe(v)}`);
-  if (v < rule.min || v > rule.max) throw invalidInput(`${path}: must be between ${rule.min} and ${rule.max}`);
-  return v;
+  return read.checkStr(path, v, rule);
 }
 
 export function checkEnum<T extends string>(path: string, v: unknown, values: readonly T[]): T {
-  if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) {
-    throw invalidInput(`${path}: must be one of ${values.join(', ')}`);
-  }
-  return v as T;
+  return read.checkEnum(path, v, values);
 }
 
 /** Dotted-quad IPv4, as `AWS_INSTANCE_IPV4` needs (docs/compatibility.md#instances). */

@@ -15,13 +15,13 @@ const MAX_DISCOVER_RESULTS = 1000;
 const DISCOVER_HEALTH = ['HEALTHY', 'UNHEALTHY', 'ALL', 'HEALTHY_OR_ELSE_ALL'] as const;
 const CUSTOM_HEALTH = ['HEALTHY', 'UNHEALTHY'] as const;
 const DISCOVER_PARAMETER_RULE = {
-  key: { max: 255, pattern: P6, patternName: 'printable ASCII without spaces' },
-  value: { max: 1024, pattern: P7, patternName: 'printable ASCII (spaces and tabs only inside)' },
+  key: { max: 255, pattern: P6, patternHelp: 'printable ASCII without spaces' },
+  value: { max: 1024, pattern: P7, patternHelp: 'printable ASCII (spaces and tabs only inside)' },
 };
 
 export async function RegisterInstance(reg: Registry, r: Input): Promise<Out> {
   const rawServiceId = r.str('ServiceId', { required: true, max: 255 });
-  const instanceId = r.str('InstanceId', { required: true, max: 64, pattern: P8, patternName: '[0-9a-zA-Z_/:.@-]+' });
+  const instanceId = r.str('InstanceId', { required: true, max: 64, pattern: P8, patternHelp: '[0-9a-zA-Z_/:.@-]+' });
   const creatorRequestId = r.str('CreatorRequestId', { max: 64 });
   const attributes = readInstanceAttributes(r);
   const svc = reg.requireService('ServiceId', rawServiceId);
@@ -118,8 +118,8 @@ export async function UpdateInstanceCustomHealthStatus(reg: Registry, r: Input):
 // ---------------------------------------------------------------- discovery (hot path)
 
 function discoverTarget(reg: Registry, r: Input): { ns: NamespaceRecord; svc: ServiceRecord } {
-  const namespaceName = r.str('NamespaceName', { required: true, max: 1024, pattern: P5, patternName: 'printable ASCII' });
-  const serviceName = r.str('ServiceName', { required: true, pattern: P4, patternName: 'DNS labels of letters, digits, - and _' });
+  const namespaceName = r.str('NamespaceName', { required: true, max: 1024, pattern: P5, patternHelp: 'printable ASCII' });
+  const serviceName = r.str('ServiceName', { required: true, pattern: P4, patternHelp: 'DNS labels of letters, digits, - and _' });
   if (!ownedHere(reg, r)) throw namespaceNotFound(namespaceName);
   const ns = reg.snapshot.namespaceByHttpName(namespaceName);
   if (!ns) throw namespaceNotFound(namespaceName);

@@ -26,10 +26,10 @@ export const CreatePublicDnsNamespace = (reg: Registry, r: Input): Promise<Out> 
 async function createNamespace(reg: Registry, type: NamespaceKind, r: Input): Promise<Out> {
   const name =
     type === 'HTTP'
-      ? r.str('Name', { required: true, max: 1024, pattern: P1, patternName: 'printable ASCII, not starting with arn:' })
+      ? r.str('Name', { required: true, max: 1024, pattern: P1, patternHelp: 'printable ASCII, not starting with arn:' })
       : type === 'DNS_PRIVATE'
-        ? r.str('Name', { required: true, max: 253, pattern: P2, patternName: 'printable ASCII, not starting with arn:' })
-        : r.str('Name', { required: true, max: 253, pattern: P3, patternName: 'a DNS domain name (labels of letters, digits and hyphens)' });
+        ? r.str('Name', { required: true, max: 253, pattern: P2, patternHelp: 'printable ASCII, not starting with arn:' })
+        : r.str('Name', { required: true, max: 253, pattern: P3, patternHelp: 'a DNS domain name (labels of letters, digits and hyphens)' });
   const creatorRequestId = r.str('CreatorRequestId', { max: 64 });
   const description = r.str('Description', { max: 1024 });
   const vpc = type === 'DNS_PRIVATE' ? r.str('Vpc', { required: true, max: 64 }) : undefined;

@@ -25,7 +25,7 @@ import { oneValue, ownerFilter, readFilters, readPaging, type Out } from './comm
 const SERVICE_FILTER_NAMES = ['NAMESPACE_ID', 'RESOURCE_OWNER'] as const;
 
 export async function CreateService(reg: Registry, r: Input): Promise<Out> {
-  const name = r.str('Name', { required: true, pattern: P4, patternName: 'DNS labels of letters, digits, - and _ (at most 127 characters)' });
+  const name = r.str('Name', { required: true, pattern: P4, patternHelp: 'DNS labels of letters, digits, - and _ (at most 127 characters)' });
   const rawNamespaceId = r.str('NamespaceId', { max: 255 });
   const creatorRequestId = r.str('CreatorRequestId', { max: 64 });
   const description = r.str('Description', { max: 1024 });
