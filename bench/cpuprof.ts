@@ -1,9 +1,10 @@
 /**
  * Where a server's CPU went under load, from a `node --cpu-prof` profile (`bench/dns.ts --profile
- * <dir>` writes one): self time per function over the busy 100 ms slices only (those less than
- * half idle: the dnsperf runs, not population or the pauses between runs).
+ * <dir>` writes one): self time per function over the 100 ms slices of the load only — those at
+ * least 10 % in code whose path contains `--match` (default `/dns/`: the dnsperf runs, not the
+ * population through the API before them, nor the pauses between runs).
  *
- *   node --import tsx bench/cpuprof.ts <file.cpuprofile> [--top 25]
+ *   node --import tsx bench/cpuprof.ts <file.cpuprofile> [--top 25] [--match /dns/]
  */
 import { readFileSync } from 'node:fs';
 
@@ -23,7 +24,14 @@ if (!file) {
   console.error('usage: bench/cpuprof.ts <file.cpuprofile> [--top n]');
   process.exit(2);
 }
-const top = rest[0] === '--top' ? Number(rest[1]) : 25;
+const option = (flag: string) => {
+  const i = rest.indexOf(flag);
+  return i >= 0 ? rest[i + 1] : undefined;
+};
+const top = Number(option('--top') ?? 25);
+const match = option('--match') ?? '/dns/';
+/** Share of a slice in `match`ed code that makes it part of the load. */
+const LOAD_SHARE = 0.1;
 /** Slices this long are judged busy or not; shorter would make dnsperf's gaps between queries count. */
 const SLICE_US = 100_000;
 
@@ -36,7 +44,7 @@ const name = (n: Node) => {
 };
 
 // Sample i lasts timeDeltas[i + 1]; group samples into slices by their time.
-const slices = new Map<number, { total: number; idle: number; self: Map<string, number> }>();
+const slices = new Map<number, { total: number; matched: number; self: Map<string, number> }>();
 let t = profile.startTime;
 for (let i = 0; i < profile.samples.length; i++) {
   t += profile.timeDeltas[i] ?? 0;
@@ -44,18 +52,18 @@ for (let i = 0; i < profile.samples.length; i++) {
   const node = byId.get(profile.samples[i]!)!;
   const key = Math.floor(t / SLICE_US);
   let s = slices.get(key);
-  if (!s) slices.set(key, (s = { total: 0, idle: 0, self: new Map() }));
+  if (!s) slices.set(key, (s = { total: 0, matched: 0, self: new Map() }));
   s.total += dt;
   const n = name(node);
-  if (n.startsWith('(idle)')) s.idle += dt;
+  if (node.callFrame.url.includes(match)) s.matched += dt;
   s.self.set(n, (s.self.get(n) ?? 0) + dt);
 }
-const busy = [...slices.values()].filter((s) => s.total > 0 && s.idle < s.total / 2);
+const busy = [...slices.values()].filter((s) => s.total > 0 && s.matched >= s.total * LOAD_SHARE);
 const self = new Map<string, number>();
 let total = 0;
 for (const s of busy) {
   total += s.total;
   for (const [n, us] of s.self) self.set(n, (self.get(n) ?? 0) + us);
 }
-console.log(`${busy.length} busy slices of ${SLICE_US / 1000} ms (of ${slices.size}), ${(total / 1e6).toFixed(2)} s`);
+console.log(`${busy.length} slices with ${match} of ${SLICE_US / 1000} ms (of ${slices.size}), ${(total / 1e6).toFixed(2)} s`);
 for (const [n, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${((100 * us) / total).toFixed(1).padStart(5)} %  ${n}`);

@@ -9,7 +9,7 @@ import type { DnsHandler, DnsReply, DnsRequest } from './handler.ts';
 import { DnsMetrics } from './metrics.ts';
 import { RegistryZones, DEFAULT_MAX_ANSWERS } from './zones.ts';
 import { ResponseRateLimiter, truncated, type RrlOptions } from './rrl.ts';
-import { serveBatched, udpBatchAddon, type BatchedUdp, type UdpIo, type UdpReply } from './udpbatch.ts';
+import { serveBatched, udpBatchAddon, type BatchedUdp, type ReplyArena, type UdpIo, type UdpReply } from './udpbatch.ts';
 import {
   CLASS_IN,
   FLAG,
@@ -90,11 +90,14 @@ export class DnsResponder {
    * Answers one message. Returns undefined when it must not be answered (no header, or a
    * response), a Buffer, or a Promise of one when a handler is asynchronous (the forwarder).
    * Never throws. `msg` is read only until this returns: the batched UDP path reuses its bytes.
+   * With an `arena`, a cached answer that fits is written into it instead, and its length returned.
    */
-  respond(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | Promise<Buffer> | undefined {
+  respond(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | Promise<Buffer> | undefined;
+  respond(msg: Buffer, transport: 'udp', arena: ReplyArena): Buffer | number | Promise<Buffer> | undefined;
+  respond(msg: Buffer, transport: 'udp' | 'tcp', arena?: ReplyArena): Buffer | number | Promise<Buffer> | undefined {
     // A bug must cost one SERVFAIL, not the process: nothing below may throw past here.
     try {
-      const out = this.answer(msg, transport);
+      const out = this.answer(msg, transport, arena);
       if (!(out instanceof Promise)) return out;
       const header = Buffer.from(msg.subarray(0, HEADER_LENGTH)); // `msg` is the caller's only until we return
       return out.catch((err: unknown) => this.internalError(header, err));
@@ -110,7 +113,7 @@ export class DnsResponder {
     return out;
   }
 
-  private answer(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | Promise<Buffer> | undefined {
+  private answer(msg: Buffer, transport: 'udp' | 'tcp', arena: ReplyArena | undefined): Buffer | number | Promise<Buffer> | undefined {
     const started = this.metrics.begin();
     const q = parseQuery(msg);
     if (isParseFailure(q)) return this.unparsable(q, started);
@@ -118,7 +121,7 @@ export class DnsResponder {
     // Hot path: the registry handler's cache holds the answer; no chain walk, no request object.
     const cached = q.qclass === CLASS_IN && (q.edns === undefined || q.edns.version === 0) ? this.registry.cached(q.key, q.qtype) : undefined;
     if (cached !== undefined) {
-      const out = encodeEntry(cached, q, msg, limit);
+      const out = encodeEntry(cached, q, msg, limit, arena);
       this.metrics.query(q.qtype, cached.rcode, started);
       return out;
     }
@@ -210,7 +213,9 @@ export class DnsResponder {
  * the client's own question bytes + body (+ OPT). Over-size UDP answers drop the additional section
  * first (RFC 2181 §9), and set TC with empty sections only when the answer itself does not fit.
  */
-function encodeEntry(entry: AnswerEntry, q: ParsedQuery, msg: Buffer, limit: number): Buffer {
+function encodeEntry(entry: AnswerEntry, q: ParsedQuery, msg: Buffer, limit: number): Buffer;
+function encodeEntry(entry: AnswerEntry, q: ParsedQuery, msg: Buffer, limit: number, arena: ReplyArena | undefined): Buffer | number;
+function encodeEntry(entry: AnswerEntry, q: ParsedQuery, msg: Buffer, limit: number, arena?: ReplyArena): Buffer | number {
   const variants = entry.variants;
   const body = entry.pool
     ? randomSubset(entry.pool)
@@ -232,12 +237,17 @@ function encodeEntry(entry: AnswerEntry, q: ParsedQuery, msg: Buffer, limit: num
       tc = FLAG.TC;
     }
   }
-  const out = Buffer.allocUnsafe(qEnd + bodyLength + opt);
-  writeHeader(out, q.id, replyFlags(q.flags, (entry.authoritative ? FLAG.AA : 0) | tc, entry.rcode), 1, an, ns, opt ? ar + 1 : ar);
-  msg.copy(out, HEADER_LENGTH, HEADER_LENGTH, qEnd);
-  body.bytes.copy(out, qEnd, 0, bodyLength);
-  if (opt) writeOpt(out, qEnd + bodyLength, MAX_UDP_PAYLOAD);
-  return out;
+  const length = qEnd + bodyLength + opt;
+  // Batched UDP: straight into the batch's reply buffer when it has room (no allocation, one copy less).
+  const into = arena !== undefined && arena.at + length <= arena.buf.length;
+  const out = into ? arena.buf : Buffer.allocUnsafe(length);
+  const at = into ? arena.at : 0;
+  writeHeader(out, q.id, replyFlags(q.flags, (entry.authoritative ? FLAG.AA : 0) | tc, entry.rcode), 1, an, ns, opt ? ar + 1 : ar, at);
+  // The question is a few dozen bytes: a loop beats Buffer#copy, which allocates a view for a part.
+  for (let i = HEADER_LENGTH; i < qEnd; i++) out[at + i] = msg[i]!;
+  out.set(bodyLength === body.bytes.length ? body.bytes : body.bytes.subarray(0, bodyLength), at + qEnd);
+  if (opt) writeOpt(out, at + qEnd + bodyLength, MAX_UDP_PAYLOAD);
+  return into ? length : out;
 }
 
 /** A reply carrying only the question (and OPT when the query had one) with `rcode`. */
@@ -447,10 +457,21 @@ function listenTcp(server: net.Server, host: string, port: number, exclusive: bo
   });
 }
 
-/** The UDP reply to one query from `from` (needed only for RRL): the answer, or what RRL lets out of it. */
-function udpReply(responder: DnsResponder, rrl: ResponseRateLimiter | undefined, msg: Buffer, from: () => string): UdpReply {
-  const out = responder.respond(msg, 'udp');
+/**
+ * The UDP reply to one query from `from` (needed only for RRL): the answer, or what RRL lets out
+ * of it. With an `arena` (batched UDP), a number: that many bytes written into it.
+ */
+function udpReply(responder: DnsResponder, rrl: ResponseRateLimiter | undefined, msg: Buffer, from: () => string): UdpReply;
+function udpReply(responder: DnsResponder, rrl: ResponseRateLimiter | undefined, msg: Buffer, from: () => string, arena: ReplyArena): UdpReply | number;
+function udpReply(responder: DnsResponder, rrl: ResponseRateLimiter | undefined, msg: Buffer, from: () => string, arena?: ReplyArena): UdpReply | number {
+  const out = arena === undefined ? responder.respond(msg, 'udp') : responder.respond(msg, 'udp', arena);
   if (rrl === undefined || out === undefined) return out;
+  if (typeof out === 'number') {
+    // Written into the arena already: sent as it is, truncated over it, or dropped.
+    const written = arena!.buf.subarray(arena!.at, arena!.at + out);
+    const action = rrl.check(from(), written);
+    return action === 'send' ? out : action === 'slip' ? truncated(written) : undefined;
+  }
   if (!(out instanceof Promise)) return limited(rrl, from(), out);
   const address = from(); // now: a batched sender's slot is reused after this call
   return out.then((b) => limited(rrl, address, b));
@@ -481,7 +502,7 @@ function serveUdp(socket: dgram.Socket, responder: DnsResponder, rrl?: ResponseR
 function serveUdpBatched(socket: dgram.Socket, responder: DnsResponder, rrl?: ResponseRateLimiter): BatchedUdp | undefined {
   let batched: BatchedUdp | undefined;
   const peer = (slot: number) => () => batched!.peer(slot);
-  const r = serveBatched(socket, (msg, slot) => udpReply(responder, rrl, msg, rrl ? peer(slot) : NO_PEER), MAX_UDP_PAYLOAD);
+  const r = serveBatched(socket, (msg, slot, arena) => udpReply(responder, rrl, msg, rrl ? peer(slot) : NO_PEER, arena), MAX_UDP_PAYLOAD);
   if ('why' in r) {
     responder.logRateLimited('warn', new Error(r.why), "dns: cannot batch this UDP socket; answering it through node's dgram");
     serveUdp(socket, responder, rrl);

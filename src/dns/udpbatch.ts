@@ -59,6 +59,12 @@ export function udpBatchAddon(): { native: Native } | { error: string } {
 /** The answer to one datagram: bytes, nothing (dropped), or bytes later (an asynchronous handler). */
 export type UdpReply = Buffer | Promise<Buffer | undefined> | undefined;
 
+/** Where a batch's replies go: an answer that fits is written into `buf` at `at` (and its length returned). */
+export interface ReplyArena {
+  buf: Buffer;
+  at: number;
+}
+
 export interface BatchedUdp {
   /** The sender of datagram `slot` of the batch being answered, as `dgram`'s `rinfo.address` writes it. */
   peer(slot: number): string;
@@ -88,7 +94,7 @@ function udpHandle(socket: dgram.Socket): UdpHandle | undefined {
  * batch's). Returns undefined, leaving the socket untouched, when batching is unavailable (`why`
  * says so).
  */
-export function serveBatched(socket: dgram.Socket, answer: (msg: Buffer, slot: number) => UdpReply, maxReply: number): BatchedUdp | { why: string } {
+export function serveBatched(socket: dgram.Socket, answer: (msg: Buffer, slot: number, arena: ReplyArena) => UdpReply | number, maxReply: number): BatchedUdp | { why: string } {
   const addon = udpBatchAddon();
   if ('error' in addon) return { why: addon.error };
   const { native } = addon;
@@ -104,14 +110,21 @@ export function serveBatched(socket: dgram.Socket, answer: (msg: Buffer, slot: n
   const sendLater = (from: Buffer) => (reply: Buffer | undefined) => {
     if (reply !== undefined && !closed) native.sendTo(h, reply, from);
   };
+  const arena: ReplyArena = { buf: out, at: 0 };
   const onBatch = (count: number) => {
     let used = 0;
     for (let i = 0; i < count; i++) {
       const m = i * META;
       const start = i * SLOT_BYTES;
-      const reply = answer(input.subarray(start, start + meta[m]!), i);
+      arena.at = used;
+      const reply = answer(input.subarray(start, start + meta[m]!), i, arena);
       if (reply === undefined) continue;
-      if (reply instanceof Promise) {
+      if (typeof reply === 'number') {
+        // Written in place by the answer.
+        meta[m + 1] = used;
+        meta[m + 2] = reply;
+        used += reply;
+      } else if (reply instanceof Promise) {
         // Answered after this batch: keep the sender's address, its slot will hold another's.
         void reply.then(sendLater(Buffer.from(addr.subarray(i * ADDR, (i + 1) * ADDR))));
       } else if (used + reply.length > out.length) {

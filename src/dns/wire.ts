@@ -351,19 +351,19 @@ export function ipv6Bytes(s: string): Buffer | undefined {
 }
 
 /** Writes the 12-byte header of a reply into `out`. */
-export function writeHeader(out: Buffer, id: number, flags: number, qd: number, an: number, ns: number, ar: number): void {
-  out[0] = id >> 8;
-  out[1] = id & 0xff;
-  out[2] = flags >> 8;
-  out[3] = flags & 0xff;
-  out[4] = qd >> 8;
-  out[5] = qd & 0xff;
-  out[6] = an >> 8;
-  out[7] = an & 0xff;
-  out[8] = ns >> 8;
-  out[9] = ns & 0xff;
-  out[10] = ar >> 8;
-  out[11] = ar & 0xff;
+export function writeHeader(out: Buffer, id: number, flags: number, qd: number, an: number, ns: number, ar: number, at = 0): void {
+  out[at] = id >> 8;
+  out[at + 1] = id & 0xff;
+  out[at + 2] = flags >> 8;
+  out[at + 3] = flags & 0xff;
+  out[at + 4] = qd >> 8;
+  out[at + 5] = qd & 0xff;
+  out[at + 6] = an >> 8;
+  out[at + 7] = an & 0xff;
+  out[at + 8] = ns >> 8;
+  out[at + 9] = ns & 0xff;
+  out[at + 10] = ar >> 8;
+  out[at + 11] = ar & 0xff;
 }
 
 /** Writes an OPT record (RFC 6891) advertising `udpSize`, carrying the upper 8 bits of an extended `rcode`. */
