@@ -79,7 +79,6 @@ export class SqliteKV implements KV {
   private readonly logger?: Logger;
 
   private readonly stmts: Statements;
-  private readonly applyTxn: (w: QueuedWrite, startRev: number, now: number, events: WatchEvent[]) => number;
   private readonly commitBatch: (batch: QueuedWrite[], now: number, results: (number | Error)[], events: WatchEvent[]) => number;
 
   private constructor(
@@ -93,21 +92,18 @@ export class SqliteKV implements KV {
     this.rev = (this.stmts.sequence.get() as { seq: number } | undefined)?.seq ?? 0;
     this.compactRev = this.meta('compact_revision');
     this.compactProgress = this.meta('compact_progress');
-    // Nested better-sqlite3 transactions are savepoints: a txn whose later op fails its guard
-    // rolls back its earlier ops without touching the other writes of the batch.
-    this.applyTxn = db.transaction((w: QueuedWrite, startRev: number, now: number, events: WatchEvent[]) => this.applyWrite(w, startRev, now, events));
     this.commitBatch = db.transaction((batch: QueuedWrite[], now: number, results: (number | Error)[], events: WatchEvent[]) => {
       let rev = this.rev;
       for (const w of batch) {
-        const mark = events.length;
         try {
-          // A single op checks its guard before writing anything, so it needs no savepoint.
-          rev = w.ops.length > 1 ? this.applyTxn(w, rev, now, events) : this.applyWrite(w, rev, now, events);
+          // Every guard is checked before the write's first row: a failed one leaves nothing to
+          // roll back, so a txn needs no savepoint (whose statement journal cost a temp-file write
+          // per touched page).
+          rev = this.applyWrite(w, rev, now, events);
           results.push(rev);
         } catch (err) {
           // A failed guard rejects this write only; anything else (I/O, constraint) fails the batch.
           if (!isGuardError(err)) throw err;
-          events.length = mark;
           results.push(err);
         }
       }
@@ -139,6 +135,8 @@ export class SqliteKV implements KV {
       db.pragma('journal_mode = WAL');
       // FULL: every commit fsyncs the WAL, so an acknowledged write survives power loss / kill -9.
       db.pragma('synchronous = FULL');
+      // Statement journals in memory, not in a temp file written page by page inside every commit.
+      db.pragma('temp_store = MEMORY');
       // After a checkpoint the WAL file is cut back to this, so one burst (a big compaction)
       // does not leave a huge -wal behind forever.
       db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
@@ -329,19 +327,37 @@ export class SqliteKV implements KV {
     }
   }
 
-  /** Checks each op's guard against the current state and appends its row; throws a guard error. */
+  /**
+   * Checks every op's guard against the state before the write (a key appears once per write, so
+   * no op sees another's row), then appends the rows; throws a guard error before writing anything.
+   */
   private applyWrite(w: QueuedWrite, startRev: number, now: number, events: WatchEvent[]): number {
-    let rev = startRev;
-    for (const op of w.ops) {
+    const latests: (LatestRow | undefined)[] = new Array(w.ops.length);
+    for (let i = 0; i < w.ops.length; i++) {
+      const op = w.ops[i]!;
       const latest = this.stmts.latest.get(op.key) as LatestRow | undefined;
-      const live = latest !== undefined && latest.deleted === 0 ? latest : undefined;
-      const modRevision = live?.id ?? 0;
-      const prev: KeyValue | undefined = live && { key: op.key, value: live.value ?? '', createRevision: live.create_revision, modRevision: live.id };
+      latests[i] = latest;
+      const live = latest !== undefined && latest.deleted === 0;
+      const modRevision = live ? latest.id : 0;
       if (op.type === 'put') {
         if (op.prevRevision === 0 && live) throw new KeyExistsError(op.key);
         if (op.prevRevision !== undefined && op.prevRevision !== 0 && op.prevRevision !== modRevision) {
           throw new RevisionMismatchError(op.key, op.prevRevision, modRevision);
         }
+      } else {
+        if (w.kind === 'delete' && !live) throw new KeyNotFoundError(op.key);
+        if (op.prevRevision !== undefined && op.prevRevision !== modRevision) {
+          throw new RevisionMismatchError(op.key, op.prevRevision, modRevision);
+        }
+      }
+    }
+    let rev = startRev;
+    for (let i = 0; i < w.ops.length; i++) {
+      const op = w.ops[i]!;
+      const latest = latests[i];
+      const live = latest !== undefined && latest.deleted === 0 ? latest : undefined;
+      const prev: KeyValue | undefined = live && { key: op.key, value: live.value ?? '', createRevision: live.create_revision, modRevision: live.id };
+      if (op.type === 'put') {
         rev++;
         const createRevision = live ? live.create_revision : rev;
         this.stmts.insert.run(rev, op.key, 0, createRevision, latest?.id ?? 0, op.value, now);
@@ -350,10 +366,6 @@ export class SqliteKV implements KV {
         if (prev) ev.prev = prev;
         events.push(ev);
       } else {
-        if (w.kind === 'delete' && !live) throw new KeyNotFoundError(op.key);
-        if (op.prevRevision !== undefined && op.prevRevision !== modRevision) {
-          throw new RevisionMismatchError(op.key, op.prevRevision, modRevision);
-        }
         if (!live) continue; // unguarded delete of an absent key: nothing to record
         rev++;
         this.stmts.insert.run(rev, op.key, 1, live.create_revision, live.id, null, now);
