@@ -16,7 +16,7 @@ import {
   toWireError,
   type ErrorStyle,
 } from './errors.ts';
-import { RAW_JSON } from '../registry/index.ts';
+import { RAW_JSON, RAW_JSON_BYTES } from '../registry/index.ts';
 import { ClientLimits, SERVER_TIMEOUT_OPTIONS, type HttpLimits } from './limits.ts';
 import { ApiMetrics, OK_LABEL, UNKNOWN_LABEL } from './metrics.ts';
 import { SigV4Verifier, type Credentials } from './sigv4.ts';
@@ -498,11 +498,13 @@ export class ApiServer {
   }
 
   private succeed(res: ServerResponse, route: Route, started: number, output: unknown): void {
-    let payload: string;
+    let payload: string | Buffer;
     try {
-      // An output may carry its own body text (registry RAW_JSON: DiscoverInstances' pre-serialized answer).
-      const raw = output !== null && typeof output === 'object' ? (output as Record<symbol, unknown>)[RAW_JSON] : undefined;
-      payload = typeof raw === 'string' ? raw : JSON.stringify(output ?? {});
+      // An output may carry its own body (registry RAW_JSON_BYTES / RAW_JSON: DiscoverInstances' pre-serialized answer).
+      const own = output !== null && typeof output === 'object' ? (output as Record<symbol, unknown>) : undefined;
+      const bytes = own?.[RAW_JSON_BYTES];
+      const raw = own?.[RAW_JSON];
+      payload = Buffer.isBuffer(bytes) ? bytes : typeof raw === 'string' ? raw : JSON.stringify(output ?? {});
     } catch (err) {
       this.fail(res, route.operation, started, err, route.style);
       return;
@@ -523,11 +525,11 @@ export class ApiServer {
     return this.send(res, wire.status, JSON_CONTENT_TYPE, JSON.stringify(wire.body), wire.code);
   }
 
-  private send(res: ServerResponse, status: number, contentType: string, payload: string, errorType?: string): string {
+  private send(res: ServerResponse, status: number, contentType: string, payload: string | Buffer, errorType?: string): string {
     const requestId = randomUUID();
     const headers: Record<string, string | number> = {
       'Content-Type': contentType,
-      'Content-Length': Buffer.byteLength(payload),
+      'Content-Length': typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length,
       'x-amzn-RequestId': requestId,
     };
     if (errorType !== undefined) headers['x-amzn-ErrorType'] = errorType;
