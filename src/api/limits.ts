@@ -82,16 +82,12 @@ export class ClientLimits {
       return false;
     }
     this.#inFlight.set(addr, n + 1);
-    let done = false;
-    const release = () => {
-      if (done) return;
-      done = true;
+    // 'close' follows 'finish' and also comes when the client goes away first: one listener covers both.
+    res.once('close', () => {
       const left = (this.#inFlight.get(addr) ?? 1) - 1;
       if (left <= 0) this.#inFlight.delete(addr);
       else this.#inFlight.set(addr, left);
-    };
-    res.once('finish', release);
-    res.once('close', release);
+    });
     return true;
   }
 }

@@ -37,6 +37,12 @@ export const MAX_DRAIN_BYTES = 8 * 1024 * 1024;
 export const CLOSE_GRACE_MS = 10_000;
 
 const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
+/**
+ * Socket buffer size before a write reports backpressure. Node's 16 KiB default is below a
+ * 100-instance DiscoverInstances answer (~20 KB), so every such response went through a 'drain'
+ * event round; 64 KiB covers a typical answer in one write. Bodies are written whole either way.
+ */
+const SOCKET_HIGH_WATER_MARK = 64 * 1024;
 const EMPTY_BODY = Buffer.alloc(0);
 
 /** An operation: takes the untrusted parsed JSON body, returns the AWS output object (or nothing). */
@@ -162,7 +168,8 @@ export class ApiServer {
     this.limits = new ClientLimits(options.limits ?? {}, options.metrics);
     const handler = (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res);
     this.tls = options.tls !== undefined;
-    this.server = options.tls ? createHttpsServer({ ...SERVER_TIMEOUT_OPTIONS, cert: options.tls.cert, key: options.tls.key }, handler) : createServer(SERVER_TIMEOUT_OPTIONS, handler);
+    const serverOptions = { ...SERVER_TIMEOUT_OPTIONS, highWaterMark: SOCKET_HIGH_WATER_MARK };
+    this.server = options.tls ? createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, handler) : createServer(serverOptions, handler);
     this.limits.apply(this.server as Server);
   }
 
