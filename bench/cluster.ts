@@ -9,7 +9,9 @@
  *      server leads, acknowledged registrations lost (each must reach SUCCESS and be listed).
  *   5. dnsperf against one server on etcd and one on SQLite with the same records.
  *
- *   node --import tsx bench/cluster.ts [--kills 20] [--seconds 5] [--concurrency 32]
+ *   node --import tsx bench/cluster.ts [--kills 20] [--seconds 5] [--concurrency 32] [--only 1,4]
+ *
+ * `--only` runs just the listed parts (1 and 5 share their servers, as do 2–4).
  */
 import { spawnSync } from 'node:child_process';
 import { promises as dnsPromises } from 'node:dns';
@@ -17,12 +19,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EtcdTestCluster } from '../src/store/testkit.ts';
-import { call, fmt, runLoad, startServerProcess, tempDataDir, waitOperation, type ChildServer } from './api-lib.ts';
+import { call, cpuMs, fmt, runLoad, startServerProcess, tempDataDir, waitOperation, type ChildServer } from './api-lib.ts';
 
-const { values: args } = parseArgs({ options: { kills: { type: 'string', default: '20' }, seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '32' } } });
+const { values: args } = parseArgs({ options: { kills: { type: 'string', default: '20' }, seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '32' }, only: { type: 'string', default: '1,2,3,4,5' } } });
 const KILLS = Number(args.kills);
 const SECONDS = Number(args.seconds);
 const CONCURRENCY = Number(args.concurrency);
+const PARTS = new Set(args.only.split(',').map(Number));
 const BIG = ['--max-instances-per-service', '10000000', '--max-instances-per-namespace', '10000000', '--log-level', 'warn'];
 
 const dnsOf = (s: ChildServer): string => `127.0.0.1:${s.dnsPort}`;
@@ -39,9 +42,12 @@ async function dnsService(port: number, ns: string): Promise<string> {
   return Service.Id;
 }
 
-async function registerLoad(server: ChildServer, label: string): Promise<number> {
+/** Registrations acknowledged per second, and CPU per registration of the server and of the etcd members (`etcdPids`). */
+async function registerLoad(server: ChildServer, label: string, etcdPids: number[] = []): Promise<number> {
   const serviceId = await dnsService(server.port, `load-${label.replace(/[^a-z0-9]+/g, '-').replace(/-+$/, '')}.bench`);
   let acked = 0;
+  const cpu0 = cpuMs(server.child.pid!);
+  const etcdCpu0 = etcdPids.reduce((sum, pid) => sum + cpuMs(pid), 0);
   const r = await runLoad(
     server.port,
     CONCURRENCY,
@@ -49,7 +55,9 @@ async function registerLoad(server: ChildServer, label: string): Promise<number>
     (i) => ({ operation: 'RegisterInstance', body: JSON.stringify({ ServiceId: serviceId, InstanceId: `i-${i}`, Attributes: { AWS_INSTANCE_IPV4: `198.18.${(i >> 8) & 255}.${i & 255}` } }) }),
     () => acked++,
   );
-  console.log(`  ${label}: ${fmt(acked / r.seconds)}/s acknowledged (p50 ${fmt(r.p50Ms, 1)} ms, p99 ${fmt(r.p99Ms, 1)} ms, errors ${r.errors})`);
+  const perOp = (ms: number): string => `${fmt((1000 * ms) / Math.max(1, acked))} µs`;
+  const etcdCpu = etcdPids.length > 0 ? `, etcd CPU ${perOp(etcdPids.reduce((sum, pid) => sum + cpuMs(pid), 0) - etcdCpu0)} (3 members)` : '';
+  console.log(`  ${label}: ${fmt(acked / r.seconds)}/s acknowledged (p50 ${fmt(r.p50Ms, 1)} ms, p99 ${fmt(r.p99Ms, 1)} ms, errors ${r.errors}); per registration: server CPU ${perOp(cpuMs(server.child.pid!) - cpu0)}${etcdCpu}`);
   return acked / r.seconds;
 }
 
@@ -80,99 +88,113 @@ const etcd = await EtcdTestCluster.start(3);
 const url = etcd.url('/bench');
 console.log(`etcd: 3 members on ${etcd.endpoints.join(', ')}; load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 try {
-  // 1 + 5: one server per backend, same run.
-  console.log(`\n1. RegisterInstance, concurrency ${CONCURRENCY}, ${SECONDS} s`);
-  const sqlite = await startServerProcess(['--data-dir', tempDataDir(), ...BIG]);
-  const sqliteRate = await registerLoad(sqlite, 'sqlite');
-  const onEtcd = await startServerProcess(['--data-dir', tempDataDir(), '--store', etcd.url('/bench-load'), ...BIG]);
-  const etcdRate = await registerLoad(onEtcd, 'etcd (3 members)');
-  console.log(`  etcd / sqlite = ${fmt((100 * etcdRate) / sqliteRate, 1)} %`);
-
-  console.log(`\n5. dnsperf, 1 name (A, 1 record), ${SECONDS} s each`);
-  for (const [label, s] of [['sqlite', sqlite], ['etcd', onEtcd]] as const) {
-    const svc = await dnsService(s.port, `qps-${label}.bench`);
-    await waitOperation(s.port, ((await call(s.port, 'RegisterInstance', { ServiceId: svc, InstanceId: 'a', Attributes: { AWS_INSTANCE_IPV4: '198.18.100.1' } })) as { OperationId: string }).OperationId);
-  }
-  const qSqlite = dnsperf(dnsOf(sqlite), 'web.qps-sqlite.bench');
-  const qEtcd = dnsperf(dnsOf(onEtcd), 'web.qps-etcd.bench');
-  console.log(`  sqlite ${fmt(qSqlite)} qps, etcd ${fmt(qEtcd)} qps → etcd / sqlite = ${fmt((100 * qEtcd) / qSqlite, 1)} %`);
-  await Promise.all([sqlite.stop(), onEtcd.stop()]);
-
-  // 2: three servers on one etcd.
-  const servers: ChildServer[] = [];
-  for (let i = 0; i < 3; i++) servers.push(await startServerProcess(['--data-dir', tempDataDir(), '--store', url, ...BIG]));
-  const [a, b] = servers as [ChildServer, ChildServer];
-  const svc = await dnsService(a.port, 'prop.bench');
-  const resolver = new dnsPromises.Resolver({ timeout: 500, tries: 1 });
-  resolver.setServers([dnsOf(b)]);
-  const lat: number[] = [];
-  for (let i = 0; i < 200; i++) {
-    const ip = `198.18.${10 + (i >> 8)}.${i & 255}`;
-    const t0 = performance.now();
-    await call(a.port, 'RegisterInstance', { ServiceId: svc, InstanceId: `p-${i}`, Attributes: { AWS_INSTANCE_IPV4: ip } });
-    for (;;) {
-      const got = await resolver.resolve4('web.prop.bench').catch(() => [] as string[]);
-      if (got.includes(ip)) break;
+  if (PARTS.has(1) || PARTS.has(5)) {
+    // 1 + 5: one server per backend, same run.
+    const sqlite = await startServerProcess(['--data-dir', tempDataDir(), ...BIG]);
+    const onEtcd = await startServerProcess(['--data-dir', tempDataDir(), '--store', etcd.url('/bench-load'), ...BIG]);
+    if (PARTS.has(1)) {
+      console.log(`\n1. RegisterInstance, concurrency ${CONCURRENCY}, ${SECONDS} s`);
+      const sqliteRate = await registerLoad(sqlite, 'sqlite');
+      const etcdRate = await registerLoad(onEtcd, 'etcd (3 members)', etcd.pids);
+      console.log(`  etcd / sqlite = ${fmt((100 * etcdRate) / sqliteRate, 1)} %`);
     }
-    lat.push(performance.now() - t0);
-  }
-  console.log(`\n2. register through A → in DNS on B, 200 rounds: p50 ${fmt(pct(lat, 50), 1)} ms, p99 ${fmt(pct(lat, 99), 1)} ms, max ${fmt(Math.max(...lat), 1)} ms`);
 
-  // 3: a client listing two servers, the first killed mid-run.
-  const two = new dnsPromises.Resolver({ timeout: 300, tries: 2 });
-  const victim = servers[2]!;
-  two.setServers([dnsOf(victim), dnsOf(b)]);
-  let ok = 0;
-  let failed = 0;
-  const until = performance.now() + 4000;
-  setTimeout(() => victim.child.kill('SIGKILL'), 1000);
-  while (performance.now() < until) {
-    await two.resolve4('web.prop.bench').then(() => ok++, () => failed++);
+    if (PARTS.has(5)) {
+      console.log(`\n5. dnsperf, 1 name (A, 1 record), ${SECONDS} s each`);
+      for (const [label, s] of [['sqlite', sqlite], ['etcd', onEtcd]] as const) {
+        const svc = await dnsService(s.port, `qps-${label}.bench`);
+        await waitOperation(s.port, ((await call(s.port, 'RegisterInstance', { ServiceId: svc, InstanceId: 'a', Attributes: { AWS_INSTANCE_IPV4: '198.18.100.1' } })) as { OperationId: string }).OperationId);
+    }
+    const qSqlite = dnsperf(dnsOf(sqlite), 'web.qps-sqlite.bench');
+    const qEtcd = dnsperf(dnsOf(onEtcd), 'web.qps-etcd.bench');
+    console.log(`  sqlite ${fmt(qSqlite)} qps, etcd ${fmt(qEtcd)} qps → etcd / sqlite = ${fmt((100 * qEtcd) / qSqlite, 1)} %`);
+    }
+    await Promise.all([sqlite.stop(), onEtcd.stop()]);
   }
-  console.log(`\n3. DNS, client lists [killed, live] servers, 4 s with a SIGKILL at 1 s: ${fmt(ok)} answered, ${failed} failed`);
-  servers[2] = await startServerProcess(['--data-dir', tempDataDir(), '--store', url, ...BIG]);
 
-  // 4: leader kills while clients register through every server.
-  const regSvc = await dnsService(a.port, 'kill.bench');
-  const acked: string[] = [];
-  let seq = 0;
-  let stop = false;
-  const clients = Array.from({ length: 6 }, async (_, c) => {
-    while (!stop) {
-      const s = servers[(c + seq) % 3]!;
-      const id = `k-${seq++}`;
-      try {
-        const out = (await call(s.port, 'RegisterInstance', { ServiceId: regSvc, InstanceId: id, Attributes: { AWS_INSTANCE_IPV4: '198.18.50.1' } })) as { OperationId?: string };
-        if (out.OperationId) acked.push(out.OperationId);
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+  if (PARTS.has(2) || PARTS.has(3) || PARTS.has(4)) {
+    // 2: three servers on one etcd.
+    const servers: ChildServer[] = [];
+    for (let i = 0; i < 3; i++) servers.push(await startServerProcess(['--data-dir', tempDataDir(), '--store', url, ...BIG]));
+    const [a, b] = servers as [ChildServer, ChildServer];
+    const svc = await dnsService(a.port, 'prop.bench');
+    if (PARTS.has(2)) {
+      const resolver = new dnsPromises.Resolver({ timeout: 500, tries: 1 });
+      resolver.setServers([dnsOf(b)]);
+      const lat: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        const ip = `198.18.${10 + (i >> 8)}.${i & 255}`;
+        const t0 = performance.now();
+        await call(a.port, 'RegisterInstance', { ServiceId: svc, InstanceId: `p-${i}`, Attributes: { AWS_INSTANCE_IPV4: ip } });
+        for (;;) {
+          const got = await resolver.resolve4('web.prop.bench').catch(() => [] as string[]);
+          if (got.includes(ip)) break;
+        }
+        lat.push(performance.now() - t0);
     }
-  });
-  const takeovers: number[] = [];
-  for (let k = 0; k < KILLS; k++) {
-    const leader = await leaderOf(servers);
-    if (!leader) throw new Error('no leader');
-    const killedAt = performance.now();
-    servers[leader.index]!.child.kill('SIGKILL');
-    const survivors = servers.filter((_, i) => i !== leader.index);
-    for (;;) {
-      const next = await leaderOf(survivors);
-      if (next && next.id !== leader.id) break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    console.log(`\n2. register through A → in DNS on B, 200 rounds: p50 ${fmt(pct(lat, 50), 1)} ms, p99 ${fmt(pct(lat, 99), 1)} ms, max ${fmt(Math.max(...lat), 1)} ms`);
     }
-    takeovers.push(performance.now() - killedAt);
-    servers[leader.index] = await startServerProcess(['--data-dir', tempDataDir(), '--store', url, ...BIG]);
+
+    // 3: a client listing two servers, the first killed mid-run.
+    if (PARTS.has(3)) {
+      const two = new dnsPromises.Resolver({ timeout: 300, tries: 2 });
+      const victim = servers[2]!;
+      two.setServers([dnsOf(victim), dnsOf(b)]);
+      let ok = 0;
+      let failed = 0;
+      const until = performance.now() + 4000;
+      setTimeout(() => victim.child.kill('SIGKILL'), 1000);
+      while (performance.now() < until) {
+        await two.resolve4('web.prop.bench').then(() => ok++, () => failed++);
+    }
+    console.log(`\n3. DNS, client lists [killed, live] servers, 4 s with a SIGKILL at 1 s: ${fmt(ok)} answered, ${failed} failed`);
+    servers[2] = await startServerProcess(['--data-dir', tempDataDir(), '--store', url, ...BIG]);
+    }
+
+    // 4: leader kills while clients register through every server.
+    if (PARTS.has(4)) {
+      const regSvc = await dnsService(a.port, 'kill.bench');
+      const acked: string[] = [];
+      let seq = 0;
+      let stop = false;
+      const clients = Array.from({ length: 6 }, async (_, c) => {
+        while (!stop) {
+          const s = servers[(c + seq) % 3]!;
+          const id = `k-${seq++}`;
+          try {
+            const out = (await call(s.port, 'RegisterInstance', { ServiceId: regSvc, InstanceId: id, Attributes: { AWS_INSTANCE_IPV4: '198.18.50.1' } })) as { OperationId?: string };
+            if (out.OperationId) acked.push(out.OperationId);
+          } catch {
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+        }
+      });
+      const takeovers: number[] = [];
+      for (let k = 0; k < KILLS; k++) {
+        const leader = await leaderOf(servers);
+        if (!leader) throw new Error('no leader');
+        const killedAt = performance.now();
+        servers[leader.index]!.child.kill('SIGKILL');
+        const survivors = servers.filter((_, i) => i !== leader.index);
+        for (;;) {
+          const next = await leaderOf(survivors);
+          if (next && next.id !== leader.id) break;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        takeovers.push(performance.now() - killedAt);
+        servers[leader.index] = await startServerProcess(['--data-dir', tempDataDir(), '--store', url, ...BIG]);
+    }
+    stop = true;
+    await Promise.all(clients);
+    let lost = 0;
+    for (const op of acked) {
+      const done = await Promise.race([waitOperation(servers[0]!.port, op), new Promise<undefined>((resolve) => setTimeout(resolve, 30_000))]);
+      if (!done || done['Status'] !== 'SUCCESS') lost++;
+    }
+    console.log(`\n4. ${KILLS} leader kills (default --lease-ttl): new leader after p50 ${fmt(pct(takeovers, 50))} ms, max ${fmt(Math.max(...takeovers))} ms; ${fmt(acked.length)} acknowledged registrations, ${lost} not at SUCCESS`);
+    }
+    await Promise.all(servers.map((s) => s.stop()));
   }
-  stop = true;
-  await Promise.all(clients);
-  let lost = 0;
-  for (const op of acked) {
-    const done = await Promise.race([waitOperation(servers[0]!.port, op), new Promise<undefined>((resolve) => setTimeout(resolve, 30_000))]);
-    if (!done || done['Status'] !== 'SUCCESS') lost++;
-  }
-  console.log(`\n4. ${KILLS} leader kills (--lease-ttl 5s): new leader after p50 ${fmt(pct(takeovers, 50))} ms, max ${fmt(Math.max(...takeovers))} ms; ${fmt(acked.length)} acknowledged registrations, ${lost} not at SUCCESS`);
-  await Promise.all(servers.map((s) => s.stop()));
 } finally {
   await etcd.stop();
 }

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { eventually, isPharosError } from '../lib/index.ts';
+import { createMetricsRegistry, eventually, isPharosError } from '../lib/index.ts';
 import { runKvConformance } from './conformance.ts';
 import { EtcdKV, parseEtcdUrl } from './etcd.ts';
-import { STORE_COMPACTED, STORE_INVALID_ARGUMENT, STORE_UNAVAILABLE, etcdConnection, openStore, type KV, type WatchEvent } from './index.ts';
+import { STORE_COMPACTED, STORE_INVALID_ARGUMENT, STORE_KEY_EXISTS, STORE_REVISION_MISMATCH, STORE_UNAVAILABLE, etcdConnection, openStore, type KV, type WatchEvent } from './index.ts';
 import { EtcdTestCluster, etcdSkip } from './testkit.ts';
 
 const skip = etcdSkip();
@@ -54,6 +54,37 @@ describe('etcd backend on a 3-member cluster', { skip }, () => {
     const watch = kv.watch(prefix, from, (evs) => events.push(...evs), (err) => errors.push(err));
     return { events, errors, watch };
   }
+
+  test('group commit: writes of one turn share a txn; a failed guard rejects only its own write, the others commit', async () => {
+    const metrics = createMetricsRegistry();
+    const kv = await openStore(cluster.url(`/group/${++n}`), { metrics });
+    try {
+      const taken = await kv.create('/g/taken', 'x');
+      const seen = new Set<string>();
+      kv.watch('/g/', taken, (evs) => evs.forEach((e) => seen.add(e.key)));
+      const results = await Promise.allSettled([
+        ...Array.from({ length: 60 }, (_, i) => kv.create(`/g/${i}`, String(i))),
+        kv.create('/g/taken', 'y'),
+        kv.update('/g/taken', 'z', taken + 1000),
+        kv.txn([{ type: 'put', key: '/g/t1', value: '1' }, { type: 'delete', key: '/g/taken', prevRevision: taken }]),
+      ]);
+      assert.equal(results.slice(0, 60).filter((r) => r.status === 'fulfilled').length, 60);
+      assert.equal((results[60] as PromiseRejectedResult).reason.code, STORE_KEY_EXISTS);
+      assert.equal((results[61] as PromiseRejectedResult).reason.code, STORE_REVISION_MISMATCH);
+      assert.equal(results[62]!.status, 'fulfilled', 'the txn whose guard held commits after the failed round');
+      assert.equal(await kv.get('/g/taken'), undefined);
+      // Read-your-writes holds for every write of a batch.
+      for (let i = 0; i < 60; i++) assert.ok(seen.has(`/g/${i}`));
+      const json = await metrics.getMetricsAsJSON();
+      const batches = json.find((m) => m.name === 'pharos_store_commit_batch_writes')!;
+      const count = batches.values.find((v) => (v as { metricName?: string }).metricName === 'pharos_store_commit_batch_writes_count')!.value;
+      assert.ok(count <= 5, `${count} txns for 64 writes`);
+      const writes = json.find((m) => m.name === 'pharos_store_writes_total')!;
+      assert.deepEqual(Object.fromEntries(writes.values.map((v) => [v.labels.result, v.value])), { ok: 62, conflict: 2 });
+    } finally {
+      await kv.close();
+    }
+  });
 
   test('a watch resumes from the last revision it delivered after its member dies: no gap, no duplicate', async () => {
     // One client on member 0 only (its watch stream must break), one writing through the others.

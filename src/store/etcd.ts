@@ -11,9 +11,10 @@ import {
   StoreOpenError,
   StoreUnavailableError,
 } from './errors.ts';
-import type { KV, KeyValue, ListOptions, ListResult, TxnOp, Watch, WatchEvent } from './kv.ts';
+import { QueuedWrites, deliverEvents, reportWatchError, type QueuedWrite, type WatcherRecord } from './backend.ts';
+import type { KV, KeyValue, ListOptions, ListResult, Watch, WatchEvent } from './kv.ts';
 import { commonStoreMetrics, type CommonStoreMetrics } from './metrics.ts';
-import { checkKey, checkList, checkOps, checkRevision, watchRefusal } from './validate.ts';
+import { MAX_TXN_OPS, checkKey, checkList, checkRevision, watchRefusal } from './validate.ts';
 
 /** Unary calls give up after this: a write to an etcd without quorum fails fast with StoreUnavailable. */
 const ETCD_CALL_TIMEOUT_MS = 5000;
@@ -24,6 +25,11 @@ const LIST_PAGE_KEYS = 1000;
 /** A broken watch stream is reopened after this (doubling up to the max), from the last revision seen. */
 const WATCH_RETRY_MS = 100;
 const WATCH_RETRY_MAX_MS = 2000;
+/**
+ * At most this many bytes of keys and values go into one batch txn: etcd refuses requests over
+ * `--max-request-bytes` (1.5 MiB by default).
+ */
+const MAX_BATCH_BYTES = 1024 * 1024;
 /**
  * A write resolves once this process's watchers on its keys have seen it (read-your-writes, as the
  * SQLite backend gives), but waits no longer than this for a watch that is reconnecting.
@@ -65,22 +71,16 @@ export function parseEtcdUrl(url: string): Pick<EtcdConnection, 'endpoints' | 'p
   return { endpoints, prefix, tls: m[1] === 'etcds' };
 }
 
-interface Watcher {
-  /** The caller's prefix (without the store prefix). */
-  prefix: string;
-  /** Every event with revision <= delivered has been handed over (or did not match). */
-  delivered: number;
+interface Watcher extends WatcherRecord {
   /** The first revision this watch delivers: writes before it are not waited for. */
   from: number;
-  cancelled: boolean;
-  onEvents: (events: WatchEvent[]) => void;
-  onError?: (err: Error) => void;
   stream?: { cancel(): void; end(): void };
   /** Writers waiting for this watcher to reach their revision. */
   waiters: { revision: number; resolve: () => void }[];
 }
 
 interface Metrics extends CommonStoreMetrics {
+  batchSize: Histogram;
   watchReconnects: Counter;
   publishDelay: Histogram;
 }
@@ -93,10 +93,12 @@ interface Metrics extends CommonStoreMetrics {
  * seen it, so a watch-fed snapshot is current when a write resolves, as with SQLite.
  * @see https://etcd.io/docs/v3.4/learning/api/ (KV, Txn, Watch)
  */
-export class EtcdKV implements KV {
+export class EtcdKV extends QueuedWrites implements KV {
   private readonly watchers = new Set<Watcher>();
   private readonly inflight = new Set<Promise<unknown>>();
   private closed = false;
+  /** A batch txn is on its way to etcd (one at a time: the next batch forms meanwhile). */
+  private committing = false;
   private closing: Promise<void> | undefined;
   private headSeen = 0;
   private readonly metrics?: Metrics;
@@ -108,6 +110,7 @@ export class EtcdKV implements KV {
     private readonly logger?: Logger,
     metrics?: MetricsRegistry,
   ) {
+    super();
     this.prefixBuf = Buffer.from(conn.prefix);
     if (metrics) this.metrics = createMetrics(metrics, () => this.headSeen);
   }
@@ -205,28 +208,12 @@ export class EtcdKV implements KV {
     return { revision, items };
   }
 
-  create(key: string, value: string): Promise<number> {
-    return this.write('create', [{ type: 'put', key, value, prevRevision: 0 }]);
-  }
-
-  update(key: string, value: string, prevRevision: number): Promise<number> {
-    return this.write('update', [{ type: 'put', key, value, prevRevision }]);
-  }
-
-  delete(key: string, prevRevision?: number): Promise<number> {
-    return this.write('delete', [{ type: 'delete', key, prevRevision }]);
-  }
-
-  txn(ops: TxnOp[]): Promise<number> {
-    return this.write('txn', ops);
-  }
-
   watch(prefix: string, afterRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void): Watch {
     const w: Watcher = { prefix, delivered: afterRevision, from: afterRevision + 1, cancelled: false, onEvents, onError, waiters: [] };
     const handle: Watch = { cancel: () => this.cancelWatch(w) };
     const refusal = watchRefusal(this.closed, prefix, afterRevision, onEvents);
     if (refusal) {
-      queueMicrotask(() => this.fail(w, refusal));
+      queueMicrotask(() => reportWatchError(w, refusal, this.logger));
       return handle;
     }
     this.watchers.add(w);
@@ -266,63 +253,124 @@ export class EtcdKV implements KV {
     this.closed = true;
     for (const w of [...this.watchers]) this.cancelWatch(w);
     // Writes already issued were promised a result.
-    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+    while (this.inflight.size > 0 || this.queued > 0) {
+      this.flush();
+      await Promise.allSettled([...this.inflight]);
+    }
     this.client.close();
   }
 
   // ---- writes ----
 
-  private write(kind: 'create' | 'update' | 'delete' | 'txn', input: TxnOp[]): Promise<number> {
-    if (this.closed) return Promise.reject(new StoreClosedError());
-    let ops: TxnOp[];
-    try {
-      ops = checkOps(input);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const p = this.doWrite(kind, ops);
-    this.inflight.add(p);
-    void p.finally(() => this.inflight.delete(p)).catch(() => undefined);
-    return p;
+  protected get writesClosed(): boolean {
+    return this.closed;
   }
 
-  private async doWrite(kind: 'create' | 'update' | 'delete' | 'txn', ops: TxnOp[]): Promise<number> {
-    if (ops.length === 0) return this.revision();
+  /**
+   * Group commit: the writes queued in one event-loop turn (as many as fit one etcd txn) go to etcd
+   * as one txn, one at a time. Its compares are every write's guards, so they hold or fail
+   * together; on a failure the txn's failure branch has read every guarded key, and each write is
+   * judged on that one consistent state: a write whose guard failed there is rejected (it lost at
+   * that revision), the others are put back to be committed again. So every round settles at least
+   * one write, and a write's outcome never depends on another write's guard.
+   */
+  protected flush(): void {
+    if (this.committing || this.queued === 0) return;
+    let ops = 0;
+    let bytes = 0;
+    const keys = new Set<string>();
+    const batch = this.take(Number.POSITIVE_INFINITY, (w, taken) => {
+      const size = writeBytes(w);
+      // etcd refuses a txn that writes a key twice, or holds more ops or bytes than its limits; the
+      // first write goes whatever its size (alone, it is within the limits `checkOps` enforces).
+      if (taken > 0 && (ops + w.ops.length > MAX_TXN_OPS || bytes + size > MAX_BATCH_BYTES || w.ops.some((op) => keys.has(op.key)))) return false;
+      ops += w.ops.length;
+      bytes += size;
+      for (const op of w.ops) keys.add(op.key);
+      return true;
+    });
+    if (batch.length === 0) return;
+    this.committing = true;
+    this.track(
+      this.commit(batch).finally(() => {
+        this.committing = false;
+        if (this.queued > 0) this.scheduleFlush();
+      }),
+    );
+  }
+
+  /** One etcd txn for `batch`; settles every write in it (or puts the undecided ones back). */
+  private async commit(batch: QueuedWrite[]): Promise<void> {
     const compare: ICompare[] = [];
-    const guarded: TxnOp[] = [];
     const success: IRequestOp[] = [];
-    for (const op of ops) {
-      const key = this.fullKey(op.key);
-      if (op.prevRevision !== undefined) {
-        // A missing key compares as revision 0, so prevRevision 0 means "must not exist".
-        compare.push({ key, target: 'Mod', result: 'Equal', mod_revision: op.prevRevision });
-        guarded.push(op);
-      } else if (kind === 'delete') {
-        compare.push({ key, target: 'Version', result: 'Greater', version: 0 });
-        guarded.push(op);
+    const failure: IRequestOp[] = [];
+    for (const w of batch) {
+      for (const op of w.ops) {
+        const key = this.fullKey(op.key);
+        if (op.prevRevision !== undefined) {
+          // A missing key compares as revision 0, so prevRevision 0 means "must not exist".
+          compare.push({ key, target: 'Mod', result: 'Equal', mod_revision: op.prevRevision });
+          failure.push({ request_range: { key, keys_only: true } });
+        } else if (w.kind === 'delete') {
+          compare.push({ key, target: 'Version', result: 'Greater', version: 0 });
+          failure.push({ request_range: { key, keys_only: true } });
+        }
+        success.push(op.type === 'put' ? { request_put: { key, value: Buffer.from(op.value) } } : { request_delete_range: { key } });
       }
-      success.push(op.type === 'put' ? { request_put: { key, value: Buffer.from(op.value) } } : { request_delete_range: { key } });
     }
-    const failure: IRequestOp[] = guarded.map((op) => ({ request_range: { key: this.fullKey(op.key) } }));
     let res: ITxnResponse;
     try {
-      res = await this.call(() => this.client.kv.txn({ compare, success, failure }));
+      res = success.length === 0 ? await this.headerOnly() : await this.call(() => this.client.kv.txn({ compare, success, failure }));
     } catch (err) {
-      this.metrics?.writes.inc({ result: 'error' });
-      throw err;
+      this.metrics?.writes.inc({ result: 'error' }, batch.length);
+      for (const w of batch) w.reject(err as Error);
+      return;
     }
     const revision = this.seen(res.header.revision);
     if (!res.succeeded) {
-      this.metrics?.writes.inc({ result: 'conflict' });
-      throw guardError(kind, guarded, res);
+      const actual = new Map<string, number>();
+      for (const r of res.responses) {
+        const kv = r.response_range?.kvs[0];
+        if (kv) actual.set(this.userKey(kv.key), Number(kv.mod_revision));
+      }
+      const retry: QueuedWrite[] = [];
+      for (const w of batch) {
+        const err = guardFailure(w, (key) => actual.get(key) ?? 0);
+        if (!err) {
+          retry.push(w);
+          continue;
+        }
+        this.metrics?.writes.inc({ result: 'conflict' });
+        w.reject(err);
+      }
+      if (retry.length > 0) this.putBack(retry);
+      return;
     }
-    this.metrics?.writes.inc({ result: 'ok' });
+    this.metrics?.writes.inc({ result: 'ok' }, batch.length);
+    this.metrics?.batchSize.observe(batch.length);
     const written: string[] = [];
-    ops.forEach((op, i) => {
-      if (op.type === 'put' || Number(res.responses[i]?.response_delete_range?.deleted ?? 0) > 0) written.push(op.key);
-    });
-    if (written.length > 0) await this.published(revision, written);
-    return revision;
+    let i = 0;
+    for (const w of batch) {
+      for (const op of w.ops) {
+        if (op.type === 'put' || Number(res.responses[i]?.response_delete_range?.deleted ?? 0) > 0) written.push(op.key);
+        i++;
+      }
+    }
+    // Read-your-writes: settled once this process's watchers on the written keys have the revision
+    // (the next batch need not wait for that).
+    if (written.length === 0) for (const w of batch) w.resolve(revision);
+    else this.track(this.published(revision, written).then(() => batch.forEach((w) => w.resolve(revision))));
+  }
+
+  /** Keeps `p` for `close`, which waits for every write already issued. */
+  private track(p: Promise<unknown>): void {
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p)).catch(() => undefined);
+  }
+
+  /** A batch of empty txns writes nothing: it resolves with the current revision. */
+  private async headerOnly(): Promise<ITxnResponse> {
+    return { header: { revision: String(await this.revision()) }, succeeded: true, responses: [] } as unknown as ITxnResponse;
   }
 
   /** Waits until every watcher of this process that covers one of `keys` has delivered `revision`. */
@@ -389,7 +437,7 @@ export class EtcdKV implements KV {
     if (res.canceled) {
       const compacted = Number(res.compact_revision ?? 0);
       if (compacted > 0) {
-        this.fail(w, new CompactedError(w.delivered, compacted));
+        reportWatchError(w, new CompactedError(w.delivered, compacted), this.logger);
         this.cancelWatch(w);
         return 'stop';
       }
@@ -413,23 +461,9 @@ export class EtcdKV implements KV {
       if (ev.prev_kv) out.prev = this.toKeyValue(ev.prev_kv);
       events.push(out);
     }
-    if (events.length > 0) this.deliver(w, events);
+    if (events.length > 0) deliverEvents(w, events, this.logger, this.metrics);
     this.advance(w, last);
     return undefined;
-  }
-
-  private deliver(w: Watcher, events: WatchEvent[]): void {
-    try {
-      w.onEvents(events);
-    } catch (err) {
-      this.metrics?.listenerErrors.inc();
-      this.logger?.error({ err, prefix: w.prefix }, 'store: watch listener threw');
-      try {
-        w.onError?.(err as Error);
-      } catch {
-        // The error handler failing too must not break delivery to others.
-      }
-    }
   }
 
   private advance(w: Watcher, revision: number): void {
@@ -452,14 +486,6 @@ export class EtcdKV implements KV {
       w.stream?.cancel();
     } catch {
       // Already closed.
-    }
-  }
-
-  private fail(w: Watcher, err: Error): void {
-    try {
-      w.onError?.(err);
-    } catch (e) {
-      this.logger?.error({ err: e }, 'store: watch error handler threw');
     }
   }
 
@@ -499,22 +525,30 @@ export class EtcdKV implements KV {
   }
 }
 
-/** The error a failed txn stands for: the first guard that does not hold, read in the same txn. */
-function guardError(kind: string, guarded: TxnOp[], res: ITxnResponse): Error {
-  for (let i = 0; i < guarded.length; i++) {
-    const op = guarded[i]!;
-    const actual = Number(res.responses[i]?.response_range?.kvs[0]?.mod_revision ?? 0);
+/**
+ * The guard of `w` that does not hold when each key is at revision `actual(key)` (0 = missing), as
+ * the error its caller gets; undefined when all of them hold.
+ */
+function guardFailure(w: QueuedWrite, actual: (key: string) => number): Error | undefined {
+  for (const op of w.ops) {
+    const now = actual(op.key);
     if (op.prevRevision === undefined) {
-      if (actual === 0) return new KeyNotFoundError(op.key); // single delete of a missing key
+      if (w.kind === 'delete' && now === 0) return new KeyNotFoundError(op.key); // single delete of a missing key
       continue;
     }
-    if (op.prevRevision === actual) continue;
+    if (op.prevRevision === now) continue;
     if (op.prevRevision === 0) return new KeyExistsError(op.key);
-    if (kind === 'delete' && actual === 0) return new KeyNotFoundError(op.key);
-    return new RevisionMismatchError(op.key, op.prevRevision, actual);
+    if (w.kind === 'delete' && now === 0) return new KeyNotFoundError(op.key);
+    return new RevisionMismatchError(op.key, op.prevRevision, now);
   }
-  const op = guarded[0]!;
-  return new RevisionMismatchError(op.key, op.prevRevision ?? 0, -1);
+  return undefined;
+}
+
+/** The bytes a write puts in a txn request (keys and values; etcd limits a request's size). */
+function writeBytes(w: QueuedWrite): number {
+  let n = 0;
+  for (const op of w.ops) n += op.key.length + (op.type === 'put' ? op.value.length : 0);
+  return n;
 }
 
 /** The end of etcd's range for a prefix: the prefix with its last byte incremented (`\0` = to the end). */
@@ -533,6 +567,12 @@ function createMetrics(registry: MetricsRegistry, currentRevision: () => number)
   const registers = [registry];
   return {
     ...commonStoreMetrics(registry, currentRevision),
+    batchSize: new Histogram({
+      name: 'pharos_store_commit_batch_writes',
+      help: 'Writes committed together in one etcd txn (group commit).',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+      registers,
+    }),
     watchReconnects: new Counter({ name: 'pharos_store_watch_reconnects_total', help: 'etcd watch streams reopened after a failure.', registers }),
     publishDelay: new Histogram({
       name: 'pharos_store_watch_lag_seconds',

@@ -102,6 +102,10 @@ describe('SqliteKV specifics', () => {
       ]);
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 99);
       assert.equal(results[99]!.status, 'rejected');
+      // Unlike etcd's one revision per txn, each write of a SQLite batch has its own, consecutive one.
+      const revs = results.slice(0, 99).map((r) => (r as PromiseFulfilledResult<number>).value);
+      assert.equal(new Set(revs).size, 99);
+      assert.equal(Math.max(...revs) - Math.min(...revs), 98);
       const json = await metrics.getMetricsAsJSON();
       const batch = json.find((m) => m.name === 'pharos_store_commit_batch_writes')!;
       const count = batch.values.find((v) => (v as { metricName?: string }).metricName === 'pharos_store_commit_batch_writes_count')!.value;

@@ -13,9 +13,10 @@ import {
   StoreOpenError,
   StoreWriteError,
 } from './errors.ts';
-import type { KV, KeyValue, ListOptions, ListResult, TxnOp, Watch, WatchEvent } from './kv.ts';
+import { QueuedWrites, deliverEvents, reportWatchError, type QueuedWrite, type WatcherRecord } from './backend.ts';
+import type { KV, KeyValue, ListOptions, ListResult, Watch, WatchEvent } from './kv.ts';
 import { createMetrics, prepareStatements, SCHEMA, SCHEMA_VERSION, toEvent, type HistoryRow, type LatestRow, type SqliteMetrics, type Statements } from './sqliteschema.ts';
-import { PREFIX_END, checkKey, checkList, checkOps, watchRefusal } from './validate.ts';
+import { PREFIX_END, checkKey, checkList, watchRefusal } from './validate.ts';
 
 /** At most this many queued writes go into one SQLite transaction, so one flush never blocks the loop for long. */
 const MAX_BATCH_WRITES = 1000;
@@ -39,22 +40,8 @@ export interface SqliteKVOptions {
   metrics?: MetricsRegistry;
 }
 
-interface QueuedWrite {
-  ops: TxnOp[];
-  /** How a single-op write reports a failed guard (create → KeyExists, delete → KeyNotFound). */
-  kind: 'create' | 'update' | 'delete' | 'txn';
-  resolve: (revision: number) => void;
-  reject: (err: Error) => void;
-}
-
-interface Watcher {
-  prefix: string;
-  /** Every event with revision <= delivered has been handed to this watcher (or did not match it). */
-  delivered: number;
+interface Watcher extends WatcherRecord {
   live: boolean;
-  cancelled: boolean;
-  onEvents: (events: WatchEvent[]) => void;
-  onError?: (err: Error) => void;
 }
 
 /**
@@ -63,9 +50,7 @@ interface Watcher {
  * fsync); watchers are fed in-process, synchronously after the commit and before the writers'
  * promises resolve.
  */
-export class SqliteKV implements KV {
-  private readonly queue: QueuedWrite[] = [];
-  private flushScheduled = false;
+export class SqliteKV extends QueuedWrites implements KV {
   private readonly watchers = new Set<Watcher>();
   private rev: number;
   private compactRev: number;
@@ -86,6 +71,7 @@ export class SqliteKV implements KV {
     readonly path: string,
     options: SqliteKVOptions,
   ) {
+    super();
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger;
     this.stmts = prepareStatements(db);
@@ -169,22 +155,6 @@ export class SqliteKV implements KV {
     return { revision: this.rev, items };
   }
 
-  create(key: string, value: string): Promise<number> {
-    return this.enqueue('create', [{ type: 'put', key, value, prevRevision: 0 }]);
-  }
-
-  update(key: string, value: string, prevRevision: number): Promise<number> {
-    return this.enqueue('update', [{ type: 'put', key, value, prevRevision }]);
-  }
-
-  delete(key: string, prevRevision?: number): Promise<number> {
-    return this.enqueue('delete', [{ type: 'delete', key, prevRevision }]);
-  }
-
-  txn(ops: TxnOp[]): Promise<number> {
-    return this.enqueue('txn', ops);
-  }
-
   watch(prefix: string, afterRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void): Watch {
     const w: Watcher = { prefix, delivered: afterRevision, live: false, cancelled: false, onEvents, onError };
     const handle: Watch = {
@@ -255,7 +225,7 @@ export class SqliteKV implements KV {
 
   private async shutDown(): Promise<void> {
     // Whatever is queued was promised a result: commit it now.
-    while (this.queue.length > 0) this.flush();
+    while (this.queued > 0) this.flush();
     this.closed = true;
     for (const w of this.watchers) w.cancelled = true;
     this.watchers.clear();
@@ -266,38 +236,14 @@ export class SqliteKV implements KV {
 
   // ---- writes ----
 
-  private enqueue(kind: QueuedWrite['kind'], ops: TxnOp[]): Promise<number> {
-    if (this.closed) return Promise.reject(new StoreClosedError());
-    let copied: TxnOp[];
-    try {
-      copied = checkOps(ops);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return new Promise<number>((resolve, reject) => {
-      this.queue.push({ ops: copied, kind, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        // setImmediate, not a microtask: every write issued in this turn joins the same commit.
-        setImmediate(() => {
-          this.flushScheduled = false;
-          this.flush();
-        });
-      }
-    });
+  protected get writesClosed(): boolean {
+    return this.closed;
   }
 
   /** Commits up to MAX_BATCH_WRITES queued writes in one transaction, publishes, then settles them. */
-  private flush(): void {
-    if (this.closed || this.queue.length === 0) return;
-    const batch = this.queue.splice(0, MAX_BATCH_WRITES);
-    if (this.queue.length > 0 && !this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => {
-        this.flushScheduled = false;
-        this.flush();
-      });
-    }
+  protected flush(): void {
+    if (this.closed || this.queued === 0) return;
+    const batch = this.take(MAX_BATCH_WRITES);
     const started = performance.now();
     const now = this.clock.now();
     const results: (number | Error)[] = [];
@@ -385,22 +331,7 @@ export class SqliteKV implements KV {
       if (!w.live || w.cancelled) continue;
       const matching = events.filter((e) => e.revision > w.delivered && e.key.startsWith(w.prefix));
       w.delivered = Math.max(w.delivered, last);
-      if (matching.length > 0) this.deliver(w, matching);
-    }
-  }
-
-  private deliver(w: Watcher, events: WatchEvent[]): void {
-    try {
-      w.onEvents(events);
-    } catch (err) {
-      // A faulty listener must not break the commit path or other watchers; it keeps its watch.
-      this.metrics?.listenerErrors.inc();
-      this.logger?.error({ err, prefix: w.prefix }, 'store watch listener threw');
-      try {
-        w.onError?.(err instanceof Error ? err : new Error(String(err)));
-      } catch {
-        // nothing more to tell anyone
-      }
+      if (matching.length > 0) deliverEvents(w, matching, this.logger, this.metrics);
     }
   }
 
@@ -408,11 +339,7 @@ export class SqliteKV implements KV {
     w.cancelled = true;
     this.watchers.delete(w);
     this.metrics?.watchers.set(this.watchers.size);
-    try {
-      w.onError?.(err);
-    } catch (e) {
-      this.logger?.error({ err: e }, 'store watch error handler threw');
-    }
+    reportWatchError(w, err, this.logger);
   }
 
   /** Reads committed history after `w.delivered` a page at a time; goes live once it reaches the head. */
@@ -445,7 +372,7 @@ export class SqliteKV implements KV {
     const events = rows.slice(0, take).map(toEvent);
     w.delivered = complete ? this.rev : rows[take - 1]!.id;
     if (complete) w.live = true;
-    if (events.length > 0) this.deliver(w, events);
+    if (events.length > 0) deliverEvents(w, events, this.logger, this.metrics);
     if (!complete) setImmediate(() => this.catchUp(w));
   }
 

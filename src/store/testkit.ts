@@ -92,6 +92,11 @@ export class EtcdTestCluster {
     return this.members.map((m) => m.clientUrl.slice('http://'.length));
   }
 
+  /** Process ids of the running members (for CPU figures in benchmarks). */
+  get pids(): number[] {
+    return this.members.flatMap((m) => (m.proc?.pid === undefined ? [] : [m.proc.pid]));
+  }
+
   /** A store URL over every member, with an optional key prefix (`/pharos` when omitted). */
   url(prefix?: string): string {
     return `etcd://${this.endpoints.join(',')}${prefix ?? ''}`;
