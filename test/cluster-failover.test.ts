@@ -15,7 +15,7 @@ import { EtcdTestCluster, etcdSkip } from '../src/store/testkit.ts';
 import { sdClient, spawnServer, tempDir, waitOp, type ChildServer } from './helpers.ts';
 
 const skip = etcdSkip();
-/** Short lease and probe interval so the test takes seconds; the bench measures the 5 s default. */
+/** Short lease and probe interval so the test takes seconds; the bench measures the 3 s default. */
 const LEASE_TTL = '2s';
 const HEALTH_INTERVAL = '300ms';
 

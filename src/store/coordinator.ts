@@ -2,8 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { Counter, Gauge, type Registry as MetricsRegistry } from '../lib/index.ts';
 import type { KV } from './kv.ts';
 
-/** `--lease-ttl` default: a dead leader's work moves to another server within about this long. */
-export const DEFAULT_LEASE_TTL_MS = 5000;
+/**
+ * `--lease-ttl` default. A dead leader's work moves to another server after its lease expires (at
+ * most this long after its last renewal), plus up to 0.5 s until etcd's lessor notices (it checks
+ * every 500 ms) and an election round: about 3–3.6 s, well inside the 5 s promised. A live leader
+ * renews every 0.5 s and steps down only after 2.1 s without a renewal, so a GC pause or a slow
+ * fsync shorter than about 1.5 s does not depose it (README "Running several servers").
+ */
+export const DEFAULT_LEASE_TTL_MS = 3000;
 /** etcd leases are whole seconds, and etcd refuses TTLs below its election timeout. */
 const MIN_LEASE_TTL_MS = 2000;
 /** Keys of the coordination records, under the store's prefix like everything else. */

@@ -20,6 +20,13 @@ const WATCHDOG_MS = 250;
  * the lease a full TTL after the last renewal it saw, so the old leader stops before another can win.
  */
 const STEP_DOWN_SHARE = 0.7;
+/**
+ * The lease is renewed this often, as a share of the TTL (0.5 s at the default 3 s), not the etcd3
+ * client's TTL/3: the step-down deadline then tolerates a stall of 70 % − 1/6 of the TTL (1.6 s at
+ * the default) instead of 70 % − 1/3, so a short TTL (a quick takeover) does not make a healthy
+ * leader flap on a GC pause or a slow etcd.
+ */
+const RENEW_SHARE = 1 / 6;
 /** After a failed campaign round (etcd unreachable), wait this long before the next. */
 const RETRY_MS = 500;
 
@@ -45,6 +52,8 @@ export class EtcdCoordinator extends CoordinatorBase implements Coordinator {
   private readonly sleepers = new Set<() => void>();
   private watchdog?: NodeJS.Timeout;
   private heartbeat?: NodeJS.Timeout;
+  private renewal?: NodeJS.Timeout;
+  private renewing = false;
 
   constructor(
     private readonly kv: EtcdKV,
@@ -67,6 +76,7 @@ export class EtcdCoordinator extends CoordinatorBase implements Coordinator {
     this.running = true;
     this.watchdog = setInterval(() => this.checkLease(), WATCHDOG_MS);
     this.heartbeat = setInterval(() => void this.putMember().catch(() => undefined), (this.ttlSeconds * 1000) / 3);
+    this.renewal = setInterval(() => this.renew(), this.ttlSeconds * 1000 * RENEW_SHARE);
     this.loop = this.run();
   }
 
@@ -75,6 +85,7 @@ export class EtcdCoordinator extends CoordinatorBase implements Coordinator {
     this.running = false;
     clearInterval(this.watchdog);
     clearInterval(this.heartbeat);
+    clearInterval(this.renewal);
     this.wake();
     await this.loop;
     // Hand over at once instead of after the TTL: delete our leader record, revoke the lease.
@@ -120,8 +131,8 @@ export class EtcdCoordinator extends CoordinatorBase implements Coordinator {
   }
 
   private async newLease(): Promise<void> {
-    const lease = this.kv.etcd.lease(this.ttlSeconds);
-    lease.on('keepaliveSucceeded', () => (this.lastRenewed = Date.now()));
+    // Renewed by `renew`, on our own schedule (RENEW_SHARE), not by the client's TTL/3 loop.
+    const lease = this.kv.etcd.lease(this.ttlSeconds, { autoKeepAlive: false });
     lease.on('lost', () => {
       if (this.lease === lease) this.dropLease('lease lost');
     });
@@ -129,6 +140,28 @@ export class EtcdCoordinator extends CoordinatorBase implements Coordinator {
     this.lastRenewed = Date.now();
     this.lease = lease;
     await this.putMember();
+  }
+
+  /**
+   * One keep-alive of the current lease. A renewal counts from when it was sent: etcd restarts the
+   * TTL when it receives it, never earlier, so the step-down deadline stays ahead of the expiry.
+   */
+  private renew(): void {
+    const lease = this.lease;
+    if (!lease || this.renewing) return;
+    this.renewing = true;
+    const sent = Date.now();
+    // A deadline, so a renewal stuck on a vanished member does not hold up the ones after it.
+    lease
+      .keepaliveOnce({ deadline: sent + this.ttlSeconds * 1000 * STEP_DOWN_SHARE })
+      .then(
+        () => {
+          if (this.lease === lease) this.lastRenewed = Math.max(this.lastRenewed, sent);
+        },
+        // Not renewed: the watchdog steps down in time; an expired lease is reported as 'lost'.
+        () => undefined,
+      )
+      .finally(() => (this.renewing = false));
   }
 
   private async putMember(): Promise<void> {
