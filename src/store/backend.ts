@@ -9,7 +9,7 @@ import type { TxnOp, WatchEvent } from './kv.ts';
 import type { CommonStoreMetrics } from './metrics.ts';
 import { checkOps } from './validate.ts';
 
-export type WriteKind = 'create' | 'update' | 'delete' | 'txn';
+type WriteKind = 'create' | 'update' | 'delete' | 'txn';
 
 export interface QueuedWrite {
   ops: TxnOp[];
