@@ -276,6 +276,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     await coordinator.start({ apiUrl: api.url, dnsAddress, version: version() });
     // On SQLite (always the leader) the scheduler and health checker run before /ping says ready.
     await leaderWork.start();
+    // The supervisor adopted what it could of the previous run's containers; when this server is
+    // not the leader (etcd) it runs no tasks, so nothing kept for adoption may stay running.
+    await runtime.releaseUnadopted?.();
     api.setReady(true);
 
     const apiUrl = api.url;

@@ -115,6 +115,7 @@ export class TaskSupervisor {
     );
     this.watch = followed;
     for (const task of followed.initial) await this.recoverOrAdopt(task);
+    await this.options.runtime.releaseUnadopted?.(); // what no task record claimed
     recovering = false;
     for (const task of early.splice(0)) this.onTaskRecord(task);
     this.scheduleResync(jitter(RESYNC_INTERVAL_MS));
@@ -180,14 +181,11 @@ export class TaskSupervisor {
     }
   }
 
-  /** At start: tasks this node ran before a restart are gone (the runtime cleaned them up): record that. */
+  /** At start, a task this node ran before a restart: adopted if the runtime kept it running, else recorded stopped. */
   private async recoverOrAdopt(task: TaskRecord): Promise<void> {
-    if (task.lastStatus === 'STOPPED') return;
-    if (task.node !== this.options.node) return;
-    if (task.lastStatus === 'PROVISIONING') {
-      this.onTaskRecord(task);
-      return;
-    }
+    if (task.lastStatus === 'STOPPED' || task.node !== this.options.node) return;
+    if (task.lastStatus === 'PROVISIONING') return this.onTaskRecord(task);
+    if (task.lastStatus === 'RUNNING' && task.desiredStatus === 'RUNNING' && (await this.adopt(task))) return;
     try {
       // Also when the record does not say it was registered: a crash between registering and
       // recording it must not leave the instance in Cloud Map.
@@ -208,6 +206,19 @@ export class TaskSupervisor {
       markStopped(t, now);
     });
     this.log.info({ taskId: task.id }, 'task from a previous run recorded as stopped');
+  }
+
+  /** A task the runtime kept from the previous run, followed as if started here (its registration kept). */
+  private async adopt(task: TaskRecord): Promise<boolean> {
+    const td = this.options.runtime.adopt && (await this.taskDefinitionOf(task));
+    if (!td) return false;
+    const warn = (err: unknown) => void this.log.warn({ err, taskId: task.id }, 'could not adopt a task from a previous run');
+    const rt = await Promise.resolve().then(() => this.options.runtime.adopt!(taskSpecOf(task, td))).catch(warn);
+    if (!rt) return false;
+    const h = Object.assign(this.newHandle(task), { taskDefinition: td, registry: await this.registryOf(task), running: rt });
+    this.enqueue(h, () => this.follow(h, td, rt));
+    this.log.info({ taskId: task.id, ipv4: rt.ipv4 }, 'task from a previous run adopted: its containers kept running');
+    return true;
   }
 
   private newHandle(task: TaskRecord): Handle {
@@ -302,6 +313,11 @@ export class TaskSupervisor {
       }
       return true;
     }, h);
+    await this.follow(h, td, rt);
+  }
+
+  /** A running task: its exits handled, its health checks run, its registration brought in line. */
+  private async follow(h: Handle, td: TaskDefinitionRecord, rt: RunningTask): Promise<void> {
     h.unsubscribeExit = rt.onContainerExit((exit) => this.enqueue(h, () => this.onContainerExit(h, exit)));
     this.startHealthChecks(h, td, rt);
     await this.syncRegistration(h);

@@ -173,19 +173,25 @@ describe('container runtime (Podman through the Docker Engine API)', { skip: uns
     }
   });
 
-  test('cleanup removes containers of a dead server and keeps those of live ones', async () => {
+  test("cleanup removes a dead server's containers (a running task's kept for adoption until releaseUnadopted) and keeps a live server's", async () => {
     const dead = `${NAME}-deadbeef-web`;
     const live = `${NAME}-livebeef-web`;
-    for (const [name, server] of [
-      [dead, '999999999@1'],
-      [live, `${process.pid}@${(await import('./orphans.ts')).serverIdentity().split('@')[1]}`],
+    const held = `${NAME}-heldbeef-web`;
+    for (const [name, server, task] of [
+      [dead, '999999999@1', undefined],
+      [live, `${process.pid}@${(await import('./orphans.ts')).serverIdentity().split('@')[1]}`, undefined],
+      [held, '999999999@1', 'heldbeef'],
     ] as const) {
-      await kit.podman('run', '-d', '--name', name, '--network', 'none', '--label', `${LABELS.scope}=${NAME}-`, '--label', `${LABELS.server}=${server}`, IMAGE, 'sleep', '1000');
+      const labels = [`${LABELS.scope}=${NAME}-`, `${LABELS.server}=${server}`, ...(task ? [`${LABELS.taskId}=${task}`, `${LABELS.containerName}=web`] : [])];
+      await kit.podman('run', '-d', '--name', name, '--network', 'none', ...labels.flatMap((l) => ['--label', l]), IMAGE, 'sleep', '1000');
     }
+    const names = async () => (await kit.engine.docker.listContainers({ all: true })).map((c) => c.Names[0]!.replace(/^\//, ''));
     await runtime.cleanup();
-    const names = (await kit.engine.docker.listContainers({ all: true })).map((c) => c.Names[0]!.replace(/^\//, ''));
-    assert.ok(!names.includes(dead), 'dead server container removed');
-    assert.ok(names.includes(live), 'live server container kept');
+    assert.ok(!(await names()).includes(dead), 'dead server container removed');
+    assert.ok((await names()).includes(live), 'live server container kept');
+    assert.ok((await names()).includes(held), "a dead server's running task kept for adoption");
+    await runtime.releaseUnadopted();
+    assert.ok(!(await names()).includes(held), 'removed once nobody adopted it');
     await kit.podman('rm', '-f', '-t', '0', live);
   });
 

@@ -1,3 +1,4 @@
+import type Docker from 'dockerode';
 import type { Logger } from '../lib/index.ts';
 import { createOptions, DEFAULT_CONTAINER_PREFIX, LABELS, type ContainerNetworkPlan } from './containerspec.ts';
 import { ContainerTask } from './containertask.ts';
@@ -56,6 +57,8 @@ export class ContainerRuntime implements Runtime {
   readonly #taskUser: string | undefined;
   readonly #live = new Map<string, ContainerTask>();
   readonly #starting = new Set<string>();
+  /** Tasks of a dead server kept by cleanup() for adopt(): their containers, and their namespace leased again. */
+  readonly #held = new Map<string, Held>();
   readonly #metrics: RuntimeMetrics | undefined;
   readonly #log: Logger | undefined;
   #info?: Promise<EngineInfo>;
@@ -154,10 +157,12 @@ export class ContainerRuntime implements Runtime {
   }
 
   /**
-   * Removes containers with this runtime's scope whose server is gone (a `kill -9`ed or crashed
-   * Pharos): they would otherwise run unaccounted, holding ports and task addresses. Containers of
-   * a live server (this one, or another one on the same engine with the same prefix) are left
-   * alone. The orchestrator records the tasks they belonged to as stopped and starts replacements.
+   * At start: containers with this runtime's scope whose server is gone (a `kill -9`ed or crashed
+   * Pharos with this data directory) are kept for adopt() — with their task namespace leased
+   * again — when one of their task's containers still runs; the rest are removed, so none runs
+   * unaccounted, holding ports and task addresses. Containers of a live server (this one, or
+   * another one on the same engine with the same prefix) are left alone. What no adopt() claims,
+   * releaseUnadopted() removes.
    */
   async cleanup(): Promise<void> {
     try {
@@ -165,18 +170,71 @@ export class ContainerRuntime implements Runtime {
     } catch {
       return; // no engine: nothing of ours can be running in it
     }
-    const list = await this.engine.docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${this.namePrefix}`] } });
-    const me = serverIdentity();
-    const orphans = list.filter((c) => {
-      const server = c.Labels?.[LABELS.server];
-      if (server === undefined || server === me) return false;
-      const pid = Number(server.split('@')[0]);
-      return !(Number.isInteger(pid) && pid > 0 && processIdentity(pid) === server);
-    });
-    await Promise.all(orphans.map((c) => removeContainer(this.engine.docker.getContainer(c.Id))));
-    if (orphans.length === 0) return;
-    this.#metrics?.cleanedUp.inc({ kind: 'container' }, orphans.length);
-    this.#log?.info({ containers: orphans.map((c) => c.Names?.[0] ?? c.Id) }, 'removed containers left by a previous server');
+    const { tasks, stray } = await leftovers(this.engine.docker, this.namePrefix);
+    const removed = [...stray];
+    for (const [taskId, containers] of tasks) {
+      if (this.#held.has(taskId) || this.#live.has(taskId)) continue; // kept or adopted by an earlier call
+      const running = containers.some((c) => c.State === 'running');
+      // An awsvpc task's namespace is still pinned under /run/netns (host and bridge tasks have none).
+      const lease = running ? await this.#netns?.adoptLease(taskId).catch(() => undefined) : undefined;
+      if (this.#closed || !running) removed.push(...containers);
+      else this.#held.set(taskId, { containers, ...(lease ? { lease } : {}) });
+    }
+    await Promise.all(removed.map((c) => removeContainer(this.engine.docker.getContainer(c.Id))));
+    this.#countRemoved(removed, 'removed containers left by a previous server');
+    if (this.#held.size > 0) this.#log?.info({ tasks: [...this.#held.keys()] }, 'containers left by a previous server kept for adoption');
+  }
+
+  /** A task a dead server of this scope left running (kept by cleanup()), followed as if started here. */
+  async adopt(spec: TaskSpec): Promise<RunningTask | undefined> {
+    const held = this.#held.get(spec.taskId);
+    if (held === undefined) return undefined;
+    this.#held.delete(spec.taskId);
+    try {
+      validateTaskSpec(spec, 'image');
+      if (this.#closed) throw new RuntimeClosedError();
+      if ((spec.networkMode === 'awsvpc') !== (held.lease !== undefined)) throw new Error(`its network does not match network mode ${spec.networkMode}`);
+      const docker = this.engine.docker;
+      const found = await Promise.all(
+        spec.containers.map(async (c) => {
+          const listed = held.containers.find((x) => x.Labels?.[LABELS.containerName] === c.name);
+          if (listed === undefined) throw new Error(`container ${c.name} is not in the engine`);
+          const handle = docker.getContainer(listed.Id);
+          const digest = (await this.engine.inspectImage(listed.ImageID).catch(() => undefined))?.digest;
+          return { c, handle, info: await handle.inspect(), ...(digest ? { imageDigest: digest } : {}) };
+        }),
+      );
+      const lease = held.lease;
+      const network = { ipv4: lease?.ipv4 ?? this.#advertise, ...(lease ? { netns: lease.netns } : {}), release: async () => lease?.release() };
+      const task = new ContainerTask(docker, spec, network, () => this.#live.delete(spec.taskId), this.#log);
+      await task.adopt(found);
+      this.#live.set(spec.taskId, task);
+      this.#log?.info({ taskId: spec.taskId, containers: found.map((f) => f.info.Id.slice(0, 12)) }, 'adopted the containers of a task from a previous server');
+      return task;
+    } catch (err) {
+      this.#log?.warn({ err, taskId: spec.taskId }, 'could not adopt the containers of a task from a previous server: removing them');
+      await this.#drop(held);
+      return undefined;
+    }
+  }
+
+  /** Removes the containers cleanup() kept and no adopt() claimed (their task records were stopped or gone). */
+  async releaseUnadopted(): Promise<void> {
+    const held = [...this.#held.values()];
+    this.#held.clear();
+    await Promise.all(held.map((h) => this.#drop(h)));
+    this.#countRemoved(held.flatMap((h) => h.containers), 'removed containers of a previous server that no task adopted');
+  }
+
+  async #drop(held: Held): Promise<void> {
+    await Promise.all(held.containers.map((c) => removeContainer(this.engine.docker.getContainer(c.Id)).catch(() => undefined)));
+    await held.lease?.release();
+  }
+
+  #countRemoved(removed: Docker.ContainerInfo[], message: string): void {
+    if (removed.length === 0) return;
+    this.#metrics?.cleanedUp.inc({ kind: 'container' }, removed.length);
+    this.#log?.info({ containers: removed.map((c) => c.Names?.[0] ?? c.Id) }, message);
   }
 
   async close(options: Partial<StopOptions> = {}): Promise<void> {
@@ -184,6 +242,32 @@ export class ContainerRuntime implements Runtime {
     const timeoutMs = options.timeoutMs ?? CLOSE_STOP_TIMEOUT_MS;
     await Promise.all(this.tasks().map((t) => t.stop({ timeoutMs })));
   }
+}
+
+interface Held {
+  containers: Docker.ContainerInfo[];
+  lease?: NetnsLease;
+}
+
+/**
+ * Containers with scope `scope` whose server (`pharos.server`: `<pid>@<start time>`) is gone,
+ * by task; `stray` are those without a task id.
+ */
+async function leftovers(docker: Docker, scope: string): Promise<{ tasks: Map<string, Docker.ContainerInfo[]>; stray: Docker.ContainerInfo[] }> {
+  const list = await docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${scope}`] } });
+  const me = serverIdentity();
+  const tasks = new Map<string, Docker.ContainerInfo[]>();
+  const stray: Docker.ContainerInfo[] = [];
+  for (const c of list) {
+    const server = c.Labels?.[LABELS.server];
+    if (server === undefined || server === me) continue;
+    const pid = Number(server.split('@')[0]);
+    if (Number.isInteger(pid) && pid > 0 && processIdentity(pid) === server) continue;
+    const taskId = c.Labels?.[LABELS.taskId];
+    if (taskId === undefined) stray.push(c);
+    else tasks.set(taskId, [...(tasks.get(taskId) ?? []), c]);
+  }
+  return { tasks, stray };
 }
 
 /** The container's user: its own, else the runtime's task user. */

@@ -119,10 +119,19 @@ export class DispatchRuntime implements Runtime {
 
   /** Both runtimes' cleanup, then the working directories of tasks that are not live. */
   async cleanup(): Promise<void> {
-    // Containers first: their namespaces are only then free for the netns cleanup to remove.
+    // Containers first: a dead server's are removed (their namespaces are then free for the netns
+    // cleanup to remove) or kept for adoption with their namespaces leased again (which it keeps).
     await this.container?.cleanup();
     await Promise.all([this.host.cleanup(), this.netns?.cleanup()]);
     await this.#dirs.cleanup(new Set(this.tasks().map((t) => t.taskId)));
+  }
+
+  adopt(spec: TaskSpec): Promise<RunningTask | undefined> {
+    return this.container?.adopt(spec) ?? Promise.resolve(undefined);
+  }
+
+  async releaseUnadopted(): Promise<void> {
+    await this.container?.releaseUnadopted();
   }
 
   async close(options?: Partial<StopOptions>): Promise<void> {

@@ -177,30 +177,48 @@ export class NetnsRuntime implements Runtime {
 
   /**
    * Makes a task's namespace (veth on the bridge, address, default route, resolv.conf) for
-   * containers that another runtime starts — the container runtime joins it by path, as a pause
-   * container's namespace is joined. The namespace counts as live for cleanup() until `release()`.
+   * containers that another runtime starts: they join it by path, or — with `pid`, a pause
+   * container's process — the namespace is that process's (`ip netns attach`) and the others join
+   * the pause container. The namespace counts as live for cleanup() until `release()`.
    */
-  async lease(taskId: string, signal?: AbortSignal): Promise<NetnsLease> {
+  async lease(taskId: string, signal?: AbortSignal, options: { pid?: number } = {}): Promise<NetnsLease> {
     if (this.#closed) throw new RuntimeClosedError();
-    const { ipv4, netns, resolvConf, release } = await this.#openNetwork(taskId, signal, { leased: true });
-    return {
-      ipv4,
-      netns,
-      path: path.join(NETNS_RUN_DIR, netns),
-      ...(resolvConf !== undefined ? { resolvConf: resolvConfPath(netns) } : {}),
-      release,
-    };
+    const { ipv4, netns, resolvConf, release } = await this.#openNetwork(taskId, signal, { leased: true, ...options });
+    return leaseOf(ipv4, netns, resolvConf !== undefined, release);
+  }
+
+  /**
+   * After a restart: the namespace a previous run of this server leased for `taskId` (still pinned
+   * under /run/netns, its veth on the bridge) leased again with the address it has, or undefined
+   * when it is gone or its address is not free. The task DNS is brought up as for a new task
+   * (its resolv.conf names the gateway listener).
+   */
+  async adoptLease(taskId: string): Promise<NetnsLease | undefined> {
+    if (this.#closed) throw new RuntimeClosedError();
+    await this.#ensureReady();
+    await this.#bridge.ensure();
+    const resolvConf = await this.#taskResolvConf();
+    const netns = `${this.netnsPrefix}${taskId}`;
+    const r = await runHostCommand('ip', ['-n', netns, '-j', '-4', 'addr', 'show', 'dev', 'eth0']);
+    const ipv4 = r.code === 0 ? firstAddress(r.stdout) : undefined;
+    if (ipv4 === undefined || !this.#ips.reserve(ipv4)) return undefined;
+    this.#metrics?.addresses.set({ state: 'in_use' }, this.#ips.inUse);
+    const veth = this.#vethOf(ipv4);
+    this.#leased.set(netns, ipv4);
+    this.#bridge.veths.set(veth, { taskId, netns });
+    return leaseOf(ipv4, netns, resolvConf !== undefined, this.#releaser(netns, veth, ipv4, { leased: true }));
   }
 
   /**
    * Everything a task's network needs: support probed, the bridge up, an address, the namespace
-   * with its veth and resolv.conf. `release()` undoes it all once (then `cleanUp`); a failed setup
-   * is released before it throws. A leased namespace counts as live for cleanup() until released.
+   * (made, or attached from `pid`) with its veth and resolv.conf. `release()` undoes it all once
+   * (then `cleanUp`); a failed setup is released before it throws. A leased namespace counts as
+   * live for cleanup() until released.
    */
   async #openNetwork(
     taskId: string,
     signal: AbortSignal | undefined,
-    o: { leased?: boolean; cleanUp?: () => Promise<void> },
+    o: { leased?: boolean; pid?: number; cleanUp?: () => Promise<void> },
   ): Promise<{ ipv4: string; netns: string; resolvConf: string | undefined; release: () => Promise<void> }> {
     await this.#ensureReady();
     // Every task: a bridge deleted since the last one (by another server, by hand) is made again.
@@ -212,8 +230,21 @@ export class NetnsRuntime implements Runtime {
     const netns = `${this.netnsPrefix}${taskId}`;
     const veth = this.#vethOf(ipv4);
     if (o.leased) this.#leased.set(netns, ipv4);
+    const release = this.#releaser(netns, veth, ipv4, o);
+    try {
+      await this.#setup(netns, veth, ipv4, resolvConf, o.pid);
+      this.#bridge.veths.set(veth, { taskId, netns });
+    } catch (err) {
+      await release();
+      throw err;
+    }
+    return { ipv4, netns, resolvConf, release };
+  }
+
+  /** Tears the task's network down once (however often it is called) and frees its address. */
+  #releaser(netns: string, veth: string, ipv4: string, o: { leased?: boolean; cleanUp?: () => Promise<void> }): () => Promise<void> {
     let released: Promise<void> | undefined;
-    const release = () =>
+    return () =>
       (released ??= (async () => {
         this.#bridge.veths.delete(veth);
         await this.#teardown(netns, veth);
@@ -223,14 +254,6 @@ export class NetnsRuntime implements Runtime {
         this.#ips.release(ipv4);
         this.#metrics?.addresses.set({ state: 'in_use' }, this.#ips.inUse);
       }));
-    try {
-      await this.#setup(netns, veth, ipv4, resolvConf);
-      this.#bridge.veths.set(veth, { taskId, netns });
-    } catch (err) {
-      await release();
-      throw err;
-    }
-    return { ipv4, netns, resolvConf, release };
   }
 
   /** The host-side veth name of the task at `ipv4`: its address offset in base 36. */
@@ -358,8 +381,16 @@ export class NetnsRuntime implements Runtime {
     return this.#resolvConf;
   }
 
-  async #setup(netns: string, veth: string, ipv4: string, resolvConf: string | undefined): Promise<void> {
-    const host = [`netns add ${netns}`, `link add ${veth} type veth peer name eth0 netns ${netns}`, `link set ${veth} master ${this.bridge} up`];
+  async #setup(netns: string, veth: string, ipv4: string, resolvConf: string | undefined, pid?: number): Promise<void> {
+    // `attach` names the namespace of a running process (a pause container's) as `add` names a new one.
+    const host = [
+      pid === undefined ? `netns add ${netns}` : `netns attach ${netns} ${pid}`,
+      `link add ${veth} type veth peer name eth0 netns ${netns}`,
+      `link set ${veth} master ${this.bridge} up`,
+      // The host may still hold the MAC of the address's last task (a previous run's, before a
+      // restart): until that entry expires (~30 s) its packets would go nowhere.
+      `neigh flush to ${ipv4}`,
+    ];
     const r1 = await runHostCommand('ip', ['-batch', '-'], host.join('\n') + '\n');
     if (r1.code !== 0) throw new SetupFailedError(`network namespace ${netns}`, r1.stderr.trim());
     const inside = ['link set lo up', `addr add ${ipv4}/${this.#ips.cidr.prefix} dev eth0`, 'link set eth0 up', `route add default via ${this.#ips.gateway}`];
@@ -394,6 +425,19 @@ export class NetnsRuntime implements Runtime {
       }
     }
   }
+}
+
+/** The first address in `ip -j addr show` output. */
+function firstAddress(json: string): string | undefined {
+  try {
+    return (JSON.parse(json) as { addr_info?: { local?: string }[] }[])[0]?.addr_info?.[0]?.local;
+  } catch {
+    return undefined;
+  }
+}
+
+function leaseOf(ipv4: string, netns: string, withResolvConf: boolean, release: () => Promise<void>): NetnsLease {
+  return { ipv4, netns, path: path.join(NETNS_RUN_DIR, netns), ...(withResolvConf ? { resolvConf: resolvConfPath(netns) } : {}), release };
 }
 
 /** 6 base-36 characters (FNV-1a) of a name: short enough for interface names, distinct enough per bridge and owner. */

@@ -235,9 +235,19 @@ export interface Runtime {
   tasks(): RunningTask[];
   /**
    * At server start, before any task: removes what a previous run left behind (its processes,
-   * network namespaces, veths, bridge addresses). Only touches names with this runtime's prefixes.
+   * network namespaces, veths, bridge addresses), or keeps it for adopt(). Only touches names
+   * with this runtime's prefixes.
    */
   cleanup(): Promise<void>;
+  /**
+   * After cleanup(): takes over a task that a previous run of this server (killed, crashed) left
+   * running, when the runtime keeps such tasks (the container runtime: the engine still runs
+   * their containers). Resolves with the task as if started here, or undefined when there is
+   * nothing to adopt (the caller records the task stopped). Optional.
+   */
+  adopt?(spec: TaskSpec): Promise<RunningTask | undefined>;
+  /** Removes what cleanup() kept for adoption and no adopt() claimed. Repeatable. */
+  releaseUnadopted?(): Promise<void>;
   /**
    * Stops every live task (SIGKILL after `timeoutMs`, default CLOSE_STOP_TIMEOUT_MS) and releases
    * shared resources (the netns bridge). Later startTask calls fail with RuntimeClosed. Repeatable.
