@@ -12,7 +12,8 @@
  *   in    batch slots of `slot` bytes: datagram i at i * slot
  *   addr  batch slots of ADDR_BYTES: the sender of datagram i (a struct sockaddr_in or _in6)
  *   out   the replies, anywhere in it
- *   meta  Int32Array, META_INTS per datagram: [length in, reply offset, reply length (0: none), 0]
+ *   meta  Int32Array, META_INTS per datagram: [length in, reply offset, reply length (0: none),
+ *         1 when the datagram was longer than a slot (MSG_TRUNC)]
  *
  * Replies that cannot be sent now (EAGAIN: the socket's send buffer is full) are copied into a
  * queue, reading stops, and the queue is flushed when the socket is writable again: the kernel's
