@@ -6,7 +6,7 @@
  * within `--agent-timeout` + 5 s; the agent's restart removes the namespaces its last run left;
  * DRAINING an instance moves its tasks with 0 failed requests from a TTL-respecting client.
  */
-import { ECS, type Task } from '@aws-sdk/client-ecs';
+import { ECS } from '@aws-sdk/client-ecs';
 import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
 import { execFileSync } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { defaultConfig, startServer, type RunningServer } from '../src/cli/index.ts';
 import { eventually, silentLogger } from '../src/lib/index.ts';
 import { NetnsRuntime } from '../src/runtime/index.ts';
-import { privateNamespace, spawnAgent, tempDir, type Agent } from './helpers.ts';
+import { privateNamespace, resolveA, runningTasks, spawnAgent, tempDir, ttlLoad, type Agent } from './helpers.ts';
 
 const CREDENTIALS = { accessKeyId: 'agentkey', secretAccessKey: 'agentsecret' };
 /** Names and addresses of issue 11 only (bridges ph110*, 198.18.110.0–198.18.112.255). */
@@ -79,25 +79,14 @@ describe('pharos agent: awsvpc tasks over three hosts', { skip }, () => {
     await server?.close();
   });
 
-  const answers = async (): Promise<string[]> => {
-    try {
-      return (await resolver.resolve4('web.hosts.local')).sort();
-    } catch (err) {
-      if ((err as { code?: string }).code === 'ENOTFOUND' || (err as { code?: string }).code === 'ENODATA') return [];
-      throw err;
-    }
-  };
+  const answers = () => resolveA(resolver, 'web.hosts.local');
   const hostOf = (ip: string) => (Object.keys(HOSTS) as Host[]).find((h) => ip.startsWith(HOSTS[h].prefix)) ?? 'none';
   const count = (ips: string[]) => {
     const out: Record<string, number> = {};
     for (const ip of ips) out[hostOf(ip)] = (out[hostOf(ip)] ?? 0) + 1;
     return JSON.stringify(Object.fromEntries(Object.entries(out).sort()));
   };
-  const running = async (): Promise<Task[]> => {
-    const { taskArns } = await ecs.listTasks({ cluster: 'hosts', serviceName: 'web' });
-    if (!taskArns?.length) return [];
-    return ((await ecs.describeTasks({ cluster: 'hosts', tasks: taskArns })).tasks ?? []).filter((t) => t.lastStatus === 'RUNNING');
-  };
+  const running = () => runningTasks(ecs, 'hosts', 'web');
   const namespacesOf = (h: Host) =>
     execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
       .split('\n')
@@ -149,30 +138,11 @@ describe('pharos agent: awsvpc tasks over three hosts', { skip }, () => {
     await eventually(() => lostNamespaces.every((n) => !namespacesOf('a').includes(n)), { timeoutMs: 5000, message: 'old namespaces removed' });
 
     // DRAINING c under TTL-respecting load: replacements join DNS before c's tasks leave it.
-    let loading = true;
-    let requests = 0;
-    const failures: string[] = [];
-    const load = (async () => {
-      let cache = { ips: [] as string[], until: 0 };
-      while (loading) {
-        if (Date.now() >= cache.until || cache.ips.length === 0) cache = { ips: await answers(), until: Date.now() + TTL * 1000 };
-        const ip = cache.ips[Math.floor(Math.random() * cache.ips.length)];
-        requests++;
-        if (!ip) {
-          failures.push('empty answer');
-          await new Promise((resolve) => setTimeout(resolve, 10));
-          continue;
-        }
-        await fetch(`http://${ip}:8080/`, { signal: AbortSignal.timeout(2000) })
-          .then((r) => r.text())
-          .catch((err: Error) => failures.push(`${ip}: ${err.message}`));
-      }
-    })();
+    const load = ttlLoad(answers, TTL, (ip) => fetch(`http://${ip}:8080/`, { signal: AbortSignal.timeout(2000) }).then((r) => r.text()));
     await ecs.updateContainerInstancesState({ cluster: 'hosts', containerInstances: [agents.c!.arn], status: 'DRAINING' });
     await eventually(async () => count(await answers()) === '{"a":3,"b":3}' && (await running()).length === 6, { timeoutMs: 30_000, intervalMs: 100, message: 'c drained' });
     await eventually(async () => namespacesOf('c').length === 0, { timeoutMs: 15_000, message: "c's tasks stopped" });
-    loading = false;
-    await load;
+    const { requests, failures } = await load.stop();
     t.diagnostic(`DRAINING: ${requests} requests, ${failures.length} failed`);
     assert.deepEqual(failures, []);
     assert.ok(requests > 50);

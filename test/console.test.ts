@@ -12,7 +12,7 @@ import type { Page } from 'playwright-core';
 import { eventually } from '../src/lib/index.ts';
 import { createRuntime, NetnsRuntime } from '../src/runtime/index.ts';
 import { browserSkip, launchBrowser, type TestBrowser } from './browser.ts';
-import { register, startTestServer, tempDir, type TestServer } from './helpers.ts';
+import { register, resolveA, startTestServer, tempDir, type TestServer } from './helpers.ts';
 
 /** Issue 14's own names and addresses (198.18.140.0/23), so parallel test files never collide. */
 const RUNTIME = { taskCidr: '198.18.140.0/23', bridge: 'ph14br0', netnsPrefix: 'ph14-', vethPrefix: 'ph14v' };
@@ -58,14 +58,7 @@ describe('web console in Chromium', { skip: browserSkip || netnsSkip }, () => {
     return page;
   }
 
-  async function a4(name: string): Promise<string[]> {
-    try {
-      return (await resolver.resolve4(name)).sort();
-    } catch (err) {
-      if (['ENOTFOUND', 'ENODATA'].includes((err as { code?: string }).code ?? '')) return [];
-      throw err;
-    }
-  }
+  const a4 = (name: string) => resolveA(resolver, name);
 
   test('the walkthrough: namespace, task definition, service with service discovery, IPs in the list and in DNS, unhealthy within 1 s, scale to 0', async () => {
     const page = await open();

@@ -5,7 +5,7 @@
  * check (exec in the container) replaced, StopTask drained, a rolling deployment to a second image
  * tag under TTL-respecting load with 0 failed requests, and an image that cannot be pulled.
  */
-import { ECS, waitUntilServicesStable, type Task } from '@aws-sdk/client-ecs';
+import { ECS, waitUntilServicesStable } from '@aws-sdk/client-ecs';
 import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,7 +18,7 @@ import { runLogs } from '../src/cli/logs.ts';
 import { eventually, silentLogger } from '../src/lib/index.ts';
 import { chooseRuntime, createRuntime, NetnsRuntime } from '../src/runtime/index.ts';
 import { podmanUnsupportedReason, startPodman, type PodmanKit } from '../src/runtime/podmankit.ts';
-import { privateNamespace } from './helpers.ts';
+import { privateNamespace, resolveA, runningTasks, taskIpOf as ipOf, ttlLoad, waitRunningInDns } from './helpers.ts';
 
 const CREDENTIALS = { accessKeyId: 'pharos', secretAccessKey: 'pharos' };
 /** Issue 12's names and addresses (198.18.122.0/23), so parallel test files never collide. */
@@ -78,21 +78,8 @@ describe('ECS story with container images (Podman, awsvpc)', { skip }, () => {
     await kit?.close();
   });
 
-  async function answers(): Promise<string[]> {
-    try {
-      return (await resolver.resolve4('web.box.local')).sort();
-    } catch (err) {
-      if ((err as { code?: string }).code === 'ENOTFOUND' || (err as { code?: string }).code === 'ENODATA') return [];
-      throw err;
-    }
-  }
-  async function runningTasks(): Promise<Task[]> {
-    const { taskArns } = await ecs.listTasks({ cluster: 'box', serviceName: 'web' });
-    if (!taskArns?.length) return [];
-    const { tasks } = await ecs.describeTasks({ cluster: 'box', tasks: taskArns });
-    return (tasks ?? []).filter((t) => t.lastStatus === 'RUNNING');
-  }
-  const ipOf = (t: Task) => t.containers?.[0]?.networkInterfaces?.[0]?.privateIpv4Address;
+  const answers = () => resolveA(resolver, 'web.box.local');
+  const web = { cluster: 'box', serviceName: 'web', count: 3, answers };
   async function get(ip: string): Promise<string> {
     const res = await fetch(`http://${ip}:8080/`, { signal: AbortSignal.timeout(2000) });
     if (res.status !== 200) throw new Error(`status ${res.status}`);
@@ -134,13 +121,10 @@ describe('ECS story with container images (Podman, awsvpc)', { skip }, () => {
       networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-1'] } },
       serviceRegistries: [{ registryArn }],
     });
-    let tasks = await eventually(async () => {
-      const r = await runningTasks();
-      return r.length === 3 ? r : undefined;
-    }, { timeoutMs: 30_000, message: '3 tasks RUNNING' });
-    const ips = tasks.map(ipOf).sort() as string[];
+    const running = await waitRunningInDns({ ecs, ...web, timeoutMs: 50_000, message: '3 tasks RUNNING, their IPs in DNS' });
+    let tasks = running.tasks;
+    const ips = running.ips;
     for (const ip of ips) assert.match(ip, /^198\.18\.122\.\d+$/);
-    await eventually(async () => JSON.stringify(await answers()) === JSON.stringify(ips), { timeoutMs: 20_000, message: 'the 3 task IPs in DNS' });
     for (const ip of ips) assert.equal(await get(ip), IMAGE_V1);
 
     // DescribeTasks: the engine's container id and the image's digest.
@@ -175,7 +159,7 @@ describe('ECS story with container images (Podman, awsvpc)', { skip }, () => {
     }, { timeoutMs: 30_000, message: 'replacement in DNS' });
 
     // A failing container health check (run with exec in the container): out of DNS, replaced.
-    tasks = await runningTasks();
+    tasks = await runningTasks(ecs, 'box', 'web');
     const sick = tasks.find((x) => x.taskArn !== victim.taskArn && ipOf(x) !== undefined)!;
     const sickIp = ipOf(sick)!;
     await kit.podman('exec', sick.containers![0]!.runtimeId!, 'touch', '/tmp/sick');
@@ -192,32 +176,12 @@ describe('ECS story with container images (Podman, awsvpc)', { skip }, () => {
 
     // A rolling deployment to the second image tag under TTL-respecting load: 0 failed requests.
     await ecs.registerTaskDefinition({ ...definition, containerDefinitions: [{ ...definition.containerDefinitions[0]!, image: IMAGE_V2 }] });
-    let loading = true;
-    let requests = 0;
-    const failures: string[] = [];
     const seen = new Set<string>();
-    const load = (async () => {
-      let cache = { ips: [] as string[], until: 0 };
-      while (loading) {
-        if (Date.now() >= cache.until || cache.ips.length === 0) cache = { ips: await answers(), until: Date.now() + TTL * 1000 };
-        const ip = cache.ips[Math.floor(Math.random() * cache.ips.length)];
-        requests++;
-        if (!ip) {
-          failures.push('empty answer');
-          await new Promise((resolve) => setTimeout(resolve, 10));
-          continue;
-        }
-        await get(ip).then((body) => seen.add(body), (err: Error) => failures.push(`${ip}: ${err.message}`));
-      }
-    })();
+    const load = ttlLoad(answers, TTL, (ip) => get(ip).then((body) => seen.add(body)));
     await ecs.updateService({ cluster: 'box', service: 'web', taskDefinition: 'web:2' });
     await waitUntilServicesStable({ client: ecs, maxWaitTime: 90, minDelay: 1, maxDelay: 1 }, { cluster: 'box', services: ['web'] });
-    await eventually(async () => {
-      const r = await runningTasks();
-      return r.length === 3 && r.every((x) => x.containers![0]!.image === IMAGE_V2) && JSON.stringify(await answers()) === JSON.stringify(r.map(ipOf).sort());
-    }, { timeoutMs: 30_000, message: 'DNS answers the 3 new tasks only' });
-    loading = false;
-    await load;
+    await waitRunningInDns({ ecs, ...web, accept: (x) => x.containers![0]!.image === IMAGE_V2, timeoutMs: 30_000, message: 'DNS answers the 3 new tasks only' });
+    const { requests, failures } = await load.stop();
     t.diagnostic(`rolling deployment: ${requests} requests, ${failures.length} failed`);
     assert.deepEqual(failures, []);
     assert.ok(seen.has(IMAGE_V1) && seen.has(IMAGE_V2), `answers from both tags: ${[...seen].join(', ')}`);

@@ -6,7 +6,7 @@
  * health check that gets its task replaced. Driven with @aws-sdk/client-ecs and
  * @aws-sdk/client-servicediscovery against a real `pharos server` (in-process, real sockets).
  */
-import { ECS, waitUntilServicesStable, waitUntilTasksRunning, type RegisterTaskDefinitionCommandInput, type Task } from '@aws-sdk/client-ecs';
+import { ECS, waitUntilServicesStable, waitUntilTasksRunning, type RegisterTaskDefinitionCommandInput } from '@aws-sdk/client-ecs';
 import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultConfig, startServer, type RunningServer } from '../src/cli/index.ts';
 import { eventually, silentLogger } from '../src/lib/index.ts';
-import { privateNamespace } from './helpers.ts';
+import { privateNamespace, resolveA, runningTasks, taskIpOf as ipOf, ttlLoad, waitRunningInDns } from './helpers.ts';
 import { createRuntime, NetnsRuntime } from '../src/runtime/index.ts';
 
 const CREDENTIALS = { accessKeyId: 'pharos', secretAccessKey: 'pharos' };
@@ -86,14 +86,7 @@ describe('ECS seed story (awsvpc, netns)', { skip }, () => {
 
   /** The healthy task IPs the name resolves to: over DNS when the server runs it, else DiscoverInstances. */
   async function answers(): Promise<string[]> {
-    if (resolver) {
-      try {
-        return (await resolver.resolve4('web.story.local')).sort();
-      } catch (err) {
-        if ((err as { code?: string }).code === 'ENOTFOUND' || (err as { code?: string }).code === 'ENODATA') return [];
-        throw err;
-      }
-    }
+    if (resolver) return resolveA(resolver, 'web.story.local');
     const { Instances } = await sd.discoverInstances({ NamespaceName: 'story.local', ServiceName: 'web', HealthStatus: 'HEALTHY' });
     return (Instances ?? []).map((i) => i.Attributes!['AWS_INSTANCE_IPV4']!).sort();
   }
@@ -105,15 +98,6 @@ describe('ECS seed story (awsvpc, netns)', { skip }, () => {
     }
     return (await resolver.resolveSrv('web.story.local')).map((r) => r.port);
   }
-
-  async function runningTasks(): Promise<Task[]> {
-    const { taskArns } = await ecs.listTasks({ cluster: 'story', serviceName: 'web' });
-    if (!taskArns?.length) return [];
-    const { tasks } = await ecs.describeTasks({ cluster: 'story', tasks: taskArns });
-    return (tasks ?? []).filter((t) => t.lastStatus === 'RUNNING');
-  }
-
-  const ipOf = (t: Task) => t.containers?.[0]?.networkInterfaces?.[0]?.privateIpv4Address;
 
   async function get(ip: string, path = '/'): Promise<string> {
     const res = await fetch(`http://${ip}:8080${path}`, { signal: AbortSignal.timeout(2000) });
@@ -150,14 +134,13 @@ describe('ECS seed story (awsvpc, netns)', { skip }, () => {
     // `aws ecs wait services-stable`, polled faster than the CLI's 15 s.
     const stable = await waitUntilServicesStable({ client: ecs, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { cluster: 'story', services: ['web'] });
     assert.equal(stable.state, 'SUCCESS');
-    let tasks = await runningTasks();
+    let tasks = await runningTasks(ecs, 'story', 'web');
     assert.equal(tasks.length, 2);
     await waitUntilTasksRunning({ client: ecs, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { cluster: 'story', tasks: tasks.map((x) => x.taskArn!) });
-    const ips = tasks.map(ipOf).sort() as string[];
-    for (const ip of ips) assert.match(ip, /^198\.19\.77\.\d+$/);
+    for (const ip of tasks.map(ipOf)) assert.match(ip!, /^198\.19\.77\.\d+$/);
 
     // Both tasks registered once healthy, with the ECS attributes, and answering.
-    await eventually(async () => JSON.stringify(await answers()) === JSON.stringify(ips), { timeoutMs: 15_000, message: 'both task IPs in the answers' });
+    const { ips } = await waitRunningInDns({ ecs, cluster: 'story', serviceName: 'web', count: 2, answers, timeoutMs: 15_000, message: 'both task IPs in the answers' });
     assert.deepEqual(await srvPorts(), [8080, 8080]);
     const { Instances } = await sd.listInstances({ ServiceId: cloudMapServiceId });
     assert.deepEqual(Instances!.map((i) => i.Id).sort(), tasks.map((x) => x.taskArn!.split('/').pop()).sort());
@@ -193,7 +176,7 @@ describe('ECS seed story (awsvpc, netns)', { skip }, () => {
     }, { timeoutMs: 20_000, message: 'replacement task in the answers' });
 
     // A failing container health check: the task leaves the answers, is stopped and replaced.
-    tasks = await runningTasks();
+    tasks = await runningTasks(ecs, 'story', 'web');
     const sick = tasks.find((x) => x.taskArn !== victim.taskArn)!;
     const sickIp = ipOf(sick)!;
     assert.equal(await get(sickIp, '/fail'), 'failing');
@@ -212,23 +195,7 @@ describe('ECS seed story (awsvpc, netns)', { skip }, () => {
 
     // A rolling deployment of a new revision under TTL-respecting load: not one failed request.
     await ecs.registerTaskDefinition({ ...definition, containerDefinitions: [{ ...definition.containerDefinitions![0]!, environment: [{ name: 'REV', value: '2' }] }] });
-    let loading = true;
-    let requests = 0;
-    const failures: string[] = [];
-    const load = (async () => {
-      let cache = { ips: [] as string[], until: 0 };
-      while (loading) {
-        if (Date.now() >= cache.until || cache.ips.length === 0) cache = { ips: await answers(), until: Date.now() + TTL * 1000 };
-        const ip = cache.ips[Math.floor(Math.random() * cache.ips.length)];
-        requests++;
-        if (!ip) {
-          failures.push('empty answer');
-          await new Promise((resolve) => setTimeout(resolve, 10));
-          continue;
-        }
-        await get(ip).catch((err: Error) => failures.push(`${ip}: ${err.message}`));
-      }
-    })();
+    const load = ttlLoad(answers, TTL, (ip) => get(ip));
     await ecs.updateService({ cluster: 'story', service: 'web', taskDefinition: 'web:2' });
     await waitUntilServicesStable({ client: ecs, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { cluster: 'story', services: ['web'] });
     await eventually(async () => {
@@ -236,14 +203,13 @@ describe('ECS seed story (awsvpc, netns)', { skip }, () => {
       const { tasks: stoppedOnes = [] } = await ecs.describeTasks({ cluster: 'story', tasks: taskArns! });
       return stoppedOnes.every((x) => x.lastStatus === 'STOPPED');
     }, { timeoutMs: 20_000, message: 'old tasks stopped' });
-    loading = false;
-    await load;
+    const { requests, failures } = await load.stop();
     t.diagnostic(`rolling deployment: ${requests} requests, ${failures.length} failed`);
     assert.deepEqual(failures, []);
-    tasks = await runningTasks();
+    tasks = await runningTasks(ecs, 'story', 'web');
     assert.equal(tasks.length, 2);
     assert.ok(tasks.every((x) => x.taskDefinitionArn!.endsWith(':2')));
-    await eventually(async () => JSON.stringify(await answers()) === JSON.stringify(tasks.map(ipOf).sort()), { message: 'answers are the new tasks' });
+    await waitRunningInDns({ ecs, cluster: 'story', serviceName: 'web', count: 2, answers, timeoutMs: 5000, message: 'answers are the new tasks' });
 
     // Scale to zero and delete: the service drains to INACTIVE, the registry empties.
     await ecs.updateService({ cluster: 'story', service: 'web', desiredCount: 0 });

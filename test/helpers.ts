@@ -3,9 +3,10 @@
  * (in-process or as a real `bin/pharos.js` child), an SDK v3 client pointed at it, raw HTTP, and
  * waiting for asynchronous operations.
  */
+import type { ECS, Task } from '@aws-sdk/client-ecs';
 import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { lookup } from 'node:dns/promises';
+import { lookup, type Resolver } from 'node:dns/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -257,4 +258,83 @@ export function spawnAgent(args: string[], env: Record<string, string>, timeoutM
       reject(Object.assign(new Error(`agent exited (${code}):\n${stderr.join('\n')}`), { code }));
     });
   });
+}
+
+/** The sorted IPv4 answers for `name`; none while it has no address (NXDOMAIN or NODATA). */
+export async function resolveA(resolver: Resolver, name: string): Promise<string[]> {
+  try {
+    return (await resolver.resolve4(name)).sort();
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENOTFOUND' || (err as { code?: string }).code === 'ENODATA') return [];
+    throw err;
+  }
+}
+
+/** The tasks of an ECS service whose lastStatus is RUNNING. */
+export async function runningTasks(ecs: ECS, cluster: string, serviceName: string): Promise<Task[]> {
+  const { taskArns } = await ecs.listTasks({ cluster, serviceName });
+  if (!taskArns?.length) return [];
+  const { tasks } = await ecs.describeTasks({ cluster, tasks: taskArns });
+  return (tasks ?? []).filter((t) => t.lastStatus === 'RUNNING');
+}
+
+/** An awsvpc task's address, as DescribeTasks shows it. */
+export const taskIpOf = (t: Task): string | undefined => t.containers?.[0]?.networkInterfaces?.[0]?.privateIpv4Address;
+
+/**
+ * Waits until `count` tasks of the service are RUNNING (each passing `accept`, when given) and
+ * `answers()` (DNS, or DiscoverInstances) is exactly their addresses. Returns the tasks and the
+ * sorted addresses.
+ */
+export async function waitRunningInDns(o: {
+  ecs: ECS;
+  cluster: string;
+  serviceName: string;
+  count: number;
+  answers: () => Promise<string[]>;
+  accept?: (t: Task) => boolean;
+  timeoutMs?: number;
+  message: string;
+}): Promise<{ tasks: Task[]; ips: string[] }> {
+  return eventually(
+    async () => {
+      const tasks = await runningTasks(o.ecs, o.cluster, o.serviceName);
+      if (tasks.length !== o.count || (o.accept && !tasks.every(o.accept))) return undefined;
+      const ips = tasks.map(taskIpOf).sort() as string[];
+      return JSON.stringify(await o.answers()) === JSON.stringify(ips) ? { tasks, ips } : undefined;
+    },
+    { timeoutMs: o.timeoutMs ?? 20_000, message: o.message },
+  );
+}
+
+/**
+ * Clients that respect the record TTL while a service changes under them: resolve, keep the
+ * answer for `ttlSeconds`, send `request` to a random address, again and again until `stop()`.
+ * Every failed request and every empty answer is a failure.
+ */
+export function ttlLoad(answers: () => Promise<string[]>, ttlSeconds: number, request: (ip: string) => Promise<unknown>): { stop(): Promise<{ requests: number; failures: string[] }> } {
+  let loading = true;
+  let requests = 0;
+  const failures: string[] = [];
+  const load = (async () => {
+    let cache = { ips: [] as string[], until: 0 };
+    while (loading) {
+      if (Date.now() >= cache.until || cache.ips.length === 0) cache = { ips: await answers(), until: Date.now() + ttlSeconds * 1000 };
+      const ip = cache.ips[Math.floor(Math.random() * cache.ips.length)];
+      requests++;
+      if (!ip) {
+        failures.push('empty answer');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        continue;
+      }
+      await request(ip).catch((err: Error) => failures.push(`${ip}: ${err.message}`));
+    }
+  })();
+  return {
+    async stop() {
+      loading = false;
+      await load;
+      return { requests, failures };
+    },
+  };
 }
