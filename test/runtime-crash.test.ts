@@ -6,7 +6,7 @@
  * not touch what a live server (this test process) is running.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,14 +14,12 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { eventually } from '../src/lib/index.ts';
-import { createRuntime, NetnsRuntime } from '../src/runtime/index.ts';
+import { createRuntime } from '../src/runtime/index.ts';
+import { namespaces, netnsUnsupported } from '../src/runtime/testkit.ts';
 
 const RUNTIME_INDEX = fileURLToPath(new URL('../src/runtime/index.ts', import.meta.url));
 const AWSVPC = { taskCidr: '198.19.166.0/24', bridge: 'phtc0', netnsPrefix: 'phtc-', vethPrefix: 'phtcv' };
-const unsupported = await NetnsRuntime.unsupportedReason(AWSVPC.netnsPrefix);
-if (unsupported !== undefined && process.env.CI === 'true') {
-  test('network namespaces are available in CI', () => assert.fail(`netns runtime cannot run: ${unsupported}`));
-}
+const unsupported = await netnsUnsupported(AWSVPC.netnsPrefix);
 
 /** The "server" that will be killed: starts one host task and (when possible) one awsvpc task, prints what it started. */
 const CHILD = `
@@ -57,12 +55,7 @@ function alive(pid: number): boolean {
     return false;
   }
 }
-function namespaces(): string[] {
-  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-    .split('\n')
-    .map((l) => l.split(' ')[0]!)
-    .filter((n) => n.startsWith(AWSVPC.netnsPrefix));
-}
+const ours = () => namespaces(AWSVPC.netnsPrefix);
 
 /** A port nobody holds right now (the kernel's pick), for the crashed server's container to take. */
 async function freePort(): Promise<number> {
@@ -115,7 +108,7 @@ test('cleanup after a SIGKILLed server removes its containers and namespaces, no
   await assert.rejects(runtime.startTask(replacement), /port/, 'the orphan holds the port');
   if (withNetns) {
     assert.equal(alive(started.vpcPid!), true);
-    assert.ok(namespaces().includes(started.netns!));
+    assert.ok(ours().includes(started.netns!));
   }
 
   await runtime.cleanup();
@@ -129,7 +122,7 @@ test('cleanup after a SIGKILLed server removes its containers and namespaces, no
   await again.stop({ timeoutMs: 500 });
   if (withNetns) {
     await eventually(() => !alive(started.vpcPid!), { message: 'awsvpc orphan survived cleanup' });
-    assert.deepEqual(namespaces(), []);
+    assert.deepEqual(ours(), []);
   }
   assert.equal(mine.containers()[0]!.state, 'RUNNING', "the live server's task was touched");
   await mine.stop({ timeoutMs: 500 });

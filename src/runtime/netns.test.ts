@@ -12,6 +12,7 @@ import {
   type ContainerSpec,
   type TaskSpec,
 } from './index.ts';
+import { ip, linkExists, namespaces, netnsUnsupported, veths } from './testkit.ts';
 
 // Names and addresses private to this file, so test files running in parallel never collide.
 const BRIDGE = 'phtn0';
@@ -21,34 +22,7 @@ const VETH_PREFIX = 'phtnv';
 
 const HTTP_SERVER = "require('http').createServer((q,s)=>s.end('ok '+(process.env.NAME||''))).listen(process.env.PORT||8080,()=>console.log('listening'))";
 
-const unsupported = await NetnsRuntime.unsupportedReason(NS_PREFIX);
-if (unsupported !== undefined && process.env.CI === 'true') {
-  test('network namespaces are available in CI', () => assert.fail(`netns runtime cannot run: ${unsupported}`));
-}
-
-function ip(...args: string[]): string {
-  return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-function namespaces(prefix: string): string[] {
-  return ip('netns', 'list')
-    .split('\n')
-    .map((l) => l.split(' ')[0]!)
-    .filter((n) => n.startsWith(prefix));
-}
-function veths(prefix: string): string[] {
-  return ip('-o', 'link', 'show', 'type', 'veth')
-    .split('\n')
-    .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1] ?? '')
-    .filter((n) => n.startsWith(prefix));
-}
-function linkExists(name: string): boolean {
-  try {
-    ip('link', 'show', name);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const unsupported = await netnsUnsupported(NS_PREFIX);
 
 let seq = 0;
 function container(over: Partial<ContainerSpec> = {}): ContainerSpec {

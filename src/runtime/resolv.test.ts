@@ -9,15 +9,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { isPharosError } from '../lib/index.ts';
 import { ETC_NETNS_DIR, NetnsRuntime, renderResolvConf, RUNTIME_BAD_CONFIG, TASK_RESOLV_OPTIONS, type ContainerSpec, type TaskSpec, type TaskResolverConfig } from './index.ts';
+import { netnsUnsupported } from './testkit.ts';
 
 // Names and addresses private to this file, so test files running in parallel never collide.
 const AWSVPC = { taskCidr: '198.19.172.0/24', bridge: 'phrc0', netnsPrefix: 'phrc-', vethPrefix: 'phrcv' };
 const GATEWAY = '198.19.172.1';
 
-const unsupported = await NetnsRuntime.unsupportedReason(AWSVPC.netnsPrefix);
-if (unsupported !== undefined && process.env.CI === 'true') {
-  test('network namespaces are available in CI', () => assert.fail(`netns runtime cannot run: ${unsupported}`));
-}
+const unsupported = await netnsUnsupported(AWSVPC.netnsPrefix);
 
 let seq = 0;
 const sleeper: ContainerSpec = { name: 'main', image: 'busybox', essential: true, command: ['sleep', '30'], portMappings: [] };

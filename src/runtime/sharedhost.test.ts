@@ -4,10 +4,10 @@
  * a bridge deleted under live tasks is made again at once, and a task whose network is gone ends.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { after, beforeEach, describe, test } from 'node:test';
 import { eventually, isPharosError } from '../lib/index.ts';
 import { NetnsRuntime, RUNTIME_SETUP_FAILED, type ContainerExit, type ContainerSpec, type TaskSpec } from './index.ts';
+import { ip, linkExists, namespaces, netnsUnsupported } from './testkit.ts';
 
 // Names and addresses of issue 8's tests (198.18.80.0-198.18.89.255), unique on this host.
 const BRIDGE = 'ph8br0';
@@ -15,28 +15,8 @@ const CIDR_A = '198.18.80.0/24';
 const CIDR_B = '198.18.81.0/24';
 const HTTP_SERVER = "require('http').createServer((q,s)=>s.end('ok')).listen(8080)";
 
-const unsupported = await NetnsRuntime.unsupportedReason('ph8probe-');
-if (unsupported !== undefined && process.env.CI === 'true') {
-  test('network namespaces are available in CI', () => assert.fail(`netns runtime cannot run: ${unsupported}`));
-}
+const unsupported = await netnsUnsupported('ph8probe-');
 
-function ip(...args: string[]): string {
-  return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-function namespaces(prefix: string): string[] {
-  return ip('netns', 'list')
-    .split('\n')
-    .map((l) => l.split(' ')[0]!)
-    .filter((n) => n.startsWith(prefix));
-}
-function linkExists(name: string): boolean {
-  try {
-    ip('link', 'show', name);
-    return true;
-  } catch {
-    return false;
-  }
-}
 let seq = 0;
 function task(over: Partial<ContainerSpec> = {}): TaskSpec {
   const c: ContainerSpec = { name: 'web', image: 'node:20', essential: true, command: ['node', '-e', HTTP_SERVER], portMappings: [{ containerPort: 8080, protocol: 'tcp' }], ...over };
