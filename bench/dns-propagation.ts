@@ -23,6 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import * as packet from 'dns-packet';
+import { dnsAsker } from './dnsclient.ts';
 
 const args = process.argv.slice(2);
 const ROUNDS = Number(args[args.indexOf('--rounds') + 1] ?? 300) || 300;
@@ -54,32 +55,8 @@ const { apiUrl, dnsAddress } = await new Promise<{ apiUrl: string; dnsAddress: s
 const dnsPort = Number(dnsAddress.split(':').pop());
 const sd = new ServiceDiscovery({ endpoint: apiUrl, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, disableHostPrefix: true, maxAttempts: 1 });
 
-const sock = dgram.createSocket('udp4');
-await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
-let nextId = 1;
-const waiting = new Map<number, (m: Buffer) => void>();
-sock.on('message', (m) => {
-  const cb = waiting.get(m.readUInt16BE(0));
-  if (cb) {
-    waiting.delete(m.readUInt16BE(0));
-    cb(m);
-  }
-});
-function ask(name: string): Promise<string[]> {
-  const id = (nextId = (nextId + 1) & 0xffff);
-  const q = packet.encode({ type: 'query', id, questions: [{ name, type: 'A' }] });
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      waiting.delete(id);
-      resolve([]);
-    }, 1000);
-    waiting.set(id, (m) => {
-      clearTimeout(timer);
-      resolve((packet.decode(m).answers ?? []).map((a) => String((a as { data?: unknown }).data)));
-    });
-    sock.send(q, dnsPort, '127.0.0.1');
-  });
-}
+const dnsClient = await dnsAsker(dnsPort);
+const ask = (name: string) => dnsClient.ask(name);
 async function pollUntil(name: string, pred: (ips: string[]) => boolean): Promise<number> {
   for (;;) {
     if (pred(await ask(name))) return performance.now();
@@ -125,7 +102,7 @@ try {
   for (const line of metrics.split('\n')) if (/^pharos_dns_propagation_delay_seconds_(bucket\{le="0\.00(05|1|25|5)"|bucket\{le="0\.0(1|05)"|count)/.test(line)) console.log('  ' + line);
 } finally {
   sd.destroy();
-  sock.close();
+  dnsClient.close();
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   rmSync(dir, { recursive: true, force: true });

@@ -13,14 +13,13 @@
 import { Route53 } from '@aws-sdk/client-route-53';
 import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
 import { spawn } from 'node:child_process';
-import dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import * as packet from 'dns-packet';
+import { dnsAsker } from './dnsclient.ts';
 
 const args = process.argv.slice(2);
 const ROUNDS = Number(args[args.indexOf('--rounds') + 1] ?? 300) || 300;
@@ -48,32 +47,8 @@ const dnsPort = Number(dnsAddress.split(':').pop());
 const sd = new ServiceDiscovery({ endpoint: apiUrl, region: 'us-east-1', credentials, disableHostPrefix: true, maxAttempts: 1 });
 const r53 = new Route53({ endpoint: apiUrl, region: 'us-east-1', credentials, maxAttempts: 1 });
 
-const sock = dgram.createSocket('udp4');
-await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
-let nextId = 1;
-const waiting = new Map<number, (m: Buffer) => void>();
-sock.on('message', (m) => {
-  const cb = waiting.get(m.readUInt16BE(0));
-  if (cb) {
-    waiting.delete(m.readUInt16BE(0));
-    cb(m);
-  }
-});
-function ask(name: string): Promise<string[]> {
-  const id = (nextId = (nextId + 1) & 0xffff);
-  const q = packet.encode({ type: 'query', id, questions: [{ name, type: 'A' }] });
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      waiting.delete(id);
-      resolve([]);
-    }, 1000);
-    waiting.set(id, (m) => {
-      clearTimeout(timer);
-      resolve((packet.decode(m).answers ?? []).map((a) => String((a as { data?: unknown }).data)));
-    });
-    sock.send(q, dnsPort, '127.0.0.1');
-  });
-}
+const dnsClient = await dnsAsker(dnsPort);
+const ask = (name: string) => dnsClient.ask(name);
 async function until(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!(await check())) if (performance.now() > deadline) throw new Error('timed out');
@@ -126,7 +101,7 @@ try {
   console.log(summary('reference: RegisterInstance acknowledged', registerAck));
   console.log(summary('reference: RegisterInstance → host name in DNS', registerDns));
 } finally {
-  sock.close();
+  dnsClient.close();
   r53.destroy();
   sd.destroy();
   child.kill('SIGTERM');
