@@ -340,24 +340,7 @@ export class ApiServer {
       this.rejectTooLarge(req, res, declared);
       return;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let rejected = false;
-    req.on('data', (chunk: Buffer) => {
-      if (rejected) return;
-      size += chunk.length;
-      if (size > this.maxBodyBytes) {
-        rejected = true;
-        this.rejectTooLarge(req, res);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (!rejected) this.dispatch(req, res, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-    });
-    // A client that goes away mid-body: nothing to answer.
-    req.on('error', () => undefined);
+    readBody(req, this.maxBodyBytes, (body) => this.dispatch(req, res, body), () => this.rejectTooLarge(req, res));
   }
 
   private onPathRequest(route: PathRoute, req: IncomingMessage, res: ServerResponse, path: string, query: string): void {
@@ -378,23 +361,7 @@ export class ApiServer {
       this.dispatchPath(route, req, res, path, query, EMPTY_BODY);
       return;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let rejected = false;
-    req.on('data', (chunk: Buffer) => {
-      if (rejected) return;
-      size += chunk.length;
-      if (size > this.maxBodyBytes) {
-        rejected = true;
-        tooLarge();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('error', () => undefined);
-    req.on('end', () => {
-      if (!rejected) this.dispatchPath(route, req, res, path, query, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-    });
+    readBody(req, this.maxBodyBytes, (body) => this.dispatchPath(route, req, res, path, query, body), tooLarge);
   }
 
   private dispatchPath(route: PathRoute, req: IncomingMessage, res: ServerResponse, path: string, query: string, body: Buffer): void {
@@ -552,4 +519,29 @@ export class ApiServer {
     const dot = target.lastIndexOf('.');
     return (dot > 0 && this.styles.get(target.slice(0, dot))) || CLOUD_MAP_STYLE;
   }
+}
+
+/**
+ * Collects a request body of at most `maxBytes`: `onBody` with it at the end, or `onTooLarge`
+ * once, as soon as it grows past the limit (the rest is ignored). A client that goes away
+ * mid-body gets no answer.
+ */
+function readBody(req: IncomingMessage, maxBytes: number, onBody: (body: Buffer) => void, onTooLarge: () => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let rejected = false;
+  req.on('data', (chunk: Buffer) => {
+    if (rejected) return;
+    size += chunk.length;
+    if (size > maxBytes) {
+      rejected = true;
+      onTooLarge();
+      return;
+    }
+    chunks.push(chunk);
+  });
+  req.on('end', () => {
+    if (!rejected) onBody(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+  });
+  req.on('error', () => undefined);
 }
