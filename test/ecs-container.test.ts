@@ -8,19 +8,14 @@
 import { ECS, waitUntilServicesStable } from '@aws-sdk/client-ecs';
 import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { defaultConfig, startServer, type RunningServer } from '../src/cli/index.ts';
 import { runLogs } from '../src/cli/logs.ts';
-import { eventually, silentLogger } from '../src/lib/index.ts';
+import { eventually } from '../src/lib/index.ts';
 import { chooseRuntime, createRuntime, NetnsRuntime } from '../src/runtime/index.ts';
 import { podmanUnsupportedReason, startPodman, type PodmanKit } from '../src/runtime/podmankit.ts';
-import { privateNamespace, resolveA, runningTasks, taskIpOf as ipOf, ttlLoad, waitRunningInDns } from './helpers.ts';
+import { ecsClient, privateNamespace, resolveA, runningTasks, taskIpOf as ipOf, startTestServer, tempDir, ttlLoad, waitRunningInDns, type TestServer } from './helpers.ts';
 
-const CREDENTIALS = { accessKeyId: 'pharos', secretAccessKey: 'pharos' };
 /** Issue 12's names and addresses (198.18.122.0/23), so parallel test files never collide. */
 const NAME = 'ph12e2e';
 const RUNTIME = { taskCidr: '198.18.122.0/24', bridge: 'ph12e2ebr0', netnsPrefix: 'ph12e-', vethPrefix: 'ph12ev' };
@@ -35,8 +30,7 @@ if (skip && process.env['CI'] === 'true') throw new Error(`CI=true but ${skip}`)
 
 describe('ECS story with container images (Podman, awsvpc)', { skip }, () => {
   let kit: PodmanKit;
-  let server: RunningServer;
-  let dataDir: string;
+  let server: TestServer;
   let ecs: ECS;
   let sd: ServiceDiscovery;
   let registryArn: string;
@@ -45,18 +39,10 @@ describe('ECS story with container images (Podman, awsvpc)', { skip }, () => {
   before(async () => {
     kit = await startPodman({ name: NAME, subnet: BRIDGE_SUBNET });
     await Promise.all([kit.buildImage(IMAGE_V1), kit.buildImage(IMAGE_V2)]);
-    dataDir = mkdtempSync(join(tmpdir(), 'pharos-ecs-container-'));
-    const config = defaultConfig({
-      apiAddr: { host: '127.0.0.1', port: 0 },
-      dnsAddr: { host: '127.0.0.1', port: 0 },
-      dataDir,
-      store: `sqlite:${join(dataDir, 'pharos.db')}`,
-      logLevel: 'silent',
-    });
     const runtime = createRuntime({ awsvpc: RUNTIME, engine: kit.engine, container: { bridgeNetwork: kit.network!, namePrefix: `${NAME}-` } });
-    server = await startServer(config, { logger: silentLogger(), runtime });
-    ecs = new ECS({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });
-    sd = new ServiceDiscovery({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, disableHostPrefix: true, maxAttempts: 1 });
+    server = await startTestServer({}, tempDir('pharos-ecs-container-'), runtime);
+    ecs = ecsClient(server.apiUrl);
+    sd = server.sd;
     resolver = new Resolver({ timeout: 500, tries: 2 });
     resolver.setServers([server.dnsAddress!]);
     const nsId = await privateNamespace(sd, 'box.local', 'vpc-1');
@@ -72,9 +58,7 @@ describe('ECS story with container images (Podman, awsvpc)', { skip }, () => {
 
   after(async () => {
     ecs?.destroy();
-    sd?.destroy();
-    await server?.close();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await server?.destroy();
     await kit?.close();
   });
 

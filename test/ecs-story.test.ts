@@ -8,18 +8,13 @@
  */
 import { ECS, waitUntilServicesStable, waitUntilTasksRunning, type RegisterTaskDefinitionCommandInput } from '@aws-sdk/client-ecs';
 import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultConfig, startServer, type RunningServer } from '../src/cli/index.ts';
-import { eventually, silentLogger } from '../src/lib/index.ts';
-import { privateNamespace, resolveA, runningTasks, taskIpOf as ipOf, ttlLoad, waitRunningInDns } from './helpers.ts';
+import { eventually } from '../src/lib/index.ts';
+import { ecsClient, privateNamespace, resolveA, runningTasks, taskIpOf as ipOf, startTestServer, tempDir, ttlLoad, waitRunningInDns, type TestServer } from './helpers.ts';
 import { createRuntime, NetnsRuntime } from '../src/runtime/index.ts';
 
-const CREDENTIALS = { accessKeyId: 'pharos', secretAccessKey: 'pharos' };
 /** Test-only names and addresses (198.18.0.0/15 only), so parallel test files never collide. */
 const RUNTIME = { taskCidr: '198.19.77.0/24', bridge: 'phecs0', netnsPrefix: 'phecs-', vethPrefix: 'phecsv' };
 const TTL = 2;
@@ -41,8 +36,7 @@ const skip = netnsReason === undefined ? false : `awsvpc tasks need network name
 if (skip && process.env['CI'] === 'true') throw new Error(`CI=true but ${skip}`);
 
 describe('ECS seed story (awsvpc, netns)', { skip }, () => {
-  let server: RunningServer;
-  let dataDir: string;
+  let server: TestServer;
   let ecs: ECS;
   let sd: ServiceDiscovery;
   let registryArn: string;
@@ -50,17 +44,9 @@ describe('ECS seed story (awsvpc, netns)', { skip }, () => {
   let resolver: Resolver | undefined;
 
   before(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'pharos-ecs-'));
-    const config = defaultConfig({
-      apiAddr: { host: '127.0.0.1', port: 0 },
-      dnsAddr: { host: '127.0.0.1', port: 0 },
-      dataDir,
-      store: `sqlite:${join(dataDir, 'pharos.db')}`,
-      logLevel: 'silent',
-    });
-    server = await startServer(config, { logger: silentLogger(), runtime: createRuntime({ awsvpc: RUNTIME }) });
-    ecs = new ECS({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });
-    sd = new ServiceDiscovery({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, disableHostPrefix: true, maxAttempts: 1 });
+    server = await startTestServer({}, tempDir('pharos-ecs-'), createRuntime({ awsvpc: RUNTIME }));
+    ecs = ecsClient(server.apiUrl);
+    sd = server.sd;
     if (server.dnsAddress) {
       resolver = new Resolver({ timeout: 500, tries: 2 });
       resolver.setServers([server.dnsAddress]);
@@ -79,9 +65,7 @@ describe('ECS seed story (awsvpc, netns)', { skip }, () => {
 
   after(async () => {
     ecs?.destroy();
-    sd?.destroy();
-    await server?.close();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await server?.destroy();
   });
 
   /** The healthy task IPs the name resolves to: over DNS when the server runs it, else DiscoverInstances. */

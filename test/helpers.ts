@@ -3,7 +3,7 @@
  * (in-process or as a real `bin/pharos.js` child), an SDK v3 client pointed at it, raw HTTP, and
  * waiting for asynchronous operations.
  */
-import type { ECS, Task } from '@aws-sdk/client-ecs';
+import { ECS, type Task } from '@aws-sdk/client-ecs';
 import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { lookup, type Resolver } from 'node:dns/promises';
@@ -29,6 +29,11 @@ export function tempDir(prefix = 'pharos-test-'): string {
 export function sdClient(endpoint: string): ServiceDiscovery {
   // One attempt: a 5xx must fail the test, not be retried into a pass.
   return new ServiceDiscovery({ endpoint, region: 'us-east-1', credentials: DUMMY_CREDENTIALS, disableHostPrefix: true, maxAttempts: 1 });
+}
+
+/** An ECS SDK v3 client of the test server (one attempt, as `sdClient`). */
+export function ecsClient(endpoint: string): ECS {
+  return new ECS({ endpoint, region: 'us-east-1', credentials: DUMMY_CREDENTIALS, maxAttempts: 1 });
 }
 
 export interface TestServer extends RunningServer {
