@@ -104,7 +104,7 @@ export async function runAgent(argv: readonly string[], io: AgentIo): Promise<nu
   }
   let chosen;
   try {
-    chosen = await chooseRuntime(c.runtime, c.containerEngine);
+    chosen = await chooseRuntime(c.runtime, c.containerEngine, process.env, logger);
   } catch (err) {
     io.stderr.write(`pharos agent: --runtime ${c.runtime}: ${(err as Error).message}\n`);
     return 1;

@@ -190,7 +190,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     // every task runs as the unprivileged --unauthenticated-task-user (README "Authentication").
     let runtime = options.runtime;
     if (runtime === undefined) {
-      const chosen = await chooseRuntime(config.runtime, config.containerEngine);
+      const chosen = await chooseRuntime(config.runtime, config.containerEngine, process.env, logger);
       logger.info({ runtime: chosen.kind }, `task runtime: ${chosen.kind} (${chosen.reason})`);
       runtime = createRuntime({
         awsvpc: { taskCidr: config.taskCidr, bridge: config.taskBridge },

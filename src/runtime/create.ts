@@ -30,6 +30,9 @@ export interface RuntimeOptions extends TaskHostOptions {
   logger?: Logger;
 }
 
+/** An engine answer slower than this is worth saying in the logged reason. */
+const SLOW_ANSWER_MS = 1000;
+
 /** `--runtime`: `auto` = container when an engine answers, else process. */
 export type RuntimeChoice = 'auto' | 'container' | 'process';
 export const RUNTIME_CHOICES: readonly RuntimeChoice[] = ['auto', 'container', 'process'];
@@ -42,7 +45,12 @@ export type ChosenRuntime = { kind: 'process'; reason: string } | { kind: 'conta
  * sockets): `container` requires an engine that answers (else EngineUnavailableError), `auto`
  * takes it when it answers, `process` never asks.
  */
-export async function chooseRuntime(choice: RuntimeChoice, engineUrl: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<ChosenRuntime> {
+export async function chooseRuntime(
+  choice: RuntimeChoice,
+  engineUrl: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  logger?: Pick<Logger, 'warn'>,
+): Promise<ChosenRuntime> {
   if (choice === 'process') return { kind: 'process', reason: '--runtime process' };
   const endpoint = resolveEngineEndpoint(engineUrl, env);
   if (endpoint === undefined) {
@@ -52,8 +60,13 @@ export async function chooseRuntime(choice: RuntimeChoice, engineUrl: string | u
   }
   const engine = new Engine(endpoint);
   try {
-    const info = await engine.probe();
-    return { kind: 'container', engine, info, reason: `--runtime ${choice}: ${info.kind} ${info.version} answers at ${describeEndpoint(endpoint)}` };
+    const started = Date.now();
+    const info = await engine.probe(undefined, (waited) =>
+      logger?.warn({ engine: describeEndpoint(endpoint) }, `container engine at ${describeEndpoint(endpoint)} accepted the connection but has not answered in ${waited} ms: waiting for it`),
+    );
+    const took = Date.now() - started;
+    const slow = took >= SLOW_ANSWER_MS ? ` (after ${(took / 1000).toFixed(1)} s)` : '';
+    return { kind: 'container', engine, info, reason: `--runtime ${choice}: ${info.kind} ${info.version} answers at ${describeEndpoint(endpoint)}${slow}` };
   } catch (err) {
     if (choice === 'container') throw err;
     return { kind: 'process', reason: `--runtime auto: ${(err as Error).message}` };

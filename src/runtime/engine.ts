@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { BadRuntimeConfigError, EngineUnavailableError, ImagePullFailedError } from './errors.ts';
@@ -11,8 +12,15 @@ import { BadRuntimeConfigError, EngineUnavailableError, ImagePullFailedError } f
 
 /** Sockets tried, in order, when neither `--container-engine` nor DOCKER_HOST names one. */
 export const DEFAULT_ENGINE_SOCKETS: readonly string[] = ['/run/podman/podman.sock', '/var/run/docker.sock'];
-/** An engine that does not answer /version in this long is taken as absent (`--runtime auto`). */
+/** Connecting to the endpoint takes at most this long; an engine slower to answer /version is logged as slow. */
 const ENGINE_PROBE_TIMEOUT_MS = 2000;
+/**
+ * An endpoint that accepted the connection gets this long to answer /version before it is taken as
+ * absent: an engine answers in milliseconds when warm, but Podman's first request after a start
+ * (storage initialisation) can take seconds on a loaded host, and giving up early would silently
+ * run images as host processes.
+ */
+const ENGINE_SLOW_TIMEOUT_MS = 30_000;
 
 /** Where the engine listens: a unix socket, or host and port (tcp:// or http://). */
 export type EngineEndpoint = { socketPath: string } | { host: string; port: number };
@@ -78,13 +86,22 @@ export class Engine {
     this.docker = new Docker('socketPath' in endpoint ? { socketPath: endpoint.socketPath } : { host: endpoint.host, port: endpoint.port, protocol: 'http' });
   }
 
-  /** /version within `timeoutMs`; rejects with EngineUnavailableError when nothing answers. */
-  async probe(timeoutMs = ENGINE_PROBE_TIMEOUT_MS): Promise<EngineInfo> {
+  /**
+   * /version within `timeoutMs`; rejects with EngineUnavailableError when nothing answers. An
+   * endpoint where nothing listens (no socket file, connection refused) fails at once; one that
+   * accepts the connection is an engine, maybe slow (Podman's first request initialises its
+   * storage, seconds on a loaded host): after ENGINE_PROBE_TIMEOUT_MS `onSlow` is told, and the
+   * answer is awaited up to `timeoutMs`.
+   */
+  async probe(timeoutMs = ENGINE_SLOW_TIMEOUT_MS, onSlow?: (waitedMs: number) => void): Promise<EngineInfo> {
     let timer: NodeJS.Timeout | undefined;
+    let slow: NodeJS.Timeout | undefined;
     try {
+      await reachable(this.endpoint, Math.min(timeoutMs, ENGINE_PROBE_TIMEOUT_MS));
+      if (onSlow) slow = setTimeout(() => onSlow(ENGINE_PROBE_TIMEOUT_MS), ENGINE_PROBE_TIMEOUT_MS);
       const v = await Promise.race([
         this.docker.version(),
-        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs))),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`it accepted the connection but did not answer /version in ${timeoutMs} ms`)), timeoutMs))),
       ]);
       const podman = (v.Components ?? []).some((c) => /podman/i.test(c.Name));
       return { kind: podman ? 'podman' : 'docker', version: v.Version, apiVersion: v.ApiVersion };
@@ -92,6 +109,7 @@ export class Engine {
       throw new EngineUnavailableError(describeEndpoint(this.endpoint), errorText(err), err);
     } finally {
       clearTimeout(timer);
+      clearTimeout(slow);
     }
   }
 
@@ -130,6 +148,28 @@ export class Engine {
       throw err;
     }
   }
+}
+
+/**
+ * Resolves when a connection to the endpoint opens (then closes it); rejects at once when nothing
+ * listens (no socket file: `ENOENT`, `ECONNREFUSED`), or after `timeoutMs`.
+ */
+function reachable(endpoint: EngineEndpoint, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = 'socketPath' in endpoint ? connect({ path: endpoint.socketPath }) : connect({ host: endpoint.host, port: endpoint.port });
+    const fail = (why: string) => {
+      socket.destroy();
+      reject(new Error(why));
+    };
+    socket.setTimeout(timeoutMs, () => fail(`no connection in ${timeoutMs} ms`));
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) =>
+      fail(err.code === 'ENOENT' ? 'no socket there' : err.code === 'ECONNREFUSED' ? 'nothing listens there (connection refused)' : err.message),
+    );
+  });
 }
 
 /** HTTP status of a dockerode error (undefined for transport errors). */
