@@ -17,9 +17,9 @@ import { CONTAINER_LABELS, NetnsRuntime } from '../src/runtime/index.ts';
 import { podmanUnsupportedReason, startPodman, type PodmanKit } from '../src/runtime/podmankit.ts';
 import { privateNamespace, sdClient, spawnServer, tempDir, type ChildServer } from './helpers.ts';
 
-/** Issue 12's names and addresses (198.18.124.0/24), so parallel test files never collide. */
+/** Issue 12's names and addresses (198.18.125.0/24), so parallel test files never collide. */
 const NAME = 'ph12rs';
-const TASK_CIDR = '198.18.124.0/24';
+const TASK_CIDR = '198.18.125.0/24';
 const IMAGE = 'localhost/ph12rs-web:1';
 const TTL = 1;
 

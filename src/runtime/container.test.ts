@@ -74,6 +74,39 @@ describe('container runtime (Podman through the Docker Engine API)', { skip: uns
     await assert.rejects(kit.engine.docker.getContainer(task.containers()[0]!.runtimeId!).inspect(), /no such container|404/i);
   });
 
+  test('awsvpc through a pause container (the Docker Engine pattern): task IP, resolv.conf, localhost shared, all gone with the task', async () => {
+    const paused = new ContainerRuntime({ engine: kit.engine, netns, namePrefix: `${NAME}p-`, awsvpcJoin: 'pause' });
+    const s = spec('awsvpc', [
+      container(),
+      // The second container reaches the first on localhost: one namespace, the pause container's.
+      container({ name: 'side', essential: false, portMappings: [], command: ['sh', '-c', 'until wget -q -O /tmp/got http://127.0.0.1:8080/; do sleep 0.1; done; exec sleep 1000'] }),
+    ]);
+    const task = await paused.startTask(s);
+    let pauseId: string | undefined;
+    try {
+      assert.match(task.ipv4, /^198\.18\.120\./);
+      assert.equal(await eventually(() => get(`http://${task.ipv4}:8080/`).catch(() => undefined), { timeoutMs: 5000 }), IMAGE);
+      const side = await eventually(async () => {
+        const r = await task.exec(['cat', '/tmp/got'], { timeoutMs: 5000, container: 'side' });
+        return r.exitCode === 0 ? r.output.trim() : undefined;
+      }, { timeoutMs: 5000, message: 'side reached web on localhost' });
+      assert.equal(side, IMAGE);
+      const r = await task.exec(['cat', '/etc/resolv.conf'], { timeoutMs: 5000 });
+      assert.match(r.output, /nameserver 198\.18\.120\.1/);
+      const listed = await kit.engine.docker.listContainers({ filters: { label: [`${LABELS.taskId}=${s.taskId}`] } });
+      const pause = listed.find((c) => c.Labels[LABELS.role] === 'pause');
+      assert.ok(pause, 'a pause container holds the namespace');
+      pauseId = pause.Id;
+      const web = await kit.engine.docker.getContainer(task.containers()[0]!.runtimeId!).inspect();
+      assert.equal(web.HostConfig.NetworkMode, `container:${pause.Id}`);
+    } finally {
+      await task.stop({ timeoutMs: 0 });
+    }
+    await assert.rejects(kit.engine.docker.getContainer(pauseId!).inspect(), /no such container|404/i);
+    assert.equal(netns.addresses.inUse, 0);
+    await paused.close({ timeoutMs: 0 });
+  });
+
   test('bridge: hostPort 0 is a dynamic host port, reported in networkBindings', async () => {
     const a = await runtime.startTask(spec('bridge', [container({ portMappings: [{ containerPort: 8080, hostPort: 0, protocol: 'tcp' }] })]));
     const b = await runtime.startTask(spec('bridge', [container({ portMappings: [{ containerPort: 8080, hostPort: 0, protocol: 'tcp' }] })]));

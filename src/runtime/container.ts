@@ -1,10 +1,11 @@
 import type Docker from 'dockerode';
 import type { Logger } from '../lib/index.ts';
-import { createOptions, DEFAULT_CONTAINER_PREFIX, LABELS, type ContainerNetworkPlan } from './containerspec.ts';
+import { createOptions, DEFAULT_CONTAINER_PREFIX, LABELS, labelsOf, type ContainerNetworkPlan } from './containerspec.ts';
 import { ContainerTask } from './containertask.ts';
 import { removeContainer, type Engine, type EngineInfo, type ImageInfo } from './engine.ts';
 import { BadContainerSpecError, BadRuntimeConfigError, NetworkModeUnsupportedError, RuntimeAbortedError, RuntimeClosedError, TaskExistsError } from './errors.ts';
 import { observeStart, type RuntimeMetrics } from './metrics.ts';
+import { ensurePauseImage, PAUSE_ROLE, startPause } from './pause.ts';
 import type { NetnsLease, NetnsRuntime } from './netns.ts';
 import { processIdentity, serverIdentity } from './orphans.ts';
 import { CLOSE_STOP_TIMEOUT_MS } from './process.ts';
@@ -26,6 +27,12 @@ export interface ContainerRuntimeOptions {
   advertiseAddress?: string;
   /** Engine network of bridge-mode tasks. Default `bridge`. */
   bridgeNetwork?: string;
+  /**
+   * How an awsvpc task's containers share its namespace: `path` joins the prepared namespace by
+   * path (Podman only), `pause` through a pause container (Docker Engine and Podman); `auto`
+   * (default) is `path` on Podman and `pause` on Docker.
+   */
+  awsvpcJoin?: 'auto' | 'path' | 'pause';
   /** Container names are `<prefix><taskId>-<container>`; also the `pharos.scope` label. Default `pharos-`, or `pharos-<owner>-`. */
   namePrefix?: string;
   /** The server's identity (TaskHostOptions.owner): part of the default name prefix, so servers sharing an engine keep apart. */
@@ -54,6 +61,7 @@ export class ContainerRuntime implements Runtime {
   readonly #netns: NetnsRuntime | undefined;
   readonly #advertise: string;
   readonly #bridgeNetwork: string;
+  readonly #awsvpcJoin: 'auto' | 'path' | 'pause';
   readonly #taskUser: string | undefined;
   readonly #live = new Map<string, ContainerTask>();
   readonly #starting = new Set<string>();
@@ -69,6 +77,7 @@ export class ContainerRuntime implements Runtime {
     this.#netns = options.netns;
     this.#advertise = options.advertiseAddress ?? '127.0.0.1';
     this.#bridgeNetwork = options.bridgeNetwork ?? DEFAULT_BRIDGE_NETWORK;
+    this.#awsvpcJoin = options.awsvpcJoin ?? 'auto';
     this.namePrefix = options.namePrefix ?? (options.owner ? `${DEFAULT_CONTAINER_PREFIX}${options.owner}-` : DEFAULT_CONTAINER_PREFIX);
     this.#taskUser = options.taskUser;
     this.#metrics = options.metrics;
@@ -104,24 +113,21 @@ export class ContainerRuntime implements Runtime {
     }
     if (this.#live.has(spec.taskId) || this.#starting.has(spec.taskId)) throw new TaskExistsError(spec.taskId);
     this.#starting.add(spec.taskId);
-    let lease: NetnsLease | undefined;
+    let owned: TaskNet | undefined;
     try {
       const info = await this.info();
-      if (spec.networkMode === 'awsvpc' && (this.#netns === undefined || info.kind !== 'podman')) {
-        const why = this.#netns === undefined ? 'no task network is configured' : 'joining a prepared network namespace needs Podman (Docker Engine cannot)';
-        throw new NetworkModeUnsupportedError(`awsvpc (${why})`, ['host', 'bridge']);
-      }
+      if (spec.networkMode === 'awsvpc' && this.#netns === undefined) throw new NetworkModeUnsupportedError('awsvpc (no task network is configured)', ['host', 'bridge']);
       if (!this.networkModes.includes(spec.networkMode)) throw new NetworkModeUnsupportedError(spec.networkMode, this.networkModes);
       const images = new Map<string, Promise<ImageInfo>>();
       for (const c of spec.containers) if (!images.has(c.image)) images.set(c.image, this.engine.ensureImage(c.image, signal));
       await Promise.all(images.values());
       if (signal?.aborted) throw new RuntimeAbortedError(spec.taskId);
-      if (spec.networkMode === 'awsvpc') lease = await this.#netns!.lease(spec.taskId, signal);
-      const leased = lease;
-      const network = { ipv4: leased?.ipv4 ?? this.#advertise, ...(leased ? { netns: leased.netns } : {}), release: async () => leased?.release() };
+      owned = spec.networkMode === 'awsvpc' ? await this.#openTaskNetwork(spec, info, signal) : undefined;
+      const net = owned;
+      const network = { ipv4: net?.lease.ipv4 ?? this.#advertise, ...(net ? { netns: net.lease.netns } : {}), release: () => releaseNet(net) };
       const task = new ContainerTask(this.engine.docker, spec, network, () => this.#live.delete(spec.taskId), this.#log);
-      lease = undefined; // the task owns it now: released when its last container is gone
-      const plan = this.#plan(spec, leased);
+      owned = undefined; // the task owns it now: released when its last container is gone
+      const plan = this.#plan(spec, net);
       await task.start(
         spec.containers.map((c) => ({
           c,
@@ -137,15 +143,34 @@ export class ContainerRuntime implements Runtime {
       if (!task.isFinal) this.#live.set(spec.taskId, task);
       return task;
     } finally {
-      await lease?.release();
+      await releaseNet(owned);
       this.#starting.delete(spec.taskId);
     }
   }
 
-  #plan(spec: TaskSpec, lease: NetnsLease | undefined): ContainerNetworkPlan {
+  /**
+   * An awsvpc task's namespace: joined by path (`ns:<path>`, Podman), or held by a pause container
+   * the task's containers join (`container:<id>`, Docker and Podman) — see `awsvpcJoin`.
+   */
+  async #openTaskNetwork(spec: TaskSpec, info: EngineInfo, signal?: AbortSignal): Promise<TaskNet> {
+    const join = this.#awsvpcJoin === 'auto' ? (info.kind === 'podman' ? 'path' : 'pause') : this.#awsvpcJoin;
+    if (join === 'path') return { lease: await this.#netns!.lease(spec.taskId, signal) };
+    await ensurePauseImage(this.engine);
+    // `_pause`: no container of the task can have this name (theirs are `<prefix><taskId>-<name>`).
+    const pause = await startPause(this.engine.docker, `${this.namePrefix}${spec.taskId}_${PAUSE_ROLE}`, labelsOf(spec, this.namePrefix));
+    try {
+      return { lease: await this.#netns!.lease(spec.taskId, signal, { pid: pause.pid }), pause: pause.handle };
+    } catch (err) {
+      await removeContainer(pause.handle).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  #plan(spec: TaskSpec, net: TaskNet | undefined): ContainerNetworkPlan {
     if (spec.networkMode === 'host') return { mode: 'host' };
     if (spec.networkMode === 'bridge') return { mode: 'bridge', network: this.#bridgeNetwork };
-    return { mode: 'awsvpc', networkMode: `ns:${lease!.path}`, ...(lease!.resolvConf !== undefined ? { resolvConf: lease!.resolvConf } : {}) };
+    const { lease, pause } = net!;
+    return { mode: 'awsvpc', networkMode: pause ? `container:${pause.id}` : `ns:${lease.path}`, ...(lease.resolvConf !== undefined ? { resolvConf: lease.resolvConf } : {}) };
   }
 
   containerName(taskId: string, container: string): string {
@@ -204,8 +229,9 @@ export class ContainerRuntime implements Runtime {
           return { c, handle, info: await handle.inspect(), ...(digest ? { imageDigest: digest } : {}) };
         }),
       );
-      const lease = held.lease;
-      const network = { ipv4: lease?.ipv4 ?? this.#advertise, ...(lease ? { netns: lease.netns } : {}), release: async () => lease?.release() };
+      const pause = held.containers.find((x) => x.Labels?.[LABELS.role] === PAUSE_ROLE);
+      const net: TaskNet | undefined = held.lease && { lease: held.lease, ...(pause ? { pause: docker.getContainer(pause.Id) } : {}) };
+      const network = { ipv4: net?.lease.ipv4 ?? this.#advertise, ...(net ? { netns: net.lease.netns } : {}), release: () => releaseNet(net) };
       const task = new ContainerTask(docker, spec, network, () => this.#live.delete(spec.taskId), this.#log);
       await task.adopt(found);
       this.#live.set(spec.taskId, task);
@@ -242,6 +268,19 @@ export class ContainerRuntime implements Runtime {
     const timeoutMs = options.timeoutMs ?? CLOSE_STOP_TIMEOUT_MS;
     await Promise.all(this.tasks().map((t) => t.stop({ timeoutMs })));
   }
+}
+
+/** An awsvpc task's network: its namespace lease, and the pause container holding it (pause join). */
+interface TaskNet {
+  lease: NetnsLease;
+  pause?: Docker.Container;
+}
+
+/** The pause container goes first (the engine's own teardown), then the namespace, veth and address. */
+async function releaseNet(net: TaskNet | undefined): Promise<void> {
+  if (net === undefined) return;
+  if (net.pause) await removeContainer(net.pause).catch(() => undefined);
+  await net.lease.release();
 }
 
 interface Held {

@@ -82,7 +82,7 @@ export function createOptions(
 }
 
 /** The labels every container of the task carries (the pause container too). */
-function labelsOf(spec: TaskSpec, scope: string): Record<string, string> {
+export function labelsOf(spec: TaskSpec, scope: string): Record<string, string> {
   return {
     [LABELS.scope]: scope,
     [LABELS.server]: serverIdentity(),
