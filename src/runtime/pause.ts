@@ -17,7 +17,7 @@ import { EngineFailedError, NetworkModeUnsupportedError } from './errors.ts';
  */
 
 /** Made on first use when absent. The tag changes when the program does. */
-export const PAUSE_IMAGE = 'localhost/pharos-pause:1';
+const PAUSE_IMAGE = 'localhost/pharos-pause:1';
 /** Marks the pause container among a task's containers (LABELS.role). */
 export const PAUSE_ROLE = 'pause';
 
@@ -84,7 +84,7 @@ interface ImportEvent {
 }
 
 /** Whether this machine can make the pause image (its program is written for x86-64 only). */
-export function pauseSupported(): boolean {
+function pauseSupported(): boolean {
   return process.arch === 'x64';
 }
 
