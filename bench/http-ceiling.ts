@@ -14,7 +14,9 @@ const [port, replyFile] = process.argv.slice(2);
 if (!port || !replyFile) throw new Error('usage: http-ceiling.ts <port> <reply.json>');
 const reply = JSON.parse(readFileSync(replyFile, 'utf8')) as { status: number; headers: Record<string, string>; body: string };
 const body = Buffer.from(reply.body, 'base64');
-const server = createServer((req, res) => {
+// The same socket buffer size as Pharos's API server (src/api/server.ts SOCKET_HIGH_WATER_MARK):
+// the ceiling must not pay a 'drain' round per large answer that Pharos does not.
+const server = createServer({ highWaterMark: 64 * 1024 }, (req, res) => {
   req.on('data', () => undefined);
   req.on('end', () => {
     res.writeHead(reply.status, { ...reply.headers, 'content-length': body.length });
