@@ -9,7 +9,7 @@ import { createLogger, createMetricsRegistry, formatHostPort, systemClock, type 
 import { Registry, Snapshot } from '../registry/index.ts';
 import { cloudMap } from '../registry/ops/index.ts';
 import { Route53 } from '../route53/index.ts';
-import { Compactor, openCoordinator, openStore } from '../store/index.ts';
+import { Compactor, fencedKV, openCoordinator, openStore } from '../store/index.ts';
 import { Orchestrator, ecsKeys } from '../orchestrator/index.ts';
 import { ecs } from '../orchestrator/ops/index.ts';
 import { chooseRuntime, createRuntime, type Runtime } from '../runtime/index.ts';
@@ -87,11 +87,17 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     compactor.start();
     stops.push({ name: 'compactor', stop: () => compactor.stop() });
 
+    // Who leads (started once the API listens). The leader-only work writes through `leaderKv`:
+    // each write also checks that this server's leader record is still the current one.
+    const coordinator = await openCoordinator(config.store, kv, { leaseTtlMs: config.leaseTtlMs, logger: logger.child({ module: 'cluster' }), metrics });
+    const leaderKv = fencedKV(kv, coordinator);
+
     const snapshot = await Snapshot.open(kv, { clock, logger: logger.child({ module: 'snapshot' }), metrics });
     stops.push({ name: 'snapshot', stop: () => snapshot.close() });
 
     const registry = new Registry({
       kv,
+      leaderKv,
       snapshot,
       clock,
       logger: logger.child({ module: 'registry' }),
@@ -215,6 +221,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     stops.push({ name: 'runtime', stop: () => runtime.close() });
     const orchestratorOptions = {
       kv,
+      leaderKv,
       runtime,
       registryView: snapshot,
       cloudMap: cloudMap(registry),
@@ -249,7 +256,6 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         return async () => clearInterval(timer);
       },
     };
-    const coordinator = await openCoordinator(config.store, kv, { leaseTtlMs: config.leaseTtlMs, logger: logger.child({ module: 'cluster' }), metrics });
     const leaderWork = new LeaderWork(coordinator, [adoptionPart, healthPart, orchestratorPart], logger.child({ module: 'cluster' }), metrics);
     stops.push({ name: 'coordinator', stop: () => coordinator.stop() });
     stops.push({ name: 'leader work', stop: () => leaderWork.stop() });

@@ -17,6 +17,13 @@ export const DEFAULT_NODE = 'local';
 
 export interface OrchestratorOptions {
   kv: KV;
+  /**
+   * The store as the scheduler and the instance monitor write to it: fenced by the leadership, so
+   * a deposed leader cannot place, replace or heal tasks after the new one took over. The API,
+   * the supervisor (it records its own tasks' ends, also while stepping down) and the built-in
+   * instance (ensured by CreateCluster on any server) write through `kv`. Default `kv`.
+   */
+  leaderKv?: KV;
   runtime: Runtime;
   /** The registry snapshot: Cloud Map services (records, TTLs, health config) and instances. */
   registryView: RegistryView;
@@ -55,10 +62,12 @@ export class Orchestrator {
   constructor(options: OrchestratorOptions) {
     const clock = options.clock ?? systemClock;
     const store = new EcsStore(options.kv);
+    const leaderStore = options.leaderKv ? new EcsStore(options.leaderKv) : store;
     const metrics = options.metrics ? new OrchestratorMetrics(options.metrics) : undefined;
     const agentTimeoutMs = options.agentTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS;
     const registrar = options.cloudMap ? new Registrar(options.cloudMap, options.registryView, options.region, clock) : undefined;
     this.supervisor = new TaskSupervisor({
+      // Not fenced: a stepping-down leader's supervisor still records its tasks as STOPPED.
       source: new StoreTaskSource(store),
       runtime: options.runtime,
       registrar,
@@ -84,7 +93,7 @@ export class Orchestrator {
       this.keeper = new InstanceKeeper({ store, clock, logger: options.logger.child({ part: 'instances' }), node, availabilityZone: this.api.availabilityZone, agentTimeoutMs });
     }
     this.monitor = new InstanceMonitor({
-      store,
+      store: leaderStore,
       clock,
       logger: options.logger.child({ part: 'instances' }),
       agentTimeoutMs,
@@ -95,7 +104,7 @@ export class Orchestrator {
       },
     });
     this.scheduler = new ServiceScheduler({
-      store,
+      store: leaderStore,
       clock,
       logger: options.logger.child({ part: 'scheduler' }),
       availabilityZone: this.api.availabilityZone,

@@ -1,5 +1,5 @@
 import type { Timer } from '../lib/index.ts';
-import { retryOnConflict } from '../store/index.ts';
+import { retryOnConflict, type KV } from '../store/index.ts';
 import { RegistryPart, type RegistryParts } from './background.ts';
 import { registryConflict } from './errors.ts';
 import { keys, type HealthRecord, type HealthStatus } from './model.ts';
@@ -7,20 +7,26 @@ import { keys, type HealthRecord, type HealthStatus } from './model.ts';
 interface HealthWriterOptions extends RegistryParts {
   /** Delay before a custom health change takes effect; 0 = at once. */
   customHealthDelayMs: number;
+  /** Where the health checker's and the orchestrator's results are written: fenced by the leadership. */
+  leaderKv: KV;
 }
 
 /**
  * The one write path of instance health (/health records): results from the health checker and
  * the orchestrator (`set`), custom health from UpdateInstanceCustomHealthStatus (`setCustom`,
- * optionally delayed as AWS does), each a compare-and-swap that writes only real changes.
+ * optionally delayed as AWS does), each a compare-and-swap that writes only real changes. Results
+ * (`set`) come from leader-only work and are written through the fenced store: a deposed leader's
+ * late result is refused (`StoreFenced`) instead of overwriting the new leader's.
  */
 export class HealthWriter extends RegistryPart {
   private readonly customHealthDelayMs: number;
+  private readonly leaderKv: KV;
   private readonly timers = new Map<string, Timer>();
 
   constructor(options: HealthWriterOptions) {
     super(options);
     this.customHealthDelayMs = options.customHealthDelayMs;
+    this.leaderKv = options.leaderKv;
   }
 
   /** Re-arms the delayed custom-health changes stored before a restart; returns how many. */
@@ -56,6 +62,7 @@ export class HealthWriter extends RegistryPart {
     if (!rec?.pending && this.current(serviceId, instanceId, rec) === status) return false;
     return this.mutate(serviceId, instanceId, (cur, current) =>
       current === status && !cur?.pending ? undefined : { status, reason, updatedAt: this.clock.now() },
+      this.leaderKv,
     );
   }
 
@@ -104,13 +111,15 @@ export class HealthWriter extends RegistryPart {
   }
 
   /**
-   * Compare-and-swap on one /health record: `fn` gets the stored record and the status in effect,
-   * and returns the new record or undefined for "no change". Returns whether the status changed.
+   * Compare-and-swap on one /health record (written through `kv`): `fn` gets the stored record and
+   * the status in effect, and returns the new record or undefined for "no change". Returns whether
+   * the status changed.
    */
   private mutate(
     serviceId: string,
     instanceId: string,
     fn: (rec: HealthRecord | undefined, current: HealthStatus) => HealthRecord | undefined,
+    kv: KV = this.kv,
   ): Promise<boolean> {
     const key = keys.health(serviceId, instanceId);
     return retryOnConflict(async () => {
@@ -120,7 +129,7 @@ export class HealthWriter extends RegistryPart {
       const current = this.current(serviceId, instanceId, rec);
       const next = fn(rec, current);
       if (!next) return false;
-      const rev = cur ? await this.kv.update(key, JSON.stringify(next), cur.modRevision) : await this.kv.create(key, JSON.stringify(next));
+      const rev = cur ? await kv.update(key, JSON.stringify(next), cur.modRevision) : await kv.create(key, JSON.stringify(next));
       await this.snapshot.waitForRevision(rev);
       if (!this.snapshot.instance(serviceId, instanceId)) {
         // Deregistered while we wrote: do not leave an orphan record behind.

@@ -45,6 +45,11 @@ export interface RegistryConfig {
 
 export interface RegistryOptions {
   kv: KV;
+  /**
+   * The store as leader-only work writes to it: fenced by the leadership (`fencedKV`), so a
+   * deposed leader's late health write is refused. Default `kv`.
+   */
+  leaderKv?: KV;
   snapshot: Snapshot;
   clock?: Clock;
   logger?: Logger;
@@ -90,7 +95,7 @@ export class Registry {
     this.quotas = { ...DEFAULT_QUOTAS, ...c.quotas };
     this.bg = new Background(this.clock, this.logger);
     const shared = { kv: this.kv, snapshot: this.snapshot, clock: this.clock, logger: this.logger, metrics, background: this.bg };
-    this.health = new HealthWriter({ ...shared, customHealthDelayMs: Math.max(0, c.customHealthDelayMs ?? 0) });
+    this.health = new HealthWriter({ ...shared, leaderKv: options.leaderKv ?? this.kv, customHealthDelayMs: Math.max(0, c.customHealthDelayMs ?? 0) });
     this.operations = new OperationEngine({
       ...shared,
       opDelayMs: Math.max(0, c.opDelayMs ?? 0),

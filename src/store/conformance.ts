@@ -298,6 +298,30 @@ export function runKvConformance(name: string, open: () => Promise<ConformanceKV
         assert.equal(r2, r1 + 1);
       }));
 
+      test('a check op guards the txn and writes nothing (fencing)', withStore(async (kv) => {
+        const fence = await kv.create('/t/fence', 'term-1');
+        const before = await kv.revision();
+        const rev = await kv.txn([
+          { type: 'check', key: '/t/fence', prevRevision: fence },
+          { type: 'put', key: '/t/w', value: '1' },
+        ]);
+        assert.ok(rev > before);
+        assert.equal((await kv.get('/t/fence'))?.modRevision, fence, 'the checked key is not written');
+        assert.equal((await kv.get('/t/w'))?.value, '1');
+        const events = collect(kv, '/t/', before);
+        // The fence moved (a new term): the same write is refused and leaves nothing.
+        const moved = await kv.update('/t/fence', 'term-2', fence);
+        await assert.rejects(kv.txn([{ type: 'check', key: '/t/fence', prevRevision: fence }, { type: 'put', key: '/t/w', value: '2' }]), code(STORE_REVISION_MISMATCH));
+        await assert.rejects(kv.txn([{ type: 'check', key: '/t/nofence', prevRevision: 0 }, { type: 'put', key: '/t/nofence', value: '' }]), code(STORE_INVALID_ARGUMENT));
+        await assert.rejects(kv.txn([{ type: 'check', key: '/t/w', prevRevision: 0 }]), code(STORE_REVISION_MISMATCH));
+        await assert.rejects(kv.txn([{ type: 'check', key: '/t/fence' } as never]), code(STORE_INVALID_ARGUMENT));
+        assert.equal((await kv.get('/t/w'))?.value, '1');
+        assert.equal(await kv.txn([{ type: 'check', key: '/t/fence', prevRevision: moved }]), moved, 'a txn of checks only writes nothing');
+        await eventually(() => events.events.length >= 2);
+        assert.deepEqual(events.events.map((e) => e.key), ['/t/w', '/t/fence'], 'no event for a checked key');
+        events.watch.cancel();
+      }));
+
       test('a failing txn next to succeeding writes rejects only itself', withStore(async (kv) => {
         const r1 = await kv.create('/t/a', 'a');
         const [ok1, bad, ok2] = await Promise.allSettled([

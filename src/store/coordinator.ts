@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Counter, Gauge, type Registry as MetricsRegistry } from '../lib/index.ts';
-import type { KV } from './kv.ts';
+import { FencedError } from './errors.ts';
+import type { Fence } from './fence.ts';
+import type { KV, TxnOp } from './kv.ts';
 
 /**
  * `--lease-ttl` default. A dead leader's work moves to another server after its lease expires (at
@@ -42,9 +44,10 @@ export const LEADER_WORK = ['operations-adoption', 'health-checker', 'ecs-schedu
 
 /**
  * Who leads. The consumer (the CLI wiring) starts the leader-only work when `onLeadership(true)`
- * fires and stops it on `false`. `term` is the fencing token: the leader record's revision.
+ * fires and stops it on `false`. `term` is the fencing token: the leader record's revision, and
+ * `fence()` the guard that makes the leader work's writes conditional on it (`fencedKV`).
  */
-export interface Coordinator {
+export interface Coordinator extends Fence {
   readonly id: string;
   isLeader(): boolean;
   term(): number | undefined;
@@ -92,6 +95,12 @@ export class SoloCoordinator extends CoordinatorBase implements Coordinator {
 
   term(): number | undefined {
     return this.leading ? 1 : undefined;
+  }
+
+  /** Nothing to check: the store's file lock already makes this process the only writer. */
+  fence(): TxnOp[] {
+    if (!this.leading) throw new FencedError(undefined);
+    return [];
   }
 
   async start(info: Omit<MemberInfo, 'id' | 'heartbeatAt' | 'startedAt'>): Promise<void> {

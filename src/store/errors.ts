@@ -6,6 +6,7 @@ export const STORE_REVISION_MISMATCH = 'StoreRevisionMismatch';
 export const STORE_COMPACTED = 'StoreCompacted';
 export const STORE_CLOSED = 'StoreClosed';
 export const STORE_BAD_URL = 'StoreBadUrl';
+export const STORE_FENCED = 'StoreFenced';
 
 export class KeyExistsError extends PharosError {
   constructor(key: string) {
@@ -72,5 +73,16 @@ export class StoreOpenError extends PharosError {
 export class StoreUnavailableError extends PharosError {
   constructor(where: string, cause: unknown) {
     super(STORE_UNAVAILABLE, `store unavailable (${where}): ${cause instanceof Error ? cause.message : String(cause)}`, { cause, fields: { where } });
+  }
+}
+
+/**
+ * A leader-only write refused because this server does not lead any more (or never did): its
+ * fence (the leader record's revision when it won) no longer holds. Not a conflict: retrying
+ * cannot help; the new leader does the work.
+ */
+export class FencedError extends PharosError {
+  constructor(term: number | undefined) {
+    super(STORE_FENCED, term === undefined ? 'not the cluster leader: leader-only write refused' : `no longer the cluster leader (term ${term}): write refused`, { fields: { term } });
   }
 }

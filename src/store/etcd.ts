@@ -278,15 +278,18 @@ export class EtcdKV extends QueuedWrites implements KV {
     if (this.committing || this.queued === 0) return;
     let ops = 0;
     let bytes = 0;
-    const keys = new Set<string>();
+    const written = new Set<string>();
+    const checked = new Set<string>();
     const batch = this.take(Number.POSITIVE_INFINITY, (w, taken) => {
       const size = writeBytes(w);
       // etcd refuses a txn that writes a key twice, or holds more ops or bytes than its limits; the
       // first write goes whatever its size (alone, it is within the limits `checkOps` enforces).
-      if (taken > 0 && (ops + w.ops.length > MAX_TXN_OPS || bytes + size > MAX_BATCH_BYTES || w.ops.some((op) => keys.has(op.key)))) return false;
+      // Writes may share a checked key (the leader fence), not a written one, nor check what another writes.
+      const clash = w.ops.some((op) => written.has(op.key) || (op.type !== 'check' && checked.has(op.key)));
+      if (taken > 0 && (ops + w.ops.length > MAX_TXN_OPS || bytes + size > MAX_BATCH_BYTES || clash)) return false;
       ops += w.ops.length;
       bytes += size;
-      for (const op of w.ops) keys.add(op.key);
+      for (const op of w.ops) (op.type === 'check' ? checked : written).add(op.key);
       return true;
     });
     if (batch.length === 0) return;
@@ -315,12 +318,13 @@ export class EtcdKV extends QueuedWrites implements KV {
           compare.push({ key, target: 'Version', result: 'Greater', version: 0 });
           failure.push({ request_range: { key, keys_only: true } });
         }
+        if (op.type === 'check') continue; // a guard only
         success.push(op.type === 'put' ? { request_put: { key, value: Buffer.from(op.value) } } : { request_delete_range: { key } });
       }
     }
     let res: ITxnResponse;
     try {
-      res = success.length === 0 ? await this.headerOnly() : await this.call(() => this.client.kv.txn({ compare, success, failure }));
+      res = success.length === 0 && compare.length === 0 ? await this.headerOnly() : await this.call(() => this.client.kv.txn({ compare, success, failure }));
     } catch (err) {
       this.metrics?.writes.inc({ result: 'error' }, batch.length);
       for (const w of batch) w.reject(err as Error);
@@ -352,6 +356,7 @@ export class EtcdKV extends QueuedWrites implements KV {
     let i = 0;
     for (const w of batch) {
       for (const op of w.ops) {
+        if (op.type === 'check') continue; // no response: a guard only
         if (op.type === 'put' || Number(res.responses[i]?.response_delete_range?.deleted ?? 0) > 0) written.push(op.key);
         i++;
       }
@@ -537,7 +542,7 @@ function guardFailure(w: QueuedWrite, actual: (key: string) => number): Error | 
       continue;
     }
     if (op.prevRevision === now) continue;
-    if (op.prevRevision === 0) return new KeyExistsError(op.key);
+    if (op.prevRevision === 0 && op.type !== 'check') return new KeyExistsError(op.key);
     if (w.kind === 'delete' && now === 0) return new KeyNotFoundError(op.key);
     return new RevisionMismatchError(op.key, op.prevRevision, now);
   }

@@ -12,6 +12,8 @@ import {
   type MemberInfo,
 } from './coordinator.ts';
 import type { EtcdKV } from './etcd.ts';
+import { FencedError } from './errors.ts';
+import type { TxnOp } from './kv.ts';
 
 /** How often the leader checks that its lease is still renewed. */
 const WATCHDOG_MS = 250;
@@ -67,6 +69,12 @@ export class EtcdCoordinator extends CoordinatorBase implements Coordinator {
 
   term(): number | undefined {
     return this.leading ? this.currentTerm : undefined;
+  }
+
+  /** The leader record must still be the one this server created: a new leader's record has another revision. */
+  fence(): TxnOp[] {
+    if (!this.leading || this.currentTerm === undefined) throw new FencedError(this.currentTerm);
+    return [{ type: 'check', key: CLUSTER_KEYS.leader, prevRevision: this.currentTerm }];
   }
 
   async start(info: Omit<MemberInfo, 'id' | 'heartbeatAt' | 'startedAt'>): Promise<void> {

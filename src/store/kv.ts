@@ -31,6 +31,12 @@ export type TxnOp =
       key: string;
       /** CAS guard: n = key's modRevision must be n; undefined = delete if present (no error if absent). */
       prevRevision?: number;
+    }
+  | {
+      /** A guard that writes nothing: the txn commits only if the key's modRevision is `prevRevision` (0 = absent). Fencing. */
+      type: 'check';
+      key: string;
+      prevRevision: number;
     };
 
 export interface WatchEvent {

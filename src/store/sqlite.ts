@@ -285,7 +285,9 @@ export class SqliteKV extends QueuedWrites implements KV {
       latests[i] = latest;
       const live = latest !== undefined && latest.deleted === 0;
       const modRevision = live ? latest.id : 0;
-      if (op.type === 'put') {
+      if (op.type === 'check') {
+        if (op.prevRevision !== modRevision) throw new RevisionMismatchError(op.key, op.prevRevision, modRevision);
+      } else if (op.type === 'put') {
         if (op.prevRevision === 0 && live) throw new KeyExistsError(op.key);
         if (op.prevRevision !== undefined && op.prevRevision !== 0 && op.prevRevision !== modRevision) {
           throw new RevisionMismatchError(op.key, op.prevRevision, modRevision);
@@ -303,6 +305,7 @@ export class SqliteKV extends QueuedWrites implements KV {
       const latest = latests[i];
       const live = latest !== undefined && latest.deleted === 0 ? latest : undefined;
       const prev: KeyValue | undefined = live && { key: op.key, value: live.value ?? '', createRevision: live.create_revision, modRevision: live.id };
+      if (op.type === 'check') continue; // a guard only: no row
       if (op.type === 'put') {
         rev++;
         const createRevision = live ? live.create_revision : rev;

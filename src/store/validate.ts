@@ -26,10 +26,11 @@ export function checkKey(key: unknown): asserts key is string {
 }
 
 function checkOp(op: TxnOp): void {
-  if (op === null || typeof op !== 'object' || (op.type !== 'put' && op.type !== 'delete')) {
-    throw new InvalidArgumentError('txn op must be {type: "put" | "delete", key, ...}');
+  if (op === null || typeof op !== 'object' || (op.type !== 'put' && op.type !== 'delete' && op.type !== 'check')) {
+    throw new InvalidArgumentError('txn op must be {type: "put" | "delete" | "check", key, ...}');
   }
   checkKey(op.key);
+  if (op.type === 'check' && op.prevRevision === undefined) throw new InvalidArgumentError('a check op needs prevRevision', { key: op.key });
   if (op.prevRevision !== undefined && (!Number.isInteger(op.prevRevision) || op.prevRevision < 0)) {
     throw new InvalidArgumentError('prevRevision must be an integer >= 0', { key: op.key, prevRevision: op.prevRevision });
   }
