@@ -4,7 +4,8 @@
  * Not part of the store's public surface; tests import it directly.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,25 +59,37 @@ interface Member {
   log: string[];
 }
 
+/** PEM files for a TLS etcd: its certificate and key, and the CA its clients' certificates must chain to. */
+export interface EtcdTestTls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
 export class EtcdTestCluster {
   private constructor(
     private readonly members: Member[],
     private readonly root: string,
     private readonly initialCluster: string,
+    private readonly tls?: EtcdTestTls,
   ) {}
 
-  /** Starts `size` members and resolves once every one of them reports healthy. */
-  static async start(size = 3): Promise<EtcdTestCluster> {
+  /**
+   * Starts `size` members and resolves once every one of them reports healthy. With `tls` the client
+   * URLs are https and clients must present a certificate signed by its CA (`--client-cert-auth`).
+   */
+  static async start(size = 3, options: { tls?: EtcdTestTls } = {}): Promise<EtcdTestCluster> {
     const root = mkdtempSync(join(tmpdir(), 'pharos-i10-etcd-'));
     const ports = await freePorts(size * 2);
+    const scheme = options.tls ? 'https' : 'http';
     const members: Member[] = Array.from({ length: size }, (_, i) => ({
       name: `m${i}`,
-      clientUrl: `http://127.0.0.1:${ports[2 * i]}`,
+      clientUrl: `${scheme}://127.0.0.1:${ports[2 * i]}`,
       peerUrl: `http://127.0.0.1:${ports[2 * i + 1]}`,
       dataDir: join(root, `m${i}`),
       log: [],
     }));
-    const cluster = new EtcdTestCluster(members, root, members.map((m) => `${m.name}=${m.peerUrl}`).join(','));
+    const cluster = new EtcdTestCluster(members, root, members.map((m) => `${m.name}=${m.peerUrl}`).join(','), options.tls);
     try {
       for (let i = 0; i < size; i++) cluster.spawnMember(i);
       await Promise.all(members.map((_, i) => cluster.waitHealthy(i)));
@@ -89,7 +102,7 @@ export class EtcdTestCluster {
 
   /** `host:port` of each member's client URL. */
   get endpoints(): string[] {
-    return this.members.map((m) => m.clientUrl.slice('http://'.length));
+    return this.members.map((m) => m.clientUrl.replace(/^https?:\/\//, ''));
   }
 
   /** Process ids of the running members (for CPU figures in benchmarks). */
@@ -99,7 +112,7 @@ export class EtcdTestCluster {
 
   /** A store URL over every member, with an optional key prefix (`/pharos` when omitted). */
   url(prefix?: string): string {
-    return `etcd://${this.endpoints.join(',')}${prefix ?? ''}`;
+    return `${this.tls ? 'etcds' : 'etcd'}://${this.endpoints.join(',')}${prefix ?? ''}`;
   }
 
   /** SIGKILLs member `i` (its data dir stays, so `restart(i)` brings it back with its data). */
@@ -141,6 +154,7 @@ export class EtcdTestCluster {
       '--election-timeout', String(TEST_ELECTION_MS),
       '--logger', 'zap',
       '--log-level', 'error',
+      ...(this.tls ? ['--cert-file', this.tls.certFile, '--key-file', this.tls.keyFile, '--trusted-ca-file', this.tls.caFile, '--client-cert-auth'] : []),
     ];
     const proc = spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -151,13 +165,27 @@ export class EtcdTestCluster {
     m.proc = proc;
   }
 
+  /** GET over http, or https with the test certificates (etcd then wants a client certificate too). */
+  private async get(url: string): Promise<string> {
+    const tls = this.tls;
+    if (!tls) return (await fetch(url, { signal: AbortSignal.timeout(1000) })).text();
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(url, { ca: readFileSync(tls.caFile), cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), timeout: 1000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve(body)).on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
   private async waitHealthy(i: number): Promise<void> {
     const m = this.members[i]!;
     await eventually(
       async () => {
         if (!m.proc || m.proc.exitCode !== null) throw new Error(`etcd ${m.name} exited: ${m.log.join('')}`);
-        const res = await fetch(`${m.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
-        const body = (await res.json()) as { health?: string };
+        const body = JSON.parse(await this.get(`${m.clientUrl}/health`)) as { health?: string };
         return body.health === 'true';
       },
       { timeoutMs: START_TIMEOUT_MS, intervalMs: 100, message: `etcd member ${m.name} healthy` },
