@@ -60,7 +60,7 @@ interface Member {
 }
 
 /** PEM files for a TLS etcd: its certificate and key, and the CA its clients' certificates must chain to. */
-export interface EtcdTestTls {
+interface EtcdTestTls {
   certFile: string;
   keyFile: string;
   caFile: string;
