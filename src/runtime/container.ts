@@ -234,7 +234,7 @@ export class ContainerRuntime implements Runtime {
       const network = { ipv4: net?.lease.ipv4 ?? this.#advertise, ...(net ? { netns: net.lease.netns } : {}), release: () => releaseNet(net) };
       const task = new ContainerTask(docker, spec, network, () => this.#live.delete(spec.taskId), this.#log);
       await task.adopt(found);
-      this.#live.set(spec.taskId, task);
+      if (!task.isFinal) this.#live.set(spec.taskId, task);
       this.#log?.info({ taskId: spec.taskId, containers: found.map((f) => f.info.Id.slice(0, 12)) }, 'adopted the containers of a task from a previous server');
       return task;
     } catch (err) {
