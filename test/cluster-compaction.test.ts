@@ -14,6 +14,8 @@ import { privateNamespace, startTestServer, waitOp, type TestServer } from './he
 
 const skip = etcdSkip();
 const PREFIX = '/pharos-compaction-test';
+/** The default lease (3 s) running out, an election, and the operation itself, on a loaded CI machine. */
+const LEASE_TAKEOVER_MS = 20_000;
 
 describe('a server whose etcd watch history was compacted', { skip }, () => {
   let etcd: EtcdTestCluster;
@@ -49,9 +51,11 @@ describe('a server whose etcd watch history was compacted', { skip }, () => {
     await eventually(async () => (await answers()).join() === '198.18.100.1,198.18.100.2', { message: 'A answers both instances before the cut' });
 
     for (const g of gates) g.partition();
-    await waitOp(b.sd, (await b.sd.deregisterInstance({ ServiceId: serviceId, InstanceId: 'gone' })).OperationId);
-    await waitOp(b.sd, (await b.sd.registerInstance({ ServiceId: serviceId, InstanceId: 'keep', Attributes: { AWS_INSTANCE_IPV4: '198.18.100.11' } })).OperationId);
-    await waitOp(b.sd, (await b.sd.registerInstance({ ServiceId: serviceId, InstanceId: 'new', Attributes: { AWS_INSTANCE_IPV4: '198.18.100.3' } })).OperationId);
+    // If A led, B finishes operations only once A's lease has expired and B leads: allow for it.
+    const duringCut = LEASE_TAKEOVER_MS;
+    await waitOp(b.sd, (await b.sd.deregisterInstance({ ServiceId: serviceId, InstanceId: 'gone' })).OperationId, duringCut);
+    await waitOp(b.sd, (await b.sd.registerInstance({ ServiceId: serviceId, InstanceId: 'keep', Attributes: { AWS_INSTANCE_IPV4: '198.18.100.11' } })).OperationId, duringCut);
+    await waitOp(b.sd, (await b.sd.registerInstance({ ServiceId: serviceId, InstanceId: 'new', Attributes: { AWS_INSTANCE_IPV4: '198.18.100.3' } })).OperationId, duringCut);
     await kv.compact(await kv.revision());
     // Cut off, A still answers from its snapshot: the state before the cut.
     assert.deepEqual(await answers(), ['198.18.100.1', '198.18.100.2']);
@@ -61,8 +65,8 @@ describe('a server whose etcd watch history was compacted', { skip }, () => {
     const found = await a.sd.discoverInstances({ NamespaceName: 'compact.test', ServiceName: 'web' });
     assert.deepEqual(found.Instances!.map((i) => `${i.InstanceId}=${i.Attributes!['AWS_INSTANCE_IPV4']}`).sort(), ['keep=198.18.100.11', 'new=198.18.100.3']);
     // And A's watches go on from the re-listed revision: a later write through B reaches A.
-    await waitOp(b.sd, (await b.sd.registerInstance({ ServiceId: serviceId, InstanceId: 'later', Attributes: { AWS_INSTANCE_IPV4: '198.18.100.4' } })).OperationId);
-    await eventually(async () => (await answers()).includes('198.18.100.4'), { message: 'a write after the re-list reaches A' });
+    await waitOp(b.sd, (await b.sd.registerInstance({ ServiceId: serviceId, InstanceId: 'later', Attributes: { AWS_INSTANCE_IPV4: '198.18.100.4' } })).OperationId, duringCut);
+    await eventually(async () => (await answers()).includes('198.18.100.4'), { timeoutMs: 10_000, message: 'a write after the re-list reaches A' });
     // The operations index re-listed too: A knows the operations that finished while it was away.
     const ops = await a.sd.listOperations({});
     assert.ok(ops.Operations!.length >= 6, `A lists ${ops.Operations!.length} operations`);
