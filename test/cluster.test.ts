@@ -70,6 +70,34 @@ describe('several servers on one etcd cluster', { skip }, () => {
     await waitOp(b.sd, rb.OperationId);
   });
 
+  test('two servers creating the same service name at once: exactly one wins; the same CreatorRequestId gets one service', async () => {
+    const [a, b] = servers as [TestServer, TestServer];
+    const nsId = await privateNamespace(a.sd, 'svc-race.test');
+    await eventually(async () => (await b.sd.getNamespace({ Id: nsId }).catch(() => undefined)) !== undefined, { message: 'B knows the namespace' });
+    const dns = { DnsRecords: [{ Type: 'A' as const, TTL: 5 }] };
+    for (let round = 0; round < 5; round++) {
+      // DNS names compare case-insensitively: the two spellings are one name.
+      const results = await Promise.allSettled([
+        a.sd.createService({ Name: `web-${round}`, NamespaceId: nsId, DnsConfig: dns }),
+        b.sd.createService({ Name: `WEB-${round}`, NamespaceId: nsId, DnsConfig: dns }),
+      ]);
+      const won = results.filter((r) => r.status === 'fulfilled');
+      assert.equal(won.length, 1, `round ${round}: ${results.map((r) => (r.status === 'rejected' ? (r.reason as Error).name : 'ok'))}`);
+      assert.equal(((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason as Error).name, 'ServiceAlreadyExists');
+    }
+    const input = { Name: 'retried', NamespaceId: nsId, DnsConfig: dns, CreatorRequestId: 'svc-req-both' };
+    const [ra, rb] = await Promise.all([a.sd.createService(input), b.sd.createService(input)]);
+    assert.equal(ra.Service!.Id, rb.Service!.Id);
+    const listed = await eventually(async () => {
+      const all = (await b.sd.listServices({ Filters: [{ Name: 'NAMESPACE_ID', Values: [nsId], Condition: 'EQ' }] })).Services!;
+      return all.length === 6 ? all : undefined;
+    }, { message: 'B lists one service per name' });
+    assert.deepEqual(listed.map((x) => x.Name!.toLowerCase()).sort(), ['retried', 'web-0', 'web-1', 'web-2', 'web-3', 'web-4']);
+    // A deleted service gives its name back.
+    await a.sd.deleteService({ Id: ra.Service!.Id! });
+    await eventually(async () => (await b.sd.createService({ Name: 'retried', NamespaceId: nsId, DnsConfig: dns }).then(() => true, () => false)), { message: 'the name is free again' });
+  });
+
   test('GET /cluster and pharos cluster status: both members, one leader, the store revision', async () => {
     const [a, b] = servers as [TestServer, TestServer];
     const status = await eventually(async () => {

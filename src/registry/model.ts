@@ -196,6 +196,19 @@ export function namespaceClaims(ns: Pick<NamespaceRecord, 'type' | 'name' | 'htt
   return claims;
 }
 
+/**
+ * The name key a service holds in its namespace, created with the service and deleted with it, so
+ * two servers creating one name at once cannot both win. Case-insensitive in DNS namespaces.
+ */
+export function serviceClaim(namespace: Pick<NamespaceRecord, 'id' | 'type'>, name: string): string {
+  return `/claims/svc/${namespace.id}/${namespace.type === 'HTTP' ? name : name.toLowerCase()}`;
+}
+
+/** What a service name claim holds: the service that has the name. */
+export interface ServiceClaim {
+  serviceId: string;
+}
+
 /** What a name claim holds: enough to answer NamespaceAlreadyExists, or replay the same request. */
 export interface NamespaceClaim {
   namespaceId: string;

@@ -1,5 +1,5 @@
 import { newServiceId, parseArn } from '../../lib/index.ts';
-import { retryOnConflict } from '../../store/index.ts';
+import { isConflict, retryOnConflict } from '../../store/index.ts';
 import type { OpPayload } from '../engine.ts';
 import {
   duplicateRequest,
@@ -12,7 +12,7 @@ import {
   serviceNotFound,
   tooManyTags,
 } from '../errors.ts';
-import { keys, type ServiceRecord, type ServiceType } from '../model.ts';
+import { keys, serviceClaim, type ServiceClaim, type ServiceRecord, type ServiceType } from '../model.ts';
 import { serviceOut, serviceSummaryOut } from '../output.ts';
 import { byKey, page } from '../paging.ts';
 import type { Registry } from '../registry.ts';
@@ -90,13 +90,37 @@ export async function CreateService(reg: Registry, r: Input): Promise<Out> {
   if (creatorRequestId !== undefined) svc.creatorRequestId = creatorRequestId;
 
   reg.reservedServiceNames.set(reservation, svc);
+  const claim = serviceClaim(ns, name);
   try {
-    const rev = await reg.kv.create(keys.service(id), JSON.stringify(svc));
+    const claimed: ServiceClaim = { serviceId: id };
+    // The claim first: the txn's revision is then the service's, which the snapshot sees.
+    const rev = await reg.kv.txn([
+      { type: 'put', key: claim, value: JSON.stringify(claimed), prevRevision: 0 },
+      { type: 'put', key: keys.service(id), value: JSON.stringify(svc), prevRevision: 0 },
+    ]);
     await reg.snapshot.waitForRevision(rev);
+  } catch (err) {
+    if (!isConflict(err)) throw err;
+    // Another server took the name a moment ago: the same request again gets its result.
+    const winner = await claimedService(reg, claim);
+    if (!winner) throw err;
+    if (creatorRequestId !== undefined && winner.rec.creatorRequestId === creatorRequestId && winner.rec.name === name) {
+      await reg.snapshot.waitForRevision(winner.modRevision);
+      return { Service: serviceOut(winner.rec, reg.out) };
+    }
+    throw serviceAlreadyExists(winner.rec.id, winner.rec.arn, winner.rec.creatorRequestId);
   } finally {
     reg.reservedServiceNames.delete(reservation);
   }
   return { Service: serviceOut(svc, reg.out) };
+}
+
+/** The service holding a name claim, read from the store (it may not be in this server's snapshot yet). */
+async function claimedService(reg: Registry, claim: string): Promise<{ rec: ServiceRecord; modRevision: number } | undefined> {
+  const held = await reg.kv.get(claim);
+  if (!held) return undefined;
+  const found = await reg.kv.get(keys.service((JSON.parse(held.value) as ServiceClaim).serviceId));
+  return found ? { rec: JSON.parse(found.value) as ServiceRecord, modRevision: found.modRevision } : undefined;
 }
 
 export async function GetService(reg: Registry, r: Input): Promise<Out> {
@@ -160,7 +184,11 @@ export async function DeleteService(reg: Registry, r: Input): Promise<Out> {
   return retryOnConflict(async () => {
     const cur = await reg.kv.get(keys.service(svc.id));
     if (!cur) throw serviceNotFound(svc.id);
+    const ns = reg.snapshot.namespace(svc.namespaceId);
     const rev = await reg.kv.txn([
+      // Services made before names were claimed hold none: deleting a missing key is harmless.
+      // First, as in CreateService: the txn's revision must be one the snapshot sees.
+      ...(ns ? [{ type: 'delete' as const, key: serviceClaim(ns, svc.name) }] : []),
       { type: 'delete', key: cur.key, prevRevision: cur.modRevision },
       { type: 'delete', key: keys.instancesRevision(svc.id) },
     ]);
