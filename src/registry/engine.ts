@@ -1,5 +1,5 @@
 import { PharosError, jitter, newOperationId } from '../lib/index.ts';
-import { MAX_CAS_ATTEMPTS, follow, isConflict, type TxnOp, type Watch, type WatchEvent } from '../store/index.ts';
+import { MAX_CAS_ATTEMPTS, deleteUnchanged, follow, isConflict, type TxnOp, type Watch, type WatchEvent } from '../store/index.ts';
 import { RegistryPart, type RegistryParts } from './background.ts';
 import { duplicateRequest, operationNotFound } from './errors.ts';
 import {
@@ -154,16 +154,8 @@ export class OperationEngine extends RegistryPart {
     finished.sort((a, b) => a.rec.updateDate - b.rec.updateDate);
     const excess = finished.length - this.options.maxFinishedOps;
     const victims = finished.filter((e, i) => i < excess || now - e.rec.updateDate > this.options.opRetentionMs);
-    let deleted = 0;
-    for (let i = 0; i < victims.length; i += OP_SWEEP_BATCH) {
-      const batch = victims.slice(i, i + OP_SWEEP_BATCH);
-      try {
-        await this.kv.txn(batch.map((e) => ({ type: 'delete', key: keys.operation(e.rec.id), prevRevision: e.rev })));
-        deleted += batch.length;
-      } catch (err) {
-        if (!isConflict(err)) throw err; // one op changed meanwhile: the next sweep retries the rest
-      }
-    }
+    // One op changed meanwhile: its batch is skipped, the next sweep retries the rest.
+    const deleted = await deleteUnchanged(this.kv, victims.map((e) => ({ key: keys.operation(e.rec.id), modRevision: e.rev })), OP_SWEEP_BATCH);
     if (deleted > 0) this.logger.debug({ deleted }, 'registry: finished operations swept');
     return deleted;
   }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { jitter, randomString, silentLogger, systemClock, type Clock, type Logger, type Timer } from '../lib/index.ts';
-import { MAX_TXN_OPS, isConflict, type KV, type TxnOp } from '../store/index.ts';
+import { MAX_TXN_OPS, deleteUnchanged, isConflict, type KV, type TxnOp } from '../store/index.ts';
 import { domainName, keys, type Snapshot, type ZoneChangeRecord, type ZoneRecordSetRecord } from '../registry/index.ts';
 import { applyChanges, type ChangeInput } from './changes.ts';
 import { invalidChangeBatch, invalidDomainName, invalidInput, noSuchChange, noSuchHostedZone, priorRequestNotComplete } from './errors.ts';
@@ -114,16 +114,8 @@ export class Route53 {
       if (page.items.length < CHANGE_SWEEP_PAGE) break;
       after = page.items.at(-1)!.key;
     }
-    let deleted = 0;
-    for (let i = 0; i < old.length; i += MAX_TXN_OPS) {
-      const batch = old.slice(i, i + MAX_TXN_OPS);
-      try {
-        await this.kv.txn(batch.map((kv) => ({ type: 'delete', key: kv.key, prevRevision: kv.modRevision })));
-        deleted += batch.length;
-      } catch (err) {
-        if (!isConflict(err)) throw err; // another node swept some of them first: the next sweep takes the rest
-      }
-    }
+    // Another node swept some of them first: their batch is skipped, the next sweep takes the rest.
+    const deleted = await deleteUnchanged(this.kv, old, MAX_TXN_OPS);
     if (deleted > 0) this.logger.debug({ deleted }, 'route53: old change records swept');
     return deleted;
   }

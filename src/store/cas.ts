@@ -1,4 +1,5 @@
 import { isPharosError } from '../lib/index.ts';
+import type { KV } from './kv.ts';
 import { STORE_KEY_EXISTS, STORE_KEY_NOT_FOUND, STORE_REVISION_MISMATCH } from './errors.ts';
 
 /**
@@ -26,4 +27,23 @@ export async function retryOnConflict<T>(attempt: () => Promise<T>, exhausted: (
     }
   }
   throw exhausted();
+}
+
+/**
+ * Deletes each key only if it is still at the revision it was read at, `batchSize` per txn (at most
+ * the store's MAX_TXN_OPS). A batch in which one key changed meanwhile is skipped whole: the sweeps
+ * that use this run again later and take the rest. Returns how many were deleted.
+ */
+export async function deleteUnchanged(kv: KV, items: readonly { key: string; modRevision: number }[], batchSize: number): Promise<number> {
+  let deleted = 0;
+  for (let i = 0; i < items.length; i += batchSize) {
+    const batch = items.slice(i, i + batchSize);
+    try {
+      await kv.txn(batch.map((it) => ({ type: 'delete', key: it.key, prevRevision: it.modRevision })));
+      deleted += batch.length;
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+    }
+  }
+  return deleted;
 }
