@@ -1,8 +1,8 @@
 /**
- * Fencing: the leader's own writes carry a check on its leader record, so a deposed leader that has
- * not noticed yet (a GC pause, a partition) has its late writes refused. On a 3-member etcd:
- * the leader record is deleted behind the leader's back (as an expired lease does), another
- * server wins, and the old leader, still believing it leads, tries to write.
+ * Fencing and a deleted leader key, on a 3-member etcd. The leader's own writes carry a check on
+ * its leader record, so a deposed leader's late writes (sent during a GC pause, a partition) are
+ * refused. The leader watches its record: deleted behind its back (`etcdctl del`, a revoked lease),
+ * it steps down at once and stops its work, and another server is elected.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -15,6 +15,8 @@ import { startTestServer, waitOp, type TestServer } from './helpers.ts';
 const skip = etcdSkip();
 const LEASE_TTL_MS = 2000;
 const LEADER_KEY = '/cluster/leader';
+/** A deleted leader key is seen on a watch: well under the lease watchdog's 70 % of the TTL (1.4 s). */
+const STEP_DOWN_BOUND_MS = 1000;
 
 describe('fencing of the leader work on etcd', { skip }, () => {
   let etcd: EtcdTestCluster;
@@ -42,20 +44,29 @@ describe('fencing of the leader work on etcd', { skip }, () => {
       const leaderB = fencedKV(kvB, b);
       await assert.rejects(leaderB.update('/work/status', 'from B, not leading', rev), (err) => isPharosError(err, STORE_FENCED));
 
-      // A's leader record goes (its lease expired, say, during a long pause); B wins.
+      // A write A prepared while it led (its guard taken then) and sends late, as one in flight
+      // during a long pause is.
+      const staleGuard = a.fence();
+      const termA = a.term();
+      const lateA = fencedKV(kvA, { fence: () => staleGuard, term: () => termA });
+      // A's leader record goes behind its back (an operator's `etcdctl del`, a revoked lease).
       await admin.delete(LEADER_KEY);
+      // A notices at once (it watches its record) and steps down; B wins.
+      await eventually(() => !a.isLeader(), { timeoutMs: 1500, intervalMs: 20, message: 'A steps down' });
       await eventually(() => b.isLeader(), { timeoutMs: 10_000, message: 'B leads' });
-      assert.ok(a.isLeader(), 'A has not noticed yet: the case fencing is for');
-      assert.notEqual(a.term(), b.term());
+      assert.notEqual(termA, b.term());
 
-      // A's late write, a create and a delete too, are refused and change nothing.
-      for (const write of [
-        () => leaderA.update('/work/status', 'late, from A', rev),
-        () => leaderA.create('/work/other', 'late, from A'),
-        () => leaderA.delete('/work/status'),
-        () => leaderA.txn([{ type: 'put', key: '/work/status', value: 'late, from A' }]),
-      ]) {
-        await assert.rejects(write(), (err) => isPharosError(err, STORE_FENCED), 'refused as fenced');
+      // A's late writes, a create and a delete too, are refused by etcd and change nothing; what A
+      // writes now is refused before it leaves (it knows it does not lead).
+      for (const kv of [lateA, leaderA]) {
+        for (const write of [
+          () => kv.update('/work/status', 'late, from A', rev),
+          () => kv.create('/work/other', 'late, from A'),
+          () => kv.delete('/work/status'),
+          () => kv.txn([{ type: 'put', key: '/work/status', value: 'late, from A' }]),
+        ]) {
+          await assert.rejects(write(), (err) => isPharosError(err, STORE_FENCED), 'refused as fenced');
+        }
       }
       assert.equal((await admin.get('/work/status'))?.value, 'from A, term 1');
       assert.equal(await admin.get('/work/other'), undefined);
@@ -69,22 +80,19 @@ describe('fencing of the leader work on etcd', { skip }, () => {
   });
 
   describe('through real servers', () => {
+    const PREFIX = '/fencing-servers';
     const servers: TestServer[] = [];
     let backend: Server;
-    let admin: KV;
     before(async () => {
-      const url = etcd.url('/fencing-servers');
       backend = createServer((_, res) => res.end('ok')).listen(0, '127.0.0.1');
-      for (let i = 0; i < 2; i++) servers.push(await startTestServer({ store: url, leaseTtlMs: LEASE_TTL_MS, healthIntervalMs: 200 }));
-      admin = await openStore(url);
+      for (let i = 0; i < 2; i++) servers.push(await startTestServer({ store: etcd.url(PREFIX), leaseTtlMs: LEASE_TTL_MS, healthIntervalMs: 200 }));
     });
     after(async () => {
       for (const s of servers) await s.destroy();
-      await admin?.close();
       backend?.close();
     });
 
-    test("the deposed leader's health checker keeps probing but its status writes are refused", async () => {
+    test('`etcdctl del` of the leader key: the leader steps down at once and stops its work; the other server leads and checks health', async () => {
       const status = async (s: TestServer) => (await (await fetch(`${s.apiUrl}/cluster`)).json()) as { self: string; leader?: { id: string } };
       const leaderOf = async () => {
         const st = await Promise.all(servers.map(status));
@@ -99,26 +107,32 @@ describe('fencing of the leader work on etcd', { skip }, () => {
       const { Service } = await sd.createService({ Name: 'web', NamespaceId: nsId, HealthCheckConfig: { Type: 'HTTP', ResourcePath: '/', FailureThreshold: 1 } });
       const port = String((backend.address() as { port: number }).port);
       await waitOp(sd, (await sd.registerInstance({ ServiceId: Service!.Id!, InstanceId: 'web-1', Attributes: { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: port } })).OperationId);
-      const health = async () => (await sd.getInstancesHealthStatus({ ServiceId: Service!.Id! })).Status?.['web-1'];
+      const health = async () => (await next.sd.getInstancesHealthStatus({ ServiceId: Service!.Id! })).Status?.['web-1'];
       await eventually(async () => (await health()) === 'HEALTHY', { message: 'the leader marks web-1 HEALTHY' });
-      const reportErrors = async (s: TestServer) => Number(/^pharos_health_report_errors_total (\d+)/m.exec(await (await fetch(`${s.apiUrl}/metrics`)).text())?.[1] ?? 0);
-      const before = await reportErrors(old);
+      const metrics = async (s: TestServer) => (await fetch(`${s.apiUrl}/metrics`)).text();
+      assert.match(await metrics(old), /^pharos_cluster_leader 1$/m);
+      assert.match(await metrics(old), /^pharos_health_probes_total/m, "the leader's health checker runs");
 
-      // Depose the old leader behind its back; the other server wins, then stops (handing over:
-      // it deletes its record), so only the deposed leader's checker is left running.
-      await admin.delete(LEADER_KEY);
+      // An operator deletes the leader key. The lease is fine, so only the leader's watch on its
+      // record can make it step down this soon (the lease watchdog would take 70 % of the TTL).
+      const deletedAt = Date.now();
+      assert.equal((await etcd.ctl('del', `${PREFIX}${LEADER_KEY}`)).trim(), '1');
+      await eventually(async () => /^pharos_cluster_leader 0$/m.test(await metrics(old)), { timeoutMs: 5000, intervalMs: 20, message: 'the old leader reports follower' });
+      const steppedDownMs = Date.now() - deletedAt;
+      assert.ok(steppedDownMs < STEP_DOWN_BOUND_MS, `stepped down after ${steppedDownMs} ms`);
+      // Its leader-only work stops: the health checker's metrics leave with it.
+      await eventually(async () => !/^pharos_health_probes_total/m.test(await metrics(old)), { timeoutMs: 5000, message: "the old leader's health checker stopped" });
       await eventually(async () => {
         const st = await status(next);
         return st.leader?.id === st.self;
       }, { timeoutMs: 10_000, message: 'the other server leads' });
-      await next.destroy();
-      servers.splice(servers.indexOf(next), 1);
-      // The backend fails: the deposed leader's checker sees it, and its write is refused.
+      assert.match(await metrics(next), /^pharos_cluster_leader 1$/m);
+      assert.equal((await status(old)).leader?.id, (await status(next)).self, 'both agree on the new leader');
+
+      // The new leader checks health: the backend fails and web-1 turns UNHEALTHY.
       backend.close();
       backend.closeAllConnections();
-      await eventually(async () => (await reportErrors(old)) > before, { timeoutMs: 10_000, message: "the old leader's status write was refused" });
-      assert.equal((await old.sd.getInstancesHealthStatus({ ServiceId: Service!.Id! })).Status?.['web-1'], 'HEALTHY', 'the refused write changed nothing');
-      assert.equal((JSON.parse((await admin.get(`/health/${Service!.Id!}/web-1`))?.value ?? '{}') as { status?: string }).status, 'HEALTHY');
+      await eventually(async () => (await health()) === 'UNHEALTHY', { timeoutMs: 10_000, message: 'the new leader marks web-1 UNHEALTHY' });
     });
   });
 });

@@ -64,6 +64,11 @@ export interface ServerConfig {
   tlsKey: string | undefined;
   /** ECS: whether this server runs tasks itself (its built-in container instance in every cluster). */
   runTasks: boolean;
+  /**
+   * ECS: this server's node name (its built-in container instance, `task.node` of the tasks it
+   * runs); unique per server. Undefined = the server id kept in the data dir.
+   */
+  nodeName: string | undefined;
   /** ECS: an agent silent this long counts as lost; its tasks leave Cloud Map and are replaced. */
   agentTimeoutMs: number;
   maxNamespaces: number;
@@ -203,6 +208,7 @@ export const SETTINGS: readonly Setting<keyof ServerConfig>[] = [
   setting({ key: 'tlsCert', flag: '--tls-cert', env: 'PHAROS_TLS_CERT', arg: 'pem file|none', default: 'none', help: 'Certificate chain (PEM): with --tls-key the API serves HTTPS. Both files are read again on SIGHUP.', parse: parseOptionalPath }),
   setting({ key: 'tlsKey', flag: '--tls-key', env: 'PHAROS_TLS_KEY', arg: 'pem file|none', default: 'none', help: 'Private key (PEM) of --tls-cert.', parse: parseOptionalPath }),
   setting({ key: 'runTasks', flag: '--run-tasks', env: 'PHAROS_RUN_TASKS', arg: 'true|false', default: 'true', help: 'ECS: run tasks on this machine (the server is then a container instance of every cluster, next to any `pharos agent`); false = only agents run tasks.', parse: parseBoolFlag }),
+  setting({ key: 'nodeName', flag: '--node-name', env: 'PHAROS_NODE_NAME', arg: 'name|auto', default: 'auto', help: 'ECS: this server\'s node name, unique per server: its built-in container instance is ec2InstanceId pharos-server-<name>, and the tasks it runs carry it. auto = the server id kept in <data-dir>/server-id. Letters, digits, dot, dash, underscore; up to 63.', parse: parseNodeName }),
   setting({ key: 'agentTimeoutMs', flag: '--agent-timeout', env: 'PHAROS_AGENT_TIMEOUT', arg: 'duration', default: '15s', help: 'ECS: a container instance whose agent sent no heartbeat for this long is lost: its tasks leave DNS at once, are recorded STOPPED and are replaced on other instances.', parse: parseDurationFlag }),
   setting({ key: 'maxNamespaces', flag: '--max-namespaces', env: 'PHAROS_MAX_NAMESPACES', arg: 'n', default: '50', help: 'Quota: namespaces per region (AWS default 50).', parse: parseIntFlag(1, 1_000_000) }),
   setting({ key: 'maxInstancesPerNamespace', flag: '--max-instances-per-namespace', env: 'PHAROS_MAX_INSTANCES_PER_NAMESPACE', arg: 'n', default: '2000', help: 'Quota: instances per namespace (AWS default 2,000).', parse: parseIntFlag(1, 10_000_000) }),
@@ -404,6 +410,17 @@ function parseLeaseTtl(raw: string): number {
   const ms = parseDuration(raw);
   if (ms < 2000 || ms > 600_000) throw new Error(`${raw} is out of range (2s to 10m)`);
   return ms;
+}
+
+/**
+ * `--node-name`: a name that fits an ec2InstanceId and a placement expression. 32 hex digits are
+ * refused: that is the form of an agent's container instance id, which is the agent's node name.
+ */
+function parseNodeName(raw: string): string | undefined {
+  if (raw === 'auto') return undefined;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(raw)) throw new Error(`${JSON.stringify(raw)} is not a node name (letters, digits, '.', '-', '_'; 1 to 63, starting with a letter or digit)`);
+  if (/^[0-9a-f]{32}$/.test(raw)) throw new Error(`${JSON.stringify(raw)} has the form of an agent's container instance id (32 hex digits), which agents use as their node name`);
+  return raw;
 }
 
 /** A value that may be absent: `none` (the default) = not set. */

@@ -230,22 +230,20 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       drainDelayMs: config.drainDelayMs,
       runTasks: config.runTasks,
       agentTimeoutMs: config.agentTimeoutMs,
+      // Unique per server: with several servers each leader's built-in instance is its own.
+      node: config.nodeName ?? serverId,
       metrics,
       logger: logger.child({ module: 'orchestrator' }),
       clock,
     };
+    // The scheduler, this node's supervisor and its built-in container instance run on the leader
+    // only: each leadership term starts a fresh set over the same metrics (Orchestrator.start/stop).
     const orchestrator = new Orchestrator(orchestratorOptions);
-    // The scheduler and this node's supervisor run on the leader only. The first term starts the
-    // orchestrator above (its metrics registered with it); a later term (etcd: leadership came back)
-    // gets a fresh one, whose metrics are not exported.
-    let orchestratorUsed = false;
     const orchestratorPart: LeaderPart = {
       name: 'ecs-scheduler-supervisor',
       start: async () => {
-        const o = orchestratorUsed ? new Orchestrator({ ...orchestratorOptions, metrics: undefined }) : orchestrator;
-        orchestratorUsed = true;
-        await o.start();
-        return () => o.stop();
+        await orchestrator.start();
+        return () => orchestrator.stop();
       },
     };
     // Leader work: operations acknowledged by a server that died are run by the leader.

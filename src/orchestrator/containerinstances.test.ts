@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PharosError, silentLogger } from '../lib/index.ts';
-import { LOST_REASONS, InstanceMonitor } from './liveness.ts';
+import { LOST_REASONS, InstanceKeeper, InstanceMonitor } from './liveness.ts';
 import { ecsKeys, isLive, type ClusterRecord, type EcsServiceRecord, type TaskRecord } from './model.ts';
 import { UNABLE_TO_PLACE } from './placement.ts';
 import { DRAINING_REASON } from './scheduler.ts';
@@ -114,7 +114,7 @@ describe('container instances', () => {
   test('a lost agent: disconnected after the timeout, its tasks deregistered, STOPPED and replaced on the others', async () => {
     const a = await agent('host-a');
     const b = await agent('host-b');
-    monitor.start();
+    await monitor.start();
     await monitor.stop(); // started (for its start time), checked by hand below
     await ecs(kit.api).CreateService({ serviceName: 'web', taskDefinition: 'web', desiredCount: 6, networkConfiguration: NETWORK });
     await kit.scheduler.reconcileOnce();
@@ -182,5 +182,33 @@ describe('container instances', () => {
     await assert.rejects(ecs(kit.api).RegisterContainerInstance({ containerInstanceArn: a.containerInstanceArn }), (err: PharosError) => err.code === 'ClientException');
     await assert.rejects(ecs(kit.api).DescribeContainerInstances({ containerInstances: [] }), (err: PharosError) => err.code === 'InvalidParameterException');
     await assert.rejects(ecs(kit.api).UpdateContainerInstancesState({ containerInstances: ['x'], status: 'GONE' }), (err: PharosError) => err.code === 'InvalidParameterException');
+  });
+
+  test("a leader's monitor disconnects another server's built-in instance at once and replaces its tasks; its own stays", async () => {
+    // The kit's keeper is server `local` (the old leader); `next` is the server that now leads.
+    const next = new InstanceKeeper({ store: kit.store, clock: kit.clock, logger: silentLogger(), node: 'next', availabilityZone: 'us-east-1a', agentTimeoutMs: TIMEOUT_MS });
+    const cluster = (await kit.store.get<ClusterRecord>(ecsKeys.cluster('default')))!.value;
+    await next.ensure(cluster);
+    const instances = (await ecs(kit.api).DescribeContainerInstances({ containerInstances: await builtinArn() })) as { containerInstances: (Out['containerInstance'] & { ec2InstanceId: string })[] };
+    const byServer = new Map(instances.containerInstances.map((i) => [i.ec2InstanceId, i.containerInstanceArn]));
+    assert.deepEqual([...byServer.keys()].sort(), ['pharos-server-local', 'pharos-server-next'], 'one built-in instance per server, named after its node');
+    await ecs(kit.api).RunTask({ taskDefinition: 'web', networkConfiguration: NETWORK, placementConstraints: [{ type: 'memberOf', expression: 'ec2InstanceId == pharos-server-local' }] });
+    const leaderMonitor = new InstanceMonitor({ store: kit.store, clock: kit.clock, logger: silentLogger(), agentTimeoutMs: TIMEOUT_MS, node: 'next', deregister: async (t) => void deregistered.push(t.id) });
+    await leaderMonitor.start(); // its first pass runs at once, long before the agent timeout
+    await leaderMonitor.stop();
+    const after = (await ecs(kit.api).DescribeContainerInstances({ containerInstances: [...byServer.values()] })) as { containerInstances: (Out['containerInstance'] & { ec2InstanceId: string })[] };
+    const connected = Object.fromEntries(after.containerInstances.map((i) => [i.ec2InstanceId, i.agentConnected]));
+    assert.deepEqual(connected, { 'pharos-server-local': false, 'pharos-server-next': true });
+    const [t] = await kit.tasks();
+    assert.equal(t!.lastStatus, 'STOPPED');
+    assert.equal(t!.stoppedReason, LOST_REASONS.notLeading(idOf(byServer.get('pharos-server-local')!)));
+    assert.deepEqual(deregistered, [t!.id]);
+    // Placement now goes to the leader's instance only.
+    const run = (await ecs(kit.api).RunTask({ taskDefinition: 'web', networkConfiguration: NETWORK })) as { tasks: { containerInstanceArn: string }[] };
+    assert.equal(run.tasks[0]!.containerInstanceArn, byServer.get('pharos-server-next'));
+    // The old leader leads again: its keeper's heartbeat connects its instance again.
+    await kit.keeper.ensure(cluster);
+    const back = (await ecs(kit.api).DescribeContainerInstances({ containerInstances: [byServer.get('pharos-server-local')!] })) as { containerInstances: Out['containerInstance'][] };
+    assert.equal(back.containerInstances[0]!.agentConnected, true);
   });
 });

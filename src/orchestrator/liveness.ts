@@ -18,6 +18,7 @@ export const HEARTBEATS_PER_TIMEOUT = 3;
 export const LOST_REASONS = {
   lost: (id: string, seconds: number) => `Task stopped because its container instance ${id} was lost (no agent heartbeat for ${seconds} s)`,
   deregistered: (id: string) => `Task stopped because its container instance ${id} was deregistered`,
+  notLeading: (id: string) => `Task stopped because its container instance ${id} is the built-in instance of a Pharos server that no longer leads`,
 } as const;
 
 /** Takes a task out of Cloud Map (the monitor calls it before recording the task STOPPED). */
@@ -85,6 +86,11 @@ export class InstanceKeeper {
  * disconnected, and every task on a disconnected or deregistered instance is taken out of Cloud
  * Map at once and recorded STOPPED, so the scheduler replaces it on the other instances. An agent
  * that comes back learns (through its poll) that those tasks are STOPPED and removes them.
+ *
+ * Only the leader runs the monitor, and only the leader's supervisor runs the tasks of its
+ * built-in instance: another server's built-in instance (`node` differs) is disconnected at once,
+ * without waiting for the timeout, so a new leader neither places tasks on the old leader's
+ * instance nor leaves the old leader's tasks in DNS for the agent timeout.
  */
 export class InstanceMonitor {
   private timer?: Timer;
@@ -92,14 +98,19 @@ export class InstanceMonitor {
   private running?: Promise<void>;
 
   constructor(
-    private readonly o: { store: EcsStore; clock: Clock; logger: Logger; agentTimeoutMs: number; deregister: Deregister },
+    private readonly o: { store: EcsStore; clock: Clock; logger: Logger; agentTimeoutMs: number; deregister: Deregister; /** This server's node: its own built-in instances are kept. */ node?: string },
   ) {}
 
   /** A monitor that just started gives every agent a full timeout to check in (the server may have been down). */
   private startedAt = -Infinity;
 
-  start(): void {
+  /** Runs a first pass at once (errors logged), then every MONITOR_INTERVAL_MS. */
+  async start(): Promise<void> {
     this.startedAt = this.o.clock.now();
+    this.stopped = false;
+    this.running = this.checkOnce().catch((err: unknown) => this.o.logger.error({ err }, 'instance check failed'));
+    await this.running;
+    this.running = undefined;
     this.schedule(jitter(MONITOR_INTERVAL_MS));
   }
 
@@ -129,19 +140,30 @@ export class InstanceMonitor {
     for (const instance of await store.list<ContainerInstanceRecord>(ecsKeys.instancePrefix)) {
       let current = instance;
       const silentSince = Math.max(instance.lastHeartbeatAt, this.startedAt);
-      if (instance.status !== 'INACTIVE' && instance.agentConnected && now - silentSince > agentTimeoutMs) {
+      const otherServer = this.isOtherServer(instance);
+      if (instance.status !== 'INACTIVE' && instance.agentConnected && (otherServer || now - silentSince > agentTimeoutMs)) {
         const updated = await store.mutate<ContainerInstanceRecord>(ecsKeys.instance(instance.clusterName, instance.id), (cur) => {
           // A heartbeat that arrived meanwhile wins.
           if (!cur || !cur.agentConnected || cur.lastHeartbeatAt !== instance.lastHeartbeatAt) return UNCHANGED;
           return { ...cur, agentConnected: false, version: cur.version + 1 };
         });
         if (updated) current = updated;
-        if (!current.agentConnected) this.o.logger.warn({ instance: instance.id, cluster: instance.clusterName, silentMs: now - instance.lastHeartbeatAt }, 'container instance lost: agent stopped heartbeating');
+        if (!current.agentConnected && otherServer) this.o.logger.info({ instance: instance.id, cluster: instance.clusterName, node: instance.node }, 'built-in container instance of a server that does not lead: disconnected');
+        else if (!current.agentConnected) this.o.logger.warn({ instance: instance.id, cluster: instance.clusterName, silentMs: now - instance.lastHeartbeatAt }, 'container instance lost: agent stopped heartbeating');
       }
       if (current.agentConnected && current.status !== 'INACTIVE') continue;
-      const reason = current.status === 'INACTIVE' ? LOST_REASONS.deregistered(current.id) : LOST_REASONS.lost(current.id, Math.round(agentTimeoutMs / 1000));
+      const reason =
+        current.status === 'INACTIVE'
+          ? LOST_REASONS.deregistered(current.id)
+          : otherServer
+            ? LOST_REASONS.notLeading(current.id)
+            : LOST_REASONS.lost(current.id, Math.round(agentTimeoutMs / 1000));
       await this.heal(current, reason, now);
     }
+  }
+
+  private isOtherServer(instance: ContainerInstanceRecord): boolean {
+    return instance.builtin && this.o.node !== undefined && instance.node !== this.o.node;
   }
 
   private async heal(instance: ContainerInstanceRecord, reason: string, now: number): Promise<void> {

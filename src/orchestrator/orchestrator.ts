@@ -46,91 +46,150 @@ export interface OrchestratorOptions {
 }
 
 /**
- * The ECS side of Pharos, put together: `api` (the ECS operations, for the API's target table),
- * the service scheduler and this node's task supervisor.
+ * The ECS side of Pharos, put together: `api` (the ECS operations, for the API's target table,
+ * served by every server) and, while `start()`ed (on the cluster leader), a term of leader work:
+ * the service scheduler, this node's task supervisor, its built-in container instance and the
+ * instance monitor. Each `start()` after a `stop()` builds a fresh term over the same metrics, so
+ * a server that leads again schedules, heals and reports as it did in its first term.
  */
 export class Orchestrator {
   readonly api: EcsApi;
-  readonly scheduler: ServiceScheduler;
-  readonly supervisor: TaskSupervisor;
-  /** Heals lost and deregistered container instances. */
-  readonly monitor: InstanceMonitor;
-  /** The built-in container instance of this server in every cluster (absent with `--run-tasks=false`). */
-  readonly keeper?: InstanceKeeper;
-  private stopping?: Promise<void>;
+  private readonly store: EcsStore;
+  private readonly leaderStore: EcsStore;
+  private readonly metrics?: OrchestratorMetrics;
+  private readonly registrar?: Registrar;
+  private readonly node: string;
+  private readonly agentTimeoutMs: number;
+  private term?: LeaderTerm;
+  /** The term before, for the logs of the tasks it ran (`pharos logs` after a leadership change). */
+  private previous?: LeaderTerm;
+  private transition: Promise<void> = Promise.resolve();
 
-  constructor(options: OrchestratorOptions) {
+  constructor(private readonly options: OrchestratorOptions) {
+    this.store = new EcsStore(options.kv);
+    this.leaderStore = options.leaderKv ? new EcsStore(options.leaderKv) : this.store;
+    this.metrics = options.metrics ? new OrchestratorMetrics(options.metrics) : undefined;
+    this.agentTimeoutMs = options.agentTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS;
+    this.node = options.node ?? DEFAULT_NODE;
     const clock = options.clock ?? systemClock;
-    const store = new EcsStore(options.kv);
-    const leaderStore = options.leaderKv ? new EcsStore(options.leaderKv) : store;
-    const metrics = options.metrics ? new OrchestratorMetrics(options.metrics) : undefined;
-    const agentTimeoutMs = options.agentTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS;
-    const registrar = options.cloudMap ? new Registrar(options.cloudMap, options.registryView, options.region, clock) : undefined;
-    this.supervisor = new TaskSupervisor({
+    this.registrar = options.cloudMap ? new Registrar(options.cloudMap, options.registryView, options.region, clock) : undefined;
+    this.api = new EcsApi({
+      store: this.store,
+      clock,
+      region: options.region,
+      accountId: options.accountId,
+      availabilityZone: options.availabilityZone,
+      cloudMapService: (id) => options.registryView.service(id),
+      taskLogs: (taskId, container) => (this.term?.supervisor.logs(taskId, container) ?? this.previous?.supervisor.logs(taskId, container)),
+      // Only the leader runs tasks, so only its built-in instance is created here; a follower's
+      // new cluster gets the leader's instance from the leader's keeper, which watches clusters.
+      onClusterActive: (cluster) => this.term?.keeper?.ensure(cluster) ?? Promise.resolve(),
+      agents: { agentTimeoutMs: this.agentTimeoutMs, logger: options.logger.child({ part: 'agents' }), registrar: this.registrar, drainDelayMs: options.drainDelayMs },
+    });
+  }
+
+  /** The current term's parts (tests; absent while this server does not lead). */
+  get parts(): LeaderTerm | undefined {
+    return this.term;
+  }
+
+  /**
+   * Starts a term: recovers this node's tasks from a previous run, starts the supervisor, the
+   * built-in instance, the scheduler and the instance monitor. No-op while a term runs.
+   */
+  start(): Promise<void> {
+    return this.serially(async () => {
+      if (this.term) return;
+      const term = this.newTerm();
+      try {
+        await term.supervisor.start();
+        await term.keeper?.start();
+        // Before the first pass places anything: other servers' built-in instances are not placeable.
+        await term.monitor.start();
+        await term.scheduler.start();
+      } catch (err) {
+        await stopTerm(term);
+        throw err;
+      }
+      this.term = term;
+    });
+  }
+
+  /**
+   * Ends the term: the scheduler first (so nothing is replaced during shutdown), then the local
+   * tasks (deregistered, stopped, recorded as STOPPED so the next leader replaces them). Repeatable.
+   */
+  stop(): Promise<void> {
+    return this.serially(async () => {
+      const term = this.term;
+      if (!term) return;
+      this.term = undefined;
+      this.previous = term;
+      await stopTerm(term);
+    });
+  }
+
+  /** Runs start and stop one after another; a failed one does not block the next. */
+  private serially(step: () => Promise<void>): Promise<void> {
+    const done = this.transition.then(step);
+    this.transition = done.catch(() => undefined);
+    return done;
+  }
+
+  private newTerm(): LeaderTerm {
+    const { options, store, leaderStore, metrics, registrar, node, agentTimeoutMs } = this;
+    const clock = options.clock ?? systemClock;
+    const supervisor = new TaskSupervisor({
       // Not fenced: a stepping-down leader's supervisor still records its tasks as STOPPED.
       source: new StoreTaskSource(store),
       runtime: options.runtime,
       registrar,
       clock,
       logger: options.logger.child({ part: 'supervisor' }),
-      node: options.node ?? DEFAULT_NODE,
+      node,
       drainDelayMs: options.drainDelayMs,
       metrics,
     });
-    this.api = new EcsApi({
-      store,
-      clock,
-      region: options.region,
-      accountId: options.accountId,
-      availabilityZone: options.availabilityZone,
-      cloudMapService: (id) => options.registryView.service(id),
-      taskLogs: (taskId, container) => this.supervisor.logs(taskId, container),
-      onClusterActive: (cluster) => this.keeper?.ensure(cluster) ?? Promise.resolve(),
-      agents: { agentTimeoutMs, logger: options.logger.child({ part: 'agents' }), registrar, drainDelayMs: options.drainDelayMs },
-    });
-    const node = options.node ?? DEFAULT_NODE;
-    if (options.runTasks ?? true) {
-      this.keeper = new InstanceKeeper({ store, clock, logger: options.logger.child({ part: 'instances' }), node, availabilityZone: this.api.availabilityZone, agentTimeoutMs });
-    }
-    this.monitor = new InstanceMonitor({
+    const keeper =
+      (options.runTasks ?? true)
+        ? new InstanceKeeper({ store, clock, logger: options.logger.child({ part: 'instances' }), node, availabilityZone: this.api.availabilityZone, agentTimeoutMs })
+        : undefined;
+    const monitor = new InstanceMonitor({
       store: leaderStore,
       clock,
       logger: options.logger.child({ part: 'instances' }),
       agentTimeoutMs,
+      node,
       deregister: async (task) => {
         if (!registrar) return;
         const serviceId = task.registration?.serviceId ?? registryServiceId((await registryOfTask(store, task))?.registryArn ?? '');
         if (serviceId) await registrar.deregister(task.id, { serviceId });
       },
     });
-    this.scheduler = new ServiceScheduler({
+    const scheduler = new ServiceScheduler({
       store: leaderStore,
       clock,
       logger: options.logger.child({ part: 'scheduler' }),
       availabilityZone: this.api.availabilityZone,
       metrics,
     });
+    return { supervisor, keeper, monitor, scheduler };
   }
+}
 
-  /** Recovers this node's tasks from a previous run, then starts the supervisor and the scheduler. */
-  async start(): Promise<void> {
-    await this.supervisor.start();
-    await this.keeper?.start();
-    await this.scheduler.start();
-    this.monitor.start();
-  }
+async function stopTerm(term: LeaderTerm): Promise<void> {
+  await term.monitor.stop();
+  await term.scheduler.stop();
+  term.keeper?.stop();
+  await term.supervisor.stop();
+}
 
-  /**
-   * Stops the scheduler first (so nothing is replaced during shutdown), then the local tasks
-   * (deregistered, stopped, recorded as STOPPED so the next start replaces them). Repeatable.
-   */
-  stop(): Promise<void> {
-    this.stopping ??= (async () => {
-      await this.monitor.stop();
-      await this.scheduler.stop();
-      this.keeper?.stop();
-      await this.supervisor.stop();
-    })();
-    return this.stopping;
-  }
+/** The leader-only parts of one leadership term. */
+export interface LeaderTerm {
+  readonly supervisor: TaskSupervisor;
+  /** This server's built-in container instance in every cluster (absent with `--run-tasks=false`). */
+  readonly keeper?: InstanceKeeper;
+  /** Heals lost and deregistered container instances. */
+  readonly monitor: InstanceMonitor;
+  readonly scheduler: ServiceScheduler;
 }

@@ -38,7 +38,8 @@ const RETRY_MS = 500;
  * created `/cluster/leader` on its lease. A dead or partitioned leader's lease expires after the
  * TTL, etcd deletes the key, the followers watching it campaign again, one wins. The leader
  * record's revision is the term (fencing token). The leader steps down by itself when its lease
- * has gone unrenewed for 70 % of the TTL, before etcd could give the key to another server.
+ * has gone unrenewed for 70 % of the TTL, before etcd could give the key to another server, and
+ * at once when its record is deleted or replaced (it watches it).
  * @see https://etcd.io/docs/v3.4/dev-guide/api_concurrency_reference_v3/
  */
 export class EtcdCoordinator extends CoordinatorBase implements Coordinator {
@@ -187,22 +188,21 @@ export class EtcdCoordinator extends CoordinatorBase implements Coordinator {
       failure: [{ request_range: { key } }],
     });
     const lease = this.lease;
+    const readAt = Number(res.header.revision);
     if (res.succeeded) {
-      this.currentTerm = Number(res.header.revision);
+      this.currentTerm = readAt;
       this.setLeading(true);
       this.metrics?.leaderChanges.inc();
       this.metrics?.leading.set(1);
       this.logger.info({ member: this.id, term: this.currentTerm }, 'cluster: this server is the leader');
-      while (this.running && this.leading && this.lease === lease) await this.sleep(this.ttlSeconds * 1000);
-      return;
+      return this.hold(lease, readAt);
     }
     const current = res.responses[0]?.response_range?.kvs[0];
     if (current && current.lease === this.leaseId) {
       // Our own record from before a reconnect: we still lead.
       this.currentTerm = Number(current.mod_revision);
       this.setLeading(true);
-      while (this.running && this.leading && this.lease === lease) await this.sleep(this.ttlSeconds * 1000);
-      return;
+      return this.hold(lease, readAt);
     }
     // Follow: wait until the leader record goes (lease expired, leader stopped), then campaign.
     const from = Number(res.header.revision);
@@ -226,6 +226,42 @@ export class EtcdCoordinator extends CoordinatorBase implements Coordinator {
       };
       if (!this.running) done();
     });
+  }
+
+  /**
+   * Leads until the lease fails or the server stops, or until the leader record is deleted or
+   * replaced behind this server's back (`etcdctl del`, a revoked lease): that is seen on a watch of
+   * the record from `readAt` (when it was read as ours), and this server steps down at once. It
+   * then waits a moment before campaigning again, so that a follower (which campaigns as soon as
+   * it sees the delete) takes over: deleting the record is how an operator moves the leadership.
+   */
+  private async hold(lease: Lease | undefined, readAt: number): Promise<void> {
+    const term = this.currentTerm;
+    let deleted = false;
+    let recheck = false;
+    const watch = this.kv.watch(
+      CLUSTER_KEYS.leader,
+      readAt,
+      (events) => {
+        if (!events.some((e) => e.key === CLUSTER_KEYS.leader)) return;
+        deleted = true;
+        this.wake();
+      },
+      // A watch that failed (history compacted while disconnected) may have missed the change: read.
+      () => {
+        recheck = true;
+        this.wake();
+      },
+    );
+    try {
+      while (this.running && this.leading && this.lease === lease && !deleted && !recheck) await this.sleep(this.ttlSeconds * 1000);
+    } finally {
+      watch.cancel();
+    }
+    if (!deleted && recheck && (await this.kv.get(CLUSTER_KEYS.leader))?.modRevision !== term) deleted = true;
+    if (!deleted || !this.leading) return;
+    this.stepDown('leader record deleted or replaced');
+    await this.sleep(RETRY_MS);
   }
 
   private checkLease(): void {

@@ -21,6 +21,8 @@ const START_TIMEOUT_MS = 30_000;
 function etcdSkipReason(): string | undefined {
   const r = spawnSync('etcd', ['--version'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) return 'etcd is not installed (Debian: apt-get install etcd-server etcd-client)';
+  const ctl = spawnSync('etcdctl', ['version'], { encoding: 'utf8' });
+  if (ctl.error || ctl.status !== 0) return 'etcdctl is not installed (Debian: apt-get install etcd-client)';
   return undefined;
 }
 
@@ -113,6 +115,19 @@ export class EtcdTestCluster {
   /** A store URL over every member, with an optional key prefix (`/pharos` when omitted). */
   url(prefix?: string): string {
     return `${this.tls ? 'etcds' : 'etcd'}://${this.endpoints.join(',')}${prefix ?? ''}`;
+  }
+
+  /** Runs `etcdctl` against every member (as an operator would), e.g. `ctl('del', key)`; resolves with its stdout. */
+  async ctl(...args: string[]): Promise<string> {
+    if (this.tls) throw new Error('ctl: not for a TLS cluster');
+    const proc = spawn('etcdctl', ['--endpoints', this.members.map((m) => m.clientUrl).join(','), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ETCDCTL_API: '3' } });
+    let out = '';
+    let err = '';
+    proc.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
+    proc.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
+    const code = await new Promise<number | null>((resolve, reject) => proc.once('error', reject).once('close', resolve));
+    if (code !== 0) throw new Error(`etcdctl ${args.join(' ')} exited ${code}: ${err.trim()}`);
+    return out;
   }
 
   /** SIGKILLs member `i` (its data dir stays, so `restart(i)` brings it back with its data). */
