@@ -62,6 +62,16 @@ const cases: Case[] = [
   { qname: 'g-1._grpc._tcp.local-1', qtype: 'A', rcode: 'NOERROR', answer: ['g-1._grpc._tcp.local-1. 10 IN A 198.18.4.1'] },
   { qname: '11.0.18.198.in-addr.arpa', qtype: 'PTR', rcode: 'NOERROR', answer: ['11.0.18.198.in-addr.arpa. 60 IN PTR a-1.api.local-1.'] },
   { qname: '99.99.18.198.in-addr.arpa', qtype: 'PTR', rcode: 'REFUSED' },
+  // Instance ids that make no DNS name (`.`, `x.`) get no host name, SRV record or PTR.
+  {
+    qname: 'dots.local-1',
+    qtype: 'SRV',
+    rcode: 'NOERROR',
+    answer: ['dots.local-1. 30 IN SRV 1 1 80 ok.dots.local-1.'],
+    extra: ['ok.dots.local-1. 30 IN A 198.18.5.3'],
+  },
+  { qname: 'x.dots.local-1', qtype: 'A', rcode: 'NXDOMAIN', ns: [SOA] },
+  { qname: '1.5.18.198.in-addr.arpa', qtype: 'PTR', rcode: 'REFUSED' },
   { qname: 'example.org', qtype: 'A', rcode: 'REFUSED' },
   { qname: 'web.http-ns', qtype: 'A', rcode: 'REFUSED' },
   { qname: 'local-1', qtype: 'AXFR', rcode: 'REFUSED' },
@@ -112,6 +122,10 @@ describe('registry zones (table)', () => {
     await fx.service(ns, 'empty', [{ type: 'A', ttl: 60 }]);
     const grpc = await fx.service(ns, '_grpc._tcp', [{ type: 'SRV', ttl: 10 }]);
     await fx.instance(grpc, 'g-1', { AWS_INSTANCE_IPV4: '198.18.4.1', AWS_INSTANCE_PORT: '9000' });
+    const dots = await fx.service(ns, 'dots', [{ type: 'SRV', ttl: 30 }]);
+    await fx.instance(dots, '.', { AWS_INSTANCE_IPV4: '198.18.5.1', AWS_INSTANCE_PORT: '80' });
+    await fx.instance(dots, 'x.', { AWS_INSTANCE_IPV4: '198.18.5.2', AWS_INSTANCE_PORT: '80' });
+    await fx.instance(dots, 'ok', { AWS_INSTANCE_IPV4: '198.18.5.3', AWS_INSTANCE_PORT: '80' });
     const httpNs = await fx.namespace('http-ns', { type: 'HTTP' });
     await fx.service(httpNs, 'web', []);
     const corp = await fx.namespace('corp.example', { soaTtl: 300 });

@@ -271,7 +271,7 @@ export class RegistryZones implements DnsHandler {
     if (m) return m;
     m = new Map();
     for (const inst of this.view.instances(svc.id).values()) {
-      const rel = splitName(inst.id).join('.');
+      const rel = instanceLabels(inst.id).join('.');
       const list = m.get(rel);
       if (list) list.push(inst);
       else m.set(rel, [inst]);
@@ -409,7 +409,7 @@ export class RegistryZones implements DnsHandler {
       } else if (type === TYPE.SRV) {
         const port = Number(a['AWS_INSTANCE_PORT']);
         const extras = hostRecords(inst, hostTtl(ttlOf));
-        const target = [...splitName(inst.id), ...owner];
+        const target = [...instanceLabels(inst.id), ...owner];
         if (Number.isInteger(port) && port > 0 && port < 65536 && extras.length > 0 && isDnsName(target)) {
           out.push({ instanceId: inst.id, rr: { type, owner, ttl, port, target, extras } });
         }
@@ -454,7 +454,7 @@ export class RegistryZones implements DnsHandler {
         for (const inst of this.view.instances(svc.id).values()) {
           const ip = inst.attributes['AWS_INSTANCE_IPV4'];
           if (!ip || !ipv4Bytes(ip)) continue;
-          const target = [...splitName(inst.id), ...splitName(rel), ...zone.apex];
+          const target = [...instanceLabels(inst.id), ...splitName(rel), ...zone.apex];
           if (!isDnsName(target)) continue;
           const reversed = ip.split('.').map(Number).reverse().join('.');
           const list = index.get(reversed) ?? [];
@@ -535,4 +535,13 @@ function hostRecords(inst: InstanceRecord, ttl: number): { type: typeof TYPE.A |
 /** Instances in id order, so the pre-encoded rotations are stable between rebuilds. */
 function sortedInstances(m: ReadonlyMap<string, InstanceRecord>): InstanceRecord[] {
   return [...m.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/**
+ * An instance id as the labels of its host name. Unlike `splitName` a trailing dot is not dropped:
+ * ids `.` and `x.` make empty labels, so they get no host name (as in the Route 53 view), instead of
+ * `.` naming the service itself and `x.` sharing `x`'s host name.
+ */
+function instanceLabels(id: string): string[] {
+  return id.toLowerCase().split('.');
 }
