@@ -29,7 +29,11 @@ import {
 export const MAX_UDP_PAYLOAD = 1232;
 /** What a client without EDNS0 can receive over UDP (RFC 1035 §4.2.1). */
 const CLASSIC_UDP_PAYLOAD = 512;
-/** Open DNS-over-TCP connections at once; more are closed at accept (RFC 7766 §6.2.2 asks for a limit). */
+/**
+ * Open DNS-over-TCP connections at once (RFC 7766 §6.2.2 asks for a limit). A connection past it
+ * closes the least recently active one instead of being refused, so clients that open connections
+ * and stay silent cannot lock everyone else out of TCP until their idle timeout.
+ */
 export const DEFAULT_MAX_TCP_CONNECTIONS = 256;
 /** An idle TCP connection is closed after this (RFC 7766 §6.2.3 suggests seconds, not minutes). */
 export const DEFAULT_TCP_IDLE_MS = 10_000;
@@ -519,9 +523,13 @@ function serveTcp(server: net.Server, responder: DnsResponder, connections: Set<
   });
   server.on('connection', (socket) => {
     if (connections.size >= maxConnections) {
+      // `connections` is in order of last activity (see 'data'): the first is the least recently active.
+      const idlest = connections.values().next().value;
+      if (idlest) {
+        connections.delete(idlest);
+        idlest.destroy();
+      }
       responder.metrics.dropped('tcp_limit');
-      socket.destroy();
-      return;
     }
     connections.add(socket);
     responder.metrics.tcpConnections.inc();
@@ -546,6 +554,8 @@ function serveTcp(server: net.Server, responder: DnsResponder, connections: Set<
       socket.write(frame);
     };
     socket.on('data', (chunk) => {
+      if (!connections.delete(socket)) return; // evicted; its close is on the way
+      connections.add(socket); // now the most recently active
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
       if (buf.length > MAX_TCP_PENDING_BYTES) {
         responder.metrics.dropped('tcp_oversize');
