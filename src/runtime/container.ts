@@ -199,7 +199,8 @@ export class ContainerRuntime implements Runtime {
     const removed = [...stray];
     for (const [taskId, containers] of tasks) {
       if (this.#held.has(taskId) || this.#live.has(taskId)) continue; // kept or adopted by an earlier call
-      const running = containers.some((c) => c.State === 'running');
+      // A pause container alone (Docker's awsvpc join) is no running task: its containers all exited.
+      const running = containers.some((c) => c.State === 'running' && c.Labels?.[LABELS.role] !== PAUSE_ROLE);
       // An awsvpc task's namespace is still pinned under /run/netns (host and bridge tasks have none).
       const lease = running ? await this.#netns?.adoptLease(taskId).catch(() => undefined) : undefined;
       if (this.#closed || !running) removed.push(...containers);

@@ -152,7 +152,7 @@ export class ContainerTask implements RunningTask {
       const fail = (why: string) => new DependencyFailedError(c.name, d.containerName, d.condition, why);
       if (d.condition === 'START') continue;
       if (d.condition === 'COMPLETE' || d.condition === 'SUCCESS') {
-        const exited = await Promise.race([dep.exited.then(() => true), sleep(Math.max(0, deadline - Date.now()), signal).then(() => false)]);
+        const exited = await settlesWithin(dep.exited, Math.max(0, deadline - Date.now()), signal);
         if (signal?.aborted) throw new RuntimeAbortedError(this.taskId);
         if (!exited) throw fail(`still running after ${DEPENDENCY_TIMEOUT_MS / 1000} s`);
         if (d.condition === 'SUCCESS' && dep.status.exitCode !== 0) throw fail(`exited with ${dep.status.exitCode ?? dep.status.signal}`);
@@ -313,14 +313,32 @@ async function createAndStart(docker: Docker, create: Docker.ContainerCreateOpti
   return handle;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/**
+ * Whether `p` settles within `ms` (false too when `signal` aborts first). The timer is cleared
+ * either way: a forgotten 3-minute timer kept the process alive long after the task started.
+ */
+async function settlesWithin(p: Promise<unknown>, ms: number, signal?: AbortSignal): Promise<boolean> {
+  const gaveUp = new AbortController();
+  const late = sleep(ms, signal, gaveUp.signal).then(() => false);
+  try {
+    return await Promise.race([p.then(() => true), late]);
+  } finally {
+    gaveUp.abort();
+  }
+}
+
+/** Resolves after `ms`, or as soon as one of `signals` aborts (its timer cleared). */
+function sleep(ms: number, ...signals: (AbortSignal | undefined)[]): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
     function done() {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
+      for (const s of signals) s?.removeEventListener('abort', done);
       resolve();
     }
-    signal?.addEventListener('abort', done, { once: true });
+    for (const s of signals) {
+      if (s?.aborted) return done();
+      s?.addEventListener('abort', done, { once: true });
+    }
   });
 }

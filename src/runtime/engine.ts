@@ -138,6 +138,26 @@ export class Engine {
     return pulled;
   }
 
+  /**
+   * `docker import`: makes image `ref` from a tar of a root filesystem (`POST /images/create?fromSrc=-`),
+   * `changes` being Dockerfile lines (`CMD [...]`, `ENV K=V`). No registry involved.
+   */
+  async importImage(tar: Readable | string, ref: string, changes: readonly string[] = []): Promise<void> {
+    const slash = ref.lastIndexOf('/');
+    const colon = ref.lastIndexOf(':');
+    const [repo, tag] = colon > slash ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
+    const stream = (await this.docker.importImage(tar as never, { repo, tag, changes: [...changes] } as never)) as unknown as NodeJS.ReadableStream;
+    const events = await new Promise<ImportEvent[]>((resolve, reject) =>
+      this.docker.modem.followProgress(stream, (err: Error | null, out: ImportEvent[]) => (err ? reject(err) : resolve(out ?? []))),
+    );
+    const failed = events.find((e) => e.error !== undefined);
+    if (failed) throw new Error(failed.error);
+    // Podman 4.3's compat import leaves the image unnamed (it ignores repo and tag): name it by the id it reports.
+    const id = events.map((e) => e.Id ?? e.id ?? e.status).find((x) => typeof x === 'string' && /^(sha256:)?[0-9a-f]{64}$/.test(x));
+    if (!(await this.inspectImage(ref)) && id !== undefined) await this.docker.getImage(id).tag({ repo, tag });
+    if (!(await this.inspectImage(ref))) throw new Error('the engine reported success but the image is not there');
+  }
+
   async inspectImage(image: string): Promise<ImageInfo | undefined> {
     try {
       const info = await this.docker.getImage(image).inspect();
@@ -207,6 +227,14 @@ export function demux(docker: Docker, stream: Readable | Duplex): { stdout: Pass
 
 /** A stopped container that `remove` cannot delete is retried this many times (the engine may still be tearing it down). */
 const REMOVE_ATTEMPTS = 3;
+
+/** One line of an import's progress stream (Docker and Podman name the image id differently). */
+interface ImportEvent {
+  status?: string;
+  id?: string;
+  Id?: string;
+  error?: string;
+}
 
 /** Sends `signal` to a container; one that is not running any more (409) or gone (404) is what a kill wanted anyway. */
 export async function killContainer(handle: Docker.Container, signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {

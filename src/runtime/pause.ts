@@ -75,14 +75,6 @@ function tarOf(name: string, data: Buffer): Buffer {
   return Buffer.concat([header, body, Buffer.alloc(1024)]);
 }
 
-/** One line of the import's progress stream (Docker and Podman name the image id differently). */
-interface ImportEvent {
-  status?: string;
-  id?: string;
-  Id?: string;
-  error?: string;
-}
-
 /** Whether this machine can make the pause image (its program is written for x86-64 only). */
 function pauseSupported(): boolean {
   return process.arch === 'x64';
@@ -92,22 +84,11 @@ function pauseSupported(): boolean {
 export async function ensurePauseImage(engine: Engine): Promise<void> {
   if (await engine.inspectImage(PAUSE_IMAGE)) return;
   if (!pauseSupported()) throw new NetworkModeUnsupportedError(`awsvpc (the pause image is built for x86-64 only, this is ${process.arch})`, ['host', 'bridge']);
-  const [repo, tag] = PAUSE_IMAGE.split(':') as [string, string];
   try {
-    const tar = Readable.from([tarOf('pause', pauseElfX64())]);
-    const stream = (await engine.docker.importImage(tar as never, { repo, tag, changes: ['CMD ["/pause"]'] } as never)) as unknown as NodeJS.ReadableStream;
-    const events = await new Promise<ImportEvent[]>((resolve, reject) =>
-      engine.docker.modem.followProgress(stream, (err: Error | null, out: ImportEvent[]) => (err ? reject(err) : resolve(out ?? []))),
-    );
-    const failed = events.find((e) => e.error !== undefined);
-    if (failed) throw new Error(failed.error);
-    // Podman's compat import leaves the image unnamed (it ignores repo and tag): name it by the id it reports.
-    const id = events.map((e) => e.Id ?? e.id ?? e.status).find((x) => typeof x === 'string' && /^(sha256:)?[0-9a-f]{64}$/.test(x));
-    if (!(await engine.inspectImage(PAUSE_IMAGE)) && id !== undefined) await engine.docker.getImage(id).tag({ repo, tag });
+    await engine.importImage(Readable.from([tarOf('pause', pauseElfX64())]), PAUSE_IMAGE, ['CMD ["/pause"]']);
   } catch (err) {
     throw new EngineFailedError('pause', 'create', `import ${PAUSE_IMAGE}: ${errorText(err)}`, err);
   }
-  if (!(await engine.inspectImage(PAUSE_IMAGE))) throw new EngineFailedError('pause', 'create', `import ${PAUSE_IMAGE}: the engine reported success but the image is not there`);
 }
 
 /** Starts a task's pause container (no network yet: Pharos wires its namespace) and returns it with its host pid. */

@@ -4,17 +4,13 @@
  * busybox-static, and a bridge network in the caller's CIDR. One per file, shared by its tests,
  * because starting the service and importing an image are the slow parts.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { eventually } from '../lib/index.ts';
 import { Engine } from './engine.ts';
-
-/** Where Debian's busybox-static puts the static binary. */
-const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
-/** Applets linked into test images: what the tests' commands and health checks use. */
-const APPLETS = ['sh', 'httpd', 'sleep', 'echo', 'cat', 'wget', 'kill', 'ls', 'id', 'pwd', 'env', 'true', 'false', 'test', 'nslookup', 'mkdir', 'rm', 'touch'];
+import { buildTestImage, busyboxMissing, run } from './testimage.ts';
 
 /**
  * The settings this machine needs (see src/runtime/README.md): runc (crun refuses the hybrid
@@ -47,11 +43,11 @@ export async function podmanUnsupportedReason(): Promise<string | undefined> {
   if (process.platform !== 'linux') return `not Linux (${process.platform})`;
   if (process.getuid?.() !== 0) return 'not running as root';
   if ((await run('podman', ['--version'], {}).catch(() => undefined)) === undefined) return 'podman is not installed';
-  if (!BUSYBOX_CANDIDATES.some((p) => existsSync(p))) return 'busybox-static is not installed (test images are built from it)';
-  return undefined;
+  return busyboxMissing();
 }
 
 export interface PodmanKit {
+  kind: 'podman';
   dir: string;
   /** `unix://…` of the API socket. */
   url: string;
@@ -62,10 +58,7 @@ export interface PodmanKit {
   network?: string;
   /** Runs `podman args…` with this kit's configuration; resolves with stdout. */
   podman(...args: string[]): Promise<string>;
-  /**
-   * Imports an image named `ref` from busybox-static with a web root whose index.html says
-   * `ref`, and `CMD ["httpd","-f","-p","8080","-h","/www"]`.
-   */
+  /** Imports the test image `ref` (testimage.ts). */
   buildImage(ref: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -90,27 +83,13 @@ export async function startPodman(options: { name: string; subnet?: string }): P
   const podman = (...args: string[]) => run('podman', args, env);
   let network: string | undefined;
   const kit: PodmanKit = {
+    kind: 'podman',
     dir,
     url,
     engine,
     env,
     podman,
-    async buildImage(ref) {
-      const root = path.join(dir, `image-${ref.replace(/[^A-Za-z0-9]/g, '_')}`);
-      await fs.mkdir(path.join(root, 'bin'), { recursive: true });
-      await fs.mkdir(path.join(root, 'www'), { recursive: true });
-      await fs.mkdir(path.join(root, 'tmp'), { recursive: true });
-      await fs.mkdir(path.join(root, 'etc'), { recursive: true });
-      await fs.copyFile(BUSYBOX_CANDIDATES.find((p) => existsSync(p))!, path.join(root, 'bin', 'busybox'));
-      await fs.chmod(path.join(root, 'bin', 'busybox'), 0o755);
-      for (const a of APPLETS) await fs.symlink('busybox', path.join(root, 'bin', a));
-      await fs.writeFile(path.join(root, 'www', 'index.html'), `${ref}\n`);
-      await fs.writeFile(path.join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n');
-      await fs.writeFile(path.join(root, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
-      const tar = path.join(dir, `${path.basename(root)}.tar`);
-      await run('tar', ['-C', root, '-cf', tar, '.'], env);
-      await podman('import', '--change', 'CMD=["/bin/httpd","-f","-p","8080","-h","/www"]', '--change', 'ENV=PATH=/bin', tar, ref);
-    },
+    buildImage: (ref) => buildTestImage(engine, dir, ref),
     async close() {
       await podman('rm', '--all', '--force', '--time', '0').catch(() => undefined);
       if (network !== undefined) await podman('network', 'rm', '--force', network).catch(() => undefined);
@@ -133,10 +112,4 @@ export async function startPodman(options: { name: string; subnet?: string }): P
     throw new Error(`podman service did not start: ${(err as Error).message} (${String((err as Error).cause)}); stderr: ${stderr}`);
   }
   return kit;
-}
-
-function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) =>
-    execFile(file, args, { env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => (err ? reject(new Error(`${file} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout))),
-  );
 }
