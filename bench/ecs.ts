@@ -7,11 +7,12 @@
  * "The answers" are DNS A answers from the server's DNS listener when the server runs one;
  * otherwise DiscoverInstances (HEALTHY) — the output says which.
  *
- * `--runtime container` runs the same story with images in a private Podman (the container
- * runtime: busybox httpd images built offline, awsvpc tasks joining the prepared namespaces);
+ * `--runtime container` runs the same story with images in a private Podman, or with `--engine
+ * docker` a private dockerd (the container runtime: busybox httpd images built offline, awsvpc
+ * tasks joining the prepared namespaces, by path on Podman, through a pause container on Docker);
  * `--runtime both` runs the process (netns) story first, then the container one, in one run.
  *
- *   node --import tsx bench/ecs.ts [trials=10] [--runtime process|container|both]
+ *   node --import tsx bench/ecs.ts [trials=10] [--runtime process|container|both] [--engine podman|docker]
  */
 import { ECS } from '@aws-sdk/client-ecs';
 import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
@@ -23,10 +24,15 @@ import { join } from 'node:path';
 import { defaultConfig, startServer } from '../src/cli/index.ts';
 import { eventually, silentLogger } from '../src/lib/index.ts';
 import { createRuntime, NetnsRuntime, type Runtime } from '../src/runtime/index.ts';
-import { podmanUnsupportedReason, startPodman, type PodmanKit } from '../src/runtime/podmankit.ts';
+import { engineUnsupportedReason, startEngineKit, type EngineKit } from '../src/runtime/enginekit.ts';
 
 const args = process.argv.slice(2);
 const runtimeArg = args.includes('--runtime') ? args[args.indexOf('--runtime') + 1] : 'process';
+const engineArg = args.includes('--engine') ? args[args.indexOf('--engine') + 1] : 'podman';
+if (engineArg !== 'podman' && engineArg !== 'docker') {
+  console.error('--engine must be podman or docker');
+  process.exit(2);
+}
 const TRIALS = Number(args.find((a) => /^\d+$/.test(a)) ?? 10);
 if (runtimeArg !== 'process' && runtimeArg !== 'container' && runtimeArg !== 'both') {
   console.error('--runtime must be process, container or both');
@@ -47,23 +53,23 @@ server.listen(8080, '0.0.0.0');
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
 `;
 
-const reason = (await NetnsRuntime.unsupportedReason(RUNTIME.netnsPrefix)) ?? (KINDS.includes('container' as never) ? await podmanUnsupportedReason() : undefined);
+const reason = (await NetnsRuntime.unsupportedReason(RUNTIME.netnsPrefix)) ?? (KINDS.includes('container' as never) ? await engineUnsupportedReason(engineArg) : undefined);
 if (reason) {
-  console.error(`bench/ecs.ts needs network namespaces (and podman for --runtime container): ${reason}`);
+  console.error(`bench/ecs.ts needs network namespaces (and ${engineArg} for --runtime container): ${reason}`);
   process.exit(1);
 }
 
 for (const kind of KINDS) {
-  let kit: PodmanKit | undefined;
+  let kit: EngineKit | undefined;
   let runtime: Runtime;
   if (kind === 'container') {
-    kit = await startPodman({ name: 'ph12bench' });
+    kit = await startEngineKit(engineArg, { name: 'ph12bench' });
     await Promise.all([kit.buildImage(`${IMAGE}:1`), kit.buildImage(`${IMAGE}:2`)]);
     runtime = createRuntime({ awsvpc: CONTAINER_RUNTIME, engine: kit.engine, container: { namePrefix: 'ph12bench-' } });
   } else {
     runtime = createRuntime({ awsvpc: RUNTIME });
   }
-  console.log(`== ${kind} runtime${kit ? ` (podman, image ${IMAGE})` : ' (netns, node -e HTTP servers)'}`);
+  console.log(`== ${kind} runtime${kit ? ` (${kit.kind}, image ${IMAGE})` : ' (netns, node -e HTTP servers)'}`);
   try {
     await story(kind, runtime);
   } finally {
