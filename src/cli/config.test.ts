@@ -47,6 +47,13 @@ describe('config table', () => {
     assert.equal(c.accountId, '123456789012');
   });
 
+  test('--node-name: auto (the server id, resolved at start) or a name', () => {
+    assert.equal(parse([]).nodeName, undefined);
+    assert.equal(parse(['--node-name', 'auto']).nodeName, undefined);
+    assert.equal(parse(['--node-name', 'web-1.rack_2']).nodeName, 'web-1.rack_2');
+    assert.equal(parse([], { PHAROS_NODE_NAME: 'b' }).nodeName, 'b');
+  });
+
   test('the store default follows --data-dir', () => {
     assert.equal(parse(['--data-dir', '/tmp/x']).store, 'sqlite:/tmp/x/pharos.db');
     assert.equal(parse(['--data-dir', '/tmp/x', '--store', 'sqlite:/y.db']).store, 'sqlite:/y.db');
@@ -98,6 +105,10 @@ describe('config table', () => {
     [['--dns-workers', '0'], {}, /--dns-workers: "0" is not a whole number in 1-64/],
     [['--dns-workers', 'many'], {}, /--dns-workers/],
     [[], { PHAROS_OP_DELAY: 'forever' }, /PHAROS_OP_DELAY: "forever" is not a duration/],
+    [['--node-name', 'two words'], {}, /--node-name: "two words" is not a node name/],
+    [['--node-name', '-x'], {}, /--node-name: "-x" is not a node name/],
+    [['--node-name', 'n'.repeat(64)], {}, /--node-name: .* is not a node name/],
+    [[], { PHAROS_NODE_NAME: '0123456789abcdef0123456789abcdef' }, /PHAROS_NODE_NAME: .*agent's container instance id/],
   ];
   for (const [argv, env, message] of bad) {
     test(`rejects ${JSON.stringify(argv)} ${JSON.stringify(env)}`, () => {
