@@ -88,11 +88,6 @@ export class Orchestrator {
     });
   }
 
-  /** The current term's parts (tests; absent while this server does not lead). */
-  get parts(): LeaderTerm | undefined {
-    return this.term;
-  }
-
   /**
    * Starts a term: recovers this node's tasks from a previous run, starts the supervisor, the
    * built-in instance, the scheduler and the instance monitor. No-op while a term runs.
@@ -185,7 +180,7 @@ async function stopTerm(term: LeaderTerm): Promise<void> {
 }
 
 /** The leader-only parts of one leadership term. */
-export interface LeaderTerm {
+interface LeaderTerm {
   readonly supervisor: TaskSupervisor;
   /** This server's built-in container instance in every cluster (absent with `--run-tasks=false`). */
   readonly keeper?: InstanceKeeper;
