@@ -28,8 +28,17 @@ export function randomString(n: number, alphabet = LOWER_ALNUM): string {
 export const newNamespaceId = (): string => `ns-${randomString(16)}`;
 /** `srv-` + 16 lower-case alphanumerics. */
 export const newServiceId = (): string => `srv-${randomString(16)}`;
-/** 32 + `-` + 8 lower-case alphanumerics (docs/compatibility.md#identifiers). */
-export const newOperationId = (): string => `${randomString(32)}-${randomString(8)}`;
+/** Base-36 digits of the millisecond clock that lead an operation id (enough until the year 5188). */
+const OP_ID_TIME_CHARS = 9;
+
+/**
+ * 32 + `-` + 8 lower-case alphanumerics (docs/compatibility.md#identifiers). The first 9 are the
+ * wall clock in base 36, the rest random (160 bits): ids made one after another sort together, so
+ * a registration's operation record lands on the store index's newest page instead of a random
+ * one (a random id dirtied one more 4 KiB page per registration in each group commit).
+ */
+export const newOperationId = (): string =>
+  `${Date.now().toString(36).padStart(OP_ID_TIME_CHARS, '0')}${randomString(32 - OP_ID_TIME_CHARS)}-${randomString(8)}`;
 /** `Z` + 20 upper-case alphanumerics, like a Route 53 hosted zone id. */
 export const newHostedZoneId = (): string => `Z${randomString(20, UPPER_ALNUM)}`;
 /** 32 lower-case hex characters, the ECS task id format. */
