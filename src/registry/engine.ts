@@ -92,6 +92,11 @@ export class OperationEngine extends RegistryPart {
   /** Open CREATE_NAMESPACE operations → the namespace they will create (names are taken at submit). */
   private readonly openNamespaceCreates = new Map<string, NamespaceRecord>();
   private readonly opWaiters = new Map<string, ((op: OperationRecord) => void)[]>();
+  /**
+   * Final records this server is committing (id → the record and the exact string written): the
+   * watch event of our own write is indexed from here instead of parsing the string back.
+   */
+  private readonly committing = new Map<string, { rec: OperationRecord; value: string }>();
   /** Operations this server has scheduled and not finished running (so adoption skips them). */
   private readonly local = new Set<string>();
 
@@ -275,12 +280,16 @@ export class OperationEngine extends RegistryPart {
     const plan = await this.plan(rec);
     const done = this.finished(rec, 'fail' in plan ? plan.fail : undefined);
     const writes = 'fail' in plan ? [] : plan.writes;
+    const value = JSON.stringify(done);
     let rev: number;
+    this.committing.set(rec.id, { rec: done, value });
     try {
-      rev = await this.kv.txn([...writes, { type: 'put', key: keys.operation(rec.id), value: JSON.stringify(done), prevRevision: 0 }]);
+      rev = await this.kv.txn([...writes, { type: 'put', key: keys.operation(rec.id), value, prevRevision: 0 }]);
     } catch (err) {
       this.dropReservation(rec.id);
       throw err;
+    } finally {
+      this.committing.delete(rec.id);
     }
     this.index(done, rev);
     this.metrics?.submitted.inc({ type: rec.type });
@@ -320,7 +329,9 @@ export class OperationEngine extends RegistryPart {
     for (const ev of events) {
       const id = ev.key.slice(keys.operationPrefix.length);
       if (ev.type === 'put') {
-        const rec = this.parse(ev.key, ev.value ?? '');
+        // Our own write comes back as the same string: index the record we already have.
+        const mine = this.committing.get(id);
+        const rec = mine !== undefined && mine.value === ev.value ? mine.rec : this.parse(ev.key, ev.value ?? '');
         if (rec) this.index(rec, ev.revision);
       } else {
         const prev = this.ops.get(id);
@@ -334,6 +345,7 @@ export class OperationEngine extends RegistryPart {
     const prev = this.ops.get(rec.id);
     if (prev) {
       if (prev.rev > rev && rev !== 0) return; // an older event than what we hold
+      if (prev.rec === rec && prev.rev === rev) return; // already indexed (our commit's watch event came first)
       this.unindex(prev.rec);
     }
     this.ops.set(rec.id, { rec, rev });
