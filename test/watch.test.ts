@@ -159,6 +159,8 @@ describe('watch (GET /v1/namespaces/{ns}/services/{svc}/instances)', () => {
     assert.deepEqual(ids(await get(s, `${PATH}?attr.zone=a&health=ALL`)), ['w1']);
     assert.equal(ids(await get(s, `${PATH}?max-results=1`)).length, 1);
     assert.deepEqual(ids(await get(s, `${PATH}?health=UNHEALTHY`)), []);
+    // An attribute named like an Object.prototype member filters like any other (it matched everything).
+    assert.deepEqual(ids(await get(s, `${PATH}?attr.__proto__=x&health=ALL`)), []);
     await s.sd.deregisterInstance({ ServiceId: web, InstanceId: 'w3' });
   });
 

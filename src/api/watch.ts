@@ -355,7 +355,7 @@ function parseWatch(req: PathRequest): WatchQuery {
   const namespace = decode(m[1]!);
   const service = decode(m[2]!);
   const input: Record<string, unknown> = { NamespaceName: namespace, ServiceName: service };
-  const attrs: Record<string, string> = {};
+  const attrs = new Map<string, string>(); // not an object: `attr.__proto__` must be a key like any other
   let index: number | undefined;
   let waitMs = DEFAULT_WAIT_MS;
   const lastEventId = req.headers['last-event-id'];
@@ -369,10 +369,10 @@ function parseWatch(req: PathRequest): WatchQuery {
     } else if (key === 'max-results') {
       if (!/^\d{1,4}$/.test(value)) throw invalid(`max-results must be a number from 1 to 1000, not ${JSON.stringify(value)}`);
       input['MaxResults'] = Number(value); // DiscoverInstances checks the range
-    } else if (key.startsWith('attr.') && key.length > 5) attrs[key.slice(5)] = value;
+    } else if (key.startsWith('attr.') && key.length > 5) attrs.set(key.slice(5), value);
     else throw invalid(`unknown query parameter ${JSON.stringify(key)}: use index, wait, health, max-results or attr.KEY`);
   }
-  if (Object.keys(attrs).length > 0) input['QueryParameters'] = attrs;
+  if (attrs.size > 0) input['QueryParameters'] = Object.fromEntries(attrs);
   return { namespace, service, index, waitMs, input };
 }
 
