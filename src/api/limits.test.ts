@@ -66,15 +66,48 @@ describe('API limits', () => {
     assert.equal(ping.status, 200);
   });
 
-  test('connections beyond maxConnections are closed as they arrive, and counted', async () => {
-    const open = Array.from({ length: 8 }, () => slowClient(port));
-    await eventually(async () => (await new Promise<number>((r) => (api as unknown as { server: { getConnections(cb: (e: unknown, n: number) => void): void } }).server.getConnections((_e, n) => r(n)))) === 8);
-    const openedAt = Date.now();
-    const extra = slowClient(port);
-    const closedAt = await extra.closed;
-    // At once, not by the header timeout that ends the other eight.
-    assert.ok(closedAt - openedAt < HEADER_TIMEOUT_MS, `closed after ${closedAt - openedAt} ms`);
+  const connections = () => new Promise<number>((r) => (api as unknown as { server: { getConnections(cb: (e: unknown, n: number) => void): void } }).server.getConnections((_e, n) => r(n)));
+
+  test('past maxConnections a new connection closes the oldest idle one, never one with a request in progress', async () => {
+    // The two oldest connections hold requests; six more are idle: 8, the cap.
+    const heldReplies = [0, 1].map(() => rawRequest(`http://127.0.0.1:${port}`, 'POST', '/', '{}', { ...headers, Connection: 'close' }));
+    await eventually(() => held.length === 2);
+    const idle: ReturnType<typeof slowClient>[] = [];
+    for (let i = 0; i < 6; i++) {
+      idle.push(slowClient(port));
+      await eventually(async () => (await connections()) === 3 + i);
+    }
+    // A ninth connection closes the oldest idle one and is served (before this, Node refused the
+    // ninth: silent connections locked everyone out until their header timeout).
+    const ninth = slowClient(port);
+    let reply = '';
+    ninth.socket.on('data', (d: Buffer) => (reply += d.toString()));
+    await idle[0]!.closed;
+    assert.equal(idle[1]!.socket.destroyed, false, 'only the oldest idle connection is closed');
     assert.ok((await refused('max_connections')) >= 1);
-    open.forEach((c) => c.socket.destroy());
+    held.splice(0).forEach((release) => release());
+    assert.deepEqual((await Promise.all(heldReplies)).map((r) => r.status), [200, 200]);
+    ninth.socket.write('GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    await ninth.closed;
+    assert.match(reply, /^HTTP\/1\.1 200 /);
+    idle.forEach((c) => c.socket.destroy());
+  });
+
+  test('with every connection busy, a new one is closed as it arrives', async () => {
+    const busyApi = new ApiServer({ logger: silentLogger(), metrics: createMetricsRegistry(), limits: { maxConnections: 2 } });
+    const release: (() => void)[] = [];
+    busyApi.addTarget({ prefix: CLOUD_MAP_PREFIX, style: CLOUD_MAP_STYLE, operations: { Hold: () => new Promise<object>((resolve) => release.push(() => resolve({}))) } });
+    const busyPort = (await busyApi.listen('127.0.0.1', 0)).port;
+    busyApi.setReady(true);
+    try {
+      const replies = [0, 1].map(() => rawRequest(`http://127.0.0.1:${busyPort}`, 'POST', '/', '{}', { ...headers, Connection: 'close' }));
+      await eventually(() => release.length === 2);
+      const extra = slowClient(busyPort);
+      await extra.closed;
+      release.splice(0).forEach((r) => r());
+      assert.deepEqual((await Promise.all(replies)).map((r) => r.status), [200, 200]);
+    } finally {
+      await busyApi.close();
+    }
   });
 });

@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { Counter, type Registry as MetricsRegistry } from '../lib/index.ts';
 
 /** How much of the server one client, or all clients, may hold. */
@@ -7,7 +8,11 @@ export interface HttpLimits {
   headerTimeoutMs: number;
   /** After the headers, until the body has arrived. */
   bodyTimeoutMs: number;
-  /** Open connections at once, all clients together; more are closed as they arrive. */
+  /**
+   * Open connections at once, all clients together. A new one past it closes the oldest connection
+   * with no request in progress (idle keep-alive, or still sending its headers), or itself when
+   * every connection is busy: connections that never send a request cannot lock clients out.
+   */
   maxConnections: number;
   /** Requests being processed at once for one client address; more get ThrottlingException. */
   maxInFlightPerClient: number;
@@ -43,6 +48,10 @@ export class ClientLimits {
   readonly #limits: HttpLimits;
   readonly #inFlight = new Map<string, number>();
   readonly #refused: Counter<'reason'>;
+  /** Open connections (raw sockets), least recently active first. */
+  readonly #open = new Set<Socket>();
+  /** Requests in progress per raw socket; a socket absent here is idle. */
+  readonly #busy = new Map<Socket, number>();
 
   constructor(limits: Partial<HttpLimits>, metrics: MetricsRegistry) {
     this.#limits = { ...DEFAULT_HTTP_LIMITS, ...limits };
@@ -60,8 +69,8 @@ export class ClientLimits {
     const l = this.#limits;
     server.headersTimeout = l.headerTimeoutMs;
     server.requestTimeout = l.headerTimeoutMs + l.bodyTimeoutMs;
-    server.maxConnections = l.maxConnections;
-    server.on('drop', () => this.#refused.inc({ reason: 'max_connections' }));
+    // Not `server.maxConnections`: Node refuses the newest connection, which lets idle ones win.
+    server.on('connection', (socket: Socket) => this.#accept(socket));
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') this.#refused.inc({ reason: 'timeout' });
       // Node answers 400/408 itself only when no listener is set; a bad request gets the same here.
@@ -82,15 +91,50 @@ export class ClientLimits {
       return false;
     }
     this.#inFlight.set(addr, n + 1);
+    const socket = rawSocket(req.socket);
+    this.#busy.set(socket, (this.#busy.get(socket) ?? 0) + 1);
     // 'close' follows 'finish' and also comes when the client goes away first: one listener covers both.
     res.once('close', () => {
       const left = (this.#inFlight.get(addr) ?? 1) - 1;
       if (left <= 0) this.#inFlight.delete(addr);
       else this.#inFlight.set(addr, left);
+      const busy = (this.#busy.get(socket) ?? 1) - 1;
+      if (busy > 0) this.#busy.set(socket, busy);
+      else this.#busy.delete(socket);
+      if (this.#open.delete(socket)) this.#open.add(socket); // now the most recently active
     });
     return true;
+  }
+
+  #accept(socket: Socket): void {
+    if (this.#open.size >= this.#limits.maxConnections) {
+      this.#refused.inc({ reason: 'max_connections' });
+      let idle: Socket | undefined;
+      for (const s of this.#open) {
+        if (!this.#busy.has(s)) {
+          idle = s;
+          break;
+        }
+      }
+      if (!idle) {
+        socket.destroy();
+        return;
+      }
+      this.#open.delete(idle);
+      idle.destroy();
+    }
+    this.#open.add(socket);
+    socket.once('close', () => {
+      this.#open.delete(socket);
+      this.#busy.delete(socket);
+    });
   }
 }
 
 /** The server option Node reads at construction: how often connections are checked against the timeouts. */
 export const SERVER_TIMEOUT_OPTIONS = { connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS } as const;
+
+/** The TCP socket under a request: over HTTPS, `req.socket` is the TLS socket wrapping the one 'connection' saw. */
+function rawSocket(socket: Socket): Socket {
+  return (socket as Socket & { _parent?: Socket })._parent ?? socket;
+}
