@@ -28,7 +28,7 @@ const ADDRESS_POOL = 'base=198.18.129.0/24,size=24';
  * cgroupfs driver (no systemd), vfs storage (works on any root fs), runc, and nofile/nproc
  * ulimits under the host's hard limits (runc: "error setting rlimit type 7").
  */
-export function dockerdArgs(dir: string): string[] {
+function dockerdArgs(dir: string): string[] {
   return [
     `--host=unix://${path.join(dir, 'docker.sock')}`,
     `--data-root=${path.join(dir, 'data')}`,
