@@ -9,7 +9,7 @@ import { createLogger, createMetricsRegistry, formatHostPort, systemClock, type 
 import { Registry, Snapshot } from '../registry/index.ts';
 import { cloudMap } from '../registry/ops/index.ts';
 import { Route53 } from '../route53/index.ts';
-import { Compactor, fencedKV, openCoordinator, openStore } from '../store/index.ts';
+import { Compactor, fencedKV, isSharedStore, openCoordinator, openStore } from '../store/index.ts';
 import { Orchestrator, ecsKeys } from '../orchestrator/index.ts';
 import { ecs } from '../orchestrator/ops/index.ts';
 import { chooseRuntime, createRuntime, type Runtime } from '../runtime/index.ts';
@@ -99,6 +99,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       kv,
       leaderKv,
       snapshot,
+      sharedStore: isSharedStore(config.store),
       clock,
       logger: logger.child({ module: 'registry' }),
       metrics,

@@ -1,4 +1,4 @@
-import { randomBytes, randomFillSync, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomFillSync, randomUUID } from 'node:crypto';
 
 const LOWER_ALNUM = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const UPPER_ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
@@ -39,6 +39,17 @@ const OP_ID_TIME_CHARS = 9;
  */
 export const newOperationId = (): string =>
   `${Date.now().toString(36).padStart(OP_ID_TIME_CHARS, '0')}${randomString(32 - OP_ID_TIME_CHARS)}-${randomString(8)}`;
+/**
+ * An operation id of the same shape derived from `seed` (a request's idempotency token): two
+ * servers given the same token pick the same id, so the store's create of the operation record
+ * lets one of them win.
+ */
+export function operationIdFor(seed: string): string {
+  const digest = createHash('sha512').update(seed).digest();
+  let out = '';
+  for (let i = 0; i < 40; i++) out += LOWER_ALNUM[digest[i]! % LOWER_ALNUM.length];
+  return `${out.slice(0, 32)}-${out.slice(32)}`;
+}
 /** `Z` + 20 upper-case alphanumerics, like a Route 53 hosted zone id. */
 export const newHostedZoneId = (): string => `Z${randomString(20, UPPER_ALNUM)}`;
 /** 32 lower-case hex characters, the ECS task id format. */

@@ -1,6 +1,7 @@
-import { PharosError, jitter, newOperationId } from '../lib/index.ts';
-import { MAX_CAS_ATTEMPTS, deleteUnchanged, follow, isConflict, type TxnOp, type Watch, type WatchEvent } from '../store/index.ts';
+import { PharosError, jitter, newOperationId, operationIdFor } from '../lib/index.ts';
+import { KeyExistsError, MAX_CAS_ATTEMPTS, deleteUnchanged, follow, isConflict, type TxnOp, type Watch, type WatchEvent } from '../store/index.ts';
 import { RegistryPart, type RegistryParts } from './background.ts';
+import { slotWrites } from './quota.ts';
 import { duplicateRequest, operationNotFound } from './errors.ts';
 import {
   keys,
@@ -9,6 +10,7 @@ import {
   type NamespaceClaim,
   type HealthCheckConfigRecord,
   type InstanceRecord,
+  type InstanceSlots,
   type NamespaceRecord,
   type OperationRecord,
   type OperationStatus,
@@ -33,8 +35,9 @@ export type OpPayload =
   | { kind: 'updateNamespace'; namespaceId: string; description?: string; soaTtl?: number }
   | { kind: 'deleteNamespace'; namespaceId: string }
   | { kind: 'updateService'; serviceId: string; description?: string; dnsRecords?: DnsRecordConfig[]; healthCheckConfig: HealthCheckConfigRecord | null }
-  | { kind: 'registerInstance'; instance: InstanceRecord }
-  | { kind: 'deregisterInstance'; serviceId: string; instanceId: string };
+  // `prevRevision` (shared store): the instance record's guard when applied at submit (0 = new).
+  | { kind: 'registerInstance'; instance: InstanceRecord; prevRevision?: number }
+  | { kind: 'deregisterInstance'; serviceId: string; instanceId: string; prevRevision?: number; slots?: InstanceSlots };
 
 interface OpEntry {
   rec: OperationRecord;
@@ -43,7 +46,7 @@ interface OpEntry {
 }
 
 /** The result of planning an operation: store writes that go in the same txn as the op's SUCCESS, or a failure. */
-type Plan = { writes: TxnOp[]; after?: () => void } | { fail: { code: string; message: string } };
+type Plan = { writes: TxnOp[]; after?: () => void } | { fail: { code: string; message: string }; release?: TxnOp[] };
 
 const isOpen = (s: OperationStatus): boolean => s === 'SUBMITTED' || s === 'PENDING';
 
@@ -225,6 +228,23 @@ export class OperationEngine extends RegistryPart {
     return { OperationId: entry.rec.id };
   }
 
+  /** The operation this node knows for a request token, whatever its parameters. */
+  requestOp(type: OperationType, requestId: string): OperationRecord | undefined {
+    const id = this.opByRequest.get(`${type}|${requestId}`);
+    return id === undefined ? undefined : this.ops.get(id)?.rec;
+  }
+
+  /**
+   * The id for a new operation carrying `requestId`: derived from the token, so the same request
+   * sent to two servers at once makes the same operation record and the store's create lets one
+   * win (no extra key). A random one when this node already holds that id or an op for the token
+   * (the token reused with other parameters: a new request).
+   */
+  idForRequest(type: OperationType, requestId: string): string {
+    const id = operationIdFor(`${type}\n${requestId}`);
+    return this.ops.has(id) || this.opByRequest.has(`${type}|${requestId}`) ? newOperationId() : id;
+  }
+
   /**
    * Writes the operation record (SUBMITTED, with its payload) durably, then hands it to the worker.
    * The record is indexed synchronously first, so concurrent requests see its reservation at once.
@@ -236,21 +256,27 @@ export class OperationEngine extends RegistryPart {
     requestId?: string,
     print?: string,
     claims: string[] = [],
+    id = newOperationId(),
   ): Promise<Record<string, unknown>> {
+    // An id this node holds already (derived from a token): refused as the store would refuse it.
+    if (this.ops.has(id)) throw new KeyExistsError(keys.operation(id));
     const now = this.clock.now();
-    const rec: OperationRecord = { id: newOperationId(), type, status: 'SUBMITTED', createDate: now, updateDate: now, targets, payload };
+    const rec: OperationRecord = { id, type, status: 'SUBMITTED', createDate: now, updateDate: now, targets, payload };
     if (requestId !== undefined) rec.requestId = requestId;
     if (print !== undefined) rec.fingerprint = print;
     this.index(rec, 0);
     if (this.appliesAtSubmit(payload)) return this.submitApplied(rec);
     let rev: number;
+    // A registration's quota slots are taken at submit too, so the quota holds while it waits.
+    const slots = payload.kind === 'registerInstance' && payload.prevRevision === 0 ? slotWrites(targets.SERVICE ?? '', payload.instance.id, payload.instance.slots, true) : [];
     try {
       // Claims (names a namespace takes) commit with the record: of two servers racing, one wins.
       rev =
-        claims.length === 0
+        claims.length === 0 && slots.length === 0
           ? await this.kv.create(keys.operation(rec.id), JSON.stringify(rec))
           : await this.kv.txn([
               ...claims.map((key) => ({ type: 'put' as const, key, value: JSON.stringify(claimOf(rec)), prevRevision: 0 })),
+              ...slots,
               // Last: the txn's revision is then the record's own on every backend.
               { type: 'put', key: keys.operation(rec.id), value: JSON.stringify(rec), prevRevision: 0 },
             ]);
@@ -277,7 +303,7 @@ export class OperationEngine extends RegistryPart {
   }
 
   private async submitApplied(rec: OperationRecord): Promise<Record<string, unknown>> {
-    const plan = await this.plan(rec);
+    const plan = await this.plan(rec, true);
     const done = this.finished(rec, 'fail' in plan ? plan.fail : undefined);
     const writes = 'fail' in plan ? [] : plan.writes;
     const value = JSON.stringify(done);
@@ -457,7 +483,7 @@ export class OperationEngine extends RegistryPart {
         plan = { fail: { code: 'INTERNAL_FAILURE', message: err instanceof Error ? err.message : String(err) } };
       }
       const done = this.finished(entry.rec, 'fail' in plan ? plan.fail : undefined);
-      const writes = 'fail' in plan ? [] : plan.writes;
+      const writes = 'fail' in plan ? (plan.release ?? []) : plan.writes;
       try {
         await this.kv.txn([...writes, { type: 'put', key: opKey, value: JSON.stringify(done), prevRevision: entry.rev }]);
       } catch (err) {
@@ -499,7 +525,11 @@ export class OperationEngine extends RegistryPart {
     return done;
   }
 
-  private async plan(op: OperationRecord): Promise<Plan> {
+  /**
+   * What an operation writes. `atSubmit`: applied in the txn that makes its record durable, where
+   * a registration's guards (shared store) hold; applied later, they were taken at submit.
+   */
+  private async plan(op: OperationRecord, atSubmit = false): Promise<Plan> {
     const p = op.payload as OpPayload | undefined;
     if (!p) return { fail: { code: 'INTERNAL_FAILURE', message: 'operation has no payload' } };
     switch (p.kind) {
@@ -542,15 +572,20 @@ export class OperationEngine extends RegistryPart {
       }
       case 'registerInstance': {
         const inst = p.instance;
-        if (!this.snapshot.service(inst.serviceId)) return { fail: { code: 'INTERNAL_FAILURE', message: 'the service no longer exists' } };
+        const fail = { code: 'INTERNAL_FAILURE', message: 'the service no longer exists' };
+        if (!this.snapshot.service(inst.serviceId)) return atSubmit ? { fail } : { fail, release: slotWrites(inst.serviceId, inst.id, inst.slots, false) };
         const rec: InstanceRecord = { ...inst, registeredAt: this.clock.now() };
-        return { writes: [{ type: 'put', key: keys.instance(inst.serviceId, inst.id), value: JSON.stringify(rec) }] };
+        const put: TxnOp = { type: 'put', key: keys.instance(inst.serviceId, inst.id), value: JSON.stringify(rec) };
+        if (!atSubmit || p.prevRevision === undefined) return { writes: [put] };
+        return { writes: [...(p.prevRevision === 0 ? slotWrites(inst.serviceId, inst.id, inst.slots, true) : []), { ...put, prevRevision: p.prevRevision }] };
       }
       case 'deregisterInstance': {
         const marker = JSON.stringify({ serviceId: p.serviceId });
+        const guard = atSubmit && p.prevRevision !== undefined ? { prevRevision: p.prevRevision } : {};
         return {
           writes: [
-            { type: 'delete', key: keys.instance(p.serviceId, p.instanceId) },
+            ...slotWrites(p.serviceId, p.instanceId, p.slots, false),
+            { type: 'delete', key: keys.instance(p.serviceId, p.instanceId), ...guard },
             { type: 'delete', key: keys.health(p.serviceId, p.instanceId) },
             // Keeps InstancesRevision from going down across restarts when the last change was a delete.
             { type: 'put', key: keys.instancesRevision(p.serviceId), value: marker },

@@ -14,6 +14,8 @@
  *                                     ZoneRecordSetRecord: a record set a user added to the
  *                                     namespace's hosted zone (Route 53, src/route53)
  *   /r53change/<changeId>             ZoneChangeRecord: one applied Route 53 change batch
+ *   /claims/...                       names taken (namespaceClaims, serviceClaim)
+ *   /quota/...                        quota slots, when servers share the store (quota.ts)
  */
 
 export type NamespaceType = 'HTTP' | 'DNS_PRIVATE' | 'DNS_PUBLIC';
@@ -53,6 +55,8 @@ export interface NamespaceRecord {
   createDate: number;
   creatorRequestId?: string;
   tags: Tag[];
+  /** Its slot under the namespaces-per-region quota when servers share the store (`quota.ts`). */
+  quotaSlot?: number;
 }
 
 export interface DnsRecordConfig {
@@ -96,6 +100,16 @@ export interface InstanceRecord {
   attributes: Record<string, string>;
   /** Epoch milliseconds of the (last) registration. */
   registeredAt: number;
+  /** The quota slots it holds when servers share the store (`quota.ts`); kept across re-registrations. */
+  slots?: InstanceSlots;
+}
+
+/** An instance's slot numbers under its service's and its namespace's instance quotas. */
+export interface InstanceSlots {
+  service: number;
+  namespace: number;
+  /** The namespace the second slot is in (the service's, kept so a release needs no lookup). */
+  namespaceId: string;
 }
 
 export interface HealthRecord {
@@ -185,14 +199,21 @@ export const keys = {
   zoneChange: (id: string) => `/r53change/${id}`,
   /** Names taken by a namespace, created with its operation: servers racing for one name, one wins. */
   claimPrefix: '/claims/',
+  /** Quota slots (`quota.ts`): one key per namespace, and per instance in its service and its namespace. */
+  quotaPrefix: '/quota/',
+  namespaceSlot: (slot: number) => `/quota/ns/${slot}`,
+  serviceInstanceSlot: (serviceId: string, slot: number) => `/quota/svc-inst/${serviceId}/${slot}`,
+  namespaceInstanceSlot: (namespaceId: string, slot: number) => `/quota/ns-inst/${namespaceId}/${slot}`,
 } as const;
 
 /** The name keys a namespace holds (see `keys.claimPrefix`): its HttpName, and its DNS name per type (and VPC). */
-export function namespaceClaims(ns: Pick<NamespaceRecord, 'type' | 'name' | 'httpName' | 'vpc'>): string[] {
+export function namespaceClaims(ns: Pick<NamespaceRecord, 'type' | 'name' | 'httpName' | 'vpc' | 'quotaSlot'>): string[] {
   const dnsName = ns.name.toLowerCase().replace(/\.$/, '');
   const claims = [`/claims/ns-httpname/${ns.httpName}`];
   if (ns.type === 'DNS_PRIVATE') claims.push(`/claims/ns-private/${ns.vpc ?? ''}/${dnsName}`);
   if (ns.type === 'DNS_PUBLIC') claims.push(`/claims/ns-public/${dnsName}`);
+  // Taken and released with the names: the namespace quota across servers.
+  if (ns.quotaSlot !== undefined) claims.push(keys.namespaceSlot(ns.quotaSlot));
   return claims;
 }
 

@@ -8,6 +8,7 @@ import { HealthWriter } from './healthwriter.ts';
 import { createRegistryMetrics } from './metrics.ts';
 import type { NamespaceRecord, OperationRecord, ServiceRecord } from './model.ts';
 import type { OutputContext } from './output.ts';
+import { InstanceSlotIndex } from './quota.ts';
 import type { Snapshot } from './snapshot.ts';
 
 /** Adjustable limits (docs/compatibility.md#quotas); the defaults are AWS's. */
@@ -51,6 +52,12 @@ export interface RegistryOptions {
    */
   leaderKv?: KV;
   snapshot: Snapshot;
+  /**
+   * Other servers write to the same store (etcd): quotas are then held by slot keys in the store
+   * txn (`quota.ts`) and re-registrations are guarded by the instance's revision. Default false:
+   * this process is the only writer (SQLite) and its own counts are exact.
+   */
+  sharedStore?: boolean;
   clock?: Clock;
   logger?: Logger;
   metrics?: MetricsRegistry;
@@ -75,6 +82,10 @@ export class Registry {
   readonly operations: OperationEngine;
   readonly health: HealthWriter;
   readonly discovery: Discovery;
+  /** See `RegistryOptions.sharedStore`. */
+  readonly sharedStore: boolean;
+  /** Instance quota slots taken (shared store only). */
+  readonly slots: InstanceSlotIndex;
   /** Service names being created right now (between the uniqueness check and the commit). */
   readonly reservedServiceNames = new Map<string, ServiceRecord>();
 
@@ -82,10 +93,13 @@ export class Registry {
   private readonly bg: Background;
   private starting?: Promise<void>;
   private unsubscribe?: () => void;
+  private unfollowSlots?: () => void;
 
   constructor(options: RegistryOptions) {
     this.kv = options.kv;
     this.snapshot = options.snapshot;
+    this.sharedStore = options.sharedStore ?? false;
+    this.slots = new InstanceSlotIndex(this.snapshot);
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger();
     const metrics = options.metrics ? createRegistryMetrics(options.metrics) : undefined;
@@ -132,6 +146,7 @@ export class Registry {
   private async doStart(): Promise<void> {
     await this.operations.load();
     this.unsubscribe = this.snapshot.onChange((change) => this.discovery.invalidate(change));
+    if (this.sharedStore) this.unfollowSlots = this.slots.follow();
     this.bg.running = true;
     const resumed = this.operations.resume();
     const rearmed = this.health.rearm();
@@ -150,6 +165,8 @@ export class Registry {
     this.operations.cancelWatch();
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    this.unfollowSlots?.();
+    this.unfollowSlots = undefined;
     await this.bg.settle();
   }
 

@@ -160,6 +160,10 @@ export class Snapshot implements RegistryView {
   instance(serviceId: string, instanceId: string): InstanceRecord | undefined {
     return this.inst.get(serviceId)?.get(instanceId);
   }
+  /** The store revision of an instance record this view holds (the guard of a write that replaces it). */
+  instanceRevision(rec: InstanceRecord): number | undefined {
+    return this.instRev.get(rec);
+  }
   healthRecord(serviceId: string, instanceId: string): HealthRecord | undefined {
     return this.healthRecs.get(serviceId)?.get(instanceId);
   }
@@ -189,6 +193,8 @@ export class Snapshot implements RegistryView {
 
   /** Highest modRevision among a service's live instance records. */
   private readonly instRevs = new Map<string, number>();
+  /** Each live instance record's modRevision, keyed by the record itself (replaced on each put). */
+  private readonly instRev = new WeakMap<InstanceRecord, number>();
 
   private applyEvents(events: WatchEvent[]): void {
     const now = this.clock.now();
@@ -251,6 +257,7 @@ export class Snapshot implements RegistryView {
       if (!m) this.inst.set(rec.serviceId, (m = new Map()));
       const previous = m.get(rec.id);
       m.set(rec.id, rec);
+      this.instRev.set(rec, revision);
       this.instRevs.set(rec.serviceId, Math.max(this.instRevs.get(rec.serviceId) ?? 0, revision));
       const namespaceId = this.svc.get(rec.serviceId)?.namespaceId;
       this.emit({ kind: 'instance', namespaceId, serviceId: rec.serviceId, instanceId: rec.id, revision, committedAt, previous }, notify);

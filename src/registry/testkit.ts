@@ -21,6 +21,11 @@ export interface Harness {
   kv: KV;
   snapshot: Snapshot;
   registry: Registry;
+  /**
+   * Another registry with its own snapshot on the same store: a second server, as on etcd (its
+   * indexes and snapshot know only what the store has told them). Closed with the harness.
+   */
+  peer(): Promise<Registry>;
   /** Stops the registry and closes the store (the directory stays, for a reopen). */
   close(): Promise<void>;
 }
@@ -33,28 +38,38 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-export async function openHarness(options: { dir?: string; clock?: Clock; config?: Partial<RegistryConfig> } = {}): Promise<Harness> {
+export async function openHarness(options: { dir?: string; clock?: Clock; config?: Partial<RegistryConfig>; sharedStore?: boolean } = {}): Promise<Harness> {
   const dir = options.dir ?? tempDir();
   const kv = await openStore(`sqlite:${join(dir, 'pharos.db')}`);
-  const snapshot = await Snapshot.open(kv, { clock: options.clock });
-  const registry = new Registry({
-    kv,
-    snapshot,
-    clock: options.clock,
-    config: { region: REGION, accountId: ACCOUNT, ...options.config },
-  });
-  await registry.start();
+  const opened: { registry: Registry; snapshot: Snapshot }[] = [];
+  const open = async (): Promise<{ registry: Registry; snapshot: Snapshot }> => {
+    const snapshot = await Snapshot.open(kv, { clock: options.clock });
+    const registry = new Registry({
+      kv,
+      snapshot,
+      clock: options.clock,
+      sharedStore: options.sharedStore ?? false,
+      config: { region: REGION, accountId: ACCOUNT, ...options.config },
+    });
+    await registry.start();
+    opened.push({ registry, snapshot });
+    return { registry, snapshot };
+  };
+  const { registry, snapshot } = await open();
   let closed = false;
   return {
     dir,
     kv,
     snapshot,
     registry,
+    peer: async () => (await open()).registry,
     async close() {
       if (closed) return;
       closed = true;
-      await registry.stop();
-      snapshot.close();
+      for (const o of opened.reverse()) {
+        await o.registry.stop();
+        o.snapshot.close();
+      }
       await kv.close();
     },
   };

@@ -1,6 +1,6 @@
 export * from './kv.ts';
 export * from './errors.ts';
-export { openStore, openCoordinator, etcdConnection, type StoreOptions, type EtcdSettings } from './open.ts';
+export { openStore, openCoordinator, etcdConnection, isSharedStore, type StoreOptions, type EtcdSettings } from './open.ts';
 export { DEFAULT_LEASE_TTL_MS, type ClusterStatus, type Coordinator, type MemberInfo } from './coordinator.ts';
 export { SqliteKV, type SqliteKVOptions } from './sqlite.ts';
 export { Compactor, COMPACT_INTERVAL_MS, COMPACT_KEEP_REVISIONS, type CompactorOptions } from './compactor.ts';

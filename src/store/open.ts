@@ -36,6 +36,9 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
   throw new PharosError(STORE_BAD_URL, `unsupported store URL ${JSON.stringify(url)}: use sqlite:<path> or etcd://host:port[,host:port...]`);
 }
 
+/** Whether several servers may write to the store a URL names (etcd), rather than one process owning it (SQLite's lock). */
+export const isSharedStore = (url: string): boolean => /^etcds?:\/\//.test(url);
+
 /** Turns an etcd URL and settings into a connection: reads the PEM files, checks they go together. */
 export async function etcdConnection(url: string, settings: EtcdSettings): Promise<EtcdConnection> {
   const { parseEtcdUrl } = await import('./etcd.ts');

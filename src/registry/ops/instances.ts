@@ -1,4 +1,4 @@
-import { customHealthNotFound, duplicateRequest, instanceNotFound, namespaceNotFound, resourceInUse, resourceLimitExceeded, serviceNotFound } from '../errors.ts';
+import { customHealthNotFound, duplicateRequest, instanceNotFound, namespaceNotFound, resourceInUse, serviceNotFound } from '../errors.ts';
 import type { HealthStatus, InstanceRecord, NamespaceRecord, ServiceRecord } from '../model.ts';
 import { instanceOut, instanceSummaryOut } from '../output.ts';
 import { byKey, page } from '../paging.ts';
@@ -6,6 +6,7 @@ import type { Registry } from '../registry.ts';
 import { checkInstanceAttributes, readInstanceAttributes } from '../rules.ts';
 import { P4, P5, P6, P7, P8, checkStr, type Input } from '../validate.ts';
 import { fingerprint, ownedHere, readPaging, type Out } from './common.ts';
+import { submitDeregistration, submitRegistration } from './register.ts';
 
 /** The instance operations: register and deregister (asynchronous), get, list, health, and discovery. */
 
@@ -35,23 +36,10 @@ export async function RegisterInstance(reg: Registry, r: Input): Promise<Out> {
   const open = reg.operations.openOp(`inst:${svc.id}/${instanceId}`);
   if (open) throw duplicateRequest(open.id, `An operation on instance ${instanceId} is in progress`);
   if (reg.operations.openOp(`ns:${svc.namespaceId}`)?.type === 'DELETE_NAMESPACE') throw resourceInUse(`Namespace ${svc.namespaceId} is being deleted`);
-  if (!reg.snapshot.instance(svc.id, instanceId)) {
-    // Quotas count registered instances plus registrations in flight.
-    const inService = reg.snapshot.instances(svc.id).size + reg.operations.openRegistrations(svc.id);
-    if (inService >= reg.quotas.instancesPerService) {
-      throw resourceLimitExceeded(`A service can have at most ${reg.quotas.instancesPerService} instances`);
-    }
-    let inNamespace = 0;
-    for (const s of reg.snapshot.servicesOf(svc.namespaceId)) {
-      inNamespace += reg.snapshot.instances(s.id).size + reg.operations.openRegistrations(s.id);
-    }
-    if (inNamespace >= reg.quotas.instancesPerNamespace) {
-      throw resourceLimitExceeded(`A namespace can have at most ${reg.quotas.instancesPerNamespace} instances`);
-    }
-  }
   const instance: InstanceRecord = { id: instanceId, serviceId: svc.id, attributes, registeredAt: reg.clock.now() };
   if (creatorRequestId !== undefined) instance.creatorRequestId = creatorRequestId;
-  return reg.operations.submit('REGISTER_INSTANCE', { INSTANCE: instanceId, SERVICE: svc.id }, { kind: 'registerInstance', instance }, creatorRequestId, print);
+  // Quotas and the token's replay across servers: ./register.ts.
+  return submitRegistration(reg, svc, instance, creatorRequestId, print);
 }
 
 export async function DeregisterInstance(reg: Registry, r: Input): Promise<Out> {
@@ -61,7 +49,7 @@ export async function DeregisterInstance(reg: Registry, r: Input): Promise<Out> 
   const open = reg.operations.openOp(`inst:${svc.id}/${instanceId}`);
   if (open) throw duplicateRequest(open.id, `An operation on instance ${instanceId} is in progress`);
   if (!reg.snapshot.instance(svc.id, instanceId)) throw instanceNotFound(svc.id, instanceId);
-  return reg.operations.submit('DEREGISTER_INSTANCE', { INSTANCE: instanceId, SERVICE: svc.id }, { kind: 'deregisterInstance', serviceId: svc.id, instanceId });
+  return submitDeregistration(reg, svc, instanceId);
 }
 
 export async function GetInstance(reg: Registry, r: Input): Promise<Out> {

@@ -1,10 +1,11 @@
 import { isPharosError, newHostedZoneId, newNamespaceId, randomString } from '../../lib/index.ts';
-import { STORE_KEY_EXISTS } from '../../store/index.ts';
+import { MAX_CAS_ATTEMPTS, STORE_KEY_EXISTS } from '../../store/index.ts';
 import type { OpPayload } from '../engine.ts';
 import { duplicateRequest, invalidInput, namespaceAlreadyExists, resourceInUse, resourceLimitExceeded, tooManyTags } from '../errors.ts';
-import { namespaceClaims, type NamespaceClaim, type NamespaceRecord } from '../model.ts';
+import { keys, namespaceClaims, type NamespaceClaim, type NamespaceRecord } from '../model.ts';
 import { namespaceOut, namespaceSummaryOut } from '../output.ts';
 import { byKey, page } from '../paging.ts';
+import { pickSlot } from '../quota.ts';
 import type { Registry } from '../registry.ts';
 import { readTags } from '../rules.ts';
 import { P1, P2, P3, checkEnum, type Input } from '../validate.ts';
@@ -65,13 +66,34 @@ async function createNamespace(reg: Registry, type: NamespaceKind, r: Input): Pr
   if (soaTtl !== undefined) ns.soaTtl = soaTtl;
   if (vpc !== undefined) ns.vpc = vpc;
   if (creatorRequestId !== undefined) ns.creatorRequestId = creatorRequestId;
+  // A shared store: the namespace also takes a quota slot with its names (../quota.ts).
+  const refused = new Set<number>();
+  for (let attempt = 0; ; attempt++) {
+    if (reg.sharedStore) {
+      const slot = pickSlot(reg.quotas.namespacesPerRegion, (n) => refused.has(n) || existing.some((o) => o.quotaSlot === n));
+      if (slot === undefined || attempt >= MAX_CAS_ATTEMPTS) throw resourceLimitExceeded(`A region can have at most ${reg.quotas.namespacesPerRegion} namespaces`);
+      ns.quotaSlot = slot;
+    }
+    try {
+      return await submitNamespace(reg, ns, print);
+    } catch (err) {
+      // Another server took the slot a moment ago: draw another.
+      if (ns.quotaSlot === undefined || !isPharosError(err, STORE_KEY_EXISTS) || err.fields['key'] !== keys.namespaceSlot(ns.quotaSlot)) throw err;
+      refused.add(ns.quotaSlot);
+    }
+  }
+}
+
+async function submitNamespace(reg: Registry, ns: NamespaceRecord, print: string): Promise<Out> {
+  const creatorRequestId = ns.creatorRequestId;
   const claims = namespaceClaims(ns);
   try {
-    return await reg.operations.submit('CREATE_NAMESPACE', { NAMESPACE: id }, { kind: 'createNamespace', namespace: ns }, creatorRequestId, print, claims);
+    return await reg.operations.submit('CREATE_NAMESPACE', { NAMESPACE: ns.id }, { kind: 'createNamespace', namespace: ns }, creatorRequestId, print, claims);
   } catch (err) {
     // Another server took the name first (its record is not in our snapshot yet).
-    if (!isPharosError(err, STORE_KEY_EXISTS) || !claims.includes(String(err.fields['key']))) throw err;
-    const cur = await reg.kv.get(String(err.fields['key']));
+    const key = isPharosError(err, STORE_KEY_EXISTS) ? String(err.fields['key']) : '';
+    if (!claims.includes(key) || key.startsWith(keys.quotaPrefix)) throw err;
+    const cur = await reg.kv.get(key);
     const claim = cur && (JSON.parse(cur.value) as NamespaceClaim);
     if (claim && creatorRequestId !== undefined && claim.creatorRequestId === creatorRequestId && claim.fingerprint === print) {
       return { OperationId: claim.operationId }; // the same request, sent to two servers
