@@ -9,9 +9,10 @@
  *      server leads, acknowledged registrations lost (each must reach SUCCESS and be listed).
  *   5. dnsperf against one server on etcd and one on SQLite with the same records.
  *
- *   node --import tsx bench/cluster.ts [--kills 20] [--seconds 5] [--concurrency 32] [--only 1,4]
+ *   node --import tsx bench/cluster.ts [--kills 20] [--seconds 5] [--concurrency 32] [--only 1,4] [--base <checkout>]
  *
- * `--only` runs just the listed parts (1 and 5 share their servers, as do 2–4).
+ * `--only` runs just the listed parts (1 and 5 share their servers, as do 2–4). `--base` adds to
+ * part 1 that checkout's server on the same etcd (built: `npm ci` there), measured in the same run.
  */
 import { spawnSync } from 'node:child_process';
 import { promises as dnsPromises } from 'node:dns';
@@ -21,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { EtcdTestCluster } from '../src/store/testkit.ts';
 import { call, cpuMs, fmt, runLoad, startServerProcess, tempDataDir, waitOperation, type ChildServer } from './api-lib.ts';
 
-const { values: args } = parseArgs({ options: { kills: { type: 'string', default: '20' }, seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '32' }, only: { type: 'string', default: '1,2,3,4,5' } } });
+const { values: args } = parseArgs({ options: { kills: { type: 'string', default: '20' }, seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '32' }, only: { type: 'string', default: '1,2,3,4,5' }, base: { type: 'string' } } });
 const KILLS = Number(args.kills);
 const SECONDS = Number(args.seconds);
 const CONCURRENCY = Number(args.concurrency);
@@ -97,6 +98,12 @@ try {
       const sqliteRate = await registerLoad(sqlite, 'sqlite');
       const etcdRate = await registerLoad(onEtcd, 'etcd (3 members)', etcd.pids);
       console.log(`  etcd / sqlite = ${fmt((100 * etcdRate) / sqliteRate, 1)} %`);
+      if (args.base) {
+        const base = await startServerProcess(['--data-dir', tempDataDir(), '--store', etcd.url('/bench-base'), ...BIG], args.base);
+        const baseRate = await registerLoad(base, `etcd, base ${args.base}`, etcd.pids);
+        await base.stop();
+        console.log(`  etcd / etcd base = ${fmt((100 * etcdRate) / baseRate, 1)} %`);
+      }
     }
 
     if (PARTS.has(5)) {
