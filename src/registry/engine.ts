@@ -1,4 +1,4 @@
-import { PharosError, jitter, newOperationId, operationIdFor } from '../lib/index.ts';
+import { PharosError, jitter, newOperationId } from '../lib/index.ts';
 import { KeyExistsError, MAX_CAS_ATTEMPTS, deleteUnchanged, follow, isConflict, type TxnOp, type Watch, type WatchEvent } from '../store/index.ts';
 import { RegistryPart, type RegistryParts } from './background.ts';
 import { slotWrites } from './quota.ts';
@@ -232,17 +232,6 @@ export class OperationEngine extends RegistryPart {
   requestOp(type: OperationType, requestId: string): OperationRecord | undefined {
     const id = this.opByRequest.get(`${type}|${requestId}`);
     return id === undefined ? undefined : this.ops.get(id)?.rec;
-  }
-
-  /**
-   * The id for a new operation carrying `requestId`: derived from the token, so the same request
-   * sent to two servers at once makes the same operation record and the store's create lets one
-   * win (no extra key). A random one when this node already holds that id or an op for the token
-   * (the token reused with other parameters: a new request).
-   */
-  idForRequest(type: OperationType, requestId: string): string {
-    const id = operationIdFor(`${type}\n${requestId}`);
-    return this.ops.has(id) || this.opByRequest.has(`${type}|${requestId}`) ? newOperationId() : id;
   }
 
   /**

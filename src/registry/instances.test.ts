@@ -201,6 +201,8 @@ describe('instances, health and discovery', () => {
     const c = (await cloudMap(registry).RegisterInstance({ ...input, Attributes: { AWS_INSTANCE_IPV4: '198.18.0.44' } })) as Any;
     assert.notEqual(c.OperationId, a.OperationId, 'different parameters: a new registration');
     await registry.waitForOperation(c.OperationId);
+    // The token for another instance: DuplicateRequest naming the token's latest operation.
+    await rejectsWith(cloudMap(registry).RegisterInstance({ ...input, InstanceId: 'i4-other' }), 'DuplicateRequest', { DuplicateOperationId: c.OperationId });
   });
 
   test('quotas: instances per service and per namespace', async () => {

@@ -143,47 +143,45 @@ describe('quotas across servers', () => {
   });
 });
 
-for (const sharedStore of [false, true]) {
-  describe(`RegisterInstance CreatorRequestId across servers (sharedStore ${sharedStore})`, () => {
-    let h: Harness;
-    after(async () => {
-      await h.close();
-      removeDir(h.dir);
-    });
-
-    test('the same request at both servers at once: one registration, one OperationId; another instance with the token: DuplicateRequest', async () => {
-      h = await openHarness({ sharedStore });
-      const a = h.registry;
-      const b = await h.peer();
-      const ns = await httpNamespace(a, 'tokens');
-      const svc = await service(a, { Name: 'api', NamespaceId: ns });
-      for (let round = 0; round < 5; round++) {
-        const input = { ServiceId: svc.Id, InstanceId: `i${round}`, CreatorRequestId: `tok-${round}`, Attributes: { n: String(round) } };
-        const [ra, rb] = (await Promise.all([cloudMap(a).RegisterInstance(input), cloudMap(b).RegisterInstance(input)])) as Any[];
-        assert.equal(ra.OperationId, rb.OperationId, `round ${round}`);
-        assert.equal((await b.waitForOperation(rb.OperationId)).status, 'SUCCESS');
-        const ops = (await h.kv.list(keys.operationPrefix)).items.map((i) => JSON.parse(i.value) as Any).filter((o) => o.requestId === `tok-${round}`);
-        assert.equal(ops.length, 1, 'one operation record');
-        assert.equal(b.snapshot.instance(svc.Id, `i${round}`)?.attributes['n'], String(round));
-        // The token again for another instance, through either server (one has not run it): DuplicateRequest.
-        for (const r of [a, b]) {
-          await rejectsWith(cloudMap(r).RegisterInstance({ ...input, InstanceId: 'other' }), 'DuplicateRequest', { DuplicateOperationId: ra.OperationId });
-        }
-      }
-      assert.equal(a.snapshot.instance(svc.Id, 'other'), undefined);
-    });
-
-    test('another instance with a token a moment after the other server used it: DuplicateRequest from the store', async () => {
-      const a = h.registry;
-      const b = await h.peer();
-      const svc = [...a.snapshot.services()][0]!;
-      const input = { ServiceId: svc.id, InstanceId: 'j1', CreatorRequestId: 'tok-j', Attributes: { n: 'j' } };
-      const results = await Promise.allSettled([cloudMap(a).RegisterInstance(input), cloudMap(b).RegisterInstance({ ...input, InstanceId: 'j2' })]);
-      const won = results.filter((r) => r.status === 'fulfilled');
-      assert.equal(won.length, 1);
-      const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
-      assert.equal(lost.reason.code, 'DuplicateRequest');
-      assert.equal([a.snapshot.instance(svc.id, 'j1'), a.snapshot.instance(svc.id, 'j2')].filter(Boolean).length, 1);
-    });
+describe('RegisterInstance CreatorRequestId across servers', () => {
+  let h: Harness;
+  after(async () => {
+    await h.close();
+    removeDir(h.dir);
   });
-}
+
+  test('the same request at both servers at once: one registration, one OperationId; another instance with the token: DuplicateRequest', async () => {
+    h = await openHarness({ sharedStore: true });
+    const a = h.registry;
+    const b = await h.peer();
+    const ns = await httpNamespace(a, 'tokens');
+    const svc = await service(a, { Name: 'api', NamespaceId: ns });
+    for (let round = 0; round < 5; round++) {
+      const input = { ServiceId: svc.Id, InstanceId: `i${round}`, CreatorRequestId: `tok-${round}`, Attributes: { n: String(round) } };
+      const [ra, rb] = (await Promise.all([cloudMap(a).RegisterInstance(input), cloudMap(b).RegisterInstance(input)])) as Any[];
+      assert.equal(ra.OperationId, rb.OperationId, `round ${round}`);
+      assert.equal((await b.waitForOperation(rb.OperationId)).status, 'SUCCESS');
+      const ops = (await h.kv.list(keys.operationPrefix)).items.map((i) => JSON.parse(i.value) as Any).filter((o) => o.requestId === `tok-${round}`);
+      assert.equal(ops.length, 1, 'one operation record');
+      assert.equal(b.snapshot.instance(svc.Id, `i${round}`)?.attributes['n'], String(round));
+      // The token again for another instance, through either server (one has not run it): DuplicateRequest.
+      for (const r of [a, b]) {
+        await rejectsWith(cloudMap(r).RegisterInstance({ ...input, InstanceId: 'other' }), 'DuplicateRequest', { DuplicateOperationId: ra.OperationId });
+      }
+    }
+    assert.equal(a.snapshot.instance(svc.Id, 'other'), undefined);
+  });
+
+  test('another instance with a token a moment after the other server used it: DuplicateRequest from the store', async () => {
+    const a = h.registry;
+    const b = await h.peer();
+    const svc = [...a.snapshot.services()][0]!;
+    const input = { ServiceId: svc.id, InstanceId: 'j1', CreatorRequestId: 'tok-j', Attributes: { n: 'j' } };
+    const results = await Promise.allSettled([cloudMap(a).RegisterInstance(input), cloudMap(b).RegisterInstance({ ...input, InstanceId: 'j2' })]);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    assert.equal(won.length, 1);
+    const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    assert.equal(lost.reason.code, 'DuplicateRequest');
+    assert.equal([a.snapshot.instance(svc.id, 'j1'), a.snapshot.instance(svc.id, 'j2')].filter(Boolean).length, 1);
+  });
+});

@@ -1,4 +1,4 @@
-import { newOperationId, type PharosError } from '../../lib/index.ts';
+import { newOperationId, operationIdFor, type PharosError } from '../../lib/index.ts';
 import { MAX_CAS_ATTEMPTS, isConflict } from '../../store/index.ts';
 import type { OpPayload } from '../engine.ts';
 import { duplicateRequest, registryConflict, resourceLimitExceeded } from '../errors.ts';
@@ -9,7 +9,7 @@ import type { Out } from './common.ts';
 /**
  * The store side of RegisterInstance and DeregisterInstance: quotas, and `CreatorRequestId`
  * replays, decided in the store txn so they hold across servers (docs/compatibility.md#idempotency,
- * #quotas). Without a token and on a store of its own (SQLite) a registration is one txn as before.
+ * #quotas). On a store of its own (SQLite) a registration is one txn as before.
  */
 
 type Targets = OperationRecord['targets'];
@@ -21,18 +21,21 @@ interface Attempt {
 }
 
 /**
- * Submits a registration. A token gives the operation an id derived from it (`idForRequest`), so
- * the same request sent to two servers at once creates one operation record: the loser finds it
- * and answers as a replay. On a shared store the instance is guarded by its revision (0 = new) and
+ * Submits a registration. On a shared store, a token gives the operation an id derived from it, so the same request sent to two servers at once creates one operation record:
+ * the loser finds it and answers as a replay; the instance is guarded by its revision (0 = new) and
  * a new one takes quota slots in the same txn; a lost race tries again from the store's state.
  */
 export async function submitRegistration(reg: Registry, svc: ServiceRecord, instance: InstanceRecord, token: string | undefined, print: string | undefined): Promise<Out> {
   const targets: Targets = { INSTANCE: instance.id, SERVICE: svc.id };
-  if (token !== undefined) {
-    const prior = reg.operations.requestOp('REGISTER_INSTANCE', token);
-    if (prior && !sameInstance(prior, targets)) throw reusedToken(prior);
-  }
-  let opId = token === undefined ? undefined : reg.operations.idForRequest('REGISTER_INSTANCE', token);
+  const prior = token === undefined ? undefined : reg.operations.requestOp('REGISTER_INSTANCE', token);
+  if (prior && !sameInstance(prior, targets)) throw reusedToken(prior);
+  // The id derived from the token: the same request at two servers at once makes the same operation
+  // record, and the store's create lets one win (no extra key). A random one when this server holds
+  // an operation for the token already (other attributes: a new request). One server alone sees
+  // every request in its own index first; there a derived id would only cost the store index the
+  // locality of time-ordered ids (newOperationId).
+  let opId = token !== undefined && reg.sharedStore && !prior ? operationIdFor(`REGISTER_INSTANCE\n${token}`) : undefined;
+  if (opId !== undefined && reg.operations.get(opId)) opId = newOperationId();
   /** Slot keys another server holds that this server has not seen yet. */
   const refused = new Set<string>();
   for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
