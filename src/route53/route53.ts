@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { jitter, randomString, silentLogger, systemClock, type Clock, type Logger, type Timer } from '../lib/index.ts';
 import { MAX_TXN_OPS, deleteUnchanged, isConflict, type KV, type TxnOp } from '../store/index.ts';
 import { domainName, keys, type Snapshot, type ZoneChangeRecord, type ZoneRecordSetRecord } from '../registry/index.ts';
-import { applyChanges, type ChangeInput } from './changes.ts';
+import { MAX_VALUES_PER_BATCH, MAX_VALUE_CHARS_PER_BATCH, applyChanges, type ChangeInput } from './changes.ts';
 import { invalidChangeBatch, invalidDomainName, invalidInput, noSuchChange, noSuchHostedZone, priorRequestNotComplete } from './errors.ts';
 import { compareNames, parseName, presentName } from './names.ts';
 import { CLOUD_MAP_PRINCIPAL, HostedZones, compareSets, type RecordSetView, type ZoneView } from './zones.ts';
@@ -233,6 +233,10 @@ export class Route53 {
     if (batch.changes.length === 0) throw invalidInput('The input is not valid: ChangeBatch.Changes must hold at least one Change');
     if (batch.changes.length > MAX_CHANGES_PER_BATCH) throw invalidInput(`The input is not valid: at most ${MAX_CHANGES_PER_BATCH} changes in a batch`);
     if (batch.comment !== undefined && batch.comment.length > 256) throw invalidInput('The input is not valid: Comment has more than 256 characters');
+    const values = batch.changes.flatMap((c) => c.ResourceRecordSet.ResourceRecords ?? []);
+    if (values.length > MAX_VALUES_PER_BATCH) throw invalidChangeBatch([`Number of records limit of ${MAX_VALUES_PER_BATCH} exceeded: the batch has ${values.length} ResourceRecord elements`]);
+    const chars = values.reduce((n, v) => n + v.length, 0);
+    if (chars > MAX_VALUE_CHARS_PER_BATCH) throw invalidChangeBatch([`The batch's Value elements have ${chars} characters together, more than the limit of ${MAX_VALUE_CHARS_PER_BATCH}: split it`]);
     for (let attempt = 1; ; attempt++) {
       // The store, not the snapshot, is the base: its revisions guard the write against concurrent batches.
       const listed = await this.kv.list(keys.namespaceRecordSets(zone.namespace.id));
