@@ -257,8 +257,57 @@ describe('Route 53 (SDK v3)', () => {
     const listed = await r53.listResourceRecordSets({ HostedZoneId: zone, StartRecordName: 'atomic.r53.local', MaxItems: 1 });
     assert.notEqual(listed.ResourceRecordSets![0]?.Name, 'atomic.r53.local.', 'the good change was not applied');
     // One batch is one store transaction, within the store's limit.
-    const many = Array.from({ length: 5 }, (_, k) => ({ Action: 'CREATE' as const, ResourceRecordSet: set(`m${k}.r53.local`, 'A', Array.from({ length: k < 4 ? 250 : 1 }, (_, i) => `198.18.${130 + k}.${i}`)) }));
-    await fails(() => r53.changeResourceRecordSets({ HostedZoneId: zone, ChangeBatch: { Changes: many } }), 'InvalidChangeBatch', 400, /limit of 1000 exceeded/);
+    const many = Array.from({ length: 128 }, (_, i) => ({ Action: 'CREATE' as const, ResourceRecordSet: set(`bulk${i}.r53.local`, 'A', ['198.18.130.90']) }));
+    await fails(() => r53.changeResourceRecordSets({ HostedZoneId: zone, ChangeBatch: { Changes: many } }), 'InvalidChangeBatch', 400, /at most 127 in one batch/);
+    await r53.changeResourceRecordSets({ HostedZoneId: zone, ChangeBatch: { Changes: many.slice(0, 127) } });
+    await r53.changeResourceRecordSets({ HostedZoneId: zone, ChangeBatch: { Changes: many.slice(0, 127).map((c) => ({ ...c, Action: 'DELETE' as const })) } });
+  });
+
+  test("changes to Cloud Map's record sets are refused, naming the instance that owns them", async () => {
+    const cases: [ResourceRecordSet, RegExp][] = [
+      [{ ...set('web.r53.local', 'A', ['198.18.130.9']), SetIdentifier: 'web-1', MultiValueAnswer: true }, /managed by AWS Cloud Map \(record sets of service web \(srv-[a-z0-9]+\) owned by instance web-1\)/],
+      [set('web.r53.local', 'TXT', ['"x"']), /owned by instances web-1, web-2/],
+      [set('web-2.web.r53.local', 'A', ['198.18.130.9']), /host name of instance web-2 of service web/],
+      [set('ns.dns.r53.local', 'A', ['198.18.130.9']), /name server host name, managed by Pharos/],
+      [set('r53.local', 'NS', ['ns.example.']), /SOA and NS record sets are managed by Pharos/],
+    ];
+    for (const [rrset, message] of cases) await fails(() => change('UPSERT', rrset), 'InvalidChangeBatch', 400, message);
+  });
+
+  test('InvalidChangeBatch and InvalidInput for what Route 53 refuses, table-driven', async () => {
+    const cases: [string, ResourceRecordSet, RegExp][] = [
+      ['outside the zone', set('db.other.local', 'A', ['198.18.130.1']), /is not permitted in zone r53.local./],
+      ['bad IPv4', set('x.r53.local', 'A', ['198.18.130']), /not a valid IPv4 address/],
+      ['bad IPv6', set('x.r53.local', 'AAAA', ['2001:db8::g']), /not a valid IPv6 address/],
+      ['bad MX', set('x.r53.local', 'MX', ['mail.r53.local']), /MX value must be/],
+      ['bad SRV', set('x.r53.local', 'SRV', ['1 2 70000 t.r53.local']), /SRV value must be/],
+      ['unterminated TXT', set('x.r53.local', 'TXT', ['"abc']), /unterminated string/],
+      ['CNAME at apex', set('r53.local', 'CNAME', ['web.r53.local']), /not permitted at apex/],
+      ['CNAME beside data', set('db.r53.local', 'CNAME', ['web.r53.local']), /conflicts with other records/],
+      ['two CNAME values', set('c2.r53.local', 'CNAME', ['a.r53.local', 'b.r53.local']), /more than one value/],
+      ['unsupported type', set('x.r53.local', 'NAPTR', ['1 1 "u" "" "" .']), /type "NAPTR" is not supported/],
+      ['wildcard', set('*.r53.local', 'A', ['198.18.130.1']), /wildcard names are not served/],
+      ['weight without identifier', { ...set('x.r53.local', 'A', ['198.18.130.1']), Weight: 1 }, /need a SetIdentifier/],
+      ['identifier without policy', { ...set('x.r53.local', 'A', ['198.18.130.1']), SetIdentifier: 'a' }, /exactly one of Weight or MultiValueAnswer/],
+      ['weight out of range', { ...set('x.r53.local', 'A', ['198.18.130.1']), SetIdentifier: 'a', Weight: 256 }, /Weight must be/],
+      ['simple beside weighted', set('w.r53.local', 'A', ['198.18.130.1']), /other RRSets exist with the same name and type/],
+      ['multivalue beside weighted', { ...set('w.r53.local', 'A', ['198.18.130.1']), SetIdentifier: 'three', MultiValueAnswer: true }, /non-multivalue RRSet exists/],
+      ['no TTL', { Name: 'x.r53.local', Type: 'A', ResourceRecords: [{ Value: '198.18.130.1' }] }, /Expected TTL and ResourceRecords/],
+      ['alias', { Name: 'x.r53.local', Type: 'A', AliasTarget: { HostedZoneId: zone, DNSName: 'web.r53.local', EvaluateTargetHealth: false } }, /AliasTarget not supported/],
+      ['health check', { ...set('x.r53.local', 'A', ['198.18.130.1']), HealthCheckId: 'abc' }, /HealthCheckId not supported/],
+    ];
+    for (const [what, rrset, message] of cases) {
+      await fails(() => change('CREATE', rrset), 'InvalidChangeBatch', 400, message).catch((err: Error) => {
+        throw new Error(`${what}: ${err.message}`);
+      });
+    }
+    // Route 53's size limits: a value of at most 4000 characters, at most 1000 values and 32,000
+    // value characters a batch (before, a 385 KB batch went in and DNS answered it with TC and nothing).
+    const txt = (n: number) => `"${'a'.repeat(250)}" `.repeat(n).trim();
+    await fails(() => change('CREATE', set('big.r53.local', 'TXT', [txt(16)])), 'InvalidChangeBatch', 400, /more than the limit of 4000/);
+    await fails(() => change('CREATE', set('big.r53.local', 'TXT', Array.from({ length: 45 }, (_, i) => `${txt(3)} "${i}"`))), 'InvalidChangeBatch', 400, /more than the limit of 32000/);
+    const values = Array.from({ length: 5 }, (_, k) => ({ Action: 'CREATE' as const, ResourceRecordSet: set(`m${k}.r53.local`, 'A', Array.from({ length: k < 4 ? 250 : 1 }, (_, i) => `198.18.${130 + k}.${i}`)) }));
+    await fails(() => r53.changeResourceRecordSets({ HostedZoneId: zone, ChangeBatch: { Changes: values } }), 'InvalidChangeBatch', 400, /limit of 1000 exceeded/);
     await fails(() => r53.changeResourceRecordSets({ HostedZoneId: 'ZMISSING', ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: set('a.b', 'A', ['1.2.3.4']) }] } }), 'NoSuchHostedZone', 404);
   });
 
