@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { Resolver } from 'node:dns/promises';
 import { after, before, describe, test } from 'node:test';
 import { DUMMY_CREDENTIALS, httpNamespace, privateNamespace, register, startTestServer, waitOp, type TestServer } from './helpers.ts';
+import { eventually } from '../src/lib/index.ts';
 
 function r53Client(endpoint: string, credentials = DUMMY_CREDENTIALS, region = 'eu-west-1'): Route53 {
   // One attempt: a 5xx must fail the test, not be retried into a pass.
@@ -156,6 +157,22 @@ describe('Route 53 (SDK v3)', () => {
       start = { StartRecordName: page.NextRecordName, StartRecordType: page.NextRecordType as 'A', StartRecordIdentifier: page.NextRecordIdentifier };
     }
     assert.deepEqual(paged, all);
+    // Names with escapes (an instance id with ':' is listed as `x\0721.api...`) page on too: the
+    // NextRecordName the listing gives is taken back (it was refused as an invalid name).
+    const api = (await s.sd.listServices({})).Services!.find((x) => x.Name === 'api')!.Id!;
+    await register(s.sd, api, 'x:1', { AWS_INSTANCE_IPV4: '198.18.130.6' });
+    const withEscapes = (await r53.listResourceRecordSets({ HostedZoneId: zone })).ResourceRecordSets!;
+    assert.ok(withEscapes.some((r) => r.Name === 'x\\0721.api.r53.local.'), 'the escaped host name is listed');
+    const single: ResourceRecordSet[] = [];
+    for (let next: typeof start = {}, pages = 0; pages < 40; pages++) {
+      const page = await r53.listResourceRecordSets({ HostedZoneId: zone, MaxItems: 1, ...next });
+      single.push(...page.ResourceRecordSets!);
+      if (!page.IsTruncated) break;
+      next = { StartRecordName: page.NextRecordName, StartRecordType: page.NextRecordType as 'A', StartRecordIdentifier: page.NextRecordIdentifier };
+    }
+    assert.deepEqual(single, withEscapes);
+    await s.sd.deregisterInstance({ ServiceId: api, InstanceId: 'x:1' });
+    await eventually(async () => (await r53.listResourceRecordSets({ HostedZoneId: zone })).ResourceRecordSets!.length === all.length);
     const fromWeb2 = await r53.listResourceRecordSets({ HostedZoneId: zone, StartRecordName: 'web.r53.local', StartRecordType: 'A', StartRecordIdentifier: 'web-2', MaxItems: 1 });
     assert.equal(fromWeb2.ResourceRecordSets![0]!.SetIdentifier, 'web-2');
     assert.equal(fromWeb2.NextRecordType, 'SRV');

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { jitter, randomString, silentLogger, systemClock, type Clock, type Logger, type Timer } from '../lib/index.ts';
 import { MAX_TXN_OPS, deleteUnchanged, isConflict, type KV, type TxnOp } from '../store/index.ts';
-import { domainName, keys, type Snapshot, type ZoneChangeRecord, type ZoneRecordSetRecord } from '../registry/index.ts';
+import { domainName, isDnsName, keys, type Snapshot, type ZoneChangeRecord, type ZoneRecordSetRecord } from '../registry/index.ts';
 import { MAX_VALUES_PER_BATCH, MAX_VALUE_CHARS_PER_BATCH, applyChanges, type ChangeInput } from './changes.ts';
 import { invalidChangeBatch, invalidDomainName, invalidInput, noSuchChange, noSuchHostedZone, priorRequestNotComplete } from './errors.ts';
 import { compareNames, parseName, presentName } from './names.ts';
@@ -212,7 +212,8 @@ export class Route53 {
     let from = 0;
     if (input.name !== undefined) {
       const name = parseName(input.name);
-      if (name !== '' && typeof domainName(name.replace(/\*/g, 'x')) === 'string') throw invalidInput(`Invalid name: ${JSON.stringify(input.name)}`);
+      // Any name DNS can encode: the listing's own names (NextRecordName) hold `\ooo` escapes, e.g. of an instance id with `:`.
+      if (name !== '' && !isDnsName(name.split('.'))) throw invalidInput(`Invalid name: ${JSON.stringify(input.name)}`);
       const startKey = { Name: presentName(name), Type: input.type ?? '', SetIdentifier: input.identifier };
       from = sets.findIndex((s) => compareSets(s, startKey) >= 0);
       if (from === -1) from = sets.length;
