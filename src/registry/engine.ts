@@ -1,7 +1,7 @@
 import { PharosError, jitter, newOperationId } from '../lib/index.ts';
 import { KeyExistsError, MAX_CAS_ATTEMPTS, deleteUnchanged, follow, isConflict, type TxnOp, type Watch, type WatchEvent } from '../store/index.ts';
 import { RegistryPart, type RegistryParts } from './background.ts';
-import { slotWrites } from './quota.ts';
+import { delayedDeregistration, delayedRegistration, slotWrites } from './quota.ts';
 import { duplicateRequest, operationNotFound } from './errors.ts';
 import {
   keys,
@@ -565,16 +565,19 @@ export class OperationEngine extends RegistryPart {
         if (!this.snapshot.service(inst.serviceId)) return atSubmit ? { fail } : { fail, release: slotWrites(inst.serviceId, inst.id, inst.slots, false) };
         const rec: InstanceRecord = { ...inst, registeredAt: this.clock.now() };
         const put: TxnOp = { type: 'put', key: keys.instance(inst.serviceId, inst.id), value: JSON.stringify(rec) };
+        if (!atSubmit && p.prevRevision !== undefined) return { writes: await delayedRegistration(this.kv, rec, p.prevRevision === 0) };
         if (!atSubmit || p.prevRevision === undefined) return { writes: [put] };
         return { writes: [...(p.prevRevision === 0 ? slotWrites(inst.serviceId, inst.id, inst.slots, true) : []), { ...put, prevRevision: p.prevRevision }] };
       }
       case 'deregisterInstance': {
         const marker = JSON.stringify({ serviceId: p.serviceId });
         const guard = atSubmit && p.prevRevision !== undefined ? { prevRevision: p.prevRevision } : {};
+        const later = !atSubmit && p.prevRevision !== undefined;
         return {
           writes: [
-            ...slotWrites(p.serviceId, p.instanceId, p.slots, false),
-            { type: 'delete', key: keys.instance(p.serviceId, p.instanceId), ...guard },
+            ...(later
+              ? await delayedDeregistration(this.kv, p.serviceId, p.instanceId)
+              : [...slotWrites(p.serviceId, p.instanceId, p.slots, false), { type: 'delete' as const, key: keys.instance(p.serviceId, p.instanceId), ...guard }]),
             { type: 'delete', key: keys.health(p.serviceId, p.instanceId) },
             // Keeps InstancesRevision from going down across restarts when the last change was a delete.
             { type: 'put', key: keys.instancesRevision(p.serviceId), value: marker },

@@ -126,6 +126,29 @@ describe('quotas across servers', () => {
     await assertSlotsMatch(h, svc.Id, ns.id);
   });
 
+  test('with an operation delay, one new instance registered through both servers at once keeps one pair of slots; so does a deregistration racing a re-registration', async () => {
+    const clock = new ManualClock(Date.now());
+    const { h, a, b } = await open({ sharedStore: true, clock, config: { opDelayMs: 1000, quotas: { instancesPerService: 5 } } });
+    const ns = { id: 'ns-delayed1111111111', arn: 'arn', name: 'delayed2', type: 'HTTP', httpName: 'delayed2', createDate: clock.now(), tags: [] };
+    await h.kv.create(keys.namespace(ns.id), JSON.stringify(ns));
+    const svc = await service(a, { Name: 'api', NamespaceId: ns.id });
+    const run = async (calls: Promise<unknown>[]) => {
+      const ids = (await Promise.all(calls)).map((o) => (o as Any).OperationId as string);
+      await eventually(async () => {
+        await clock.advance(250);
+        const ops = await Promise.all(ids.map((id) => h.kv.get(keys.operation(id))));
+        return ops.every((op) => op && ['SUCCESS', 'FAIL'].includes((JSON.parse(op.value) as Any).status));
+      });
+    };
+    await run([reg(a, svc.Id, 'same'), reg(b, svc.Id, 'same', { Attributes: { n: 'b' } })]);
+    assert.equal((await h.kv.list(keys.serviceInstances(svc.Id))).items.length, 1);
+    await assertSlotsMatch(h, svc.Id, ns.id);
+    assert.equal((await slotKeys(h, `/quota/ns-inst/${ns.id}/`)).size, 1, 'the second pair went back');
+    await run([cloudMap(a).DeregisterInstance({ ServiceId: svc.Id, InstanceId: 'same' }), reg(b, svc.Id, 'same', { Attributes: { n: 'again' } })]);
+    await assertSlotsMatch(h, svc.Id, ns.id);
+    assert.equal((await slotKeys(h, `/quota/ns-inst/${ns.id}/`)).size, (await h.kv.list(keys.serviceInstances(svc.Id))).items.length);
+  });
+
   test('two servers racing for the last namespace: one wins', async () => {
     const { h, a, b } = await open({ sharedStore: true, config: { quotas: { namespacesPerRegion: 2 } } });
     await httpNamespace(a, 'one');

@@ -1,4 +1,4 @@
-import type { TxnOp } from '../store/index.ts';
+import type { KV, TxnOp } from '../store/index.ts';
 import { keys, type InstanceRecord, type InstanceSlots } from './model.ts';
 import type { Snapshot, SnapshotChange } from './snapshot.ts';
 
@@ -30,6 +30,37 @@ export function slotWrites(serviceId: string, instanceId: string, slots: Instanc
   const value = JSON.stringify({ serviceId, instanceId });
   const held = [keys.serviceInstanceSlot(serviceId, slots.service), keys.namespaceInstanceSlot(slots.namespaceId, slots.namespace)];
   return held.map((key): TxnOp => (take ? { type: 'put', key, value, prevRevision: 0 } : { type: 'delete', key }));
+}
+
+const sameSlots = (x: InstanceSlots | undefined, y: InstanceSlots | undefined): boolean =>
+  x?.service === y?.service && x?.namespace === y?.namespace && x?.namespaceId === y?.namespaceId;
+
+/**
+ * A registration applied after its submit on a shared store (an operation delay, or a dead
+ * server's operation the leader adopts): the instance may have changed since, so the writes follow
+ * the store's record, guarded by its revision (the worker plans again if it moves). An instance
+ * registered meanwhile keeps its slots and those this registration took at submit (`tookSlots`) go
+ * back; a re-registration of one deregistered meanwhile takes its slots again (must-not-exist: if
+ * another instance has one, the operation fails rather than exceed the quota).
+ */
+export async function delayedRegistration(kv: KV, rec: InstanceRecord, tookSlots: boolean): Promise<TxnOp[]> {
+  const key = keys.instance(rec.serviceId, rec.id);
+  const cur = await kv.get(key);
+  if (!cur) return [...(tookSlots ? [] : slotWrites(rec.serviceId, rec.id, rec.slots, true)), { type: 'put', key, value: JSON.stringify(rec), prevRevision: 0 }];
+  const kept: InstanceRecord = { ...rec };
+  const held = (JSON.parse(cur.value) as InstanceRecord).slots ?? (tookSlots ? rec.slots : undefined);
+  if (held) kept.slots = held;
+  else delete kept.slots;
+  const released = tookSlots && !sameSlots(held, rec.slots) ? slotWrites(rec.serviceId, rec.id, rec.slots, false) : [];
+  return [...released, { type: 'put', key, value: JSON.stringify(kept), prevRevision: cur.modRevision }];
+}
+
+/** A deregistration applied after its submit on a shared store: the record's own slots go with it, guarded by its revision. */
+export async function delayedDeregistration(kv: KV, serviceId: string, instanceId: string): Promise<TxnOp[]> {
+  const key = keys.instance(serviceId, instanceId);
+  const cur = await kv.get(key);
+  if (!cur) return [];
+  return [...slotWrites(serviceId, instanceId, (JSON.parse(cur.value) as InstanceRecord).slots, false), { type: 'delete', key, prevRevision: cur.modRevision }];
 }
 
 /** A free slot below `limit` (random, then a scan from a random start), or undefined when all are taken. */
