@@ -5,6 +5,7 @@ import { duplicateRequest, invalidInput, namespaceAlreadyExists, resourceInUse, 
 import { keys, namespaceClaims, type NamespaceClaim, type NamespaceRecord } from '../model.ts';
 import { namespaceOut, namespaceSummaryOut } from '../output.ts';
 import { byKey, page } from '../paging.ts';
+import { isDnsName as encodableName } from '../rdata.ts';
 import { pickSlot } from '../quota.ts';
 import type { Registry } from '../registry.ts';
 import { readTags } from '../rules.ts';
@@ -31,6 +32,10 @@ async function createNamespace(reg: Registry, type: NamespaceKind, r: Input): Pr
       : type === 'DNS_PRIVATE'
         ? r.str('Name', { required: true, max: 253, pattern: P2, patternHelp: 'printable ASCII, not starting with arn:' })
         : r.str('Name', { required: true, max: 253, pattern: P3, patternHelp: 'a DNS domain name (labels of letters, digits and hyphens)' });
+  // The private pattern is any printable ASCII; the name must still make a zone DNS can serve.
+  if (type === 'DNS_PRIVATE' && !encodableName(norm(name).split('.'))) {
+    throw invalidInput(`Name: ${JSON.stringify(name)} is not a DNS name (labels of 1 to 63 characters, 255 bytes in all)`);
+  }
   const creatorRequestId = r.str('CreatorRequestId', { max: 64 });
   const description = r.str('Description', { max: 1024 });
   const vpc = type === 'DNS_PRIVATE' ? r.str('Vpc', { required: true, max: 64 }) : undefined;
