@@ -118,6 +118,8 @@ describe('Route 53 (SDK v3)', () => {
     const from = await r53.listHostedZonesByName({ DNSName: 'q.local' });
     assert.deepEqual(from.HostedZones!.map((z) => z.Name), ['r53.local.']);
     await fails(() => r53.listHostedZonesByName({ DNSName: 'bad name!' }), 'InvalidDomainName', 400);
+    // A name with escapes, as NextDNSName writes one of a zone named `q@.local` (it was refused).
+    assert.deepEqual((await r53.listHostedZonesByName({ DNSName: 'q\\100.local.' })).HostedZones!.map((z) => z.Name), ['r53.local.']);
     await fails(() => r53.listHostedZonesByName({ HostedZoneId: zone }), 'InvalidInput', 400);
   });
 
