@@ -323,7 +323,7 @@ describe('Route 53 (SDK v3)', () => {
     // Route 53's size limits: a value of at most 4000 characters, at most 1000 values and 32,000
     // value characters a batch (before, a 385 KB batch went in and DNS answered it with TC and nothing).
     const txt = (n: number) => `"${'a'.repeat(250)}" `.repeat(n).trim();
-    await fails(() => change('CREATE', set('big.r53.local', 'TXT', [txt(16)])), 'InvalidChangeBatch', 400, /more than the limit of 4000/);
+    await fails(() => change('CREATE', set('big.r53.local', 'TXT', [txt(16)])), 'InvalidChangeBatch', 400, /longer than 4000 characters/);
     await fails(() => change('CREATE', set('big.r53.local', 'TXT', Array.from({ length: 45 }, (_, i) => `${txt(3)} "${i}"`))), 'InvalidChangeBatch', 400, /more than the limit of 32000/);
     const values = Array.from({ length: 5 }, (_, k) => ({ Action: 'CREATE' as const, ResourceRecordSet: set(`m${k}.r53.local`, 'A', Array.from({ length: k < 4 ? 250 : 1 }, (_, i) => `198.18.${130 + k}.${i}`)) }));
     await fails(() => r53.changeResourceRecordSets({ HostedZoneId: zone, ChangeBatch: { Changes: values } }), 'InvalidChangeBatch', 400, /limit of 1000 exceeded/);

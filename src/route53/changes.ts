@@ -37,8 +37,6 @@ const MAX_WEIGHT = 255;
 /** Values per record set (Route 53's limit). */
 const MAX_VALUES = 400;
 const MAX_SET_IDENTIFIER = 128;
-/** Characters in one value (Route 53's limit). */
-const MAX_VALUE_LENGTH = 4000;
 /**
  * Route 53's limits on one request: `ResourceRecord` elements, and characters of all `Value`s
  * together. They also keep every record set's DNS answer well under 64 KiB, the most a TCP answer holds.
@@ -129,7 +127,6 @@ function checkChange(zones: HostedZones, zone: ZoneView, change: ChangeInput): {
   if (r.ResourceRecords.length > MAX_VALUES) return `RRSet ${shown}: at most ${MAX_VALUES} values`;
   if (type === 'CNAME' && r.ResourceRecords.length > 1) return `RRSet of type CNAME with DNS name ${presentName(name)} has more than one value`;
   for (const value of r.ResourceRecords) {
-    if (value.length > MAX_VALUE_LENGTH) return `RRSet ${shown}: a value has ${value.length} characters, more than the limit of ${MAX_VALUE_LENGTH}`;
     const d = parseRdata(type, value);
     if (typeof d === 'string') return `Invalid Resource Record: FATAL problem: ${d} encountered with '${value}'`;
   }
