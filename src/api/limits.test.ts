@@ -93,14 +93,19 @@ describe('API limits', () => {
     idle.forEach((c) => c.socket.destroy());
   });
 
-  test('with every connection busy, a new one is closed as it arrives', async () => {
+  test('with every connection busy (an API call, a held plain-HTTP request like a watch), a new one is closed as it arrives', async () => {
     const busyApi = new ApiServer({ logger: silentLogger(), metrics: createMetricsRegistry(), limits: { maxConnections: 2 } });
     const release: (() => void)[] = [];
     busyApi.addTarget({ prefix: CLOUD_MAP_PREFIX, style: CLOUD_MAP_STYLE, operations: { Hold: () => new Promise<object>((resolve) => release.push(() => resolve({}))) } });
+    // Watches and the console are not counted per client, but their connections are busy all the same.
+    busyApi.mount('/held/', (_req, res) => release.push(() => res.end('{}')));
     const busyPort = (await busyApi.listen('127.0.0.1', 0)).port;
     busyApi.setReady(true);
     try {
-      const replies = [0, 1].map(() => rawRequest(`http://127.0.0.1:${busyPort}`, 'POST', '/', '{}', { ...headers, Connection: 'close' }));
+      const replies = [
+        rawRequest(`http://127.0.0.1:${busyPort}`, 'POST', '/', '{}', { ...headers, Connection: 'close' }),
+        rawRequest(`http://127.0.0.1:${busyPort}`, 'GET', '/held/x', undefined, { Connection: 'close' }),
+      ];
       await eventually(() => release.length === 2);
       const extra = slowClient(busyPort);
       await extra.closed;

@@ -91,19 +91,28 @@ export class ClientLimits {
       return false;
     }
     this.#inFlight.set(addr, n + 1);
-    const socket = rawSocket(req.socket);
-    this.#busy.set(socket, (this.#busy.get(socket) ?? 0) + 1);
     // 'close' follows 'finish' and also comes when the client goes away first: one listener covers both.
     res.once('close', () => {
       const left = (this.#inFlight.get(addr) ?? 1) - 1;
       if (left <= 0) this.#inFlight.delete(addr);
       else this.#inFlight.set(addr, left);
+    });
+    return true;
+  }
+
+  /**
+   * Marks the request's connection busy until its response is done, every request (watches and
+   * the console's too): a busy connection is never closed to make room for a new one.
+   */
+  track(req: IncomingMessage, res: ServerResponse): void {
+    const socket = rawSocket(req.socket);
+    this.#busy.set(socket, (this.#busy.get(socket) ?? 0) + 1);
+    res.once('close', () => {
       const busy = (this.#busy.get(socket) ?? 1) - 1;
       if (busy > 0) this.#busy.set(socket, busy);
       else this.#busy.delete(socket);
       if (this.#open.delete(socket)) this.#open.add(socket); // now the most recently active
     });
-    return true;
   }
 
   #accept(socket: Socket): void {

@@ -260,6 +260,7 @@ export class ApiServer {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.limits.track(req, res);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const pathOnly = q === -1 ? url : url.slice(0, q);
