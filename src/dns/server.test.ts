@@ -179,6 +179,20 @@ describe('routing, protocol hygiene and invalidation', () => {
     assert.ok(badvers instanceof Buffer);
     assert.equal(badvers[3]! & 0xf, 0);
     assert.equal(badvers[badvers.length - 6], 1, 'extended rcode BADVERS (16) = upper bits 1');
+    // EDNS options: a list that does not fill the OPT's RDATA exactly, or a COOKIE of a length
+    // RFC 7873 refuses, is FORMERR (they were ignored); a well-formed client cookie is answered.
+    const withOption = (option: number[]) => {
+      const q = query('many.local-1', 'A', { edns: 1232 });
+      q.writeUInt16BE(option.length, q.length - 2); // the OPT's RDLENGTH ends the message
+      return Buffer.concat([q, Buffer.from(option)]);
+    };
+    const cookie = (n: number) => [0, 10, 0, n, ...Array.from({ length: n }, (_, i) => i)];
+    assert.equal((await ask(dns, withOption(cookie(8)))).rcode, 'NOERROR');
+    assert.equal((await ask(dns, withOption(cookie(24)))).rcode, 'NOERROR');
+    assert.equal((await ask(dns, withOption(cookie(5)))).rcode, 'FORMERR');
+    assert.equal((await ask(dns, withOption(cookie(41)))).rcode, 'FORMERR');
+    assert.equal((await ask(dns, withOption([0, 8, 0, 9, 0, 1]))).rcode, 'FORMERR', 'option longer than the RDATA');
+    assert.equal((await ask(dns, withOption([0, 8, 0]))).rcode, 'FORMERR', 'a partial option header');
     const response = Buffer.from(base);
     response[2] = response[2]! | 0x80;
     assert.equal(dns.respond(response, 'udp'), undefined);

@@ -143,6 +143,7 @@ export function parseQuery(msg: Buffer): ParsedQuery | ParseFailure {
     if (type === TYPE.OPT) {
       // RFC 6891 §6.1.1: one OPT, owned by the root.
       if (edns !== undefined || msg[nameStart] !== 0) return { fail: 'formerr', id, flags };
+      if (malformedOptions(msg, off + 10, off + 10 + rdlength)) return { fail: 'formerr', id, flags };
       edns = {
         udpSize: (msg[off + 2]! << 8) | msg[off + 3]!,
         version: msg[off + 5]!,
@@ -152,6 +153,27 @@ export function parseQuery(msg: Buffer): ParsedQuery | ParseFailure {
     off += 10 + rdlength;
   }
   return { id, flags, opcode, key, qtype, qclass, questionEnd, edns };
+}
+
+/** EDNS option code of DNS cookies (RFC 7873). */
+const EDNS_COOKIE = 10;
+
+/**
+ * Whether an OPT's RDATA is not a well-formed option list (RFC 6891 §6.1.2: code, length, data,
+ * filling it exactly), or holds a COOKIE of a length RFC 7873 §5.2.2 answers with FORMERR: a
+ * client cookie alone is 8 bytes, with a server cookie 16 to 40.
+ */
+function malformedOptions(msg: Buffer, start: number, end: number): boolean {
+  let o = start;
+  while (o < end) {
+    if (o + 4 > end) return true;
+    const code = (msg[o]! << 8) | msg[o + 1]!;
+    const length = (msg[o + 2]! << 8) | msg[o + 3]!;
+    o += 4 + length;
+    if (o > end) return true;
+    if (code === EDNS_COOKIE && length !== 8 && (length < 16 || length > 40)) return true;
+  }
+  return false;
 }
 
 const DROP: ParseFailure = { fail: 'drop' };
