@@ -45,6 +45,9 @@ const IMAGE = 'localhost/ph12bench-web';
 const CREDENTIALS = { accessKeyId: 'pharos', secretAccessKey: 'pharos' };
 const RUNTIME = { taskCidr: '198.19.101.0/24', bridge: 'phecsb0', netnsPrefix: 'phecsb-', vethPrefix: 'phecsbv' };
 const TTL = 1;
+/** Event-loop stall sampling during the rolling deployment: a timer every STALL_SAMPLE_MS, stalls over STALL_REPORT_MS reported. */
+const STALL_SAMPLE_MS = 20;
+const STALL_REPORT_MS = 250;
 const SERVER_JS = `
 const http = require('http');
 const server = http.createServer((req, res) => res.end('ok ' + process.env.REV));
@@ -169,6 +172,8 @@ async function story(kind: 'process' | 'container', runtime: Runtime): Promise<v
 
     // ---- 2. StopTask → leaves the answers -------------------------------------------------
     const leave: number[] = [];
+    /** When the StopTask call itself returned: the rest of `leave` is the supervisor's deregistration and the DNS view. */
+    const called: number[] = [];
     for (let i = 0; i < TRIALS; i++) {
       const before = await answer();
       const { taskArns } = await ecs.listTasks({ serviceName: 'web' });
@@ -177,10 +182,11 @@ async function story(kind: 'process' | 'container', runtime: Runtime): Promise<v
       const ip = victim.containers![0]!.networkInterfaces![0]!.privateIpv4Address!;
       const s = performance.now();
       await ecs.stopTask({ task: victim.taskArn! });
+      called.push(performance.now() - s);
       await eventually(async () => !(await answer()).ips.includes(ip), { intervalMs: 1, timeoutMs: 5000 });
       leave.push(performance.now() - s);
     }
-    console.log(`2. StopTask → IP out of the answers over ${TRIALS} trials: p50 ${pct(leave, 50).toFixed(1)} ms, max ${Math.max(...leave).toFixed(1)} ms`);
+    console.log(`2. StopTask → IP out of the answers over ${TRIALS} trials: p50 ${pct(leave, 50).toFixed(1)} ms, max ${Math.max(...leave).toFixed(1)} ms (the StopTask call returned after p50 ${pct(called, 50).toFixed(1)}, max ${Math.max(...called).toFixed(1)} ms)`);
 
     // ---- 3. rolling deployment of 4 under TTL-respecting load -----------------------------
     await ecs.updateService({ service: 'web', desiredCount: 4 });
@@ -192,13 +198,15 @@ async function story(kind: 'process' | 'container', runtime: Runtime): Promise<v
     let stop = false;
     let requests = 0;
     const failures: string[] = [];
+    /** Each failure: when its request started and when the answer it used was resolved (ms since epoch), to set beside the task's life below. */
+    const failed: { ip: string; why: string; sentAt: number; resolvedAt: number }[] = [];
     const revs = new Map<string, number>();
     const client = async () => {
-      let cache: { ips: string[]; until: number } = { ips: [], until: 0 };
+      let cache: { ips: string[]; until: number; at: number } = { ips: [], until: 0, at: 0 };
       while (!stop) {
         if (performance.now() >= cache.until || cache.ips.length === 0) {
           const a = await answer();
-          cache = { ips: a.ips, until: performance.now() + a.ttl * 1000 };
+          cache = { ips: a.ips, until: performance.now() + a.ttl * 1000, at: Date.now() };
         }
         const ip = cache.ips[Math.floor(Math.random() * cache.ips.length)];
         requests++;
@@ -206,16 +214,28 @@ async function story(kind: 'process' | 'container', runtime: Runtime): Promise<v
           failures.push('empty answer');
           continue;
         }
+        const sentAt = Date.now();
         try {
           const body = await httpGet(ip);
           revs.set(body, (revs.get(body) ?? 0) + 1);
         } catch (err) {
           failures.push(`${ip}: ${(err as Error).message}`);
+          failed.push({ ip, why: (err as Error).message, sentAt, resolvedAt: cache.at });
         }
       }
     };
     const clients = Array.from({ length: 4 }, client);
     const d0 = performance.now();
+    const wall0 = Date.now();
+    // The server and the load clients share this process: a stalled event loop fails requests
+    // (their 2 s timers fire before the answers that arrived meanwhile are read), so stalls are logged.
+    const stalls: { at: number; ms: number }[] = [];
+    let tick = performance.now();
+    const stallTimer = setInterval(() => {
+      const late = performance.now() - tick - STALL_SAMPLE_MS;
+      if (late > STALL_REPORT_MS) stalls.push({ at: Date.now() - wall0, ms: Math.round(late) });
+      tick = performance.now();
+    }, STALL_SAMPLE_MS);
     await register('2');
     await ecs.updateService({ service: 'web', taskDefinition: 'web:2' });
     await eventually(async () => {
@@ -236,10 +256,28 @@ async function story(kind: 'process' | 'container', runtime: Runtime): Promise<v
     await new Promise((r) => setTimeout(r, 1000));
     stop = true;
     await Promise.all(clients);
+    clearInterval(stallTimer);
     console.log(
       `3. rolling deployment of 4 tasks (TTL ${TTL} s, drain = TTL): rollout ${rollout.toFixed(0)} ms, ${requests} requests, ${failures.length} failed; responses by revision: ${JSON.stringify(Object.fromEntries(revs))}`,
     );
     if (failures.length > 0) console.log(`   failures: ${JSON.stringify(failures.slice(0, 10))}`);
+    const worst = stalls.reduce((m, x) => Math.max(m, x.ms), 0);
+    console.log(`   event loop of this process (server + clients): ${stalls.length} stalls over ${STALL_REPORT_MS} ms, longest ${worst} ms${stalls.length ? ` (at ${stalls.slice(0, 8).map((x) => `+${x.at}: ${x.ms}`).join(', ')})` : ''}`);
+    if (failed.length > 0) await explainFailures(failed, wall0);
+    /** Each failed request beside the life of the task that had its address (ms since the deployment started). */
+    async function explainFailures(list: typeof failed, origin: number): Promise<void> {
+      const arns = [...(await ecs.listTasks({ serviceName: 'web' })).taskArns!, ...(await ecs.listTasks({ serviceName: 'web', desiredStatus: 'STOPPED' })).taskArns!];
+      const tasks = [];
+      for (let i = 0; i < arns.length; i += 100) tasks.push(...(await ecs.describeTasks({ tasks: arns.slice(i, i + 100) })).tasks!);
+      const rel = (d: Date | undefined) => (d ? `+${d.getTime() - origin}` : '-');
+      for (const f of list.slice(0, 10)) {
+        const t = tasks.filter((x) => x.containers?.[0]?.networkInterfaces?.[0]?.privateIpv4Address === f.ip).sort((a, b) => b.createdAt!.getTime() - a.createdAt!.getTime())[0];
+        console.log(
+          `   ${f.ip} ${f.why}: resolved +${f.resolvedAt - origin}, sent +${f.sentAt - origin} ms; its task ${t?.taskDefinitionArn?.split(':').pop() ?? '?'}: ` +
+            `started ${rel(t?.startedAt)}, stopping ${rel(t?.stoppingAt)}, stopped ${rel(t?.stoppedAt)}, exit ${t?.containers?.[0]?.exitCode ?? '-'} (${t?.stoppedReason ?? ''})`,
+        );
+      }
+    }
   } finally {
     ecs.destroy();
     sd.destroy();
