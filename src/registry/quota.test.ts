@@ -32,9 +32,9 @@ async function assertSlotsMatch(h: Harness, serviceId: string, namespaceId: stri
   assert.equal(inService.size, instances.length);
   for (const inst of instances) {
     assert.ok(inst.slots, `${inst.id} holds slots`);
-    assert.deepEqual(JSON.parse(inService.get(keys.serviceInstanceSlot(serviceId, inst.slots.service)) ?? '{}'), { serviceId, instanceId: inst.id });
+    assert.equal(JSON.parse(inService.get(keys.serviceInstanceSlot(serviceId, inst.slots.service)) ?? '""'), inst.id);
     const held = await h.kv.get(keys.namespaceInstanceSlot(namespaceId, inst.slots.namespace));
-    assert.deepEqual(JSON.parse(held?.value ?? '{}'), { serviceId, instanceId: inst.id });
+    assert.equal(JSON.parse(held?.value ?? '""'), inst.id);
   }
 }
 
@@ -101,7 +101,7 @@ describe('quotas across servers', () => {
     const ns = await httpNamespace(a, 'unseen');
     const svc = await service(a, { Name: 'api', NamespaceId: ns });
     // Slots 0 and 1 taken by registrations this server knows nothing of.
-    for (const n of [0, 1]) await h.kv.create(keys.serviceInstanceSlot(svc.Id, n), JSON.stringify({ serviceId: svc.Id, instanceId: `elsewhere-${n}` }));
+    for (const n of [0, 1]) await h.kv.create(keys.serviceInstanceSlot(svc.Id, n), JSON.stringify(`elsewhere-${n}`));
     await a.waitForOperation(((await reg(a, svc.Id, 'mine')) as Any).OperationId);
     assert.equal(h.snapshot.instance(svc.Id, 'mine')!.slots!.service, 2);
     await rejectsWith(reg(a, svc.Id, 'more'), 'ResourceLimitExceeded');

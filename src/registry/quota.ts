@@ -27,7 +27,7 @@ const RANDOM_DRAWS = 8;
 /** The writes that take an instance's slots (must not exist yet), or release them. */
 export function slotWrites(serviceId: string, instanceId: string, slots: InstanceSlots | undefined, take: boolean): TxnOp[] {
   if (!slots) return [];
-  const value = JSON.stringify({ serviceId, instanceId });
+  const value = JSON.stringify(instanceId); // the key names the service or namespace
   const held = [keys.serviceInstanceSlot(serviceId, slots.service), keys.namespaceInstanceSlot(slots.namespaceId, slots.namespace)];
   return held.map((key): TxnOp => (take ? { type: 'put', key, value, prevRevision: 0 } : { type: 'delete', key }));
 }
@@ -108,9 +108,10 @@ export class InstanceSlotIndex {
     limits: { service: number; namespace: number },
     refused: ReadonlySet<string>,
   ): { slots: InstanceSlots; release: () => void } | { full: 'service' | 'namespace' } {
-    const service = this.drawIn(`s:${serviceId}`, limits.service, (n) => refused.has(keys.serviceInstanceSlot(serviceId, n)));
+    const none = refused.size === 0;
+    const service = this.drawIn(`s:${serviceId}`, limits.service, (n) => !none && refused.has(keys.serviceInstanceSlot(serviceId, n)));
     if (service === undefined) return { full: 'service' };
-    const namespace = this.drawIn(`n:${namespaceId}`, limits.namespace, (n) => refused.has(keys.namespaceInstanceSlot(namespaceId, n)));
+    const namespace = this.drawIn(`n:${namespaceId}`, limits.namespace, (n) => !none && refused.has(keys.namespaceInstanceSlot(namespaceId, n)));
     if (namespace === undefined) {
       this.drawn.get(`s:${serviceId}`)?.delete(service);
       return { full: 'namespace' };
