@@ -142,8 +142,15 @@ describe('failover of several servers on etcd', { skip }, () => {
     r.setServers([alive[1]!.dns]);
     const dnsBefore = (await r.resolve4('web.failover.test')).sort();
     const discover = async (sd: typeof a) => (await sd.discoverInstances({ NamespaceName: 'failover.test', ServiceName: 'web', MaxResults: 1000 })).Instances!.map((i) => i.InstanceId!).sort();
-    const discoveredBefore = await discover(b);
-    assert.ok(discoveredBefore.length > 0);
+    // Each server's snapshot follows the store on its own: wait until A and B have seen the same
+    // writes (earlier tests registered through both) before comparing their answers to this list.
+    const discoveredBefore = await eventually(
+      async () => {
+        const [fromA, fromB] = [await discover(a), await discover(b)];
+        return fromB.length > 0 && JSON.stringify(fromA) === JSON.stringify(fromB) ? fromB : undefined;
+      },
+      { timeoutMs: 10_000, message: 'A and B discover the same instances before the outage' },
+    );
 
     await Promise.all([etcd.kill(0), etcd.kill(1), etcd.kill(2)]);
     // Reads come from each server's snapshot: the same answers as before the outage.
