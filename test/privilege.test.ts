@@ -131,6 +131,7 @@ function runAs(uid: number, argv: string[], cwd: string): Promise<{ code: number
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    // 'close', not 'exit': the child can exit before its stdout has been read to the end.
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }

@@ -264,7 +264,7 @@ describe('watch with --credentials (SigV4)', () => {
         let stdout = '';
         child.stdout.on('data', (d) => (stdout += d));
         child.on('error', reject);
-        child.on('exit', (code) => resolve({ code, stdout }));
+        child.on('close', (code) => resolve({ code, stdout }));
       });
     const ok = await run(`${s.apiUrl}${PATH}?wait=1s`, `${DUMMY_CREDENTIALS.accessKeyId}:${DUMMY_CREDENTIALS.secretAccessKey}`);
     assert.equal(ok.code, 0);
