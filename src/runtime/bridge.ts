@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../lib/index.ts';
 import { SetupFailedError } from './errors.ts';
@@ -120,7 +121,10 @@ export class TaskBridge {
       throw new SetupFailedError(`task CIDR ${this.o.ips.cidrText}`, `overlaps ${clash.addr} on ${clash.dev}${whose}`);
     }
     if (link === undefined) {
-      cmds.push(`link add ${this.name} type bridge`, `link set dev ${this.name} alias ${this.#alias}`, `addr add ${addr} dev ${this.name}`);
+      // A fixed MAC: a bridge without one takes its lowest port's, so when that task's veth goes
+      // the gateway's MAC changes under every other task, whose ARP entries then point nowhere
+      // for seconds (rolling deployments lost requests to tasks that were running fine).
+      cmds.push(`link add ${this.name} type bridge`, `link set dev ${this.name} address ${bridgeMac(this.name)}`, `link set dev ${this.name} alias ${this.#alias}`, `addr add ${addr} dev ${this.name}`);
     } else if (mine) {
       if (link.addrs.length !== 1 || link.addrs[0] !== addr) cmds.push(`addr flush dev ${this.name}`, `addr add ${addr} dev ${this.name}`);
     } else if (!link.addrs.includes(addr)) {
@@ -219,4 +223,11 @@ function parseIpv4Addrs(json: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** A locally administered unicast MAC derived from the bridge's name: the same on every re-creation. */
+function bridgeMac(name: string): string {
+  const b = createHash('sha256').update(name).digest().subarray(0, 6);
+  b[0] = (b[0]! & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }

@@ -85,6 +85,18 @@ describe('NetnsRuntime', { skip: unsupported === undefined ? false : `network na
     await Promise.all([a.stop({ timeoutMs: 1000 }), b.stop({ timeoutMs: 1000 })]);
   });
 
+  test("the bridge's MAC stays put as tasks come and go (tasks' ARP entries for the gateway stay right)", async () => {
+    const mac = () => execFileSync('cat', [`/sys/class/net/${BRIDGE}/address`], { encoding: 'utf8' }).trim();
+    const a = await runtime.startTask(task([container({ command: ['sleep', '30'], portMappings: [] })]));
+    const b = await runtime.startTask(task([container({ command: ['sleep', '30'], portMappings: [] })]));
+    const before = mac();
+    await a.stop({ timeoutMs: 1000 });
+    assert.equal(mac(), before, 'one task gone');
+    await b.stop({ timeoutMs: 1000 });
+    // Without a MAC of its own a bridge takes its lowest port's, and 00:00:00:00:00:00 with none.
+    assert.equal(mac(), before, 'both tasks gone');
+  });
+
   test('exec runs inside the namespace', async () => {
     const t = await runtime.startTask(task([container({ command: ['sleep', '30'], portMappings: [] })]));
     const r = await t.exec(
