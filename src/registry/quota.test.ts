@@ -21,6 +21,16 @@ const settle = async (calls: Promise<unknown>[]) => {
   return { won: won.map((r) => r.value), lost };
 };
 
+/**
+ * An HTTP namespace written straight into the store: with an operation delay, its own
+ * CreateHttpNamespace operation would wait for the manual clock too.
+ */
+async function storedNamespace(h: Harness, clock: ManualClock, id: string, name: string): Promise<{ id: string }> {
+  const ns = { id, arn: 'arn', name, type: 'HTTP', httpName: name, createDate: clock.now(), tags: [] };
+  await h.kv.create(keys.namespace(ns.id), JSON.stringify(ns));
+  return ns;
+}
+
 async function slotKeys(h: Harness, prefix: string): Promise<Map<string, string>> {
   return new Map((await h.kv.list(prefix)).items.map((i) => [i.key, i.value]));
 }
@@ -111,9 +121,7 @@ describe('quotas across servers', () => {
   test('with an operation delay, slots are taken at submit: the quota holds while registrations wait', async () => {
     const clock = new ManualClock(Date.now());
     const { h, a, b } = await open({ sharedStore: true, clock, config: { opDelayMs: 1000, quotas: { instancesPerService: 2 } } });
-    // The namespace straight into the store: its own operation would wait for the clock too.
-    const ns = { id: 'ns-delayed0000000000', arn: 'arn', name: 'delayed', type: 'HTTP', httpName: 'delayed', createDate: clock.now(), tags: [] };
-    await h.kv.create(keys.namespace(ns.id), JSON.stringify(ns));
+    const ns = await storedNamespace(h, clock, 'ns-delayed0000000000', 'delayed');
     const svc = await service(a, { Name: 'api', NamespaceId: ns.id });
     const { won, lost } = await settle([reg(a, svc.Id, 'p'), reg(b, svc.Id, 'q'), reg(a, svc.Id, 'r'), reg(b, svc.Id, 's')]);
     assert.equal(won.length, 2);
@@ -129,8 +137,7 @@ describe('quotas across servers', () => {
   test('with an operation delay, one new instance registered through both servers at once keeps one pair of slots; so does a deregistration racing a re-registration', async () => {
     const clock = new ManualClock(Date.now());
     const { h, a, b } = await open({ sharedStore: true, clock, config: { opDelayMs: 1000, quotas: { instancesPerService: 5 } } });
-    const ns = { id: 'ns-delayed1111111111', arn: 'arn', name: 'delayed2', type: 'HTTP', httpName: 'delayed2', createDate: clock.now(), tags: [] };
-    await h.kv.create(keys.namespace(ns.id), JSON.stringify(ns));
+    const ns = await storedNamespace(h, clock, 'ns-delayed1111111111', 'delayed2');
     const svc = await service(a, { Name: 'api', NamespaceId: ns.id });
     const run = async (calls: Promise<unknown>[]) => {
       const ids = (await Promise.all(calls)).map((o) => (o as Any).OperationId as string);
