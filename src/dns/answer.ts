@@ -1,4 +1,4 @@
-import { BodyWriter, TYPE } from './wire.ts';
+import { BodyWriter, MAX_MESSAGE_LENGTH, MAX_POINTER_OFFSET, OPT_LENGTH, TYPE } from './wire.ts';
 
 /**
  * Pre-encoded answers: what the registry handler caches per (name, type), and how a body
@@ -61,26 +61,54 @@ export interface AnswerEntry {
 
 /**
  * Encodes a body. Owner names compress against the question; SRV targets are written in full
- * (RFC 2782) and their additional records point at them.
+ * (RFC 2782) and their additional records point at them. The body always fits a 65,535-byte
+ * message with an OPT record: answer records past that are left out (the first ones in `answers`
+ * order are kept, so the cut is deterministic), then additional records (RFC 2181 §9). UDP's
+ * smaller limits are applied per query (server.ts `encodeEntry`, with TC).
  * @param question labels of the question name (lowercase)
  * @param base absolute offset of the body in the message (12 + question length)
  */
 export function encodeBody(question: readonly string[], base: number, answers: readonly Rr[], authority: readonly Rr[] = []): Body {
   const w = new BodyWriter(question, base);
-  const extras: { at: number; rr: { type: number; ttl: number; ip: Buffer } }[] = [];
-  for (const rr of answers) {
-    const targetAt = writeRr(w, rr);
-    if (rr.type === TYPE.SRV && targetAt !== undefined) for (const e of rr.extras) extras.push({ at: targetAt, rr: e });
-  }
-  for (const rr of authority) writeRr(w, rr);
+  const budget = MAX_MESSAGE_LENGTH - base - OPT_LENGTH;
+  const extras: { at: number; target: readonly string[]; rr: { type: number; ttl: number; ip: Buffer } }[] = [];
+  const an = writeWithin(w, budget, answers, (rr, targetAt) => {
+    if (rr.type === TYPE.SRV && targetAt !== undefined) for (const e of rr.extras) extras.push({ at: targetAt, target: rr.target, rr: e });
+  });
+  const ns = writeWithin(w, budget, authority);
   const lengthWithoutAdditional = w.length;
-  for (const { at, rr } of extras) {
-    w.pointer(at);
+  let ar = 0;
+  for (const { at, target, rr } of extras) {
+    const start = w.length;
+    // A target beyond a pointer's reach (a big TCP answer) is written again in full.
+    if (at <= MAX_POINTER_OFFSET) w.pointer(at);
+    else w.name(target, false);
     const rd = w.rrHeader(rr.type, rr.ttl);
     w.bytes(rr.ip);
     w.endRdata(rd);
+    if (w.length > budget) {
+      w.rewind(start);
+      break;
+    }
+    ar++;
   }
-  return { bytes: w.done(), an: answers.length, ns: authority.length, ar: extras.length, lengthWithoutAdditional };
+  return { bytes: w.done(), an, ns, ar, lengthWithoutAdditional };
+}
+
+/** Writes records in order until one would pass `budget` bytes; returns how many were written. */
+function writeWithin(w: BodyWriter, budget: number, records: readonly Rr[], written?: (rr: Rr, targetAt: number | undefined) => void): number {
+  let count = 0;
+  for (const rr of records) {
+    const start = w.length;
+    const targetAt = writeRr(w, rr);
+    if (w.length > budget) {
+      w.rewind(start);
+      break;
+    }
+    written?.(rr, targetAt);
+    count++;
+  }
+  return count;
 }
 
 /** Writes one record; for SRV returns the absolute offset of its target name. */

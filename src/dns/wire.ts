@@ -14,6 +14,10 @@ export const HEADER_LENGTH = 12;
 /** Offset of the question name in every message: the target of every compression pointer we write. */
 const QUESTION_OFFSET = 12;
 const POINTER = 0xc000;
+/** A compression pointer holds 14 bits of offset (RFC 1035 §4.1.4): names further in are written in full. */
+export const MAX_POINTER_OFFSET = 0x3fff;
+/** The largest DNS message: TCP's two-byte length prefix (RFC 1035 §4.2.2); UDP answers are smaller still. */
+export const MAX_MESSAGE_LENGTH = 0xffff;
 const MAX_NAME_LENGTH = 255;
 const MAX_LABEL_LENGTH = 63;
 /** EDNS0 OPT pseudo-record length with empty RDATA: root name, type, class, ttl, rdlength. */
@@ -289,8 +293,14 @@ export class BodyWriter {
     this.off += b.length;
   }
 
-  /** Writes a pointer to an absolute offset (an earlier occurrence of a name). */
+  /** Drops what was written after `length` (a record that would not fit the message). */
+  rewind(length: number): void {
+    this.off = Math.min(this.off, length);
+  }
+
+  /** Writes a pointer to an absolute offset (an earlier occurrence of a name); offsets past 14 bits cannot be pointed at. */
   pointer(to: number): void {
+    if (to > MAX_POINTER_OFFSET) throw new RangeError(`compression pointer to offset ${to}`);
     this.u16(POINTER | to);
   }
 
