@@ -9,3 +9,4 @@ export * from './handlers.ts';
 export * from './hostport.ts';
 export * from './paging.ts';
 export * from './input.ts';
+export * from './tags.ts';

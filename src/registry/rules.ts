@@ -1,3 +1,4 @@
+import { TAG_CHARACTERS, TAG_PATTERN } from '../lib/index.ts';
 import { invalidInput } from './errors.ts';
 import type { DnsConfigRecord, DnsRecordConfig, HealthCheckConfigRecord, NamespaceRecord, RecordType, ServiceRecord, Tag } from './model.ts';
 import { Input, P6, P7, isDnsName, isIpv4Address, isIpv6Address, isPort } from './validate.ts';
@@ -27,11 +28,16 @@ const RESERVED_ATTRIBUTES = new Set([
   'AWS_INIT_HEALTH_STATUS',
 ]);
 
-/** Tags of a request: key 1–128, value 0–256, at most 200, no key twice. */
+/** A tag key: 1–128 of AWS's tag characters. */
+export const TAG_KEY = { min: 1, max: 128, pattern: TAG_PATTERN, patternHelp: `${TAG_CHARACTERS} only` };
+/** A tag value: 0–256 of AWS's tag characters. */
+const TAG_VALUE = { max: 256, pattern: TAG_PATTERN, patternHelp: `${TAG_CHARACTERS} only` };
+
+/** Tags of a request: key 1–128, value 0–256, AWS's tag characters, at most 200, no key twice. */
 export function readTags(r: Input, member: string, required: boolean): Tag[] | undefined {
   const tags = r.list(member, { max: MAX_TAGS_PER_REQUEST, required }, (v, path) => {
     const t = Input.element(v, path);
-    return { Key: t.str('Key', { required: true, min: 1, max: 128 }), Value: t.str('Value', { required: true, max: 256 }) };
+    return { Key: t.str('Key', { required: true, ...TAG_KEY }), Value: t.str('Value', { required: true, ...TAG_VALUE }) };
   });
   if (tags) {
     const seen = new Set<string>();

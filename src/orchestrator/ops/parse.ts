@@ -1,4 +1,4 @@
-import { pageAfter } from '../../lib/index.ts';
+import { TAG_CHARACTERS, TAG_PATTERN, pageAfter } from '../../lib/index.ts';
 import { invalidParameter } from '../errors.ts';
 import { newDeploymentId } from '../factory.ts';
 import type { ContainerOverride, DeploymentConfiguration, DeploymentRecord, EcsTag, LaunchType, NetworkConfiguration, ServiceRegistry, TaskDefinitionRecord } from '../model.ts';
@@ -18,10 +18,14 @@ export function includes(b: Json, what: string): boolean {
   return (strings(b, 'include') ?? []).includes(what);
 }
 
+/** A tag key as ECS's model has it: 1–128 of AWS's tag characters. */
+export const TAG_KEY = { min: 1, max: 128, pattern: TAG_PATTERN, patternHelp: `may contain only ${TAG_CHARACTERS}.` };
+
+/** `tags`: at most 50; key 1–128, value 0–256, each of AWS's tag characters (InvalidParameterException). */
 export function parseTags(b: Json): EcsTag[] {
   const tags = (objects(b, 'tags', { max: MAX_TAGS }) ?? []).map((t, i) => ({
-    key: str(t, `tags[${i}].key`, { required: true, min: 1, max: 128 })!,
-    value: str(t, `tags[${i}].value`, { max: 256 }) ?? '',
+    key: str(t, `tags[${i}].key`, { required: true, ...TAG_KEY })!,
+    value: str(t, `tags[${i}].value`, { max: 256, pattern: TAG_PATTERN, patternHelp: TAG_KEY.patternHelp }) ?? '',
   }));
   return tags;
 }

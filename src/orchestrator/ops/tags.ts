@@ -1,9 +1,9 @@
-import { parseArn } from '../../lib/index.ts';
+import { TAG_PATTERN, parseArn } from '../../lib/index.ts';
 import type { EcsApi } from '../api.ts';
 import { invalidParameter, resourceNotFound } from '../errors.ts';
 import { ecsKeys, parseTaskDefinitionRef, type EcsTag } from '../model.ts';
 import { str, strings, type Json } from '../validate.ts';
-import { MAX_TAGS, parseTags } from './parse.ts';
+import { MAX_TAGS, TAG_KEY, parseTags } from './parse.ts';
 
 /** Tags on clusters, services, task definitions and tasks. */
 
@@ -23,6 +23,7 @@ export async function TagResource(ecs: EcsApi, b: Json): Promise<unknown> {
 export async function UntagResource(ecs: EcsApi, b: Json): Promise<unknown> {
   const arn = str(b, 'resourceArn', { required: true, max: 2048 })!;
   const keys = strings(b, 'tagKeys', { required: true, itemMax: 128 })!;
+  for (const [i, k] of keys.entries()) if (!TAG_PATTERN.test(k)) throw invalidParameter(`tagKeys[${i}] ${TAG_KEY.patternHelp}`);
   await mutateTags(ecs, arn, (current) => current.filter((t) => !keys.includes(t.key)));
   return {};
 }

@@ -3,7 +3,7 @@ import { invalidInput, resourceNotFound, tooManyTags } from '../errors.ts';
 import { keys, type Tag } from '../model.ts';
 import { tagsOut } from '../output.ts';
 import type { Registry } from '../registry.ts';
-import { readTags } from '../rules.ts';
+import { TAG_KEY, readTags } from '../rules.ts';
 import { checkStr, type Input } from '../validate.ts';
 import type { Out } from './common.ts';
 
@@ -38,7 +38,7 @@ export async function TagResource(reg: Registry, r: Input): Promise<Out> {
 
 export async function UntagResource(reg: Registry, r: Input): Promise<Out> {
   const target = taggable(reg, r);
-  const tagKeys = r.list('TagKeys', { required: true, max: 200 }, (v, path) => checkStr(path, v, { min: 1, max: 128 }))!;
+  const tagKeys = r.list('TagKeys', { required: true, max: 200 }, (v, path) => checkStr(path, v, TAG_KEY))!;
   const remove = new Set(tagKeys);
   await reg.mutate<{ tags: Tag[] }>(target.key, () => resourceNotFound(target.arn), (rec) => ({
     ...rec,
