@@ -10,13 +10,12 @@ import { ECS } from '@aws-sdk/client-ecs';
 import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
 import { execFileSync } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultConfig, startServer, type RunningServer } from '../src/cli/index.ts';
+import { startServer, type RunningServer } from '../src/cli/index.ts';
 import { eventually, silentLogger } from '../src/lib/index.ts';
 import { NetnsRuntime } from '../src/runtime/index.ts';
-import { privateNamespace, resolveA, runningTasks, spawnAgent, tempDir, ttlLoad, type Agent } from './helpers.ts';
+import { privateNamespace, resolveA, runningTasks, spawnAgent, tempDir, testConfig, ttlLoad, type Agent } from './helpers.ts';
 
 const CREDENTIALS = { accessKeyId: 'agentkey', secretAccessKey: 'agentsecret' };
 /** Names and addresses of issue 11 only (bridges ph110*, 198.18.110.0–198.18.112.255). */
@@ -52,11 +51,7 @@ describe('pharos agent: awsvpc tasks over three hosts', { skip }, () => {
   before(async () => {
     const dataDir = tempDir();
     server = await startServer(
-      defaultConfig({
-        apiAddr: { host: '127.0.0.1', port: 0 },
-        dnsAddr: { host: '127.0.0.1', port: 0 },
-        dataDir,
-        store: `sqlite:${join(dataDir, 'pharos.db')}`,
+      testConfig(dataDir, {
         credentials: [CREDENTIALS],
         runTasks: false,
         agentTimeoutMs: AGENT_TIMEOUT_MS,

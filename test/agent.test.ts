@@ -7,12 +7,11 @@
  * secret refused. Cloud Map, DNS and traffic are in agent-netns.test.ts (awsvpc, root).
  */
 import { ECS } from '@aws-sdk/client-ecs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultConfig, startServer, type RunningServer } from '../src/cli/index.ts';
+import { startServer, type RunningServer } from '../src/cli/index.ts';
 import { eventually, silentLogger } from '../src/lib/index.ts';
-import { spawnAgent, tempDir, type Agent } from './helpers.ts';
+import { spawnAgent, tempDir, testConfig, type Agent } from './helpers.ts';
 
 const CREDENTIALS = { accessKeyId: 'agentkey', secretAccessKey: 'agentsecret' };
 const AGENT_TIMEOUT_MS = 3000;
@@ -41,7 +40,7 @@ describe('pharos agent (host-network tasks)', () => {
   before(async () => {
     const dataDir = tempDir();
     server = await startServer(
-      defaultConfig({ apiAddr: { host: '127.0.0.1', port: 0 }, dnsAddr: { host: '127.0.0.1', port: 0 }, dataDir, store: `sqlite:${join(dataDir, 'pharos.db')}`, credentials: [CREDENTIALS], runTasks: false, agentTimeoutMs: AGENT_TIMEOUT_MS }),
+      testConfig(dataDir, { credentials: [CREDENTIALS], runTasks: false, agentTimeoutMs: AGENT_TIMEOUT_MS }),
       { logger: silentLogger() },
     );
     ecs = new ECS({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });

@@ -4,15 +4,11 @@
  * host prefix). The SDK tests cover the semantics of the other cases.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { CLI_SERVICE_ERROR, cliEndpoint, haveCommand, privateNamespace, resolvesToLoopback, register, requireOrSkip, startTestServer, tempDir, waitOp, type TestServer } from './helpers.ts';
+import { CLI_SERVICE_ERROR, cliEndpoint, haveCommand, privateNamespace, resolvesToLoopback, register, requireOrSkip, runChild, startTestServer, tempDir, waitOp, type ChildRun, type TestServer } from './helpers.ts';
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
+interface CliResult extends ChildRun {
   json?: Record<string, unknown>;
 }
 
@@ -25,27 +21,15 @@ describe('AWS CLI conformance (spec §5)', { skip: requireOrSkip(haveCommand('aw
   let endpoint = '';
 
   /** Runs `aws --endpoint-url <server> servicediscovery <args>` asynchronously (the server is in this process). */
-  function sd(args: string[], extraEnv: Record<string, string> = {}, url = endpoint): Promise<CliResult> {
-    return new Promise((resolve, reject) => {
-      const child = spawn('aws', ['--endpoint-url', url, '--output', 'json', 'servicediscovery', ...args], {
-        env: { ...env, ...extraEnv },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('error', reject);
-      child.on('exit', (code) => {
-        let json: Record<string, unknown> | undefined;
-        try {
-          json = stdout.trim() ? JSON.parse(stdout) : undefined;
-        } catch {
-          json = undefined;
-        }
-        resolve({ code, stdout, stderr, json });
-      });
-    });
+  async function sd(args: string[], extraEnv: Record<string, string> = {}, url = endpoint): Promise<CliResult> {
+    const r = await runChild('aws', ['--endpoint-url', url, '--output', 'json', 'servicediscovery', ...args], { env: { ...env, ...extraEnv } });
+    let json: Record<string, unknown> | undefined;
+    try {
+      json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { ...r, json };
   }
 
   before(async () => {

@@ -3,9 +3,9 @@
  * registers and discovers against a real server, and gets modeled exceptions.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { requireOrSkip, startTestServer, type TestServer } from './helpers.ts';
+import { requireOrSkip, runChild, startTestServer, type TestServer } from './helpers.ts';
 
 const hasBoto3 = spawnSync('python3', ['-c', 'import boto3'], { stdio: 'ignore' }).status === 0;
 
@@ -44,17 +44,8 @@ describe('boto3', { skip: requireOrSkip(hasBoto3, 'python3 with boto3') }, () =>
   after(() => s.destroy());
 
   test('DiscoverInstances with inject_host_prefix=False', async () => {
-    // Asynchronously: the server runs in this process, a blocking spawnSync would starve it.
-    const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn('python3', ['-c', SCRIPT, s.apiUrl], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('error', reject);
-      child.on('exit', (status) => resolve({ status, stdout, stderr }));
-    });
-    assert.equal(r.status, 0, r.stderr);
+    const r = await runChild('python3', ['-c', SCRIPT, s.apiUrl]);
+    assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { instances: Record<string, unknown>[]; revision: number; error: string };
     assert.deepEqual(out.instances, [
       { InstanceId: 'b1', NamespaceName: 'boto', ServiceName: 'web', HealthStatus: 'UNKNOWN', Attributes: { AWS_INSTANCE_IPV4: '198.18.0.7' } },

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultConfig, startServer, type RunningServer } from '../src/cli/index.ts';
+import { startServer, type RunningServer } from '../src/cli/index.ts';
+import { testConfig } from './helpers.ts';
 import { eventually, silentLogger } from '../src/lib/index.ts';
 import { createRuntime } from '../src/runtime/index.ts';
 
@@ -50,13 +51,7 @@ describe('aws ecs (CLI)', { skip }, () => {
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'pharos-ecs-cli-'));
     server = await startServer(
-      defaultConfig({
-        apiAddr: { host: '127.0.0.1', port: 0 },
-        dnsAddr: { host: '127.0.0.1', port: 0 },
-        dataDir,
-        store: `sqlite:${join(dataDir, 'pharos.db')}`,
-        logLevel: 'silent',
-      }),
+      testConfig(dataDir),
       { logger: silentLogger(), runtime: createRuntime({ awsvpc: 'host' }) },
     );
     env = { PATH: process.env['PATH'], HOME: dataDir, AWS_ACCESS_KEY_ID: 'pharos', AWS_SECRET_ACCESS_KEY: 'pharos', AWS_DEFAULT_REGION: 'us-east-1' };

@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultConfig, startServer, type RunningServer } from '../src/cli/index.ts';
+import { startServer, type RunningServer } from '../src/cli/index.ts';
 import { main } from '../src/cli/main.ts';
 import { eventually, silentLogger } from '../src/lib/index.ts';
-import { httpNamespace, privateNamespace } from './helpers.ts';
+import { httpNamespace, privateNamespace, testConfig } from './helpers.ts';
 import { createRuntime, NetnsRuntime, type Runtime } from '../src/runtime/index.ts';
 import { keys as registryKeys } from '../src/registry/index.ts';
 import { openStore } from '../src/store/index.ts';
@@ -32,13 +32,7 @@ interface Harness {
 }
 
 async function start(dataDir: string, runtime: Runtime): Promise<Harness> {
-  const config = defaultConfig({
-    apiAddr: { host: '127.0.0.1', port: 0 },
-    dnsAddr: { host: '127.0.0.1', port: 0 },
-    dataDir,
-    store: `sqlite:${join(dataDir, 'pharos.db')}`,
-    logLevel: 'silent',
-  });
+  const config = testConfig(dataDir);
   const server = await startServer(config, { logger: silentLogger(), runtime });
   const ecs = new ECS({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });
   const sd = new ServiceDiscovery({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, disableHostPrefix: true, maxAttempts: 1 });

@@ -9,11 +9,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Resolver } from 'node:dns/promises';
 import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
-import { defaultConfig, startServer, type RunningServer } from '../src/cli/index.ts';
+import { startServer, type RunningServer } from '../src/cli/index.ts';
 import { ManualClock, eventually, silentLogger } from '../src/lib/index.ts';
-import { sdClient, startTestServer, tempDir, waitOp, type TestServer } from './helpers.ts';
+import { sdClient, startTestServer, tempDir, testConfig, waitOp, type TestServer } from './helpers.ts';
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 
 interface Setup {
   serviceId: string;
@@ -130,14 +129,7 @@ describe('custom health with --custom-health-delay 30s (the AWS timing), on a ma
   const dataDir = tempDir();
   before(async () => {
     server = await startServer(
-      defaultConfig({
-        apiAddr: { host: '127.0.0.1', port: 0 },
-        dnsAddr: { host: '127.0.0.1', port: 0 },
-        dataDir,
-        store: `sqlite:${join(dataDir, 'pharos.db')}`,
-        logLevel: 'silent',
-        customHealthDelayMs: 30_000,
-      }),
+      testConfig(dataDir, { customHealthDelayMs: 30_000 }),
       { logger: silentLogger(), clock },
     );
     sd = sdClient(server.apiUrl);

@@ -44,9 +44,9 @@ export interface TestServer extends RunningServer {
   destroy(): Promise<void>;
 }
 
-/** Starts `pharos server` in this process on free ports over `dataDir` (a new temp dir by default), with `runtime` for ECS tasks if given. */
-export async function startTestServer(overrides: Partial<ServerConfig> = {}, dataDir = tempDir(), runtime?: Runtime): Promise<TestServer> {
-  const config = defaultConfig({
+/** A test server's config: free loopback ports, an SQLite store in `dataDir`, no log output. */
+export function testConfig(dataDir: string, overrides: Partial<ServerConfig> = {}): ServerConfig {
+  return defaultConfig({
     apiAddr: { host: '127.0.0.1', port: 0 },
     dnsAddr: { host: '127.0.0.1', port: 0 },
     dataDir,
@@ -54,6 +54,11 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}, dat
     logLevel: 'silent',
     ...overrides,
   });
+}
+
+/** Starts `pharos server` in this process on free ports over `dataDir` (a new temp dir by default), with `runtime` for ECS tasks if given. */
+export async function startTestServer(overrides: Partial<ServerConfig> = {}, dataDir = tempDir(), runtime?: Runtime): Promise<TestServer> {
+  const config = testConfig(dataDir, overrides);
   const server = await startServer(config, { logger: silentLogger(), ...(runtime ? { runtime } : {}) });
   const sd = sdClient(server.apiUrl);
   return {
@@ -193,6 +198,64 @@ export function spawnServer(args: string[], env: Record<string, string> = {}, ti
       clearTimeout(timer);
       reject(new Error(`server exited (${code}) before listening:\n${logs.join('\n')}`));
     });
+  });
+}
+
+/** What a child process run to its end printed, and how it ended. */
+export interface ChildRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunChildOptions {
+  /** The child's whole environment (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Written to the child's stdin, which is then closed; without it stdin is /dev/null. */
+  input?: string;
+  timeoutMs?: number;
+  /** Aborting it kills the child and rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+/** A child that ran past its timeout (and was killed), with what it printed until then. */
+export class ChildTimeoutError extends Error {
+  constructor(
+    command: string,
+    timeoutMs: number,
+    readonly stdout: string,
+    readonly stderr: string,
+  ) {
+    super(`${command} did not end in ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`);
+  }
+}
+
+/** Longer than any CLI call or script a test runs; a hung child then fails its test with its output instead of hanging the suite. */
+export const CHILD_TIMEOUT_MS = 120_000;
+
+/**
+ * Runs `command args` to its end, asynchronously: the server under test often runs in this
+ * process, and a blocking spawnSync would starve it. Resolves on 'close', not 'exit': a child can
+ * exit before its stdout has been read to the end. Past `timeoutMs` the child is killed and the
+ * promise rejects with its output so far.
+ */
+export function runChild(command: string, args: string[], options: RunChildOptions = {}): Promise<ChildRun> {
+  const { env = process.env, cwd, input, timeoutMs = CHILD_TIMEOUT_MS, signal } = options;
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env, cwd, signal, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new ChildTimeoutError(command, timeoutMs, stdout, stderr));
+    }, timeoutMs);
+    child.on('error', (err) => (clearTimeout(timer), reject(err)));
+    child.on('close', (code, signal) => (clearTimeout(timer), resolve({ code, signal, stdout, stderr })));
+    if (input !== undefined) child.stdin!.end(input);
   });
 }
 

@@ -6,12 +6,11 @@
  */
 import { ECS } from '@aws-sdk/client-ecs';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually } from '../src/lib/index.ts';
-import { DUMMY_CREDENTIALS, haveCommand, startTestServer, tempDir, type TestServer } from './helpers.ts';
+import { DUMMY_CREDENTIALS, haveCommand, runChild, startTestServer, tempDir, type ChildRun, type TestServer } from './helpers.ts';
 
 const NOBODY = 65534;
 const isRoot = process.getuid?.() === 0;
@@ -123,15 +122,6 @@ describe('an unauthenticated local user against a root server', { skip: canAct ?
   });
 });
 
-function runAs(uid: number, argv: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', ...argv], { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    // 'close', not 'exit': the child can exit before its stdout has been read to the end.
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function runAs(uid: number, argv: string[], cwd: string): Promise<ChildRun> {
+  return runChild('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', ...argv], { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
 }

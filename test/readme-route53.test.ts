@@ -3,12 +3,11 @@
  * README's fixed ports are swapped for the test server's): they must work as written.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually } from '../src/lib/index.ts';
-import { ROOT, haveCommand, privateNamespace, rawRequest, register, requireOrSkip, startTestServer, tempDir, type TestServer } from './helpers.ts';
+import { ROOT, haveCommand, privateNamespace, rawRequest, register, requireOrSkip, runChild, startTestServer, tempDir, type ChildRun, type TestServer } from './helpers.ts';
 
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
@@ -20,17 +19,9 @@ function blockAfter(marker: string): string {
   return README.slice(open, README.indexOf('\n```', open) + 1);
 }
 
-function bash(script: string, env: Record<string, string>, timeoutSeconds?: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const [command, args] = timeoutSeconds ? ['timeout', [String(timeoutSeconds), 'bash', '-c', script]] : ['bash', ['-e', '-o', 'pipefail', '-c', script]];
-  return new Promise((resolve, reject) => {
-    const child = spawn(command as string, args as string[], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function bash(script: string, env: Record<string, string>, timeoutSeconds?: number): Promise<ChildRun> {
+  // The watch loop runs until `timeout` stops it (exit code 124); other scripts stop at their first error.
+  return timeoutSeconds ? runChild('timeout', [String(timeoutSeconds), 'bash', '-c', script], { env }) : runChild('bash', ['-e', '-o', 'pipefail', '-c', script], { env });
 }
 
 describe('README: Route 53 and the watch loop', { skip: requireOrSkip(haveCommand('aws') && haveCommand('dig') && haveCommand('curl'), 'the AWS CLI, dig and curl') }, () => {

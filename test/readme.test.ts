@@ -4,12 +4,12 @@
  * Its output must match the example output the README shows.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SETTINGS } from '../src/cli/index.ts';
-import { ROOT, cliEndpoint, haveCommand, requireOrSkip, startTestServer, tempDir, type TestServer } from './helpers.ts';
+import { ROOT, cliEndpoint, haveCommand, requireOrSkip, runChild, startTestServer, tempDir, type TestServer } from './helpers.ts';
 
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
@@ -22,18 +22,6 @@ function fencedBlockAfter(marker: string, lang: string, from = 0): { body: strin
   const bodyStart = open + lang.length + 4;
   const close = README.indexOf('\n```', bodyStart);
   return { body: README.slice(bodyStart, close + 1), end: close + 4 };
-}
-
-function run(command: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 describe('README', () => {
@@ -81,7 +69,7 @@ describe('README', () => {
       // Twice against the same server: a second run must end the same way (issue: it looped forever).
       const ids: string[] = [];
       for (const round of [1, 2]) {
-        const r = await run('bash', ['-e', '-o', 'pipefail', '-c', session.body], env);
+        const r = await runChild('bash', ['-e', '-o', 'pipefail', '-c', session.body], { env });
         assert.equal(r.code, 0, `session (run ${round}) failed:\n${r.stdout}\n${r.stderr}`);
         const ns = /^namespace (ns-[a-z0-9]{16}) is SUCCESS$/m.exec(r.stdout);
         const srv = /^service (srv-[a-z0-9]{16})$/m.exec(r.stdout);

@@ -4,9 +4,9 @@
  * checks SigV4 (boto3 signs as `route53`).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { DUMMY_CREDENTIALS, privateNamespace, register, requireOrSkip, startTestServer, type TestServer } from './helpers.ts';
+import { DUMMY_CREDENTIALS, privateNamespace, register, requireOrSkip, runChild, startTestServer, type TestServer } from './helpers.ts';
 
 const hasBoto3 = spawnSync('python3', ['-c', 'import boto3'], { stdio: 'ignore' }).status === 0;
 
@@ -51,19 +51,6 @@ out['errors'] = errors
 print(json.dumps(out))
 `;
 
-function python(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  // Asynchronously: the server runs in this process, a blocking spawnSync would starve it.
-  return new Promise((resolve, reject) => {
-    const child = spawn('python3', ['-c', SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
 describe('Route 53 with boto3', { skip: requireOrSkip(hasBoto3, 'python3 with boto3') }, () => {
   let s: TestServer;
   before(async () => {
@@ -77,8 +64,8 @@ describe('Route 53 with boto3', { skip: requireOrSkip(hasBoto3, 'python3 with bo
   after(() => s.destroy());
 
   test('every operation, paginators, waiter and modeled errors', async () => {
-    const r = await python([s.apiUrl]);
-    assert.equal(r.status, 0, r.stderr);
+    const r = await runChild('python3', ['-c', SCRIPT, s.apiUrl]);
+    assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.deepEqual(out.zones.sort(), ['another.local.', 'boto.local.']);
     assert.equal(out.zone.PrivateZone, true);

@@ -4,30 +4,12 @@
  * alike, so the two never disagree. Also the raw XML error body.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CLI_SERVICE_ERROR, haveCommand, privateNamespace, rawRequest, register, requireOrSkip, startTestServer, tempDir, type TestServer } from './helpers.ts';
+import { CLI_SERVICE_ERROR, haveCommand, privateNamespace, rawRequest, register, requireOrSkip, runChild, startTestServer, tempDir, type TestServer } from './helpers.ts';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  // Asynchronously: the server runs in this process, a blocking spawnSync would starve it.
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (command: string, args: string[], env: Record<string, string> = {}) => runChild(command, args, { env: { ...process.env, ...env } });
 
 interface ListedSet {
   Name: string;

@@ -15,11 +15,11 @@ import { Resolver } from 'node:dns/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { defaultConfig, startServer, type RunningServer } from '../src/cli/index.ts';
+import { startServer, type RunningServer } from '../src/cli/index.ts';
 import { startDnsServer } from '../src/dns/index.ts';
 import { openFixture } from '../src/dns/testutil.ts';
 import { createMetricsRegistry, eventually, silentLogger } from '../src/lib/index.ts';
-import { privateNamespace } from './helpers.ts';
+import { privateNamespace, testConfig } from './helpers.ts';
 import { createRuntime, ETC_NETNS_DIR, NetnsRuntime, type DispatchRuntime } from '../src/runtime/index.ts';
 
 const CREDENTIALS = { accessKeyId: 'pharos', secretAccessKey: 'pharos' };
@@ -56,14 +56,7 @@ describe('awsvpc tasks resolve Cloud Map names through Pharos DNS on the bridge'
 
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'pharos-rdns-'));
-    const config = defaultConfig({
-      apiAddr: { host: '127.0.0.1', port: 0 },
-      dnsAddr: { host: '127.0.0.1', port: 0 },
-      dataDir,
-      store: `sqlite:${join(dataDir, 'pharos.db')}`,
-      logLevel: 'silent',
-      drainDelayMs: 0,
-    });
+    const config = testConfig(dataDir, { drainDelayMs: 0 });
     runtime = createRuntime({ awsvpc: AWSVPC });
     server = await startServer(config, { logger: silentLogger(), runtime });
     ecs = new ECS({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });
@@ -171,14 +164,7 @@ describe('with --dns-forward, awsvpc tasks resolve names outside Pharos zones th
     const dataDir = mkdtempSync(join(tmpdir(), 'pharos-rdnsf-'));
     const runtime = createRuntime({ awsvpc: FORWARD_AWSVPC });
     const server = await startServer(
-      defaultConfig({
-        apiAddr: { host: '127.0.0.1', port: 0 },
-        dnsAddr: { host: '127.0.0.1', port: 0 },
-        dnsForward: upstream.address,
-        dataDir,
-        store: `sqlite:${join(dataDir, 'pharos.db')}`,
-        logLevel: 'silent',
-      }),
+      testConfig(dataDir, { dnsForward: upstream.address }),
       { logger: silentLogger(), runtime },
     );
     const ecs = new ECS({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });

@@ -7,7 +7,7 @@
 import { ECS } from '@aws-sdk/client-ecs';
 import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import {
   register,
   requireOrSkip,
   resolvesToLoopback,
+  runChild,
   spawnServer,
   startTestServer,
   tempDir,
@@ -69,20 +70,6 @@ function signedHeaders(o: { host: string; target: string; body: string; amzDate?
     ...headers,
     authorization: `AWS4-HMAC-SHA256 Credential=${key.accessKeyId}/${scope}, SignedHeaders=${names.join(';')}, Signature=${createHmac('sha256', kSigning).update(toSign).digest('hex')}`,
   };
-}
-
-function run(command: string, args: string[], env: Record<string, string>, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    // Asynchronously: the server runs in this process; a blocking spawnSync would starve it.
-    const child = spawn(command, args, { env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d) => (stdout += d));
-    child.stderr!.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    if (input !== undefined) child.stdin!.end(input);
-  });
 }
 
 describe('SigV4 with credentials configured', () => {
@@ -207,7 +194,7 @@ describe('SigV4 with credentials configured', () => {
       AWS_DEFAULT_REGION: 'us-east-1',
       ...(disablePrefix ? { AWS_DISABLE_HOST_PREFIX_INJECTION: 'true' } : {}),
     });
-    const aws = (args: string[], e: Record<string, string>, url = s.apiUrl) => run('aws', ['--endpoint-url', url, '--output', 'json', ...args], e);
+    const aws = (args: string[], e: Record<string, string>, url = s.apiUrl) => runChild('aws', ['--endpoint-url', url, '--output', 'json', ...args], { env: e });
 
     test('the right key: list-namespaces, discover-instances, ecs list-clusters', async () => {
       const list = await aws(['servicediscovery', 'list-namespaces'], env(KEY));
@@ -257,7 +244,7 @@ except botocore.exceptions.ClientError as e:
     code = e.response['Error']['Code']
 print(json.dumps({'ids': [i['InstanceId'] for i in found['Instances']], 'error': code}))
 `;
-    const r = await run('python3', ['-c', script, s.apiUrl, KEY.accessKeyId, KEY.secretAccessKey], process.env as Record<string, string>);
+    const r = await runChild('python3', ['-c', script, s.apiUrl, KEY.accessKeyId, KEY.secretAccessKey]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), { ids: ['w1'], error: 'InvalidSignatureException' });
   });

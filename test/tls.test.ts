@@ -6,28 +6,18 @@
  */
 import { ServiceDiscovery } from '@aws-sdk/client-servicediscovery';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { eventually } from '../src/lib/index.ts';
-import { DUMMY_CREDENTIALS, haveCommand, rawRequest, requireOrSkip, spawnServer, tempDir, type ChildServer } from './helpers.ts';
+import { DUMMY_CREDENTIALS, haveCommand, rawRequest, requireOrSkip, runChild, spawnServer, tempDir, type ChildServer } from './helpers.ts';
 
 const hasBoto3 = spawnSync('python3', ['-c', 'import boto3'], { stdio: 'ignore' }).status === 0;
 
-function run(command: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (command: string, args: string[], env: Record<string, string> = {}) => runChild(command, args, { env: { ...process.env, ...env } });
 
 /** The subject CN of the certificate a new TLS connection gets. */
 function peerCn(url: string, ca: Buffer): Promise<string> {

@@ -4,11 +4,10 @@
  * their clients and with the server.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { request, type IncomingMessage } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { eventually } from '../src/lib/index.ts';
-import { DUMMY_CREDENTIALS, haveCommand, httpNamespace, rawRequest, register, requireOrSkip, startTestServer, type TestServer } from './helpers.ts';
+import { DUMMY_CREDENTIALS, haveCommand, httpNamespace, rawRequest, register, requireOrSkip, runChild, startTestServer, type TestServer } from './helpers.ts';
 
 const PATH = '/v1/namespaces/watchns/services/web/instances';
 
@@ -258,14 +257,7 @@ describe('watch with --credentials (SigV4)', () => {
   });
 
   test('curl --aws-sigv4 watches', { skip: requireOrSkip(haveCommand('curl'), 'curl') }, async () => {
-    const run = (url: string, user: string) =>
-      new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
-        const child = spawn('curl', ['-s', '--aws-sigv4', 'aws:amz:us-east-1:servicediscovery', '--user', user, url], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let stdout = '';
-        child.stdout.on('data', (d) => (stdout += d));
-        child.on('error', reject);
-        child.on('close', (code) => resolve({ code, stdout }));
-      });
+    const run = (url: string, user: string) => runChild('curl', ['-s', '--aws-sigv4', 'aws:amz:us-east-1:servicediscovery', '--user', user, url]);
     const ok = await run(`${s.apiUrl}${PATH}?wait=1s`, `${DUMMY_CREDENTIALS.accessKeyId}:${DUMMY_CREDENTIALS.secretAccessKey}`);
     assert.equal(ok.code, 0);
     assert.deepEqual(JSON.parse(ok.stdout)['Instances'], []);

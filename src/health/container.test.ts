@@ -1,24 +1,22 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { isPharosError, ManualClock } from '../lib/index.ts';
 import { commandArgv } from './command.ts';
 import { ContainerCheck, STARTUP_CHECK_INTERVAL_MS, TaskCommandProbe, type ContainerCheckConfig, type TaskExec } from './container.ts';
 import { HEALTH_INVALID_CONFIG } from './errors.ts';
 import type { Probe, ProbeResult } from './probe.ts';
+import { ChildTimeoutError, runChild } from '../../test/helpers.ts';
 
 /** Runs argv as a local child process (the runtime's exec, without a task around it). */
-const localExec: TaskExec = (argv, { timeoutMs, signal }) =>
-  new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], signal });
-    let output = '';
-    let timedOut = false;
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => ((timedOut = true), child.kill('SIGKILL')), timeoutMs);
-    child.on('error', (err) => (clearTimeout(timer), reject(err)));
-    child.on('close', (exitCode, sig) => (clearTimeout(timer), resolve({ exitCode, signal: sig, timedOut, output })));
-  });
+const localExec: TaskExec = async (argv, { timeoutMs, signal }) => {
+  try {
+    const r = await runChild(argv[0]!, argv.slice(1), { timeoutMs, signal });
+    return { exitCode: r.code, signal: r.signal, timedOut: false, output: r.stdout + r.stderr };
+  } catch (err) {
+    if (!(err instanceof ChildTimeoutError)) throw err;
+    return { exitCode: null, signal: 'SIGKILL', timedOut: true, output: err.stdout + err.stderr };
+  }
+};
 
 describe('TaskCommandProbe', () => {
   const cases: { name: string; command: string[]; ok: boolean; reason: RegExp }[] = [
