@@ -10,7 +10,7 @@ import { Registry, Snapshot } from '../registry/index.ts';
 import { cloudMap } from '../registry/ops/index.ts';
 import { Route53 } from '../route53/index.ts';
 import { Compactor, fencedKV, isSharedStore, openCoordinator, openStore } from '../store/index.ts';
-import { Orchestrator, ecsKeys } from '../orchestrator/index.ts';
+import { Orchestrator, ecsKeys, storedNodeName } from '../orchestrator/index.ts';
 import { ecs } from '../orchestrator/ops/index.ts';
 import { chooseRuntime, createRuntime, type Runtime } from '../runtime/index.ts';
 import { checkApiExposure, isLoopback, type ServerConfig } from './config.ts';
@@ -220,6 +220,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     });
     await runtime.cleanup();
     stops.push({ name: 'runtime', stop: () => runtime.close() });
+    // `--node-name auto`: on etcd the server id (unique per server). SQLite has one server, which
+    // keeps the name its store already uses (an older Pharos used `local`), so an upgrade neither
+    // replaces its tasks nor leaves its old built-in instance listed; a new store takes the server id.
+    const node = config.nodeName ?? (isSharedStore(config.store) ? serverId : ((await storedNodeName(kv)) ?? serverId));
     const orchestratorOptions = {
       kv,
       leaderKv,
@@ -231,8 +235,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       drainDelayMs: config.drainDelayMs,
       runTasks: config.runTasks,
       agentTimeoutMs: config.agentTimeoutMs,
-      // Unique per server: with several servers each leader's built-in instance is its own.
-      node: config.nodeName ?? serverId,
+      node,
       metrics,
       logger: logger.child({ module: 'orchestrator' }),
       clock,
@@ -287,7 +290,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     api.setReady(true);
 
     const apiUrl = api.url;
-    logger.info({ apiUrl, dnsAddress, serverId, store: config.store, sigv4: api.authenticates, accessKeys: config.credentials.length }, `pharos listening: api ${apiUrl}${dnsAddress ? `, dns ${dnsAddress}` : ''}`);
+    logger.info({ apiUrl, dnsAddress, serverId, node, store: config.store, sigv4: api.authenticates, accessKeys: config.credentials.length }, `pharos listening: api ${apiUrl}${dnsAddress ? `, dns ${dnsAddress}` : ''}`);
 
     let closing: Promise<void> | undefined;
     return {

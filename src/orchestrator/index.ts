@@ -1,5 +1,6 @@
 /** Public surface of the ECS orchestrator. See README.md. */
 export { Orchestrator, DEFAULT_NODE, type OrchestratorOptions } from './orchestrator.ts';
+export { storedNodeName } from './nodename.ts';
 export { EcsApi, type EcsApiOptions, type TaskLogLine } from './api.ts';
 export { DEFAULT_CLUSTER } from './model.ts';
 export { ServiceScheduler, BACKOFF_BASE_MS, BACKOFF_MAX_MS, SCHEDULER_TICK_MS, STOPPED_TASK_RETENTION_MS, UNHEALTHY_REASON } from './scheduler.ts';
