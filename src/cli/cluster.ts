@@ -1,21 +1,18 @@
 import { parseArgs } from 'node:util';
-import { signRequest } from '../agent/index.ts';
-import { credentialsFromEnv } from './agent.ts';
+import { DEFAULT_SERVER, refusalHint, signedHeaders } from './client.ts';
 import type { MainIo } from './main.ts';
 
-const CLUSTER_USAGE = `Usage: pharos cluster status --server URL [--json]
+const CLUSTER_USAGE = `Usage: pharos cluster status [--server URL] [--json]
 
 Prints the servers of a Pharos cluster (GET URL/cluster): each member's id, API and DNS addresses,
 version and last heartbeat, who leads (and so runs the health checker, the ECS scheduler and the
 takeover of dead servers' operations), and the store revision.
-  --server URL   any server's API, e.g. http://127.0.0.1:7700 (env PHAROS_SERVER)
+  --server URL   any server's API (env PHAROS_SERVER, default ${DEFAULT_SERVER})
   --json         print the JSON as the server sent it
 With AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN) set, the request is signed
 (SigV4, for AWS_REGION or AWS_DEFAULT_REGION, default us-east-1), as a server started with
 --credentials requires.
 `;
-/** The region a signature is scoped to when the environment names none; the server accepts any. */
-const DEFAULT_SIGNING_REGION = 'us-east-1';
 /** The SigV4 service `/cluster` requests are signed for (the API's own, as the CLI signs Cloud Map). */
 const SIGNING_SERVICE = 'servicediscovery';
 /** A status request that takes longer than this means the server is not answering. */
@@ -44,15 +41,15 @@ export async function runCluster(argv: readonly string[], io: MainIo): Promise<n
     io.stdout.write(CLUSTER_USAGE);
     return 0;
   }
-  const server = values.server ?? io.env['PHAROS_SERVER'];
-  if (positionals[0] !== 'status' || positionals.length !== 1 || !server) {
+  const server = values.server ?? (io.env['PHAROS_SERVER'] || DEFAULT_SERVER);
+  if (positionals[0] !== 'status' || positionals.length !== 1) {
     io.stderr.write(CLUSTER_USAGE);
     return 2;
   }
   let status: Status;
   try {
     const url = new URL('/cluster', server);
-    const res = await fetch(url, { headers: signedHeaders(url, io.env), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    const res = await fetch(url, { headers: signedHeaders({ method: 'GET', url, headers: {}, body: '' }, SIGNING_SERVICE, io.env), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     const text = await res.text();
     if (!res.ok) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}${refusalHint(text, io.env)}`);
     if (values.json) {
@@ -84,18 +81,4 @@ export async function runCluster(argv: readonly string[], io: MainIo): Promise<n
   ];
   io.stdout.write(lines.join('\n') + '\n');
   return 0;
-}
-
-/** SigV4 headers for `GET url` when the environment holds AWS credentials; none otherwise. */
-function signedHeaders(url: URL, env: MainIo['env']): Record<string, string> {
-  const credentials = credentialsFromEnv(env);
-  if (!credentials) return {};
-  const region = env['AWS_REGION'] || env['AWS_DEFAULT_REGION'] || DEFAULT_SIGNING_REGION;
-  return signRequest({ method: 'GET', url, headers: {}, body: '' }, credentials, region, SIGNING_SERVICE, Date.now());
-}
-
-/** What to do about a refused request: the server wants a signature and none was sent. */
-function refusalHint(body: string, env: MainIo['env']): string {
-  if (!/MissingAuthenticationToken/.test(body) || credentialsFromEnv(env)) return '';
-  return ` (the server authenticates requests: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to one of its --credentials)`;
 }

@@ -2,10 +2,16 @@
  * `pharos logs <task>`: prints a task's captured stdout/stderr, through the ECS target's Pharos
  * extension `GetTaskLogs` (see src/orchestrator/README.md). A plain HTTP client of the API.
  */
+import { parseArgs } from 'node:util';
+import { DEFAULT_SERVER, refusalHint, signedHeaders } from './client.ts';
+import type { MainIo } from './main.ts';
 
 /** The ECS `X-Amz-Target` prefix; GetTaskLogs is served next to the ECS operations. */
 const TARGET = 'AmazonEC2ContainerServiceV20141113.GetTaskLogs';
-const DEFAULT_ENDPOINT = 'http://127.0.0.1:7700';
+/** The SigV4 service of the ECS target (as the AWS CLI signs `aws ecs`). */
+const SIGNING_SERVICE = 'ecs';
+/** A logs request that takes longer than this means the server is not answering. */
+const REQUEST_TIMEOUT_MS = 10_000;
 
 const LOGS_USAGE = `Usage: pharos logs [flags] <task id or ARN>
 
@@ -13,64 +19,75 @@ Prints the captured stdout/stderr lines of a task (the last 1000 lines per task 
 server that ran it, also for a while after the task stopped).
 
 Flags:
-  --endpoint URL     Pharos API (env PHAROS_ENDPOINT, default ${DEFAULT_ENDPOINT})
+  --server URL       Pharos API (env PHAROS_SERVER, default ${DEFAULT_SERVER}); with several
+                     servers, the leader's (pharos cluster status shows it)
+  --endpoint URL     The same as --server (its older name; env PHAROS_ENDPOINT)
   --cluster NAME     Cluster name or ARN (default: default)
   --container NAME   Only this container's lines
   --limit N          Last N lines (1-1000, default 200)
   -h, --help         Show this help
+With AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN) set, the request is signed
+(SigV4, for AWS_REGION or AWS_DEFAULT_REGION, default us-east-1), as a server started with
+--credentials requires.
 `;
 
-interface LogsIo {
-  stdout: { write(text: string): unknown };
-  stderr: { write(text: string): unknown };
-  env: Readonly<Record<string, string | undefined>>;
-}
-
 /** Runs `pharos logs`; resolves with the exit code (0 ok, 1 request failed, 2 usage). */
-export async function runLogs(argv: readonly string[], io: LogsIo): Promise<number> {
-  const body: Record<string, unknown> = {};
-  let endpoint = io.env['PHAROS_ENDPOINT'] ?? DEFAULT_ENDPOINT;
-  const args = [...argv];
-  while (args.length > 0) {
-    const arg = args.shift()!;
-    if (arg === '-h' || arg === '--help') {
-      io.stdout.write(LOGS_USAGE);
-      return 0;
-    }
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const value = () => inline ?? args.shift();
-    if (flag === '--endpoint') endpoint = value() ?? '';
-    else if (flag === '--cluster') body['cluster'] = value();
-    else if (flag === '--container') body['container'] = value();
-    else if (flag === '--limit') body['limit'] = Number(value());
-    else if (flag.startsWith('-')) {
-      io.stderr.write(`pharos logs: unknown flag ${flag}\n\n${LOGS_USAGE}`);
-      return 2;
-    } else if (body['task'] === undefined) body['task'] = flag;
-    else {
-      io.stderr.write(`pharos logs: one task at a time\n`);
-      return 2;
-    }
-  }
-  if (body['task'] === undefined) {
-    io.stderr.write(LOGS_USAGE);
+export async function runLogs(argv: readonly string[], io: MainIo): Promise<number> {
+  let values;
+  let positionals;
+  try {
+    ({ values, positionals } = parseArgs({
+      args: [...argv],
+      options: { server: { type: 'string' }, endpoint: { type: 'string' }, cluster: { type: 'string' }, container: { type: 'string' }, limit: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+    }));
+  } catch (err) {
+    io.stderr.write(`pharos logs: ${(err as Error).message}\n\n${LOGS_USAGE}`);
     return 2;
   }
+  if (values.help) {
+    io.stdout.write(LOGS_USAGE);
+    return 0;
+  }
+  if (values.server !== undefined && values.endpoint !== undefined && values.server !== values.endpoint) {
+    io.stderr.write(`pharos logs: --server and --endpoint name the same thing: give one\n`);
+    return 2;
+  }
+  if (positionals.length !== 1) {
+    io.stderr.write(positionals.length > 1 ? `pharos logs: one task at a time\n` : LOGS_USAGE);
+    return 2;
+  }
+  const server = values.server ?? values.endpoint ?? (io.env['PHAROS_SERVER'] || io.env['PHAROS_ENDPOINT'] || DEFAULT_SERVER);
+  const body = JSON.stringify({
+    task: positionals[0],
+    ...(values.cluster !== undefined ? { cluster: values.cluster } : {}),
+    ...(values.container !== undefined ? { container: values.container } : {}),
+    ...(values.limit !== undefined ? { limit: Number(values.limit) } : {}),
+  });
   let res: Response;
+  let text: string;
   try {
-    res = await fetch(endpoint, {
+    const url = new URL(server);
+    const headers = { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': TARGET };
+    res = await fetch(url, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': TARGET },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
+      headers: { ...headers, ...signedHeaders({ method: 'POST', url, headers, body }, SIGNING_SERVICE, io.env) },
+      body,
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
+    text = await res.text();
   } catch (err) {
-    io.stderr.write(`pharos logs: cannot reach ${endpoint}: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.stderr.write(`pharos logs: cannot reach ${server}: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
-  const out = (await res.json().catch(() => ({}))) as { events?: { timestamp: number; container: string; stream: string; message: string }[]; message?: string; __type?: string };
+  let out: { events?: { timestamp: number; container: string; stream: string; message: string }[]; message?: string; __type?: string } = {};
+  try {
+    out = JSON.parse(text) as typeof out;
+  } catch {
+    // not JSON: reported below with the status
+  }
   if (!res.ok) {
-    io.stderr.write(`pharos logs: ${out.__type ?? res.status}: ${out.message ?? 'request failed'}\n`);
+    io.stderr.write(`pharos logs: ${out.__type ?? res.status}: ${out.message ?? 'request failed'}${refusalHint(text, io.env)}\n`);
     return 1;
   }
   for (const e of out.events ?? []) {
