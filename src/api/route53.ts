@@ -91,8 +91,11 @@ export function route53Route(r53: Route53, logger: Logger): PathRoute {
   };
 }
 
+/** A query parameter; given twice, it is refused rather than one of them picked. */
 function q(req: PathRequest, name: string): string | undefined {
-  return req.query.get(name) ?? undefined;
+  const values = req.query.getAll(name);
+  if (values.length > 1) throw new PharosError('InvalidInput', `The query parameter ${name} appears more than once`);
+  return values[0];
 }
 
 /** Ids arrive bare (the SDKs strip `/hostedzone/` and `/change/`); a full one is accepted too. */
@@ -116,8 +119,8 @@ function readChangeBatch(body: Buffer): { comment?: string; changes: ChangeInput
     throw new PharosError('InvalidInput', `The request body is not valid XML: ${(err as XmlError).message}`);
   }
   if (root.name !== 'ChangeResourceRecordSetsRequest') throw new PharosError('InvalidInput', `The request body must be a ChangeResourceRecordSetsRequest, not <${root.name}>`);
-  const batch = child(root, 'ChangeBatch');
-  const changes = batch && child(batch, 'Changes');
+  const batch = child(structure(root, 'ChangeResourceRecordSetsRequest'), 'ChangeBatch');
+  const changes = batch && child(structure(batch, 'ChangeBatch'), 'Changes');
   if (!batch || !changes) throw new PharosError('InvalidInput', '1 validation error detected: ChangeBatch.Changes must not be null');
   const comment = child(batch, 'Comment')?.text;
   return {
@@ -125,7 +128,7 @@ function readChangeBatch(body: Buffer): { comment?: string; changes: ChangeInput
     changes: changes.children
       .filter((c) => c.name === 'Change')
       .map((c, i) => {
-        const set = child(c, 'ResourceRecordSet');
+        const set = child(structure(c, `ChangeBatch.Changes[${i}]`), 'ResourceRecordSet');
         if (!set) throw new PharosError('InvalidInput', `1 validation error detected: ChangeBatch.Changes[${i}].ResourceRecordSet must not be null`);
         return { Action: child(c, 'Action')?.text.trim() ?? '', ResourceRecordSet: readRecordSet(set, i) };
       }),
@@ -133,8 +136,9 @@ function readChangeBatch(body: Buffer): { comment?: string; changes: ChangeInput
 }
 
 function readRecordSet(el: XmlElement, i: number): RecordSetInput {
-  const text = (name: string) => child(el, name)?.text;
   const path = `ChangeBatch.Changes[${i}].ResourceRecordSet`;
+  structure(el, path);
+  const text = (name: string) => child(el, name)?.text;
   const integer = (name: string) => {
     const t = text(name);
     if (t === undefined) return undefined;
@@ -157,9 +161,25 @@ function readRecordSet(el: XmlElement, i: number): RecordSetInput {
     ...(weight !== undefined ? { Weight: weight } : {}),
     ...(mva !== undefined ? { MultiValueAnswer: mva === 'true' } : {}),
     ...(ttl !== undefined ? { TTL: ttl } : {}),
-    ...(records ? { ResourceRecords: records.children.filter((r) => r.name === 'ResourceRecord').map((r) => child(r, 'Value')?.text ?? '') } : {}),
+    ...(records
+      ? { ResourceRecords: records.children.filter((r) => r.name === 'ResourceRecord').map((r, j) => child(structure(r, `${path}.ResourceRecords[${j}]`), 'Value')?.text ?? '') }
+      : {}),
     unsupported: el.children.filter((c) => UNSUPPORTED_SET_MEMBERS.has(c.name)).map((c) => c.name),
   };
+}
+
+/**
+ * A structure's members each appear at most once: with two `<Name>`s, which one Route 53 would use
+ * is a guess, and a guess about a record's name is a wrong record (lists — `<Changes>`,
+ * `<ResourceRecords>` — repeat their member element, and are not structures).
+ */
+function structure(el: XmlElement, path: string): XmlElement {
+  const seen = new Set<string>();
+  for (const c of el.children) {
+    if (seen.has(c.name)) throw new PharosError('InvalidInput', `The request body is not valid: <${c.name}> appears more than once in ${path}`);
+    seen.add(c.name);
+  }
+  return el;
 }
 
 /** Route 53's error body; returns the code. Faults are logged once, here. */

@@ -1,0 +1,84 @@
+/**
+ * ChangeResourceRecordSets bodies with a structure member given twice (two `<Name>`s, two
+ * `<Comment>`s...) are refused with InvalidInput naming the element, and nothing of the batch is
+ * applied: which of the two Route 53 would have used is a guess, and a guessed record name is a
+ * wrong record. Lists (`<Changes>`, `<ResourceRecords>`) repeat their members and stay accepted. A
+ * query parameter given twice is refused the same way.
+ */
+import { Route53 } from '@aws-sdk/client-route-53';
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { DUMMY_CREDENTIALS, privateNamespace, rawRequest, startTestServer, type TestServer } from './helpers.ts';
+
+const XMLNS = 'https://route53.amazonaws.com/doc/2013-04-01/';
+const rr = (value: string, extra = '') => `<ResourceRecord><Value>${value}</Value>${extra}</ResourceRecord>`;
+const set = (inner: string) => `<ResourceRecordSet>${inner}</ResourceRecordSet>`;
+const change = (inner: string, action = '<Action>CREATE</Action>') => `<Change>${action}${inner}</Change>`;
+const batch = (changes: string, extra = '') => `<?xml version="1.0"?><ChangeResourceRecordSetsRequest xmlns="${XMLNS}"><ChangeBatch>${extra}<Changes>${changes}</Changes></ChangeBatch></ChangeResourceRecordSetsRequest>`;
+const a = (name: string, more = '') => set(`<Name>${name}</Name><Type>A</Type><TTL>60</TTL>${more}<ResourceRecords>${rr('198.18.0.1')}</ResourceRecords>`);
+
+/** [what is doubled, body, where the message says it is] */
+const DOUBLED: [string, string, string][] = [
+  ['Name', batch(change(set(`<Name>one.xml.local</Name><Name>two.xml.local</Name><Type>A</Type><TTL>60</TTL><ResourceRecords>${rr('198.18.0.1')}</ResourceRecords>`))), 'ChangeBatch.Changes[0].ResourceRecordSet'],
+  ['Type', batch(change(set(`<Name>t.xml.local</Name><Type>A</Type><Type>TXT</Type><TTL>60</TTL><ResourceRecords>${rr('198.18.0.1')}</ResourceRecords>`))), 'ChangeBatch.Changes[0].ResourceRecordSet'],
+  ['TTL', batch(change(a('ttl.xml.local', '<TTL>5</TTL>'))), 'ChangeBatch.Changes[0].ResourceRecordSet'],
+  ['ResourceRecords', batch(change(a('rrs.xml.local', `<ResourceRecords>${rr('198.18.0.2')}</ResourceRecords>`))), 'ChangeBatch.Changes[0].ResourceRecordSet'],
+  ['Value', batch(change(set(`<Name>v.xml.local</Name><Type>A</Type><TTL>60</TTL><ResourceRecords>${rr('198.18.0.1', '<Value>198.18.0.2</Value>')}</ResourceRecords>`))), 'ChangeBatch.Changes[0].ResourceRecordSet.ResourceRecords[0]'],
+  ['Action', batch(change(a('act.xml.local'), '<Action>CREATE</Action><Action>DELETE</Action>')), 'ChangeBatch.Changes[0]'],
+  ['ResourceRecordSet', batch(change(a('s1.xml.local') + a('s2.xml.local'))), 'ChangeBatch.Changes[0]'],
+  ['Comment', batch(change(a('c.xml.local')), '<Comment>one</Comment><Comment>two</Comment>'), 'ChangeBatch'],
+  ['Changes', batch(change(a('ch1.xml.local')) + `</Changes><Changes>${change(a('ch2.xml.local'))}`), 'ChangeBatch'],
+  ['ChangeBatch', `<ChangeResourceRecordSetsRequest xmlns="${XMLNS}"><ChangeBatch><Changes>${change(a('b1.xml.local'))}</Changes></ChangeBatch><ChangeBatch><Changes>${change(a('b2.xml.local'))}</Changes></ChangeBatch></ChangeResourceRecordSetsRequest>`, 'ChangeResourceRecordSetsRequest'],
+  // The second of two changes is the bad one: the first must not be applied either.
+  ['Name (second change)', batch(change(a('first.xml.local')) + change(set(`<Name>x.xml.local</Name><Name>y.xml.local</Name><Type>A</Type><TTL>60</TTL><ResourceRecords>${rr('198.18.0.1')}</ResourceRecords>`))), 'ChangeBatch.Changes[1].ResourceRecordSet'],
+];
+
+describe('Route 53 XML: a structure member given twice', () => {
+  let s: TestServer;
+  let r53: Route53;
+  let zone = '';
+
+  before(async () => {
+    s = await startTestServer();
+    r53 = new Route53({ endpoint: s.apiUrl, region: 'us-east-1', credentials: DUMMY_CREDENTIALS, maxAttempts: 1 });
+    await privateNamespace(s.sd, 'xml.local');
+    const { HostedZones } = await r53.listHostedZones({});
+    zone = HostedZones![0]!.Id!.replace('/hostedzone/', '');
+  });
+
+  after(async () => {
+    r53?.destroy();
+    await s?.destroy();
+  });
+
+  const post = (body: string) => rawRequest(s.apiUrl, 'POST', `/2013-04-01/hostedzone/${zone}/rrset/`, body, { 'Content-Type': 'text/xml' });
+
+  for (const [what, body, where] of DOUBLED) {
+    test(`two <${what.split(' ')[0]}>: InvalidInput, naming it and where`, async () => {
+      const res = await post(body);
+      assert.equal(res.status, 400, res.text);
+      assert.match(res.text, /<Code>InvalidInput<\/Code>/);
+      const element = what.split(' ')[0]!;
+      assert.ok(res.text.includes(`&lt;${element}&gt; appears more than once in ${where}`), res.text);
+    });
+  }
+
+  test("nothing of a refused batch was applied (the SDK lists only the zone's own records)", async () => {
+    const { ResourceRecordSets } = await r53.listResourceRecordSets({ HostedZoneId: zone });
+    assert.deepEqual(ResourceRecordSets!.map((r) => `${r.Name} ${r.Type}`).sort(), ['ns.dns.xml.local. A', 'xml.local. NS', 'xml.local. SOA']);
+  });
+
+  test('lists repeat their members: two <Change>s with two <ResourceRecord>s each are accepted', async () => {
+    const two = (name: string) => set(`<Name>${name}</Name><Type>A</Type><TTL>60</TTL><ResourceRecords>${rr('198.18.0.1')}${rr('198.18.0.2')}</ResourceRecords>`);
+    const res = await post(batch(change(two('l1.xml.local')) + change(two('l2.xml.local')), '<Comment>ok</Comment>'));
+    assert.equal(res.status, 200, res.text);
+    const { ResourceRecordSets } = await r53.listResourceRecordSets({ HostedZoneId: zone, StartRecordName: 'l1.xml.local', StartRecordType: 'A', MaxItems: 2 });
+    assert.deepEqual(ResourceRecordSets!.map((r) => [r.Name, r.ResourceRecords!.length]), [['l1.xml.local.', 2], ['l2.xml.local.', 2]]);
+  });
+
+  test('a query parameter given twice is InvalidInput', async () => {
+    const res = await rawRequest(s.apiUrl, 'GET', `/2013-04-01/hostedzone/${zone}/rrset?maxitems=1&maxitems=300`);
+    assert.equal(res.status, 400, res.text);
+    assert.match(res.text, /<Code>InvalidInput<\/Code><Message>The query parameter maxitems appears more than once<\/Message>/);
+  });
+});
