@@ -39,7 +39,9 @@ const CLK_TCK = 100;
 const dir = mkdtempSync(join(tmpdir(), 'pharos-watchbench-'));
 const child = spawn(process.execPath, [join(ROOT, 'bin/pharos.js'), 'server', '--api-addr', '127.0.0.1:0', '--dns-addr', '127.0.0.1:0', '--data-dir', dir, '--log-level', 'info', '--max-instances-per-namespace', '100000',
   // Every watch is a connection: the default cap (4096) would refuse most of the 10,000.
-  '--http-max-connections', String(SERVICES * PER_SERVICE + 1000)], {
+  '--http-max-connections', String(SERVICES * PER_SERVICE + 1000),
+  // ...and all of them come from this one address: past the per-client watch cap (1024) too.
+  '--watch-max-per-client', String(SERVICES * PER_SERVICE + 1000)], {
   cwd: ROOT,
   stdio: ['ignore', 'ignore', 'pipe'],
 });

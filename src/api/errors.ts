@@ -15,7 +15,7 @@ export const UNKNOWN_OPERATION = 'UnknownOperationException';
 export const SERIALIZATION_ERROR = 'SerializationException';
 export const REQUEST_TOO_LARGE = 'RequestEntityTooLargeException';
 export const INTERNAL_FAILURE = 'InternalFailure';
-/** limits.ts: this client address already has its cap of requests in flight (SDKs retry it with backoff). */
+/** limits.ts: this client address already has its cap of requests in flight (SDKs retry it with backoff); watch.ts: this client holds its cap of watches. */
 export const THROTTLING = 'ThrottlingException';
 /** SigV4 (sigv4.ts): no `Authorization` header at all. */
 export const MISSING_AUTHENTICATION_TOKEN = 'MissingAuthenticationTokenException';

@@ -94,6 +94,11 @@ export interface PathRequest {
    * ten thousand idle watches feel.
    */
   ended: Promise<void>;
+  /**
+   * Who is asking, for per-client limits: `key:<access key id>` when the signature was verified,
+   * else `addr:<remote address>` (an unverified access key id could be made up per request).
+   */
+  client: string;
 }
 
 /** What a path route reports for `pharos_api_requests_total`: its operation name and `OK` or the error code. */
@@ -367,9 +372,10 @@ export class ApiServer {
 
   private dispatchPath(route: PathRoute, req: IncomingMessage, res: ServerResponse, path: string, query: string, body: Buffer): void {
     const started = performance.now();
+    let accessKeyId: string | undefined;
     if (this.verifier && !this.altAuth?.accepts(req)) {
       try {
-        this.verifier.verify({ method: req.method ?? 'GET', url: req.url ?? '/', rawHeaders: req.rawHeaders, body }, route.signingName);
+        accessKeyId = this.verifier.verify({ method: req.method ?? 'GET', url: req.url ?? '/', rawHeaders: req.rawHeaders, body }, route.signingName).accessKeyId;
       } catch (err) {
         this.metrics.record(UNKNOWN_LABEL, route.reject(res, err as BoundaryError), (performance.now() - started) / 1000);
         return;
@@ -389,7 +395,8 @@ export class ApiServer {
       end();
       if (this.closing) setImmediate(() => this.server.closeIdleConnections());
     });
-    const request: PathRequest = { method: req.method ?? 'GET', path, query: new URLSearchParams(query), headers: req.headers, body, ended };
+    const client = accessKeyId !== undefined ? `key:${accessKeyId}` : `addr:${req.socket.remoteAddress ?? ''}`;
+    const request: PathRequest = { method: req.method ?? 'GET', path, query: new URLSearchParams(query), headers: req.headers, body, ended, client };
     let outcome: PathOutcome | Promise<PathOutcome>;
     try {
       outcome = route.handle(request, res);

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { Gauge, Histogram, LATENCY_BUCKETS, PharosError, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
+import { Counter, Gauge, Histogram, LATENCY_BUCKETS, PharosError, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
 import { RAW_JSON, type RegistryView, type SnapshotChange } from '../registry/index.ts';
-import { CLOUD_MAP_STYLE, toWireError } from './errors.ts';
+import { BoundaryError, CLOUD_MAP_STYLE, THROTTLING, toWireError } from './errors.ts';
 import type { PathOutcome, PathRequest, PathRoute } from './server.ts';
 
 /**
@@ -22,8 +22,20 @@ export const DEFAULT_WAIT_MS = 30_000;
 export const MAX_WAIT_MS = 5 * 60_000;
 /** SSE comment line sent this often on open streams, so idle proxies and load balancers keep them open. */
 export const SSE_HEARTBEAT_MS = 30_000;
+/**
+ * Watches one client (an access key id, or an address when requests are not signed) may hold at
+ * once. Every watch holds a connection and counts as busy, so the connection cap's eviction of idle
+ * connections never frees them: without this, one client could hold all of `--http-max-connections`
+ * (4096) and lock every other client out. A quarter of that cap leaves the rest to others, and is
+ * still ten watches on each of a hundred services for one sidecar or agent fleet.
+ */
+const DEFAULT_MAX_WATCHES_PER_CLIENT = 1024;
+/** What a client past its cap is told to wait before retrying (seconds, `Retry-After`). */
+const THROTTLED_RETRY_AFTER_S = 1;
 /** Statuses REST clients expect for a missing resource; the other Cloud Map codes keep their table's status. */
 const NOT_FOUND_CODES = new Set(['NamespaceNotFound', 'ServiceNotFound']);
+/** REST clients (curl, HTTP libraries) know 429 as "slow down"; the JSON body still says ThrottlingException. */
+const TOO_MANY_REQUESTS = 429;
 const JSON_TYPE = 'application/json';
 const INDEX_HEADER = 'X-Pharos-Index';
 const OPERATION = 'WatchInstances';
@@ -140,24 +152,68 @@ interface WatchQuery {
   input: Record<string, unknown>;
 }
 
+interface WatchRouteOptions {
+  /** Watches one client may hold at once (`DEFAULT_MAX_WATCHES_PER_CLIENT`); more get ThrottlingException. */
+  maxPerClient?: number;
+  metrics?: MetricsRegistry;
+}
+
 /** The `/v1/` path route of the API server. */
-export function watchRoute(source: WatchSource, hub: WatchHub, logger: Logger): PathRoute {
+export function watchRoute(source: WatchSource, hub: WatchHub, logger: Logger, options: WatchRouteOptions = {}): PathRoute {
   const sendError = (res: ServerResponse, err: unknown): string => {
     const code = writeError(res, err);
     // Client errors are the caller's business; a fault is logged once, here.
     if (code === CLOUD_MAP_STYLE.faultCode) logger.error({ err }, 'watch request failed');
     return code;
   };
+  const clients = new WatchClients(options.maxPerClient ?? DEFAULT_MAX_WATCHES_PER_CLIENT, options.metrics);
   return {
     prefix: WATCH_PREFIX,
-    handle: (req, res) => handleWatch(source, hub, req, res, sendError),
+    handle: (req, res) => handleWatch(source, hub, clients, req, res, sendError),
     reject: sendError,
   };
+}
+
+/** Watches held per client (`PathRequest.client`), each counted from its start until its response closes. */
+class WatchClients {
+  private readonly held = new Map<string, number>();
+  private readonly refused?: Counter;
+
+  constructor(
+    private readonly max: number,
+    metrics?: MetricsRegistry,
+  ) {
+    if (metrics) {
+      this.refused = new Counter({ name: 'pharos_watch_refused_total', help: 'Watch requests refused because their client already held its cap of watches (--watch-max-per-client).', registers: [metrics] });
+    }
+  }
+
+  /** Counts a watch against its client until `res` closes; false (and counted) when the client is at its cap. */
+  admit(client: string, res: ServerResponse): boolean {
+    const n = this.held.get(client) ?? 0;
+    if (n >= this.max) {
+      this.refused?.inc();
+      return false;
+    }
+    this.held.set(client, n + 1);
+    // 'close' comes after the answer, and also when the client goes away first.
+    res.once('close', () => {
+      const left = (this.held.get(client) ?? 1) - 1;
+      if (left > 0) this.held.set(client, left);
+      else this.held.delete(client);
+    });
+    return true;
+  }
+
+  get limit(): number {
+    return this.max;
+  }
 }
 
 function handleWatch(
   source: WatchSource,
   hub: WatchHub,
+  clients: WatchClients,
   req: PathRequest,
   res: ServerResponse,
   sendError: (res: ServerResponse, err: unknown) => string,
@@ -166,6 +222,11 @@ function handleWatch(
   try {
     if (req.method !== 'GET') throw invalid(`${req.method} is not supported here: the watch is GET ${WATCH_PREFIX}namespaces/{namespace}/services/{service}/instances`);
     q = parseWatch(req);
+    if (!clients.admit(req.client, res)) {
+      res.setHeader('Retry-After', String(THROTTLED_RETRY_AFTER_S));
+      const who = req.client.startsWith('key:') ? `access key ${req.client.slice(4)}` : `address ${req.client.slice(5)}`;
+      throw new BoundaryError(THROTTLING, `${who} already holds ${clients.limit} watches (--watch-max-per-client); end one, or retry later`);
+    }
   } catch (err) {
     return { operation: OPERATION, code: sendError(res, err) };
   }
@@ -406,7 +467,7 @@ function invalid(message: string): PharosError {
  */
 function writeError(res: ServerResponse, err: unknown): string {
   const wire = toWireError(err, CLOUD_MAP_STYLE);
-  const status = NOT_FOUND_CODES.has(wire.code) ? 404 : wire.status;
+  const status = NOT_FOUND_CODES.has(wire.code) ? 404 : wire.code === THROTTLING ? TOO_MANY_REQUESTS : wire.status;
   const body = JSON.stringify(wire.body);
   if (res.headersSent) {
     if (!res.writableEnded) res.write(`event: error\ndata: ${body}\n\n`);

@@ -135,7 +135,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     // The watch (GET /v1/...): waiters per service, woken by the snapshot's changes.
     const watchHub = new WatchHub(snapshot, metrics);
     stops.push({ name: 'watch', stop: () => watchHub.close() });
-    api.addPathRoute(watchRoute({ view: snapshot, discoverInstances: cloudMap(registry).DiscoverInstances }, watchHub, logger.child({ module: 'watch' })));
+    api.addPathRoute(
+      watchRoute({ view: snapshot, discoverInstances: cloudMap(registry).DiscoverInstances }, watchHub, logger.child({ module: 'watch' }), {
+        maxPerClient: config.watchMaxPerClient,
+        metrics,
+      }),
+    );
 
     // ---- DNS server (src/dns) -----------------------------------------------------------
     // Authoritative for every DNS namespace, answered from `snapshot`; names outside the zones
