@@ -71,12 +71,25 @@ export class ClientLimits {
     server.requestTimeout = l.headerTimeoutMs + l.bodyTimeoutMs;
     // Not `server.maxConnections`: Node refuses the newest connection, which lets idle ones win.
     server.on('connection', (socket: Socket) => this.#accept(socket));
-    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') this.#refused.inc({ reason: 'timeout' });
-      // Node answers 400/408 itself only when no listener is set; a bad request gets the same here.
-      if (socket.writable && !socket.destroyed) socket.end(err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      socket.destroy();
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') this.timedOut(socket);
+      else refuse(socket, BAD_REQUEST);
     });
+  }
+
+  /** A request too slow to arrive: 408 and the connection closed (node:http's and the fast path's). */
+  timedOut(socket: Socket): void {
+    this.#refused.inc({ reason: 'timeout' });
+    refuse(socket, REQUEST_TIMEOUT);
+  }
+
+  /** The timeouts' values, for the API's fast path (fastpath.ts), which keeps its own connections' deadlines. */
+  get headerTimeoutMs(): number {
+    return this.#limits.headerTimeoutMs;
+  }
+
+  get requestTimeoutMs(): number {
+    return this.#limits.headerTimeoutMs + this.#limits.bodyTimeoutMs;
   }
 
   /**
@@ -85,19 +98,27 @@ export class ClientLimits {
    */
   admit(req: IncomingMessage, res: ServerResponse): boolean {
     const addr = req.socket.remoteAddress ?? '';
+    if (!this.admitAddress(addr)) return false;
+    // 'close' follows 'finish' and also comes when the client goes away first: one listener covers both.
+    res.once('close', () => this.release(addr));
+    return true;
+  }
+
+  /** `admit` without node's objects (the fast path): the caller calls `release(addr)` once answered. */
+  admitAddress(addr: string): boolean {
     const n = this.#inFlight.get(addr) ?? 0;
     if (n >= this.#limits.maxInFlightPerClient) {
       this.#refused.inc({ reason: 'client_in_flight' });
       return false;
     }
     this.#inFlight.set(addr, n + 1);
-    // 'close' follows 'finish' and also comes when the client goes away first: one listener covers both.
-    res.once('close', () => {
-      const left = (this.#inFlight.get(addr) ?? 1) - 1;
-      if (left <= 0) this.#inFlight.delete(addr);
-      else this.#inFlight.set(addr, left);
-    });
     return true;
+  }
+
+  release(addr: string): void {
+    const left = (this.#inFlight.get(addr) ?? 1) - 1;
+    if (left <= 0) this.#inFlight.delete(addr);
+    else this.#inFlight.set(addr, left);
   }
 
   /**
@@ -106,13 +127,21 @@ export class ClientLimits {
    */
   track(req: IncomingMessage, res: ServerResponse): void {
     const socket = rawSocket(req.socket);
+    this.busy(socket);
+    res.once('close', () => this.idle(socket));
+  }
+
+  /** One more request in progress on this connection (`track` without node's objects). */
+  busy(socket: Socket): void {
     this.#busy.set(socket, (this.#busy.get(socket) ?? 0) + 1);
-    res.once('close', () => {
-      const busy = (this.#busy.get(socket) ?? 1) - 1;
-      if (busy > 0) this.#busy.set(socket, busy);
-      else this.#busy.delete(socket);
-      if (this.#open.delete(socket)) this.#open.add(socket); // now the most recently active
-    });
+  }
+
+  /** One request on this connection is done. */
+  idle(socket: Socket): void {
+    const busy = (this.#busy.get(socket) ?? 1) - 1;
+    if (busy > 0) this.#busy.set(socket, busy);
+    else this.#busy.delete(socket);
+    if (this.#open.delete(socket)) this.#open.add(socket); // now the most recently active
   }
 
   #accept(socket: Socket): void {
@@ -138,6 +167,15 @@ export class ClientLimits {
       this.#busy.delete(socket);
     });
   }
+}
+
+const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n';
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
+
+/** Node answers 400/408 itself only when no 'clientError' listener is set; the same answers here. */
+function refuse(socket: Socket, answer: string): void {
+  if (socket.writable && !socket.destroyed) socket.end(answer);
+  socket.destroy();
 }
 
 /** The server option Node reads at construction: how often connections are checked against the timeouts. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
 import { browserRefusal } from './browserguard.ts';
@@ -18,6 +18,8 @@ import {
 } from './errors.ts';
 import { RAW_JSON, RAW_JSON_BYTES } from '../registry/index.ts';
 import { ClientLimits, SERVER_TIMEOUT_OPTIONS, type HttpLimits } from './limits.ts';
+import { FastPath, type FastAnswer } from './fastpath.ts';
+import type { RequestHead } from './http1.ts';
 import { ApiMetrics, OK_LABEL, UNKNOWN_LABEL } from './metrics.ts';
 import { SigV4Verifier, type Credentials } from './sigv4.ts';
 
@@ -44,6 +46,8 @@ const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
  */
 const SOCKET_HIGH_WATER_MARK = 64 * 1024;
 const EMPTY_BODY = Buffer.alloc(0);
+/** node:http's default `maxHeaderSize`: a longer head is node's to refuse (431/400), so the fast path hands it over. */
+const MAX_HEAD_BYTES = 16 * 1024;
 
 /** An operation: takes the untrusted parsed JSON body, returns the AWS output object (or nothing). */
 export type OperationHandler = (input: Record<string, unknown>) => unknown;
@@ -72,6 +76,11 @@ export interface ApiServerOptions {
   limits?: Partial<HttpLimits>;
   /** PEM certificate chain and key: serve HTTPS instead of HTTP (setTls replaces them). */
   tls?: TlsMaterial;
+  /**
+   * Answer the common AWS JSON request straight from the socket (fastpath.ts); default true.
+   * False: every request goes through node:http (`pharos server --api-http node`). Over TLS node:https serves all.
+   */
+  fastPath?: boolean;
 }
 
 /** A PEM certificate (chain) and its private key. */
@@ -128,7 +137,20 @@ export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
 /** Another way than SigV4 to authenticate a `POST /` API request (the console's session cookie). */
 export interface RequestAuthenticator {
   /** True when the request carries this authenticator's proof; SigV4 is then not required. */
-  accepts(req: IncomingMessage): boolean;
+  accepts(req: { headers: IncomingHttpHeaders }): boolean;
+}
+
+/** What dispatch reads of a request: node's `IncomingMessage`, or the fast path's parsed head. */
+interface ApiRequest {
+  method?: string;
+  url?: string;
+  headers: IncomingHttpHeaders;
+  rawHeaders: string[];
+}
+
+/** Where a request's answer goes; returns the request id it was sent with. */
+interface Reply {
+  send(status: number, contentType: string, payload: string | Buffer, errorType?: string): string;
 }
 
 interface Route {
@@ -159,6 +181,7 @@ export class ApiServer {
   private readonly verifier?: SigV4Verifier;
   private readonly mounts: { prefix: string; handler: HttpHandler }[] = [];
   private altAuth?: RequestAuthenticator;
+  private readonly fast?: FastPath;
   private ready = false;
   private closing?: Promise<void>;
 
@@ -176,6 +199,65 @@ export class ApiServer {
     const serverOptions = { ...SERVER_TIMEOUT_OPTIONS, highWaterMark: SOCKET_HIGH_WATER_MARK };
     this.server = options.tls ? createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, handler) : createServer(serverOptions, handler);
     this.limits.apply(this.server as Server);
+    if (!options.tls && options.fastPath !== false) this.fast = this.installFastPath(this.server as Server);
+  }
+
+  /**
+   * Puts the fast path in front of node:http: node's own 'connection' listener is taken off the
+   * server and called only for the connections the fast path hands over. The server still
+   * listens, so its connection count, `close()` and timeouts work for both.
+   */
+  private installFastPath(server: Server): FastPath {
+    const nodeListener = server.listeners('connection')[0] as (socket: Socket) => void;
+    server.removeListener('connection', nodeListener);
+    const fast = new FastPath(
+      {
+        takes: (head) => this.fastTakes(head),
+        serve: (head, body, socket, answer) => this.fastServe(head, body, socket, answer),
+        handOff: (socket) => nodeListener.call(server, socket),
+        timedOut: (socket) => this.limits.timedOut(socket),
+        busy: (socket) => this.limits.busy(socket),
+        idle: (socket) => this.limits.idle(socket),
+      },
+      {
+        maxHeadBytes: MAX_HEAD_BYTES,
+        maxBodyBytes: this.maxBodyBytes,
+        headerTimeoutMs: this.limits.headerTimeoutMs,
+        requestTimeoutMs: this.limits.requestTimeoutMs,
+        keepAliveTimeoutMs: server.keepAliveTimeout,
+        checkIntervalMs: SERVER_TIMEOUT_OPTIONS.connectionsCheckingInterval,
+      },
+    );
+    // After the connection cap's listener (limits.ts), which may have closed the socket already.
+    server.on('connection', (socket: Socket) => fast.accept(socket));
+    return fast;
+  }
+
+  /** The fast path answers `POST /` AWS JSON requests that node:http would route to `dispatch`; the rest go to node:http. */
+  private fastTakes(head: RequestHead): boolean {
+    if (this.pathRoutes.some((r) => '/'.startsWith(r.prefix))) return false;
+    // A browser guard refusal is written (and the connection closed) by node:http's path.
+    return this.verifier !== undefined || browserRefusal(head.headers) === undefined;
+  }
+
+  private fastServe(head: RequestHead, body: Buffer, socket: Socket, answer: FastAnswer): void {
+    const addr = socket.remoteAddress ?? '';
+    const target = head.headers['x-amz-target'];
+    if (!this.limits.admitAddress(addr)) {
+      const wire = toWireError(new BoundaryError(THROTTLING, 'too many requests in flight from this client address; retry later'), this.styleFor(target));
+      answer.send(wire.status, JSON_CONTENT_TYPE, JSON.stringify(wire.body), randomUUID(), wire.code, true);
+      this.metrics.record(UNKNOWN_LABEL, THROTTLING, 0);
+      return;
+    }
+    const reply: Reply = {
+      send: (status, contentType, payload, errorType) => {
+        this.limits.release(addr);
+        const requestId = randomUUID();
+        answer.send(status, contentType, payload, requestId, errorType, this.closing !== undefined);
+        return requestId;
+      },
+    };
+    this.dispatch({ method: 'POST', url: '/', headers: head.headers, rawHeaders: head.rawHeaders }, reply, body);
   }
 
   /** Replaces the certificate and key of an HTTPS server (SIGHUP); new connections get them, open ones keep theirs. Throws on bad PEM. */
@@ -253,13 +335,18 @@ export class ApiServer {
     for (const end of [...this.held]) end();
     if (!this.server.listening) return (this.closing = Promise.resolve());
     this.closing = new Promise<void>((resolve) => {
-      const grace = setTimeout(() => this.server.closeAllConnections(), CLOSE_GRACE_MS);
+      const grace = setTimeout(() => {
+        this.server.closeAllConnections();
+        this.fast?.closeAll();
+      }, CLOSE_GRACE_MS);
       grace.unref();
       this.server.close(() => {
         clearTimeout(grace);
+        this.fast?.stop();
         resolve();
       });
       this.server.closeIdleConnections();
+      this.fast?.closeIdle();
     });
     return this.closing;
   }
@@ -346,7 +433,7 @@ export class ApiServer {
       this.rejectTooLarge(req, res, declared);
       return;
     }
-    readBody(req, this.maxBodyBytes, (body) => this.dispatch(req, res, body), () => this.rejectTooLarge(req, res));
+    readBody(req, this.maxBodyBytes, (body) => this.dispatch(req, this.replyTo(res), body), () => this.rejectTooLarge(req, res));
   }
 
   private onPathRequest(route: PathRoute, req: IncomingMessage, res: ServerResponse, path: string, query: string): void {
@@ -430,7 +517,11 @@ export class ApiServer {
     this.metrics.record(UNKNOWN_LABEL, REQUEST_TOO_LARGE, 0);
   }
 
-  private dispatch(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  private replyTo(res: ServerResponse): Reply {
+    return { send: (status, contentType, payload, errorType) => this.send(res, status, contentType, payload, errorType) };
+  }
+
+  private dispatch(req: ApiRequest, res: Reply, body: Buffer): void {
     const started = performance.now();
     const target = req.headers['x-amz-target'];
     const route = typeof target === 'string' ? this.routes.get(target) : undefined;
@@ -479,7 +570,7 @@ export class ApiServer {
     }
   }
 
-  private succeed(res: ServerResponse, route: Route, started: number, output: unknown): void {
+  private succeed(res: Reply, route: Route, started: number, output: unknown): void {
     let payload: string | Buffer;
     try {
       // An output may carry its own body (registry RAW_JSON_BYTES / RAW_JSON: DiscoverInstances' pre-serialized answer).
@@ -491,13 +582,13 @@ export class ApiServer {
       this.fail(res, route.operation, started, err, route.style);
       return;
     }
-    this.send(res, 200, JSON_CONTENT_TYPE, payload);
+    res.send(200, JSON_CONTENT_TYPE, payload);
     this.metrics.record(route.operation, OK_LABEL, (performance.now() - started) / 1000);
   }
 
-  private fail(res: ServerResponse, operation: string, started: number, err: unknown, style: ErrorStyle): void {
+  private fail(res: Reply, operation: string, started: number, err: unknown, style: ErrorStyle): void {
     const wire = toWireError(err, style);
-    const requestId = this.sendError(res, wire);
+    const requestId = res.send(wire.status, JSON_CONTENT_TYPE, JSON.stringify(wire.body), wire.code);
     // Client errors are the caller's business; a fault is logged once, here, with its cause.
     if (wire.fault) this.logger.error({ err, operation, requestId }, 'API request failed');
     this.metrics.record(operation, wire.code, (performance.now() - started) / 1000);
