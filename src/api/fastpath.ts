@@ -28,6 +28,8 @@ export interface FastPathHost {
   handOff(socket: Socket): void;
   /** A request too slow to arrive: answer 408 and close, as node:http does. */
   timedOut(socket: Socket): void;
+  /** A request node:http would find malformed after the fact: answer 400 and close, as it does. */
+  badRequest(socket: Socket): void;
   /** The connection has a request in progress / has none (eviction picks idle ones). */
   busy(socket: Socket): void;
   idle(socket: Socket): void;
@@ -192,7 +194,14 @@ export class FastPath {
   }
 
   data(conn: Connection, chunk: Buffer): void {
-    if (conn.ending && !conn.handOffPending) return; // after `Connection: close`, node reads nothing more either
+    if (conn.ending && !conn.handOffPending) {
+      // More after `Connection: close`: node:http refuses it with 400 before answering (the server's own close: ignored).
+      if (!this.closing && conn.queue.length > 0) {
+        this.forget(conn);
+        this.host.badRequest(conn.socket);
+      }
+      return;
+    }
     if (conn.buffered === undefined) {
       conn.buffered = chunk;
       if (conn.phase === Phase.Idle && !conn.handOffPending) {
@@ -207,34 +216,46 @@ export class FastPath {
 
   private parse(conn: Connection): void {
     const buf = conn.buffered!;
+    // First every complete request in these bytes, served only if none is foreign: node:http, given
+    // a chunk with a request it refuses, refuses the connection before answering the ones before it.
+    const heads: RequestHead[] = [];
     let offset = 0;
+    let foreign = false;
     while (offset < buf.length) {
-      if (conn.queue.length >= MAX_PIPELINED) {
+      if (conn.queue.length + heads.length >= MAX_PIPELINED) {
         conn.socket.pause();
         break;
       }
       const head = parseHead(buf, offset, this.options.maxHeadBytes, this.options.maxBodyBytes);
       if (head === INCOMPLETE) break;
-      if (head === FOREIGN || !this.host.takes(head)) {
-        conn.handOffPending = true;
+      const bodyEnd = head === FOREIGN ? 0 : head.bodyStart + head.bodyLength;
+      // Bytes after a `Connection: close` request: node:http refuses the connection (400); so it decides.
+      if (head === FOREIGN || (!head.keepAlive && bodyEnd < buf.length) || !this.host.takes(head)) {
+        foreign = true;
         break;
       }
-      const bodyEnd = head.bodyStart + head.bodyLength;
       if (bodyEnd > buf.length) {
         conn.headDone = true;
         break;
       }
-      const answer = new Answer(conn, this, head.keepAlive);
-      conn.queue.push(answer);
-      if (conn.queue.length === 1) this.host.busy(conn.socket);
+      heads.push(head);
       offset = bodyEnd;
-      conn.phase = Phase.Idle;
-      this.host.serve(head, buf.subarray(head.bodyStart, bodyEnd), conn.socket, answer);
-      if ((conn.phase as Phase) === Phase.Gone) return;
-      if (!head.keepAlive) {
-        conn.ending = true;
-        offset = buf.length;
-        break;
+      if (!head.keepAlive) break;
+    }
+    if (foreign) {
+      conn.handOffPending = true;
+      // What follows (more bytes, the end of the stream) waits in the socket for node:http.
+      conn.socket.pause();
+      offset = 0;
+    } else {
+      for (const head of heads) {
+        const answer = new Answer(conn, this, head.keepAlive);
+        conn.queue.push(answer);
+        if (conn.queue.length === 1) this.host.busy(conn.socket);
+        conn.phase = Phase.Idle;
+        this.host.serve(head, buf.subarray(head.bodyStart, head.bodyStart + head.bodyLength), conn.socket, answer);
+        if ((conn.phase as Phase) === Phase.Gone) return;
+        if (!head.keepAlive) conn.ending = true;
       }
     }
     if (offset >= buf.length) conn.buffered = undefined;
@@ -304,9 +325,10 @@ export class FastPath {
   /** The client half-closed and every answer is written: a partial request is a bad one (node: 400). */
   private endAfterEof(conn: Connection): void {
     const socket = conn.socket;
-    if (conn.phase === Phase.Partial && socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.end();
+    const partial = conn.phase === Phase.Partial;
     this.forget(conn);
+    if (partial) this.host.badRequest(socket);
+    else socket.end();
   }
 
   private handOff(conn: Connection): void {
@@ -319,8 +341,8 @@ export class FastPath {
       return;
     }
     if (buffered !== undefined) socket.unshift(buffered);
-    if (socket.isPaused()) socket.resume();
     this.host.handOff(socket);
+    socket.resume();
   }
 
   private forget(conn: Connection): void {

@@ -73,7 +73,7 @@ export class ClientLimits {
     server.on('connection', (socket: Socket) => this.#accept(socket));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') this.timedOut(socket);
-      else refuse(socket, BAD_REQUEST);
+      else this.badRequest(socket);
     });
   }
 
@@ -81,6 +81,11 @@ export class ClientLimits {
   timedOut(socket: Socket): void {
     this.#refused.inc({ reason: 'timeout' });
     refuse(socket, REQUEST_TIMEOUT);
+  }
+
+  /** A malformed request: 400 and the connection closed. */
+  badRequest(socket: Socket): void {
+    refuse(socket, BAD_REQUEST);
   }
 
   /** The timeouts' values, for the API's fast path (fastpath.ts), which keeps its own connections' deadlines. */

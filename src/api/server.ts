@@ -3,7 +3,7 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { systemClock, type Clock, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
+import { Counter, systemClock, type Clock, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
 import { browserRefusal } from './browserguard.ts';
 import {
   ACCESS_DENIED,
@@ -210,12 +210,21 @@ export class ApiServer {
   private installFastPath(server: Server): FastPath {
     const nodeListener = server.listeners('connection')[0] as (socket: Socket) => void;
     server.removeListener('connection', nodeListener);
+    const handedOff = new Counter({
+      name: 'pharos_api_http_handoffs_total',
+      help: 'Connections the API fast path handed to node:http (a request it does not answer itself: Transfer-Encoding, the console, GETs, a malformed head...).',
+      registers: [this.metricsRegistry],
+    });
     const fast = new FastPath(
       {
         takes: (head) => this.fastTakes(head),
         serve: (head, body, socket, answer) => this.fastServe(head, body, socket, answer),
-        handOff: (socket) => nodeListener.call(server, socket),
+        handOff: (socket) => {
+          handedOff.inc();
+          nodeListener.call(server, socket);
+        },
         timedOut: (socket) => this.limits.timedOut(socket),
+        badRequest: (socket) => this.limits.badRequest(socket),
         busy: (socket) => this.limits.busy(socket),
         idle: (socket) => this.limits.idle(socket),
       },

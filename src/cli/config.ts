@@ -60,6 +60,8 @@ export interface ServerConfig {
   httpMaxConnections: number;
   httpMaxInFlightPerClient: number;
   watchMaxPerClient: number;
+  /** HTTP: answer the common API request on the raw socket (api/fastpath.ts), or everything through node:http. */
+  apiHttp: 'fast' | 'node';
   /** PEM files: the API serves HTTPS with them (re-read on SIGHUP); both or neither. */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
@@ -207,6 +209,7 @@ export const SETTINGS: readonly Setting<keyof ServerConfig>[] = [
   setting({ key: 'httpMaxConnections', flag: '--http-max-connections', env: 'PHAROS_HTTP_MAX_CONNECTIONS', arg: 'n', default: '4096', help: 'Open API connections at once, all clients together; a new one past it closes the oldest idle connection (or itself when all are busy).', parse: parseIntFlag(1, 1_000_000) }),
   setting({ key: 'httpMaxInFlightPerClient', flag: '--http-max-in-flight-per-client', env: 'PHAROS_HTTP_MAX_IN_FLIGHT_PER_CLIENT', arg: 'n', default: '256', help: 'API requests in progress at once from one client address; more get ThrottlingException (SDKs retry it).', parse: parseIntFlag(1, 1_000_000) }),
   setting({ key: 'watchMaxPerClient', flag: '--watch-max-per-client', env: 'PHAROS_WATCH_MAX_PER_CLIENT', arg: 'n', default: '1024', help: 'Watches (GET /v1/...) one client holds at once: per access key id when requests are signed, else per address; more get ThrottlingException (429). Each watch holds one of --http-max-connections.', parse: parseIntFlag(1, 1_000_000) }),
+  setting({ key: 'apiHttp', flag: '--api-http', env: 'PHAROS_API_HTTP', arg: 'fast|node', default: 'fast', help: 'fast = the AWS JSON API\'s usual request (POST /, Content-Length) is read and answered straight on the socket, anything else by node:http; node = every request through node:http (the fallback if a client misbehaves with the fast path). HTTPS is always node:https.', parse: parseApiHttp }),
   setting({ key: 'tlsCert', flag: '--tls-cert', env: 'PHAROS_TLS_CERT', arg: 'pem file|none', default: 'none', help: 'Certificate chain (PEM): with --tls-key the API serves HTTPS. Both files are read again on SIGHUP.', parse: parseOptionalPath }),
   setting({ key: 'tlsKey', flag: '--tls-key', env: 'PHAROS_TLS_KEY', arg: 'pem file|none', default: 'none', help: 'Private key (PEM) of --tls-cert.', parse: parseOptionalPath }),
   setting({ key: 'runTasks', flag: '--run-tasks', env: 'PHAROS_RUN_TASKS', arg: 'true|false', default: 'true', help: 'ECS: run tasks on this machine (the server is then a container instance of every cluster, next to any `pharos agent`; with several servers, while it leads); false = only agents run tasks.', parse: parseBoolFlag }),
@@ -444,6 +447,11 @@ function parseAccountId(raw: string): string {
 export function parseLogLevel(raw: string): LogLevel {
   if ((LOG_LEVELS as readonly string[]).includes(raw)) return raw as LogLevel;
   throw new Error(`${JSON.stringify(raw)} is not a log level (${LOG_LEVELS.join(', ')})`);
+}
+
+function parseApiHttp(raw: string): 'fast' | 'node' {
+  if (raw === 'fast' || raw === 'node') return raw;
+  throw new ConfigError(`expected fast or node, got ${JSON.stringify(raw)}`);
 }
 
 function parseBoolFlag(raw: string): boolean {

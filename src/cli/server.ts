@@ -129,6 +129,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         maxConnections: config.httpMaxConnections,
         maxInFlightPerClient: config.httpMaxInFlightPerClient,
       },
+      fastPath: config.apiHttp === 'fast',
       ...(config.tlsCert !== undefined && config.tlsKey !== undefined ? { tls: readTls(config.tlsCert, config.tlsKey) } : {}),
     });
     api.addTarget(cloudMapTarget(cloudMap(registry)));
