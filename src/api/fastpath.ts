@@ -1,6 +1,8 @@
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { Counter, type Registry as MetricsRegistry } from '../lib/index.ts';
 import { FOREIGN, INCOMPLETE, parseHead, type RequestHead } from './http1.ts';
+import { SERVER_TIMEOUT_OPTIONS, type ClientLimits } from './limits.ts';
 
 /**
  * The API's fast path: AWS JSON 1.1 requests answered straight from the raw socket, without
@@ -19,7 +21,7 @@ import { FOREIGN, INCOMPLETE, parseHead, type RequestHead } from './http1.ts';
  */
 
 /** What a connection's requests need from the server. */
-export interface FastPathHost {
+interface FastPathHost {
   /** Whether the server answers this request itself here; false hands the connection to node:http. */
   takes(head: RequestHead): boolean;
   /** Answers one request; must call `answer.send` exactly once, now or later. */
@@ -35,7 +37,7 @@ export interface FastPathHost {
   idle(socket: Socket): void;
 }
 
-export interface FastPathOptions {
+interface FastPathOptions {
   maxHeadBytes: number;
   maxBodyBytes: number;
   headerTimeoutMs: number;
@@ -50,6 +52,47 @@ export interface FastPathOptions {
 export interface FastAnswer {
   /** `close`: the server is closing, the connection ends after this answer. */
   send(status: number, contentType: string, payload: string | Buffer, requestId: string, errorType: string | undefined, close: boolean): void;
+}
+
+/** node:http's default `maxHeaderSize`: a longer head is node's to refuse (431/400), so the fast path hands it over. */
+const MAX_HEAD_BYTES = 16 * 1024;
+
+/**
+ * Puts the fast path in front of node:http: node's own 'connection' listener is taken off the
+ * server and called only for the connections the fast path hands over. The server still
+ * listens, so its connection count, `close()` and timeouts work for both. `app` answers requests.
+ */
+export function installFastPath(server: Server, app: Pick<FastPathHost, 'takes' | 'serve'>, limits: ClientLimits, metrics: MetricsRegistry, maxBodyBytes: number): FastPath {
+  const nodeListener = server.listeners('connection')[0] as (socket: Socket) => void;
+  server.removeListener('connection', nodeListener);
+  const handedOff = new Counter({
+    name: 'pharos_api_http_handoffs_total',
+    help: 'Connections the API fast path handed to node:http (a request it does not answer itself: Transfer-Encoding, the console, GETs, a malformed head...).',
+    registers: [metrics],
+  });
+  const host: FastPathHost = {
+    takes: app.takes,
+    serve: app.serve,
+    handOff: (socket) => {
+      handedOff.inc();
+      nodeListener.call(server, socket);
+    },
+    timedOut: (socket) => limits.timedOut(socket),
+    badRequest: (socket) => limits.badRequest(socket),
+    busy: (socket) => limits.busy(socket),
+    idle: (socket) => limits.idle(socket),
+  };
+  const fast = new FastPath(host, {
+    maxHeadBytes: MAX_HEAD_BYTES,
+    maxBodyBytes,
+    headerTimeoutMs: limits.headerTimeoutMs,
+    requestTimeoutMs: limits.requestTimeoutMs,
+    keepAliveTimeoutMs: server.keepAliveTimeout,
+    checkIntervalMs: SERVER_TIMEOUT_OPTIONS.connectionsCheckingInterval,
+  });
+  // After the connection cap's listener (limits.ts), which may have closed the socket already.
+  server.on('connection', (socket: Socket) => fast.accept(socket));
+  return fast;
 }
 
 /**

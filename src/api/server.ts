@@ -3,7 +3,8 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { Counter, systemClock, type Clock, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
+import { systemClock, type Clock, type Logger, type Registry as MetricsRegistry } from '../lib/index.ts';
+import { readBody } from './body.ts';
 import { browserRefusal } from './browserguard.ts';
 import {
   ACCESS_DENIED,
@@ -18,7 +19,7 @@ import {
 } from './errors.ts';
 import { RAW_JSON, RAW_JSON_BYTES } from '../registry/index.ts';
 import { ClientLimits, SERVER_TIMEOUT_OPTIONS, type HttpLimits } from './limits.ts';
-import { FastPath, type FastAnswer } from './fastpath.ts';
+import { installFastPath, type FastAnswer, type FastPath } from './fastpath.ts';
 import type { RequestHead } from './http1.ts';
 import { ApiMetrics, OK_LABEL, UNKNOWN_LABEL } from './metrics.ts';
 import { SigV4Verifier, type Credentials } from './sigv4.ts';
@@ -46,8 +47,6 @@ const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
  */
 const SOCKET_HIGH_WATER_MARK = 64 * 1024;
 const EMPTY_BODY = Buffer.alloc(0);
-/** node:http's default `maxHeaderSize`: a longer head is node's to refuse (431/400), so the fast path hands it over. */
-const MAX_HEAD_BYTES = 16 * 1024;
 
 /** An operation: takes the untrusted parsed JSON body, returns the AWS output object (or nothing). */
 export type OperationHandler = (input: Record<string, unknown>) => unknown;
@@ -199,47 +198,10 @@ export class ApiServer {
     const serverOptions = { ...SERVER_TIMEOUT_OPTIONS, highWaterMark: SOCKET_HIGH_WATER_MARK };
     this.server = options.tls ? createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, handler) : createServer(serverOptions, handler);
     this.limits.apply(this.server as Server);
-    if (!options.tls && options.fastPath !== false) this.fast = this.installFastPath(this.server as Server);
-  }
-
-  /**
-   * Puts the fast path in front of node:http: node's own 'connection' listener is taken off the
-   * server and called only for the connections the fast path hands over. The server still
-   * listens, so its connection count, `close()` and timeouts work for both.
-   */
-  private installFastPath(server: Server): FastPath {
-    const nodeListener = server.listeners('connection')[0] as (socket: Socket) => void;
-    server.removeListener('connection', nodeListener);
-    const handedOff = new Counter({
-      name: 'pharos_api_http_handoffs_total',
-      help: 'Connections the API fast path handed to node:http (a request it does not answer itself: Transfer-Encoding, the console, GETs, a malformed head...).',
-      registers: [this.metricsRegistry],
-    });
-    const fast = new FastPath(
-      {
-        takes: (head) => this.fastTakes(head),
-        serve: (head, body, socket, answer) => this.fastServe(head, body, socket, answer),
-        handOff: (socket) => {
-          handedOff.inc();
-          nodeListener.call(server, socket);
-        },
-        timedOut: (socket) => this.limits.timedOut(socket),
-        badRequest: (socket) => this.limits.badRequest(socket),
-        busy: (socket) => this.limits.busy(socket),
-        idle: (socket) => this.limits.idle(socket),
-      },
-      {
-        maxHeadBytes: MAX_HEAD_BYTES,
-        maxBodyBytes: this.maxBodyBytes,
-        headerTimeoutMs: this.limits.headerTimeoutMs,
-        requestTimeoutMs: this.limits.requestTimeoutMs,
-        keepAliveTimeoutMs: server.keepAliveTimeout,
-        checkIntervalMs: SERVER_TIMEOUT_OPTIONS.connectionsCheckingInterval,
-      },
-    );
-    // After the connection cap's listener (limits.ts), which may have closed the socket already.
-    server.on('connection', (socket: Socket) => fast.accept(socket));
-    return fast;
+    if (!options.tls && options.fastPath !== false) {
+      const app = { takes: (head: RequestHead) => this.fastTakes(head), serve: (head: RequestHead, body: Buffer, socket: Socket, answer: FastAnswer) => this.fastServe(head, body, socket, answer) };
+      this.fast = installFastPath(this.server as Server, app, this.limits, this.metricsRegistry, this.maxBodyBytes);
+    }
   }
 
   /** The fast path answers `POST /` AWS JSON requests that node:http would route to `dispatch`; the rest go to node:http. */
@@ -627,29 +589,4 @@ export class ApiServer {
     const dot = target.lastIndexOf('.');
     return (dot > 0 && this.styles.get(target.slice(0, dot))) || CLOUD_MAP_STYLE;
   }
-}
-
-/**
- * Collects a request body of at most `maxBytes`: `onBody` with it at the end, or `onTooLarge`
- * once, as soon as it grows past the limit (the rest is ignored). A client that goes away
- * mid-body gets no answer.
- */
-function readBody(req: IncomingMessage, maxBytes: number, onBody: (body: Buffer) => void, onTooLarge: () => void): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let rejected = false;
-  req.on('data', (chunk: Buffer) => {
-    if (rejected) return;
-    size += chunk.length;
-    if (size > maxBytes) {
-      rejected = true;
-      onTooLarge();
-      return;
-    }
-    chunks.push(chunk);
-  });
-  req.on('end', () => {
-    if (!rejected) onBody(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-  });
-  req.on('error', () => undefined);
 }
