@@ -4,7 +4,7 @@ import { chooseRuntime, createRuntime, RUNTIME_CHOICES, type RuntimeChoice } fro
 import { join } from 'node:path';
 import { BAD_CONFIG, ConfigError, parseBridge, parseCidr, parseContainerEngine, parseFlags, parseLogLevel, parseRegion, parseRuntimeChoice, parseUnprivilegedUser, usageOf, type SettingOf } from './config.ts';
 import { prepareDataDir } from './datadir.ts';
-import { TASK_DIRS } from './server.ts';
+import { TASK_ADDRESSES_FILE, TASK_DIRS } from './server.ts';
 
 /** Everything `pharos agent` can be told. */
 interface AgentConfig {
@@ -113,7 +113,7 @@ export async function runAgent(argv: readonly string[], io: AgentIo): Promise<nu
   const runtime = createRuntime({
     advertiseAddress: c.advertiseAddr,
     ...(chosen.kind === 'container' ? { engine: chosen.engine } : {}),
-    awsvpc: { taskCidr: c.taskCidr, bridge: c.taskBridge },
+    awsvpc: { taskCidr: c.taskCidr, bridge: c.taskBridge, addressFile: join(c.dataDir, TASK_ADDRESSES_FILE) },
     owner: serverId,
     workRoot: join(c.dataDir, TASK_DIRS),
     taskUser: credentials ? undefined : c.unauthenticatedTaskUser,

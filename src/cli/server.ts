@@ -20,6 +20,8 @@ import { version } from './version.ts';
 
 /** Each task's default working directory is `<data-dir>/tasks/<taskId>`. */
 export const TASK_DIRS = 'tasks';
+/** `<data-dir>/task-addresses.json`: awsvpc task addresses in use and resting, kept across restarts (src/runtime IpAllocator). */
+export const TASK_ADDRESSES_FILE = 'task-addresses.json';
 
 /** Resolvers (glibc, musl, c-ares) read no port from resolv.conf: a task's nameserver must answer on 53. */
 const TASK_DNS_PORT = 53;
@@ -206,7 +208,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       const chosen = await chooseRuntime(config.runtime, config.containerEngine, process.env, logger);
       logger.info({ runtime: chosen.kind }, `task runtime: ${chosen.kind} (${chosen.reason})`);
       runtime = createRuntime({
-        awsvpc: { taskCidr: config.taskCidr, bridge: config.taskBridge },
+        awsvpc: { taskCidr: config.taskCidr, bridge: config.taskBridge, addressFile: join(config.dataDir, TASK_ADDRESSES_FILE) },
         ...(chosen.kind === 'container' ? { engine: chosen.engine } : {}),
         owner: serverId,
         workRoot: join(config.dataDir, TASK_DIRS),

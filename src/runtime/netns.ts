@@ -49,6 +49,11 @@ const VETH_PREFIX_MAX = IFNAME_MAX - 7;
 export interface NetnsRuntimeOptions extends TaskHostOptions {
   /** Addresses for tasks; the first usable one is the bridge (gateway). Default 198.18.0.0/16. */
   taskCidr?: string;
+  /**
+   * Where task addresses in use and resting after release are kept, so a restart does not hand a
+   * just-released address to a new task (`IpAllocator`); none = not kept.
+   */
+  addressFile?: string;
   /** The host bridge every task's veth joins. Default `pharos0`. */
   bridge?: string;
   /**
@@ -107,9 +112,12 @@ export class NetnsRuntime implements Runtime {
   #closed = false;
 
   constructor(options: NetnsRuntimeOptions = {}) {
-    this.#ips = new IpAllocator(options.taskCidr ?? DEFAULT_TASK_CIDR);
     this.#metrics = options.metrics;
     this.#log = options.logger;
+    this.#ips = new IpAllocator(options.taskCidr ?? DEFAULT_TASK_CIDR, {
+      file: options.addressFile,
+      onSaveError: (err) => this.#log?.warn({ err, file: options.addressFile }, 'cannot save the task addresses: after a restart, just-released ones may be reused at once'),
+    });
     this.#taskDns = options.taskDns;
     this.#host = { owner: options.owner, workRoot: options.workRoot, taskUser: options.taskUser };
     this.#dirs = options.dirs ?? new TaskDirs(options.workRoot);
