@@ -14,6 +14,23 @@ const MONITOR_INTERVAL_MS = 250;
 /** Heartbeats per agent timeout (the built-in instance's, and the agents' long-poll length). */
 export const HEARTBEATS_PER_TIMEOUT = 3;
 
+/**
+ * How long CreateCluster on a server that does not lead waits for the leader's built-in instance
+ * of the new cluster (the leader's keeper makes it when its cluster watch reports the cluster,
+ * within milliseconds), so that a RunTask right after finds an instance to place on. A cluster
+ * nobody makes one for (no leader, or a leader with --run-tasks=false) costs its CreateCluster
+ * this once.
+ */
+export const LEADER_INSTANCE_WAIT_MS = 2000;
+/** How often that wait looks; the store read is one range request. */
+const LEADER_INSTANCE_POLL_MS = 20;
+
+/** Resolves once `cluster` has a container instance, or after `timeoutMs` (see LEADER_INSTANCE_WAIT_MS). */
+export async function waitForInstance(store: EcsStore, clock: Clock, cluster: string, timeoutMs = LEADER_INSTANCE_WAIT_MS): Promise<void> {
+  const deadline = clock.now() + timeoutMs;
+  while ((await store.kv.list(ecsKeys.clusterInstances(cluster), { limit: 1 })).items.length === 0 && clock.now() < deadline) await clock.sleep(LEADER_INSTANCE_POLL_MS);
+}
+
 /** Stopped reasons of tasks whose instance went away (ECS wording where it has one). */
 export const LOST_REASONS = {
   lost: (id: string, seconds: number) => `Task stopped because its container instance ${id} was lost (no agent heartbeat for ${seconds} s)`,

@@ -4,7 +4,7 @@ import type { RegistryView } from '../registry/index.ts';
 import type { Runtime } from '../runtime/index.ts';
 import type { KV } from '../store/index.ts';
 import { EcsApi } from './api.ts';
-import { DEFAULT_AGENT_TIMEOUT_MS, InstanceKeeper, InstanceMonitor } from './liveness.ts';
+import { DEFAULT_AGENT_TIMEOUT_MS, InstanceKeeper, InstanceMonitor, waitForInstance } from './liveness.ts';
 import { registryServiceId } from './registries.ts';
 import { Registrar, type CloudMapWriter } from './registration.ts';
 import { ServiceScheduler } from './scheduler.ts';
@@ -82,8 +82,9 @@ export class Orchestrator {
       cloudMapService: (id) => options.registryView.service(id),
       taskLogs: (taskId, container) => (this.term?.supervisor.logs(taskId, container) ?? this.previous?.supervisor.logs(taskId, container)),
       // Only the leader runs tasks, so only its built-in instance is created here; a follower's
-      // new cluster gets the leader's instance from the leader's keeper, which watches clusters.
-      onClusterActive: (cluster) => this.term?.keeper?.ensure(cluster) ?? Promise.resolve(),
+      // new cluster gets the leader's instance from the leader's keeper, which watches clusters:
+      // the follower waits for it, so a RunTask right after finds it.
+      onClusterActive: (cluster) => (this.term ? (this.term.keeper?.ensure(cluster) ?? Promise.resolve()) : waitForInstance(this.store, clock, cluster.name)),
       agents: { agentTimeoutMs: this.agentTimeoutMs, logger: options.logger.child({ part: 'agents' }), registrar: this.registrar, drainDelayMs: options.drainDelayMs },
     });
   }
