@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { eventually } from '../src/lib/index.ts';
 import { openStore, type KV } from '../src/store/index.ts';
 import { EtcdTestCluster, etcdSkip } from '../src/store/testkit.ts';
-import { httpNamespace, startTestServer, waitOp, type TestServer } from './helpers.ts';
+import { httpNamespace, sdClient, spawnServer, startTestServer, tempDir, waitOp, type TestServer } from './helpers.ts';
 
 const skip = etcdSkip();
 const PREFIX = '/pharos-quota-test';
@@ -41,6 +41,12 @@ describe('quotas and CreatorRequestId across servers on one etcd cluster', { ski
   });
 
   const count = async (prefix: string): Promise<number> => (await kv.list(prefix)).items.length;
+  const assertDistinctSlots = async (serviceId: string): Promise<void> => {
+    const slots = (await kv.list(`/inst/${serviceId}/`)).items.map((i) => (JSON.parse(i.value) as { slots?: { service: number; namespace: number } }).slots);
+    assert.ok(slots.every((x) => x !== undefined && x.service < QUOTAS.maxInstancesPerService), 'every instance holds a slot below the quota');
+    assert.equal(new Set(slots.map((x) => x!.service)).size, slots.length, 'one service slot per instance');
+    assert.equal(new Set(slots.map((x) => x!.namespace)).size, slots.length, 'one namespace slot per instance');
+  };
 
   test('two servers racing for the last instance places: exactly the quota, the rest ResourceLimitExceeded, one slot per instance', async () => {
     const [a, b] = servers as [TestServer, TestServer];
@@ -57,16 +63,14 @@ describe('quotas and CreatorRequestId across servers on one etcd cluster', { ski
       for (const err of lost) assert.equal(err.name, 'ResourceLimitExceeded', err.message);
       for (const out of won) await waitOp(b.sd, out.OperationId);
       assert.equal(await count(`/inst/${serviceId}/`), 4);
-      assert.equal(await count(`/quota/svc-inst/${serviceId}/`), 4, 'one service slot per instance');
-      assert.equal(await count(`/quota/ns-inst/${nsId}/`), 4, 'one namespace slot per instance');
+      await assertDistinctSlots(serviceId);
       const listed = await eventually(async () => {
         const l = (await b.sd.listInstances({ ServiceId: serviceId })).Instances!;
         return l.length === 4 ? l : undefined;
       }, { message: 'B lists the four' });
       // Empty the service through the other server: the slots go with the instances.
       for (const inst of listed) await waitOp(a.sd, (await (round % 2 === 0 ? a : b).sd.deregisterInstance({ ServiceId: serviceId, InstanceId: inst.Id! })).OperationId);
-      assert.equal(await count(`/quota/svc-inst/${serviceId}/`), 0);
-      assert.equal(await count(`/quota/ns-inst/${nsId}/`), 0);
+      assert.equal(await count(`/inst/.quota/svc/${serviceId}/slot/`), 0, 'no slot keys: the records hold the slots');
       await eventually(async () => (await a.sd.listInstances({ ServiceId: serviceId })).Instances!.length === 0 && (await b.sd.listInstances({ ServiceId: serviceId })).Instances!.length === 0, { message: 'both see it empty' });
     }
     await a.sd.deleteService({ Id: serviceId });
@@ -114,5 +118,104 @@ describe('quotas and CreatorRequestId across servers on one etcd cluster', { ski
       }
     }
     assert.equal(await count(`/inst/${serviceId}/`), 3);
+  });
+});
+
+/** Enough places that quota blocks hold more than one slot (`blockSize`: 2 at 128), so servers hold blocks across registrations. */
+const BLOCK_QUOTA = 128;
+
+describe('quota blocks across servers on one etcd cluster', { skip }, () => {
+  let etcd: EtcdTestCluster;
+  let kv: KV;
+  const servers: TestServer[] = [];
+  const url = (): string => etcd.url(`${PREFIX}-blocks`);
+  before(async () => {
+    etcd = await EtcdTestCluster.start(3);
+    for (let i = 0; i < 2; i++) servers.push(await startTestServer({ store: url(), maxInstancesPerService: BLOCK_QUOTA, leaseTtlMs: 2000 }));
+    kv = await openStore(url());
+  });
+  after(async () => {
+    await kv?.close();
+    for (const s of servers) await s.destroy();
+    await etcd?.stop();
+  });
+
+  const instancesOf = async (serviceId: string) => (await kv.list(`/inst/${serviceId}/`)).items.map((i) => JSON.parse(i.value) as { id: string; slots?: { service: number } });
+  const blocksOf = async (serviceId: string) => (await kv.list(`/inst/.quota/svc/${serviceId}/block/`)).items;
+  async function newService(name: string): Promise<string> {
+    const [a, b] = servers as [TestServer, TestServer];
+    const nsId = await httpNamespace(a.sd, name);
+    const { Service } = await a.sd.createService({ Name: 'api', NamespaceId: nsId });
+    await eventually(async () => (await b.sd.getService({ Id: Service!.Id! }).catch(() => undefined)) !== undefined, { message: 'B knows the service' });
+    return Service!.Id!;
+  }
+  /** Exactly the quota registered, each instance on its own slot below it. */
+  async function assertExactlyFull(serviceId: string): Promise<void> {
+    const all = await instancesOf(serviceId);
+    assert.equal(all.length, BLOCK_QUOTA);
+    const slots = all.map((i) => i.slots?.service ?? -1);
+    assert.ok(slots.every((n) => n >= 0 && n < BLOCK_QUOTA), 'every slot below the quota');
+    assert.equal(new Set(slots).size, BLOCK_QUOTA, 'no slot twice');
+  }
+
+  test('two servers racing past the quota in blocks: exactly the quota wins, each instance on its own slot', async () => {
+    const [a, b] = servers as [TestServer, TestServer];
+    const serviceId = await newService('blocks-race');
+    // 150 registrations for 128 places, 8 at a time through each server: near the end every free
+    // slot may sit in a block the other server holds, which it gives back when idle or full.
+    let next = 0;
+    const lost: Error[] = [];
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, worker) => {
+        for (let i = next++; i < 150; i = next++) {
+          await (worker % 2 === 0 ? a : b).sd.registerInstance({ ServiceId: serviceId, InstanceId: `i-${i}`, Attributes: { n: String(i) } }).catch((err: Error) => lost.push(err));
+        }
+      }),
+    );
+    assert.equal(lost.length, 150 - BLOCK_QUOTA, lost.map((e) => e.name).join(','));
+    for (const err of lost) assert.equal(err.name, 'ResourceLimitExceeded', err.message);
+    await assertExactlyFull(serviceId);
+    // Full blocks go back at once, the rest after a second idle.
+    await eventually(async () => (await blocksOf(serviceId)).length === 0, { timeoutMs: 10_000, message: 'every block released' });
+  });
+
+  test('a block holder killed: its blocks go with its lease, and the others fill the quota exactly', async () => {
+    const [a] = servers as [TestServer];
+    const serviceId = await newService('blocks-expiry');
+    const child = await spawnServer(['--store', url(), '--api-addr', '127.0.0.1:0', '--dns-addr', '127.0.0.1:0', '--data-dir', tempDir('pharos-i10-node-'), '--lease-ttl', '2s', '--max-instances-per-service', String(BLOCK_QUOTA), '--log-level', 'info']);
+    try {
+      const c = sdClient(child.apiUrl);
+      // Registrations through C, back to back, killed mid-stream: it holds the blocks it draws from.
+      let acked = 0;
+      let next = 0;
+      let tenAcked: () => void = () => undefined;
+      const ten = new Promise<void>((resolve) => (tenAcked = resolve));
+      const load = Array.from({ length: 4 }, async () => {
+        for (let i = next++; i < 100; i = next++) {
+          const ok = await c.registerInstance({ ServiceId: serviceId, InstanceId: `c-${i}`, Attributes: { n: String(i) } }).then(() => true, () => false);
+          if (!ok) return;
+          if (++acked === 10) tenAcked();
+        }
+      });
+      await ten;
+      child.child.kill('SIGKILL');
+      await child.exited;
+      await Promise.all(load);
+      assert.ok((await blocksOf(serviceId)).length > 0, "C's blocks outlive it until its lease expires");
+      await eventually(async () => (await blocksOf(serviceId)).length === 0, { timeoutMs: 10_000, message: "C's blocks gone with its lease" });
+    } finally {
+      child.child.kill('SIGKILL');
+    }
+    // A fills the rest, drawing in C's old blocks too (after seeing every instance C committed in them).
+    const had = (await instancesOf(serviceId)).length;
+    let refused = 0;
+    for (let i = 0; i < BLOCK_QUOTA - had + 2; i++) {
+      await a.sd.registerInstance({ ServiceId: serviceId, InstanceId: `a-${i}`, Attributes: { n: String(i) } }).catch((err: Error) => {
+        assert.equal(err.name, 'ResourceLimitExceeded', err.message);
+        refused++;
+      });
+    }
+    assert.equal(refused, 2);
+    await assertExactlyFull(serviceId);
   });
 });

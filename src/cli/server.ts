@@ -102,6 +102,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       leaderKv,
       snapshot,
       sharedStore: isSharedStore(config.store),
+      storeLease: () => coordinator.storeLease(),
       clock,
       logger: logger.child({ module: 'registry' }),
       metrics,

@@ -246,24 +246,30 @@ export class OperationEngine extends RegistryPart {
     print?: string,
     claims: string[] = [],
     id = newOperationId(),
+    guards: TxnOp[] = [],
   ): Promise<Record<string, unknown>> {
     // An id this node holds already (derived from a token): refused as the store would refuse it.
     if (this.ops.has(id)) throw new KeyExistsError(keys.operation(id));
     const now = this.clock.now();
-    const rec: OperationRecord = { id, type, status: 'SUBMITTED', createDate: now, updateDate: now, targets, payload };
+    const atSubmit = this.appliesAtSubmit(payload);
+    // A registration applied later takes its quota slots by slot keys at submit, so the quota holds
+    // while it waits, whoever holds their block by then (quota.ts).
+    const delayedSlots = !atSubmit && payload.kind === 'registerInstance' && payload.prevRevision === 0 ? payload.instance.slots : undefined;
+    const stored: OpPayload = delayedSlots && payload.kind === 'registerInstance' ? { ...payload, instance: { ...payload.instance, slots: { ...delayedSlots, keyed: true } } } : payload;
+    const rec: OperationRecord = { id, type, status: 'SUBMITTED', createDate: now, updateDate: now, targets, payload: stored };
     if (requestId !== undefined) rec.requestId = requestId;
     if (print !== undefined) rec.fingerprint = print;
     this.index(rec, 0);
-    if (this.appliesAtSubmit(payload)) return this.submitApplied(rec);
+    if (atSubmit) return this.submitApplied(rec, guards);
     let rev: number;
-    // A registration's quota slots are taken at submit too, so the quota holds while it waits.
-    const slots = payload.kind === 'registerInstance' && payload.prevRevision === 0 ? slotWrites(targets.SERVICE ?? '', payload.instance.id, payload.instance.slots, true) : [];
+    const slots = stored.kind === 'registerInstance' && delayedSlots ? slotWrites(targets.SERVICE ?? '', stored.instance.id, stored.instance.slots, true) : [];
     try {
       // Claims (names a namespace takes) commit with the record: of two servers racing, one wins.
       rev =
-        claims.length === 0 && slots.length === 0
+        claims.length === 0 && slots.length === 0 && guards.length === 0
           ? await this.kv.create(keys.operation(rec.id), JSON.stringify(rec))
           : await this.kv.txn([
+              ...guards,
               ...claims.map((key) => ({ type: 'put' as const, key, value: JSON.stringify(claimOf(rec)), prevRevision: 0 })),
               ...slots,
               // Last: the txn's revision is then the record's own on every backend.
@@ -291,7 +297,7 @@ export class OperationEngine extends RegistryPart {
     return this.options.opDelayMs <= 0 && this.bg.running && (payload.kind === 'registerInstance' || payload.kind === 'deregisterInstance');
   }
 
-  private async submitApplied(rec: OperationRecord): Promise<Record<string, unknown>> {
+  private async submitApplied(rec: OperationRecord, guards: TxnOp[]): Promise<Record<string, unknown>> {
     const plan = await this.plan(rec, true);
     const done = this.finished(rec, 'fail' in plan ? plan.fail : undefined);
     const writes = 'fail' in plan ? [] : plan.writes;
@@ -299,7 +305,7 @@ export class OperationEngine extends RegistryPart {
     let rev: number;
     this.committing.set(rec.id, { rec: done, value });
     try {
-      rev = await this.kv.txn([...writes, { type: 'put', key: keys.operation(rec.id), value, prevRevision: 0 }]);
+      rev = await this.kv.txn([...guards, ...writes, { type: 'put', key: keys.operation(rec.id), value, prevRevision: 0 }]);
     } catch (err) {
       this.dropReservation(rec.id);
       throw err;
@@ -565,7 +571,7 @@ export class OperationEngine extends RegistryPart {
         if (!this.snapshot.service(inst.serviceId)) return atSubmit ? { fail } : { fail, release: slotWrites(inst.serviceId, inst.id, inst.slots, false) };
         const rec: InstanceRecord = { ...inst, registeredAt: this.clock.now() };
         const put: TxnOp = { type: 'put', key: keys.instance(inst.serviceId, inst.id), value: JSON.stringify(rec) };
-        if (!atSubmit && p.prevRevision !== undefined) return { writes: await delayedRegistration(this.kv, rec, p.prevRevision === 0) };
+        if (!atSubmit && p.prevRevision !== undefined) return delayedRegistration(this.kv, rec, p.prevRevision === 0);
         if (!atSubmit || p.prevRevision === undefined) return { writes: [put] };
         return { writes: [...(p.prevRevision === 0 ? slotWrites(inst.serviceId, inst.id, inst.slots, true) : []), { ...put, prevRevision: p.prevRevision }] };
       }

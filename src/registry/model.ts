@@ -110,6 +110,12 @@ export interface InstanceSlots {
   namespace: number;
   /** The namespace the second slot is in (the service's, kept so a release needs no lookup). */
   namespaceId: string;
+  /**
+   * The slots are also held by slot keys (`keys.*InstanceSlot`): taken by a registration whose
+   * operation is applied after its submit, deleted with the instance. Absent: the instance record
+   * alone holds them.
+   */
+  keyed?: true;
 }
 
 export interface HealthRecord {
@@ -199,12 +205,31 @@ export const keys = {
   zoneChange: (id: string) => `/r53change/${id}`,
   /** Names taken by a namespace, created with its operation: servers racing for one name, one wins. */
   claimPrefix: '/claims/',
-  /** Quota slots (`quota.ts`): one key per namespace, and per instance in its service and its namespace. */
+  /** The namespace quota's slots (`quota.ts`): one key per namespace. */
   quotaPrefix: '/quota/',
   namespaceSlot: (slot: number) => `/quota/ns/${slot}`,
-  serviceInstanceSlot: (serviceId: string, slot: number) => `/quota/svc-inst/${serviceId}/${slot}`,
-  namespaceInstanceSlot: (namespaceId: string, slot: number) => `/quota/ns-inst/${namespaceId}/${slot}`,
+  /**
+   * The instance quotas' blocks and slot keys (`quota.ts`), per service (`svc`) and per namespace
+   * (`ns`). Under the instance prefix: the snapshot's instance watch carries them, so a block's
+   * acquisition resolves only once this server's snapshot holds every instance committed before it.
+   */
+  instanceQuotaPrefix: '/inst/.quota/',
+  slotBlock: (scope: SlotScope, block: number) => `/inst/.quota/${scope.kind}/${scope.id}/block/${block}`,
+  serviceInstanceSlot: (serviceId: string, slot: number) => `/inst/.quota/svc/${serviceId}/slot/${slot}`,
+  namespaceInstanceSlot: (namespaceId: string, slot: number) => `/inst/.quota/ns/${namespaceId}/slot/${slot}`,
 } as const;
+
+/** An instance quota: a service's (`svc`) or a namespace's (`ns`). */
+export interface SlotScope {
+  kind: 'svc' | 'ns';
+  id: string;
+}
+
+/** Reads `keys.slotBlock` / `keys.*InstanceSlot` keys back; undefined for any other key. */
+export function parseQuotaKey(key: string): { scope: string; what: 'block' | 'slot'; n: number } | undefined {
+  const m = /^\/inst\/\.quota\/(svc|ns)\/([^/]+)\/(block|slot)\/(\d+)$/.exec(key);
+  return m ? { scope: `${m[1]}/${m[2]}`, what: m[3] as 'block' | 'slot', n: Number(m[4]) } : undefined;
+}
 
 /** The name keys a namespace holds (see `keys.claimPrefix`): its HttpName, and its DNS name per type (and VPC). */
 export function namespaceClaims(ns: Pick<NamespaceRecord, 'type' | 'name' | 'httpName' | 'vpc' | 'quotaSlot'>): string[] {

@@ -35,16 +35,28 @@ async function slotKeys(h: Harness, prefix: string): Promise<Map<string, string>
   return new Map((await h.kv.list(prefix)).items.map((i) => [i.key, i.value]));
 }
 
-/** Every instance holds its own two slot keys, and no slot key is held by nobody. */
+const slotKeyPrefix = (kind: 'svc' | 'ns', id: string) => `/inst/.quota/${kind}/${id}/slot/`;
+
+/**
+ * Every instance of the service holds a slot in it and one in the namespace, no other instance of
+ * the namespace holds the same one, and slot keys (registrations applied after submit) belong to
+ * live instances holding those slots.
+ */
 async function assertSlotsMatch(h: Harness, serviceId: string, namespaceId: string): Promise<void> {
-  const instances = (await h.kv.list(keys.serviceInstances(serviceId))).items.map((i) => JSON.parse(i.value) as InstanceRecord);
-  const inService = await slotKeys(h, `/quota/svc-inst/${serviceId}/`);
-  assert.equal(inService.size, instances.length);
-  for (const inst of instances) {
-    assert.ok(inst.slots, `${inst.id} holds slots`);
-    assert.equal(JSON.parse(inService.get(keys.serviceInstanceSlot(serviceId, inst.slots.service)) ?? '""'), inst.id);
-    const held = await h.kv.get(keys.namespaceInstanceSlot(namespaceId, inst.slots.namespace));
-    assert.equal(JSON.parse(held?.value ?? '""'), inst.id);
+  const all = (await h.kv.list(keys.instancePrefix)).items.filter((i) => !i.key.startsWith(keys.instanceQuotaPrefix)).map((i) => JSON.parse(i.value) as InstanceRecord);
+  const inNamespace = all.filter((i) => i.slots?.namespaceId === namespaceId);
+  const instances = all.filter((i) => i.serviceId === serviceId);
+  for (const inst of instances) assert.ok(inst.slots, `${inst.id} holds slots`);
+  const distinct = (xs: number[]) => new Set(xs).size === xs.length;
+  assert.ok(distinct(instances.map((i) => i.slots!.service)), 'service slots are distinct');
+  assert.ok(distinct(inNamespace.map((i) => i.slots!.namespace)), 'namespace slots are distinct');
+  for (const [kind, id, slotOf] of [['svc', serviceId, (i: InstanceRecord) => i.slots!.service], ['ns', namespaceId, (i: InstanceRecord) => i.slots!.namespace]] as const) {
+    const holders = kind === 'svc' ? instances : inNamespace;
+    for (const [key, value] of await slotKeys(h, slotKeyPrefix(kind, id))) {
+      const holder = holders.find((i) => i.id === JSON.parse(value));
+      assert.ok(holder?.slots?.keyed, `${key} belongs to a live instance with keyed slots`);
+      assert.equal(key, `${slotKeyPrefix(kind, id)}${slotOf(holder)}`);
+    }
   }
 }
 
@@ -84,7 +96,6 @@ describe('quotas across servers', () => {
     assert.equal(second.won.length, 1);
     assert.equal(second.lost[0]?.code, 'ResourceLimitExceeded');
     assert.match(second.lost[0]!.message, /namespace/);
-    assert.equal((await slotKeys(h, `/quota/ns-inst/${ns}/`)).size, 5);
     await assertSlotsMatch(h, other.Id, ns);
   });
 
@@ -99,18 +110,18 @@ describe('quotas across servers', () => {
     assert.equal(h.snapshot.instance(svc.Id, 'x')!.attributes['n'], 'again');
     await assertSlotsMatch(h, svc.Id, ns);
     await b.waitForOperation(((await cloudMap(b).DeregisterInstance({ ServiceId: svc.Id, InstanceId: 'x' })) as Any).OperationId);
-    assert.equal((await slotKeys(h, '/quota/svc-inst/')).size + (await slotKeys(h, '/quota/ns-inst/')).size, 0);
+    assert.equal([...(await slotKeys(h, keys.instanceQuotaPrefix)).keys()].filter((k) => k.includes('/slot/')).length, 0);
     // Both places are free again.
     for (const id of ['y', 'z']) await a.waitForOperation(((await reg(a, svc.Id, id)) as Any).OperationId);
     await rejectsWith(reg(b, svc.Id, 'w'), 'ResourceLimitExceeded');
     await assertSlotsMatch(h, svc.Id, ns);
   });
 
-  test('slots another server holds but this one has not seen: drawn again, then ResourceLimitExceeded', async () => {
+  test('slots held by slot keys (registrations waiting to be applied elsewhere) are not drawn; then ResourceLimitExceeded', async () => {
     const { h, a } = await open({ sharedStore: true, config: { quotas: { instancesPerService: 3 } } });
     const ns = await httpNamespace(a, 'unseen');
     const svc = await service(a, { Name: 'api', NamespaceId: ns });
-    // Slots 0 and 1 taken by registrations this server knows nothing of.
+    // Slots 0 and 1 taken by registrations whose instances do not exist yet.
     for (const n of [0, 1]) await h.kv.create(keys.serviceInstanceSlot(svc.Id, n), JSON.stringify(`elsewhere-${n}`));
     await a.waitForOperation(((await reg(a, svc.Id, 'mine')) as Any).OperationId);
     assert.equal(h.snapshot.instance(svc.Id, 'mine')!.slots!.service, 2);
@@ -126,7 +137,7 @@ describe('quotas across servers', () => {
     const { won, lost } = await settle([reg(a, svc.Id, 'p'), reg(b, svc.Id, 'q'), reg(a, svc.Id, 'r'), reg(b, svc.Id, 's')]);
     assert.equal(won.length, 2);
     for (const err of lost) assert.equal(err.code, 'ResourceLimitExceeded');
-    assert.equal((await slotKeys(h, `/quota/svc-inst/${svc.Id}/`)).size, 2, 'taken at submit');
+    assert.equal((await slotKeys(h, slotKeyPrefix('svc', svc.Id))).size, 2, 'slot keys taken at submit');
     await eventually(async () => {
       await clock.advance(250);
       return (await h.kv.list(keys.serviceInstances(svc.Id))).items.length === 2;
@@ -150,10 +161,10 @@ describe('quotas across servers', () => {
     await run([reg(a, svc.Id, 'same'), reg(b, svc.Id, 'same', { Attributes: { n: 'b' } })]);
     assert.equal((await h.kv.list(keys.serviceInstances(svc.Id))).items.length, 1);
     await assertSlotsMatch(h, svc.Id, ns.id);
-    assert.equal((await slotKeys(h, `/quota/ns-inst/${ns.id}/`)).size, 1, 'the second pair went back');
+    assert.equal((await slotKeys(h, slotKeyPrefix('ns', ns.id))).size, 1, 'the second pair went back');
     await run([cloudMap(a).DeregisterInstance({ ServiceId: svc.Id, InstanceId: 'same' }), reg(b, svc.Id, 'same', { Attributes: { n: 'again' } })]);
     await assertSlotsMatch(h, svc.Id, ns.id);
-    assert.equal((await slotKeys(h, `/quota/ns-inst/${ns.id}/`)).size, (await h.kv.list(keys.serviceInstances(svc.Id))).items.length);
+    assert.equal((await slotKeys(h, slotKeyPrefix('ns', ns.id))).size, (await h.kv.list(keys.serviceInstances(svc.Id))).items.length);
   });
 
   test('two servers racing for the last namespace: one wins', async () => {

@@ -58,6 +58,11 @@ export interface RegistryOptions {
    * this process is the only writer (SQLite) and its own counts are exact.
    */
   sharedStore?: boolean;
+  /**
+   * The store lease this server's quota blocks live on (`Coordinator.storeLease`), so they go when
+   * it dies. Default none (a store without leases: the blocks go when released).
+   */
+  storeLease?: () => Promise<string | undefined>;
   clock?: Clock;
   logger?: Logger;
   metrics?: MetricsRegistry;
@@ -99,9 +104,9 @@ export class Registry {
     this.kv = options.kv;
     this.snapshot = options.snapshot;
     this.sharedStore = options.sharedStore ?? false;
-    this.slots = new InstanceSlotIndex(this.snapshot);
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger();
+    this.slots = new InstanceSlotIndex(this.snapshot, this.kv, this.clock, options.storeLease ?? (async () => undefined), this.logger);
     const metrics = options.metrics ? createRegistryMetrics(options.metrics) : undefined;
     const c = options.config;
     this.region = c.region;

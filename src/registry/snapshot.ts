@@ -4,6 +4,7 @@ import { follow, type KV, type Watch, type WatchEvent } from '../store/index.ts'
 import {
   hasHealthConfig,
   keys,
+  parseQuotaKey,
   splitInstanceKey,
   type HealthRecord,
   type HealthStatus,
@@ -51,6 +52,7 @@ export interface RegistryView {
 const WATCHED_PREFIXES = [keys.namespacePrefix, keys.servicePrefix, keys.instancePrefix, keys.healthPrefix, keys.instancesRevisionPrefix, keys.recordSetPrefix];
 const NO_INSTANCES: ReadonlyMap<string, InstanceRecord> = new Map();
 const NO_RECORD_SETS: ReadonlyMap<string, ZoneRecordSetRecord> = new Map();
+const NO_QUOTA = { blocks: new Map<number, number>(), slots: new Set<number>() };
 
 /**
  * An in-memory view of namespaces, services, instances and health, kept current from store watches.
@@ -186,9 +188,39 @@ export class Snapshot implements RegistryView {
   recordSets(namespaceId: string): ReadonlyMap<string, ZoneRecordSetRecord> {
     return this.rrsets.get(namespaceId) ?? NO_RECORD_SETS;
   }
+  /**
+   * An instance quota's blocks (block → the revision its key was created at, whoever holds it) and
+   * slot keys, by scope (`svc/<serviceId>`, `ns/<namespaceId>`): see `quota.ts`.
+   */
+  quota(scope: string): { blocks: ReadonlyMap<number, number>; slots: ReadonlySet<number> } {
+    return this.quotas.get(scope) ?? NO_QUOTA;
+  }
+  /** Called with the scope whenever one of its blocks or slot keys comes or goes; returns the unsubscribe. */
+  onQuota(listener: (scope: string) => void): () => void {
+    this.quotaListeners.add(listener);
+    return () => this.quotaListeners.delete(listener);
+  }
   instancesRevision(serviceId: string): number {
     // The marker covers deregistrations; registrations are the instances' own modRevisions.
     return Math.max(this.irev.get(serviceId) ?? 0, this.instRevs.get(serviceId) ?? 0);
+  }
+
+  private readonly quotas = new Map<string, { blocks: Map<number, number>; slots: Set<number> }>();
+  private readonly quotaListeners = new Set<(scope: string) => void>();
+
+  /** A quota block or slot key (`keys.instanceQuotaPrefix`) came (`revision`) or went (undefined). */
+  private applyQuota(key: string, revision: number | undefined): void {
+    const q = parseQuotaKey(key);
+    if (!q) return;
+    let entry = this.quotas.get(q.scope);
+    if (!entry) this.quotas.set(q.scope, (entry = { blocks: new Map(), slots: new Set() }));
+    if (q.what === 'block') {
+      if (revision === undefined) entry.blocks.delete(q.n);
+      else entry.blocks.set(q.n, revision);
+    } else if (revision === undefined) entry.slots.delete(q.n);
+    else entry.slots.add(q.n);
+    if (entry.blocks.size === 0 && entry.slots.size === 0) this.quotas.delete(q.scope);
+    for (const listener of this.quotaListeners) listener(q.scope);
   }
 
   /** Highest modRevision among a service's live instance records. */
@@ -229,6 +261,7 @@ export class Snapshot implements RegistryView {
   }
 
   private applyPut(key: string, value: string, revision: number, notify: boolean, committedAt?: number): void {
+    if (key.startsWith(keys.instanceQuotaPrefix)) return this.applyQuota(key, revision);
     let parsed: unknown;
     try {
       parsed = JSON.parse(value);
@@ -299,6 +332,8 @@ export class Snapshot implements RegistryView {
       this.irev.delete(id);
       this.instRevs.delete(id);
       this.emit({ kind: 'service', namespaceId: previous?.namespaceId, serviceId: id, revision, committedAt, previous }, true);
+    } else if (key.startsWith(keys.instanceQuotaPrefix)) {
+      this.applyQuota(key, undefined);
     } else if (key.startsWith(keys.instancePrefix)) {
       const ids = splitInstanceKey(key);
       if (!ids) return;

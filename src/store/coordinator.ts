@@ -56,6 +56,11 @@ export interface Coordinator extends Fence {
   start(info: Omit<MemberInfo, 'id' | 'heartbeatAt' | 'startedAt'>): Promise<void>;
   stop(): Promise<void>;
   status(): Promise<ClusterStatus>;
+  /**
+   * The store lease (`TxnOp` put `lease`) this server's own keys live on, so they go when it dies:
+   * waits for the first one to be granted; undefined on a store without leases.
+   */
+  storeLease(): Promise<string | undefined>;
 }
 
 /** A new member id: random, so a restarted server is a new member (its old record expires with its lease). */
@@ -111,6 +116,10 @@ export class SoloCoordinator extends CoordinatorBase implements Coordinator {
 
   async stop(): Promise<void> {
     this.setLeading(false);
+  }
+
+  async storeLease(): Promise<undefined> {
+    return undefined;
   }
 
   async status(): Promise<ClusterStatus> {

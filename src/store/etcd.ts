@@ -307,9 +307,15 @@ export class EtcdKV extends QueuedWrites implements KV {
     const compare: ICompare[] = [];
     const success: IRequestOp[] = [];
     const failure: IRequestOp[] = [];
+    // Writes may check one key at one revision (a quota block, the leader fence): compared once.
+    const compared = new Map<string, number>();
     for (const w of batch) {
       for (const op of w.ops) {
         const key = this.fullKey(op.key);
+        if (op.type === 'check') {
+          if (compared.get(op.key) === op.prevRevision) continue;
+          compared.set(op.key, op.prevRevision);
+        }
         if (op.prevRevision !== undefined) {
           // A missing key compares as revision 0, so prevRevision 0 means "must not exist".
           compare.push({ key, target: 'Mod', result: 'Equal', mod_revision: op.prevRevision });
@@ -319,7 +325,7 @@ export class EtcdKV extends QueuedWrites implements KV {
           failure.push({ request_range: { key, keys_only: true } });
         }
         if (op.type === 'check') continue; // a guard only
-        success.push(op.type === 'put' ? { request_put: { key, value: Buffer.from(op.value) } } : { request_delete_range: { key } });
+        success.push(op.type === 'put' ? { request_put: { key, value: Buffer.from(op.value), ...(op.lease === undefined ? {} : { lease: op.lease }) } } : { request_delete_range: { key } });
       }
     }
     let res: ITxnResponse;

@@ -12,7 +12,7 @@ import {
   type MemberInfo,
 } from './coordinator.ts';
 import type { EtcdKV } from './etcd.ts';
-import { FencedError } from './errors.ts';
+import { FencedError, StoreUnavailableError } from './errors.ts';
 import type { TxnOp } from './kv.ts';
 
 /** How often the leader checks that its lease is still renewed. */
@@ -31,6 +31,9 @@ const STEP_DOWN_SHARE = 0.7;
 const RENEW_SHARE = 1 / 6;
 /** After a failed campaign round (etcd unreachable), wait this long before the next. */
 const RETRY_MS = 500;
+/** `storeLease()` looks for a granted lease this often, and gives up after the etcd call timeout. */
+const LEASE_POLL_MS = 20;
+const LEASE_WAIT_MS = 5000;
 
 /**
  * Leader election on etcd (the etcd `concurrency` recipe, by hand): every server holds a lease
@@ -109,6 +112,16 @@ export class EtcdCoordinator extends CoordinatorBase implements Coordinator {
     this.stepDown('stopping');
     await this.lease?.revoke().catch(() => undefined);
     this.lease = undefined;
+  }
+
+  async storeLease(): Promise<string> {
+    const until = Date.now() + LEASE_WAIT_MS;
+    for (;;) {
+      // Before start(), or between a lost lease and the next grant: wait for one.
+      if (this.lease && this.leaseId !== undefined) return this.leaseId;
+      if (Date.now() > until) throw new StoreUnavailableError('etcd lease', new Error(`no lease granted within ${LEASE_WAIT_MS} ms`));
+      await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
+    }
   }
 
   async status(): Promise<ClusterStatus> {

@@ -25,6 +25,11 @@ export type TxnOp =
       value: string;
       /** CAS guard: 0 = key must not exist; n = key's modRevision must be n; undefined = unconditional. */
       prevRevision?: number;
+      /**
+       * A store lease (etcd's lease id, decimal): the key goes when the lease expires. Only stores
+       * shared by several servers have leases; SQLite keeps the key until it is deleted.
+       */
+      lease?: string;
     }
   | {
       type: 'delete';

@@ -36,6 +36,7 @@ function checkOp(op: TxnOp): void {
   }
   if (op.type === 'put') {
     if (typeof op.value !== 'string') throw new InvalidArgumentError('value must be a string', { key: op.key });
+    if (op.lease !== undefined && (typeof op.lease !== 'string' || !/^[1-9]\d{0,19}$/.test(op.lease))) throw new InvalidArgumentError('lease must be a lease id (decimal)', { key: op.key });
     if (op.value.length > MAX_VALUE_BYTES / 3 && Buffer.byteLength(op.value) > MAX_VALUE_BYTES) {
       throw new InvalidArgumentError(`value larger than ${MAX_VALUE_BYTES} bytes`, { key: op.key });
     }

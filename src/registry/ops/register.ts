@@ -1,5 +1,5 @@
 import { newOperationId, operationIdFor, type PharosError } from '../../lib/index.ts';
-import { MAX_CAS_ATTEMPTS, isConflict } from '../../store/index.ts';
+import { MAX_CAS_ATTEMPTS, isConflict, type TxnOp } from '../../store/index.ts';
 import type { OpPayload } from '../engine.ts';
 import { duplicateRequest, registryConflict, resourceLimitExceeded } from '../errors.ts';
 import { keys, type InstanceRecord, type OperationRecord, type ServiceRecord } from '../model.ts';
@@ -17,13 +17,16 @@ type Targets = OperationRecord['targets'];
 /** What one attempt submits, and what to give back when it is settled. */
 interface Attempt {
   payload: OpPayload;
+  /** Checks that go into the txn (the quota blocks the slots were drawn in). */
+  guards?: TxnOp[];
   release?: () => void;
 }
 
 /**
  * Submits a registration. On a shared store, a token gives the operation an id derived from it, so the same request sent to two servers at once creates one operation record:
  * the loser finds it and answers as a replay; the instance is guarded by its revision (0 = new) and
- * a new one takes quota slots in the same txn; a lost race tries again from the store's state.
+ * a new one draws quota slots in blocks this server holds and checks them in the same txn; a lost
+ * race tries again from the store's state.
  */
 export async function submitRegistration(reg: Registry, svc: ServiceRecord, instance: InstanceRecord, token: string | undefined, print: string | undefined): Promise<Out> {
   const targets: Targets = { INSTANCE: instance.id, SERVICE: svc.id };
@@ -41,7 +44,7 @@ export async function submitRegistration(reg: Registry, svc: ServiceRecord, inst
   for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
     const next = reg.sharedStore ? await guardedAttempt(reg, svc, instance, attempt > 0, refused) : localAttempt(reg, svc, instance);
     try {
-      return await reg.operations.submit('REGISTER_INSTANCE', targets, next.payload, token, print, [], opId);
+      return await reg.operations.submit('REGISTER_INSTANCE', targets, next.payload, token, print, [], opId, next.guards);
     } catch (err) {
       if (!isConflict(err)) throw err;
       const key = String((err as PharosError).fields['key']);
@@ -49,8 +52,8 @@ export async function submitRegistration(reg: Registry, svc: ServiceRecord, inst
         const replayed = await replayFromStore(reg, opId, targets, print);
         if (replayed) return replayed;
         opId = newOperationId(); // the token reused for new attributes: a new request
-      } else if (key.startsWith(keys.quotaPrefix)) {
-        refused.add(key);
+      } else if (key.startsWith(keys.instanceQuotaPrefix) && !reg.slots.lost(key)) {
+        refused.add(key); // a slot key another server's registration holds
       }
     } finally {
       next.release?.();
@@ -98,9 +101,9 @@ async function guardedAttempt(reg: Registry, svc: ServiceRecord, instance: Insta
   }
   checkCounts(reg, svc);
   const limits = { service: reg.quotas.instancesPerService, namespace: reg.quotas.instancesPerNamespace };
-  const drawn = reg.slots.draw(svc.id, svc.namespaceId, limits, refused);
+  const drawn = await reg.slots.draw(svc.id, svc.namespaceId, limits, refused);
   if ('full' in drawn) throw quotaExceeded(reg, drawn.full);
-  return { payload: { kind: 'registerInstance', instance: { ...instance, slots: drawn.slots }, prevRevision: 0 }, release: drawn.release };
+  return { payload: { kind: 'registerInstance', instance: { ...instance, slots: drawn.slots }, prevRevision: 0 }, guards: drawn.guards, release: drawn.release };
 }
 
 /** The instance as the snapshot has it, or (after a lost race) as the store has it. */
