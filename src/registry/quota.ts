@@ -93,6 +93,8 @@ export function pickSlot(count: number, taken: (slot: number) => boolean, from =
 const BLOCKS_PER_QUOTA = 64;
 /** At most this many slots per block: one block acquisition (one txn) per this many registrations at most. */
 const MAX_BLOCK_SLOTS = 1024;
+/** Blocks this small are checked for being full after each registration, and given back at once when they are. */
+const SMALL_BLOCK_SLOTS = 8;
 /** A block no registration has drawn from for this long goes back, for servers that find the rest of the quota full. */
 const BLOCK_IDLE_MS = 1000;
 /**
@@ -247,7 +249,9 @@ export class InstanceSlotIndex {
           block.drawing--;
           block.lastUsed = this.clock.now();
           if (mine.get(b) !== block) return;
-          if (block.drawing === 0 && this.isFull(name, b, size, limit)) this.releaseIfUnused(scope, name, b);
+          // A small block (a small quota) goes back as soon as it is full; a big one is scanned only
+          // when a draw finds no slot in it, or when it has gone idle.
+          if (block.drawing === 0 && size <= SMALL_BLOCK_SLOTS && this.isFull(name, b, size, limit)) this.releaseIfUnused(scope, name, b);
           else this.armIdle(scope, name, b, block);
         },
       };
