@@ -1,7 +1,7 @@
 import { PharosError, jitter, newOperationId } from '../lib/index.ts';
 import { KeyExistsError, MAX_CAS_ATTEMPTS, deleteUnchanged, follow, isConflict, type TxnOp, type Watch, type WatchEvent } from '../store/index.ts';
 import { RegistryPart, type RegistryParts } from './background.ts';
-import { delayedDeregistration, delayedRegistration, slotWrites } from './quota.ts';
+import { delayedDeregistration, delayedRegistration, keyedSlots, slotWrites } from './quota.ts';
 import { duplicateRequest, operationNotFound } from './errors.ts';
 import {
   keys,
@@ -252,29 +252,24 @@ export class OperationEngine extends RegistryPart {
     if (this.ops.has(id)) throw new KeyExistsError(keys.operation(id));
     const now = this.clock.now();
     const atSubmit = this.appliesAtSubmit(payload);
-    // A registration applied later takes its quota slots by slot keys at submit, so the quota holds
-    // while it waits, whoever holds their block by then (quota.ts).
-    const delayedSlots = !atSubmit && payload.kind === 'registerInstance' && payload.prevRevision === 0 ? payload.instance.slots : undefined;
-    const stored: OpPayload = delayedSlots && payload.kind === 'registerInstance' ? { ...payload, instance: { ...payload.instance, slots: { ...delayedSlots, keyed: true } } } : payload;
+    // Applied later, a new instance's slots are also taken by slot keys at submit (quota.ts).
+    const stored: OpPayload = !atSubmit && payload.kind === 'registerInstance' && payload.prevRevision === 0 ? { ...payload, instance: keyedSlots(payload.instance) } : payload;
     const rec: OperationRecord = { id, type, status: 'SUBMITTED', createDate: now, updateDate: now, targets, payload: stored };
     if (requestId !== undefined) rec.requestId = requestId;
     if (print !== undefined) rec.fingerprint = print;
     this.index(rec, 0);
     if (atSubmit) return this.submitApplied(rec, guards);
     let rev: number;
-    const slots = stored.kind === 'registerInstance' && delayedSlots ? slotWrites(targets.SERVICE ?? '', stored.instance.id, stored.instance.slots, true) : [];
+    const slots = stored.kind === 'registerInstance' && stored !== payload ? slotWrites(targets.SERVICE ?? '', stored.instance.id, stored.instance.slots, true) : [];
     try {
       // Claims (names a namespace takes) commit with the record: of two servers racing, one wins.
-      rev =
-        claims.length === 0 && slots.length === 0 && guards.length === 0
-          ? await this.kv.create(keys.operation(rec.id), JSON.stringify(rec))
-          : await this.kv.txn([
-              ...guards,
-              ...claims.map((key) => ({ type: 'put' as const, key, value: JSON.stringify(claimOf(rec)), prevRevision: 0 })),
-              ...slots,
-              // Last: the txn's revision is then the record's own on every backend.
-              { type: 'put', key: keys.operation(rec.id), value: JSON.stringify(rec), prevRevision: 0 },
-            ]);
+      // The record last: the txn's revision is then the record's own on every backend.
+      rev = await this.kv.txn([
+        ...guards,
+        ...claims.map((key) => ({ type: 'put' as const, key, value: JSON.stringify(claimOf(rec)), prevRevision: 0 })),
+        ...slots,
+        { type: 'put', key: keys.operation(rec.id), value: JSON.stringify(rec), prevRevision: 0 },
+      ]);
     } catch (err) {
       this.dropReservation(rec.id);
       throw err;

@@ -43,6 +43,11 @@ export function slotWrites(serviceId: string, instanceId: string, slots: Instanc
   return held.map((key): TxnOp => (take ? { type: 'put', key, value, prevRevision: 0 } : { type: 'delete', key }));
 }
 
+/** An instance whose slots are also held by slot keys (a registration applied after its submit takes them then). */
+export function keyedSlots(inst: InstanceRecord): InstanceRecord {
+  return inst.slots ? { ...inst, slots: { ...inst.slots, keyed: true } } : inst;
+}
+
 const sameSlots = (x: InstanceSlots | undefined, y: InstanceSlots | undefined): boolean =>
   x?.service === y?.service && x?.namespace === y?.namespace && x?.namespaceId === y?.namespaceId;
 
@@ -129,7 +134,7 @@ interface Drawn {
  * An instance's two slots, drawn in blocks this server holds: `guards` go into the registration's
  * txn; `release` once it has committed or failed.
  */
-export type SlotDraw = { slots: InstanceSlots; guards: TxnOp[]; release: () => void } | { full: 'service' | 'namespace' };
+type SlotDraw = { slots: InstanceSlots; guards: TxnOp[]; release: () => void } | { full: 'service' | 'namespace' };
 
 /**
  * The instance quotas' blocks this server holds and the slots it knows to be taken, per service and
