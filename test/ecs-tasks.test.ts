@@ -15,12 +15,11 @@ import assert from 'node:assert/strict';
 import { startServer, type RunningServer } from '../src/cli/index.ts';
 import { main } from '../src/cli/main.ts';
 import { eventually, silentLogger } from '../src/lib/index.ts';
-import { httpNamespace, privateNamespace, testConfig } from './helpers.ts';
+import { ecsClient, httpNamespace, privateNamespace, sdClient, testConfig } from './helpers.ts';
 import { createRuntime, NetnsRuntime, type Runtime } from '../src/runtime/index.ts';
 import { keys as registryKeys } from '../src/registry/index.ts';
 import { openStore } from '../src/store/index.ts';
 
-const CREDENTIALS = { accessKeyId: 'pharos', secretAccessKey: 'pharos' };
 const ECS_TARGET = 'AmazonEC2ContainerServiceV20141113';
 const NODE = process.execPath;
 
@@ -34,8 +33,8 @@ interface Harness {
 async function start(dataDir: string, runtime: Runtime): Promise<Harness> {
   const config = testConfig(dataDir);
   const server = await startServer(config, { logger: silentLogger(), runtime });
-  const ecs = new ECS({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });
-  const sd = new ServiceDiscovery({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, disableHostPrefix: true, maxAttempts: 1 });
+  const ecs = ecsClient(server.apiUrl);
+  const sd = sdClient(server.apiUrl);
   return {
     server,
     ecs,

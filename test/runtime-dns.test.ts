@@ -19,10 +19,9 @@ import { startServer, type RunningServer } from '../src/cli/index.ts';
 import { startDnsServer } from '../src/dns/index.ts';
 import { openFixture } from '../src/dns/testutil.ts';
 import { createMetricsRegistry, eventually, silentLogger } from '../src/lib/index.ts';
-import { privateNamespace, testConfig } from './helpers.ts';
+import { ecsClient, privateNamespace, sdClient, testConfig } from './helpers.ts';
 import { createRuntime, ETC_NETNS_DIR, NetnsRuntime, type DispatchRuntime } from '../src/runtime/index.ts';
 
-const CREDENTIALS = { accessKeyId: 'pharos', secretAccessKey: 'pharos' };
 /** Test-only names and addresses (198.18.0.0/15 only), so parallel test files never collide. */
 const AWSVPC = { taskCidr: '198.19.171.0/24', bridge: 'phrd0', netnsPrefix: 'phrd-', vethPrefix: 'phrdv' };
 const GATEWAY = '198.19.171.1';
@@ -59,8 +58,8 @@ describe('awsvpc tasks resolve Cloud Map names through Pharos DNS on the bridge'
     const config = testConfig(dataDir, { drainDelayMs: 0 });
     runtime = createRuntime({ awsvpc: AWSVPC });
     server = await startServer(config, { logger: silentLogger(), runtime });
-    ecs = new ECS({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });
-    sd = new ServiceDiscovery({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, disableHostPrefix: true, maxAttempts: 1 });
+    ecs = ecsClient(server.apiUrl);
+    sd = sdClient(server.apiUrl);
     const nsId = await privateNamespace(sd, 'rdns.local', 'vpc-1');
     const { Service } = await sd.createService({ Name: 'web', NamespaceId: nsId, DnsConfig: { RoutingPolicy: 'MULTIVALUE', DnsRecords: [{ Type: 'A', TTL: 1 }] } });
     registryArn = Service!.Arn!;
@@ -167,7 +166,7 @@ describe('with --dns-forward, awsvpc tasks resolve names outside Pharos zones th
       testConfig(dataDir, { dnsForward: upstream.address }),
       { logger: silentLogger(), runtime },
     );
-    const ecs = new ECS({ endpoint: server.apiUrl, region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });
+    const ecs = ecsClient(server.apiUrl);
     try {
       await ecs.createCluster({ clusterName: 'fwd' });
       await ecs.registerTaskDefinition({
