@@ -173,6 +173,8 @@ describe('watch (GET /v1/namespaces/{ns}/services/{svc}/instances)', () => {
       ['GET', `${PATH}?max-results=0`, 400, 'InvalidInput'],
       ['GET', `${PATH}?max-results=x`, 400, 'InvalidInput'],
       ['GET', `${PATH}?colour=red`, 400, 'InvalidInput', /unknown query parameter/],
+      ['GET', `${PATH}?attr.zone=a&attr.zone=b`, 400, 'InvalidInput', /query parameter "attr.zone" appears more than once/],
+      ['GET', `${PATH}?index=1&wait=1s&index=2`, 400, 'InvalidInput', /query parameter "index" appears more than once/],
       ['GET', '/v1/namespaces/watchns/services/web', 400, 'InvalidInput', /no such watch path/],
       ['GET', '/v1/namespaces/%E0%A4%A/services/web/instances', 400, 'InvalidInput', /percent-encoding/],
       ['POST', PATH, 400, 'InvalidInput', /not supported/],

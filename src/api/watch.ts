@@ -421,7 +421,11 @@ function parseWatch(req: PathRequest): WatchQuery {
   let waitMs = DEFAULT_WAIT_MS;
   const lastEventId = req.headers['last-event-id'];
   if (typeof lastEventId === 'string' && lastEventId !== '') index = parseIndex(lastEventId, 'Last-Event-ID');
+  const seen = new Set<string>();
   for (const [key, value] of req.query) {
+    // Given twice, which one counts would be a guess: `attr.a=1&attr.a=2` is refused, not narrowed to one.
+    if (seen.has(key)) throw invalid(`query parameter ${JSON.stringify(key)} appears more than once`);
+    seen.add(key);
     if (key === 'index') index = parseIndex(value, 'index');
     else if (key === 'wait') waitMs = parseWait(value);
     else if (key === 'health') {
