@@ -3,7 +3,8 @@
  * `<Comment>`s...) are refused with InvalidInput naming the element, and nothing of the batch is
  * applied: which of the two Route 53 would have used is a guess, and a guessed record name is a
  * wrong record. Lists (`<Changes>`, `<ResourceRecords>`) repeat their members and stay accepted. A
- * query parameter given twice is refused the same way.
+ * query parameter given twice is refused the same way, as are a listing's `type` outside Route 53's
+ * enum and an `identifier` of a length Route 53 refuses.
  */
 import { Route53 } from '@aws-sdk/client-route-53';
 import assert from 'node:assert/strict';
@@ -74,6 +75,23 @@ describe('Route 53 XML: a structure member given twice', () => {
     assert.equal(res.status, 200, res.text);
     const { ResourceRecordSets } = await r53.listResourceRecordSets({ HostedZoneId: zone, StartRecordName: 'l1.xml.local', StartRecordType: 'A', MaxItems: 2 });
     assert.deepEqual(ResourceRecordSets!.map((r) => [r.Name, r.ResourceRecords!.length]), [['l1.xml.local.', 2], ['l2.xml.local.', 2]]);
+  });
+
+  test("ListResourceRecordSets: a type outside Route 53's enum, or an identifier past 128 characters, is InvalidInput", async () => {
+    for (const [query, message] of [
+      ['name=xml.local&type=ZZZ', /Value &quot;ZZZ&quot; at &apos;type&apos; failed to satisfy constraint: Member must satisfy enum value set: \[SOA, A, TXT/],
+      ['name=xml.local&type=a', /Value &quot;a&quot; at &apos;type&apos;/],
+      ['name=xml.local&type=A&identifier=', /&apos;identifier&apos; failed to satisfy constraint: Member must have length between 1 and 128/],
+      [`name=xml.local&type=A&identifier=${'i'.repeat(129)}`, /&apos;identifier&apos;/],
+    ] as const) {
+      const res = await rawRequest(s.apiUrl, 'GET', `/2013-04-01/hostedzone/${zone}/rrset?${query}`);
+      assert.equal(res.status, 400, `${query}: ${res.text}`);
+      assert.match(res.text, /<Code>InvalidInput<\/Code>/);
+      assert.match(res.text, message, query);
+    }
+    // Every enum value is a valid place to start, served by Pharos or not.
+    const { ResourceRecordSets } = await r53.listResourceRecordSets({ HostedZoneId: zone, StartRecordName: 'xml.local', StartRecordType: 'TLSA' });
+    assert.ok(ResourceRecordSets!.length > 0);
   });
 
   test('a query parameter given twice is InvalidInput', async () => {

@@ -36,7 +36,7 @@ const MAX_TTL = 2147483647;
 const MAX_WEIGHT = 255;
 /** Values per record set (Route 53's limit). */
 const MAX_VALUES = 400;
-const MAX_SET_IDENTIFIER = 128;
+export const MAX_SET_IDENTIFIER = 128;
 /**
  * Route 53's limits on one request: `ResourceRecord` elements, and characters of all `Value`s
  * together. They also keep every record set's DNS answer well under 64 KiB, the most a TCP answer holds.

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { jitter, randomString, silentLogger, systemClock, type Clock, type Logger, type Timer } from '../lib/index.ts';
 import { MAX_TXN_OPS, deleteUnchanged, isConflict, type KV, type TxnOp } from '../store/index.ts';
 import { isDnsName, keys, type Snapshot, type ZoneChangeRecord, type ZoneRecordSetRecord } from '../registry/index.ts';
-import { MAX_VALUES_PER_BATCH, MAX_VALUE_CHARS_PER_BATCH, applyChanges, type ChangeInput } from './changes.ts';
+import { MAX_SET_IDENTIFIER, MAX_VALUES_PER_BATCH, MAX_VALUE_CHARS_PER_BATCH, applyChanges, type ChangeInput } from './changes.ts';
 import { invalidChangeBatch, invalidDomainName, invalidInput, noSuchChange, noSuchHostedZone, priorRequestNotComplete } from './errors.ts';
 import { compareNames, parseName, presentName } from './names.ts';
 import { CLOUD_MAP_PRINCIPAL, HostedZones, compareSets, type RecordSetView, type ZoneView } from './zones.ts';
@@ -53,6 +53,9 @@ export interface Route53Options {
 }
 
 type Out = Record<string, unknown>;
+
+/** Route 53's RRType enum (2013-04-01 model): a listing may start at any of them, served or not. */
+const RR_TYPES: readonly string[] = ['SOA', 'A', 'TXT', 'NS', 'CNAME', 'MX', 'NAPTR', 'PTR', 'SRV', 'SPF', 'AAAA', 'CAA', 'DS', 'TLSA', 'SSHFP', 'SVCB', 'HTTPS'];
 
 export class Route53 {
   readonly zones: HostedZones;
@@ -209,7 +212,12 @@ export class Route53 {
     const max = pageSize(input.maxItems, MAX_RECORD_SETS_PER_PAGE);
     if (input.type !== undefined && input.name === undefined) throw invalidInput('The input is not valid: you must specify a name (name) when you specify a type (type)');
     if (input.identifier !== undefined && input.type === undefined) throw invalidInput('The input is not valid: you must specify a name and a type when you specify an identifier (identifier)');
-    if (input.type !== undefined && !/^[A-Z]{1,10}$/.test(input.type)) throw invalidInput(`Invalid type: ${JSON.stringify(input.type)}`);
+    if (input.type !== undefined && !RR_TYPES.includes(input.type)) {
+      throw invalidInput(`1 validation error detected: Value ${JSON.stringify(input.type)} at 'type' failed to satisfy constraint: Member must satisfy enum value set: [${RR_TYPES.join(', ')}]`);
+    }
+    if (input.identifier !== undefined && (input.identifier.length < 1 || input.identifier.length > MAX_SET_IDENTIFIER)) {
+      throw invalidInput(`1 validation error detected: Value at 'identifier' failed to satisfy constraint: Member must have length between 1 and ${MAX_SET_IDENTIFIER}`);
+    }
     const sets = this.zones.recordSets(zone);
     let from = 0;
     if (input.name !== undefined) {
