@@ -80,8 +80,8 @@ function parseContainer(d: Json, i: number, networkMode: NetworkMode): Container
   const image = d['image'];
   if (typeof image !== 'string' || image === '') throw clientException('Container.image should not be null or empty.');
   if (image.length > 1024) throw clientException('Container.image must be at most 1024 characters long.');
-  const command = strings(d, `${p}.command`, { itemMax: 32_768 });
-  const entryPoint = strings(d, `${p}.entryPoint`, { itemMax: 32_768 });
+  const command = execArgs(d, `${p}.command`);
+  const entryPoint = execArgs(d, `${p}.entryPoint`);
   const environment = parsePairs(d, `${p}.environment`);
   const workingDir = str(d, `${p}.workingDir`, { max: 4096 });
   // Docker's forms: user, uid, user:group, uid:gid (the runtime resolves names when the task starts).
@@ -152,10 +152,27 @@ function setIf<T extends object, K extends keyof T>(o: T, k: K, v: T[K] | undefi
 
 export function parsePairs(d: Json, path: string): KeyValuePair[] {
   return (objects(d, path) ?? []).map((e, j) => {
-    const name = str(e, `${path}[${j}].name`, { required: true, max: 4096 })!;
-    const value = str(e, `${path}[${j}].value`, { max: 32_768 }) ?? '';
+    const name = str(e, `${path}[${j}].name`, { required: true, min: 1, max: 4096, pattern: NO_NUL, patternHelp: NO_NUL_HELP })!;
+    const value = str(e, `${path}[${j}].value`, { max: 32_768, pattern: NO_NUL, patternHelp: NO_NUL_HELP }) ?? '';
     return { name, value };
   });
+}
+
+/**
+ * A process's arguments and environment are C strings: a NUL in them can never reach the program
+ * (the task would fail at every start), so it is refused when the task definition or override is
+ * given. Other control characters are left alone: a tab or newline in an argument is ordinary.
+ */
+const NO_NUL = /^[^\u0000]*$/;
+const NO_NUL_HELP = 'must not contain a NUL character (a process cannot receive one).';
+
+/** `command` / `entryPoint`: strings without NUL. */
+export function execArgs(d: Json, path: string): string[] | undefined {
+  const args = strings(d, path, { itemMax: 32_768 });
+  args?.forEach((a, i) => {
+    if (!NO_NUL.test(a)) throw invalidParameter(`${path}[${i}] ${NO_NUL_HELP}`);
+  });
+  return args;
 }
 
 function parsePortMapping(m: Json, p: string, networkMode: NetworkMode): PortMapping {

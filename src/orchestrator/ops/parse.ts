@@ -2,7 +2,7 @@ import { TAG_CHARACTERS, TAG_PATTERN, pageAfter } from '../../lib/index.ts';
 import { invalidParameter } from '../errors.ts';
 import { newDeploymentId } from '../factory.ts';
 import type { ContainerOverride, DeploymentConfiguration, DeploymentRecord, EcsTag, LaunchType, NetworkConfiguration, ServiceRegistry, TaskDefinitionRecord } from '../model.ts';
-import { parsePairs } from '../taskdef.ts';
+import { execArgs, parsePairs } from '../taskdef.ts';
 import { bool, int, obj, objects, str, strings, type Json } from '../validate.ts';
 
 /** Request members several ECS operations share, read from the untrusted body. */
@@ -104,7 +104,7 @@ export function parseOverrides(b: Json, td: TaskDefinitionRecord): ContainerOver
       throw invalidParameter(`Override for container named ${name} is not a container in the TaskDefinition.`);
     }
     const out: ContainerOverride = { name };
-    const command = strings(c, `${p}.command`);
+    const command = execArgs(c, `${p}.command`);
     if (command) out.command = command;
     if (c['environment'] !== undefined) out.environment = parsePairs(c, `${p}.environment`);
     return out;
