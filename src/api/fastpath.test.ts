@@ -32,6 +32,7 @@ const CASES: Case[] = [
   { name: 'Connection: close', bytes: post('{"a":1}', 'Connection: close\r\n'), fast: true },
   { name: 'Connection: Keep-Alive', bytes: post('{"a":1}', 'Connection: Keep-Alive\r\n'), fast: true },
   { name: 'pipelined three', bytes: post('{"a":1}') + post('{"a":2}', '', `${CLOUD_MAP_PREFIX}.AsyncEcho`) + post('{"a":3}'), fast: true },
+  { name: 'pipelined 100 (more than are read ahead)', bytes: Array.from({ length: 100 }, (_, i) => post(`{"n":${i}}`, '', i % 2 === 0 ? TARGET : `${CLOUD_MAP_PREFIX}.AsyncEcho`)).join(''), fast: true },
   { name: 'close, then more (node: 400)', bytes: post('{}', 'Connection: close\r\n') + post('{"a":2}'), fast: false },
   { name: 'header case and spaces', bytes: 'POST / HTTP/1.1\r\nhOsT:localhost:1\r\nx-amz-TARGET: \t' + TARGET + ' \t\r\ncontent-length: 2\r\n\r\n{}', fast: true },
   { name: 'empty body', bytes: post(''), fast: true },
@@ -211,6 +212,50 @@ except sd.exceptions.NamespaceNotFound as e:
     });
     assert.deepEqual(out.trim().split('\n'), ['{"MaxResults":5}', '{"MaxResults":6}', '{"MaxResults":7}', 'NamespaceNotFound']);
     assert.equal(await handoffs(fast.metrics), before, 'boto3 was answered by node:http');
+  });
+
+  test('close(): an idle fast-path connection is closed at once, one in progress gets its answer with Connection: close', async () => {
+    const server = testServer(true);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let started!: () => void;
+    const waiting = new Promise<void>((resolve) => (started = resolve));
+    server.api.addTarget({
+      prefix: 'Held',
+      style: CLOUD_MAP_STYLE,
+      operations: {
+        Wait: async () => {
+          started();
+          await held;
+          return { done: true };
+        },
+      },
+    });
+    const port = (await server.api.listen('127.0.0.1', 0)).port;
+    const open = (bytes: string) =>
+      new Promise<{ reply: Promise<string> }>((resolve) => {
+        const socket = connect(port, '127.0.0.1');
+        const got: Buffer[] = [];
+        socket.on('data', (d) => got.push(d));
+        socket.on('error', () => undefined);
+        const reply = new Promise<string>((r) => socket.on('close', () => r(Buffer.concat(got).toString('latin1'))));
+        socket.on('connect', () => {
+          socket.write(bytes);
+          resolve({ reply });
+        });
+      });
+    const idle = await open(post('{}'));
+    const busy = await open(post('{}', '', 'Held.Wait'));
+    // Both requests arrived and the idle one was answered.
+    await waiting;
+    for (let i = 0; i < 100 && !(await server.metrics.metrics()).includes('operation="Echo"'); i++) await new Promise((r) => setTimeout(r, 10));
+    const t0 = performance.now();
+    const closed = server.api.close();
+    assert.match(await idle.reply, /^HTTP\/1.1 200 OK\r\n[\s\S]*Connection: keep-alive/);
+    assert.ok(performance.now() - t0 < 1_000, 'the idle connection was not closed at once');
+    release();
+    assert.match(await busy.reply, /^HTTP\/1.1 200 OK\r\n[\s\S]*Connection: close\r\n[\s\S]*\{"done":true\}$/);
+    await closed;
   });
 
   test('one byte at a time: the same answers', async () => {

@@ -139,6 +139,8 @@ class Connection {
   handOffPending = false;
   /** The client half-closed. */
   eof = false;
+  parsing = false;
+  parseAgain = false;
   readonly onData = (chunk: Buffer) => this.path.data(this, chunk);
   readonly onEnd = () => this.path.end(this);
   readonly onClose = () => this.path.closed(this);
@@ -258,6 +260,23 @@ export class FastPath {
   }
 
   private parse(conn: Connection): void {
+    // An answer given synchronously while serving can ask for more parsing (flush): done after, not inside.
+    if (conn.parsing) {
+      conn.parseAgain = true;
+      return;
+    }
+    conn.parsing = true;
+    try {
+      do {
+        conn.parseAgain = false;
+        this.parseBuffered(conn);
+      } while (conn.parseAgain && conn.buffered !== undefined && conn.phase !== Phase.Gone && !conn.handOffPending);
+    } finally {
+      conn.parsing = false;
+    }
+  }
+
+  private parseBuffered(conn: Connection): void {
     const buf = conn.buffered!;
     // First every complete request in these bytes, served only if none is foreign: node:http, given
     // a chunk with a request it refuses, refuses the connection before answering the ones before it.
