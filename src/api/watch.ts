@@ -340,9 +340,12 @@ function streamEvents(
       if (!res.writableEnded) res.end();
       resolve({ operation: OPERATION, code });
     };
-    // Changes that arrive while one is being read are coalesced into one more read.
+    // Changes that arrive while one is being read, or while the client has not taken the last event
+    // yet, are coalesced into one more read: every event is the whole answer, so a slow reader
+    // misses nothing but gets the latest, and what is buffered for it stays one event, not one per
+    // change (a client that stops reading cannot grow the server's memory without bound).
     const wake = (committedAt?: number) => {
-      if (busy) {
+      if (busy || res.writableNeedDrain) {
         again = true;
         return;
       }
@@ -353,7 +356,7 @@ function streamEvents(
           if (res.destroyed) return;
           res.write(event(answer));
           hub.observeWake(committedAt);
-          if (again) {
+          if (again && !res.writableNeedDrain) {
             again = false;
             wake();
           }
@@ -361,6 +364,11 @@ function streamEvents(
         (err: unknown) => finish(sendError(res, err)),
       );
     };
+    res.on('drain', () => {
+      if (!again) return;
+      again = false;
+      wake();
+    });
     const waiter: Waiter = { wake };
     const unsubscribe = () => hub.remove(serviceId, waiter);
     hub.add(serviceId, waiter);
@@ -384,7 +392,8 @@ function ensureHeartbeat(): void {
       heartbeatTimer = undefined;
       return;
     }
-    for (const res of heartbeats) res.write(': heartbeat\n\n');
+    // A stream whose client is not reading has bytes on the way already: no heartbeat piles up behind them.
+    for (const res of heartbeats) if (!res.writableNeedDrain) res.write(': heartbeat\n\n');
   }, SSE_HEARTBEAT_MS);
   heartbeatTimer.unref();
 }
