@@ -4,12 +4,17 @@
  * applied: which of the two Route 53 would have used is a guess, and a guessed record name is a
  * wrong record. Lists (`<Changes>`, `<ResourceRecords>`) repeat their members and stay accepted. A
  * query parameter given twice is refused the same way, as are a listing's `type` outside Route 53's
- * enum and an `identifier` of a length Route 53 refuses.
+ * enum and an `identifier` of a length Route 53 refuses. An error message that echoes a control
+ * character stays well-formed XML.
  */
 import { Route53 } from '@aws-sdk/client-route-53';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { DUMMY_CREDENTIALS, privateNamespace, rawRequest, startTestServer, type TestServer } from './helpers.ts';
+import { spawnSync } from 'node:child_process';
+import { child, parseXml } from '../src/api/xml.ts';
+import { DUMMY_CREDENTIALS, privateNamespace, rawRequest, requireOrSkip, runChild, startTestServer, type TestServer } from './helpers.ts';
+
+const hasBoto3 = spawnSync('python3', ['-c', 'import boto3'], { stdio: 'ignore' }).status === 0;
 
 const XMLNS = 'https://route53.amazonaws.com/doc/2013-04-01/';
 const rr = (value: string, extra = '') => `<ResourceRecord><Value>${value}</Value>${extra}</ResourceRecord>`;
@@ -34,7 +39,7 @@ const DOUBLED: [string, string, string][] = [
   ['Name (second change)', batch(change(a('first.xml.local')) + change(set(`<Name>x.xml.local</Name><Name>y.xml.local</Name><Type>A</Type><TTL>60</TTL><ResourceRecords>${rr('198.18.0.1')}</ResourceRecords>`))), 'ChangeBatch.Changes[1].ResourceRecordSet'],
 ];
 
-describe('Route 53 XML: a structure member given twice', () => {
+describe("Route 53 XML: malformed input and what the answers echo of it", () => {
   let s: TestServer;
   let r53: Route53;
   let zone = '';
@@ -92,6 +97,24 @@ describe('Route 53 XML: a structure member given twice', () => {
     // Every enum value is a valid place to start, served by Pharos or not.
     const { ResourceRecordSets } = await r53.listResourceRecordSets({ HostedZoneId: zone, StartRecordName: 'xml.local', StartRecordType: 'TLSA' });
     assert.ok(ResourceRecordSets!.length > 0);
+  });
+
+  test('an error echoing a control character stays well-formed XML: boto3 (expat) reads its code', { skip: requireOrSkip(hasBoto3, 'python3 with boto3') }, async () => {
+    const raw = await rawRequest(s.apiUrl, 'GET', '/2013-04-01/hostedzonesbyname?dnsname=a%07%00b');
+    assert.equal(raw.status, 400);
+    assert.ok(!/[\u0000-\u0008]/.test(raw.text), 'no raw control character in the body');
+    assert.match(raw.text, /<Message>a\\u0007\\u0000b is not a valid domain name<\/Message>/);
+    assert.equal(child(parseXml(raw.text), 'Error')?.children.find((c) => c.name === 'Code')?.text, 'InvalidDomainName');
+    const script = [
+      'import sys, boto3',
+      "r = boto3.client('route53', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x')",
+      'try:',
+      "    r.list_hosted_zones_by_name(DNSName='a\\x07b')",
+      'except r.exceptions.InvalidDomainName as e:',
+      "    print(e.response['Error']['Code'])",
+    ].join('\n');
+    const run = await runChild('python3', ['-c', script, s.apiUrl]);
+    assert.equal(run.stdout.trim(), 'InvalidDomainName', run.stderr);
   });
 
   test('a query parameter given twice is InvalidInput', async () => {

@@ -20,6 +20,7 @@ const NAME = /^[A-Za-z_][\w.:-]*/;
 const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 /** Characters XML 1.0 does not allow in a document (its `Char` production): controls, lone surrogates, U+FFFE/U+FFFF. */
 const NOT_XML_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const NOT_XML_CHARS = new RegExp(NOT_XML_CHAR.source, 'g');
 
 /** Parses a document; throws `XmlError` with what is wrong. */
 export function parseXml(text: string): XmlElement {
@@ -117,9 +118,16 @@ function decodeEntities(text: string, fail: (why: string) => never): string {
   });
 }
 
-/** Text escaped for element content. */
+/**
+ * Text escaped for element content. A character XML cannot carry at all, not even as a character
+ * reference (a control character, a lone surrogate: an error message echoing a query parameter
+ * such as `dnsname=%00`), is written as the visible text `\u0000`: a raw one makes the whole
+ * response unparsable, so a client would see a parse failure instead of the error.
+ */
 export function escapeXml(text: string): string {
-  return text.replace(/[<>&"']/g, (c) => `&${c === '<' ? 'lt' : c === '>' ? 'gt' : c === '&' ? 'amp' : c === '"' ? 'quot' : 'apos'};`);
+  return text
+    .replace(/[<>&"']/g, (c) => `&${c === '<' ? 'lt' : c === '>' ? 'gt' : c === '&' ? 'amp' : c === '"' ? 'quot' : 'apos'};`)
+    .replace(NOT_XML_CHARS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /**
