@@ -3,7 +3,8 @@
  * leader runs tasks, on its own built-in container instance; a RunTask sent to a follower runs
  * there too. Leadership moves with `etcdctl del` of the leader key: the new leader's instance takes
  * the tasks and the old leader's is disconnected at once. When the first leader wins again, its
- * second term schedules with working metrics and serves the logs of the tasks it runs now.
+ * second term schedules with working metrics and serves the logs of the tasks it runs now;
+ * `pharos logs` sent to the follower gets them from the leader.
  */
 import type { ECS } from '@aws-sdk/client-ecs';
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import { main } from '../src/cli/main.ts';
 import { eventually } from '../src/lib/index.ts';
 import { createRuntime } from '../src/runtime/index.ts';
 import { EtcdTestCluster, etcdSkip } from '../src/store/testkit.ts';
@@ -103,6 +105,14 @@ describe('ECS on several servers on etcd', { skip }, () => {
     });
     return ((await res.json()) as { events: { message: string }[] }).events.map((e) => e.message);
   };
+  /** What `pharos logs --server <server>` prints. */
+  const pharosLogs = async (server: Server, arn: string): Promise<string> => {
+    let out = '';
+    let err = '';
+    const code = await main(['logs', '--server', server.s.apiUrl, '--cluster', CLUSTER, arn], { stdout: { write: (t: string) => (out += t) }, stderr: { write: (t: string) => (err += t) }, env: {} });
+    assert.equal(code, 0, err);
+    return out;
+  };
   const metric = async (server: Server, line: RegExp): Promise<number> => Number(line.exec(await (await fetch(`${server.s.apiUrl}/metrics`)).text())?.[1] ?? NaN);
   const schedulerPasses = (server: Server) => metric(server, /^pharos_ecs_scheduler_passes_total (\d+)/m);
   const runTasksStarted = (server: Server) => metric(server, /^pharos_ecs_tasks_started_total\{launch="runtask"\} (\d+)/m);
@@ -123,6 +133,9 @@ describe('ECS on several servers on etcd', { skip }, () => {
     const term1 = await runTask(second, 'term 1');
     assert.equal(term1.on, first.instanceName, "placed on the leader's instance, and it runs there");
     await eventually(async () => (await logLines(first, term1.arn)).includes('hello from term 1'), { message: 'term 1 logs' });
+    // `pharos logs` through the follower asks the leader, which keeps them.
+    const printed = await pharosLogs(second, term1.arn);
+    assert.match(printed, / app O hello from term 1$/m);
     const passesTerm1 = await schedulerPasses(first);
     assert.ok(passesTerm1 > 0, 'the scheduler counts its passes');
 

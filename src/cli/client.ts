@@ -10,6 +10,27 @@ type Env = Readonly<Record<string, string | undefined>>;
 /** The server a client command asks when neither `--server` nor `PHAROS_SERVER` names one: `pharos server`'s default API address. */
 export const DEFAULT_SERVER = 'http://127.0.0.1:7700';
 
+/** The SigV4 service `/cluster` requests are signed for (the API's own, as the CLI signs Cloud Map). */
+const CLUSTER_SIGNING_SERVICE = 'servicediscovery';
+/** A status request that takes longer than this means the server is not answering. */
+const CLUSTER_REQUEST_TIMEOUT_MS = 5000;
+
+/** `GET /cluster`, as the API serves it. */
+export interface ClusterStatus {
+  store: string;
+  self: string;
+  leader?: { id: string; term: number };
+  roles: Record<string, string | undefined>;
+  members: { id: string; apiUrl: string; dnsAddress?: string; version: string; heartbeatAt: number }[];
+  revision: number;
+}
+
+/** `GET <server>/cluster`, signed when the environment holds AWS credentials. */
+export function fetchClusterStatus(server: string, env: Env): Promise<Response> {
+  const url = new URL('/cluster', server);
+  return fetch(url, { headers: signedHeaders({ method: 'GET', url, headers: {}, body: '' }, CLUSTER_SIGNING_SERVICE, env), signal: AbortSignal.timeout(CLUSTER_REQUEST_TIMEOUT_MS) });
+}
+
 /** The region a signature is scoped to when the environment names none; the server accepts any. */
 const DEFAULT_SIGNING_REGION = 'us-east-1';
 

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { DEFAULT_SERVER, refusalHint, signedHeaders } from './client.ts';
+import { DEFAULT_SERVER, fetchClusterStatus, refusalHint, type ClusterStatus } from './client.ts';
 import type { MainIo } from './main.ts';
 
 const CLUSTER_USAGE = `Usage: pharos cluster status [--server URL] [--json]
@@ -13,20 +13,6 @@ With AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN) set, the re
 (SigV4, for AWS_REGION or AWS_DEFAULT_REGION, default us-east-1), as a server started with
 --credentials requires.
 `;
-/** The SigV4 service `/cluster` requests are signed for (the API's own, as the CLI signs Cloud Map). */
-const SIGNING_SERVICE = 'servicediscovery';
-/** A status request that takes longer than this means the server is not answering. */
-const REQUEST_TIMEOUT_MS = 5000;
-
-interface Status {
-  store: string;
-  self: string;
-  leader?: { id: string; term: number };
-  roles: Record<string, string | undefined>;
-  members: { id: string; apiUrl: string; dnsAddress?: string; version: string; heartbeatAt: number }[];
-  revision: number;
-}
-
 /** `pharos cluster status`. Resolves with the exit code: 0, 1 when the server cannot be asked, 2 on usage errors. */
 export async function runCluster(argv: readonly string[], io: MainIo): Promise<number> {
   let values;
@@ -46,17 +32,16 @@ export async function runCluster(argv: readonly string[], io: MainIo): Promise<n
     io.stderr.write(CLUSTER_USAGE);
     return 2;
   }
-  let status: Status;
+  let status: ClusterStatus;
   try {
-    const url = new URL('/cluster', server);
-    const res = await fetch(url, { headers: signedHeaders({ method: 'GET', url, headers: {}, body: '' }, SIGNING_SERVICE, io.env), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    const res = await fetchClusterStatus(server, io.env);
     const text = await res.text();
     if (!res.ok) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}${refusalHint(text, io.env)}`);
     if (values.json) {
       io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
       return 0;
     }
-    status = JSON.parse(text) as Status;
+    status = JSON.parse(text) as ClusterStatus;
   } catch (err) {
     io.stderr.write(`pharos cluster: cannot get the status from ${server}: ${(err as Error).message}\n`);
     return 1;

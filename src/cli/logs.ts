@@ -3,7 +3,7 @@
  * extension `GetTaskLogs` (see src/orchestrator/README.md). A plain HTTP client of the API.
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_SERVER, refusalHint, signedHeaders } from './client.ts';
+import { DEFAULT_SERVER, fetchClusterStatus, refusalHint, signedHeaders, type ClusterStatus } from './client.ts';
 import type { MainIo } from './main.ts';
 
 /** The ECS `X-Amz-Target` prefix; GetTaskLogs is served next to the ECS operations. */
@@ -20,7 +20,7 @@ server that ran it, also for a while after the task stopped).
 
 Flags:
   --server URL       Pharos API (env PHAROS_SERVER, default ${DEFAULT_SERVER}); with several
-                     servers, the leader's (pharos cluster status shows it)
+                     servers, any of them: the logs are asked of the leader, which runs tasks
   --endpoint URL     The same as --server (its older name; env PHAROS_ENDPOINT)
   --cluster NAME     Cluster name or ARN (default: default)
   --container NAME   Only this container's lines
@@ -57,27 +57,22 @@ export async function runLogs(argv: readonly string[], io: MainIo): Promise<numb
     io.stderr.write(positionals.length > 1 ? `pharos logs: one task at a time\n` : LOGS_USAGE);
     return 2;
   }
-  const server = values.server ?? values.endpoint ?? (io.env['PHAROS_SERVER'] || io.env['PHAROS_ENDPOINT'] || DEFAULT_SERVER);
+  const named = values.server ?? values.endpoint ?? (io.env['PHAROS_SERVER'] || io.env['PHAROS_ENDPOINT'] || DEFAULT_SERVER);
   const body = JSON.stringify({
     task: positionals[0],
     ...(values.cluster !== undefined ? { cluster: values.cluster } : {}),
     ...(values.container !== undefined ? { container: values.container } : {}),
     ...(values.limit !== undefined ? { limit: Number(values.limit) } : {}),
   });
+  // Logs are kept by the server that runs the task, the leader: a follower would answer with none.
+  // A leader whose advertised address does not answer from here: the named server answers.
+  const leader = await leaderOf(named, io.env);
   let res: Response;
   let text: string;
   try {
-    const url = new URL(server);
-    const headers = { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': TARGET };
-    res = await fetch(url, {
-      method: 'POST',
-      headers: { ...headers, ...signedHeaders({ method: 'POST', url, headers, body }, SIGNING_SERVICE, io.env) },
-      body,
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
-    text = await res.text();
+    ({ res, text } = await getTaskLogs(leader, body, io.env).catch((err: unknown) => (leader === named ? Promise.reject(err) : getTaskLogs(named, body, io.env))));
   } catch (err) {
-    io.stderr.write(`pharos logs: cannot reach ${server}: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.stderr.write(`pharos logs: cannot reach ${named}: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
   let out: { events?: { timestamp: number; container: string; stream: string; message: string }[]; message?: string; __type?: string } = {};
@@ -94,4 +89,34 @@ export async function runLogs(argv: readonly string[], io: MainIo): Promise<numb
     io.stdout.write(`${new Date(e.timestamp * 1000).toISOString()} ${e.container} ${e.stream === 'stderr' ? 'E' : 'O'} ${e.message}\n`);
   }
   return 0;
+}
+
+/** POSTs GetTaskLogs to `server`, signed when the environment holds AWS credentials. */
+async function getTaskLogs(server: string, body: string, env: MainIo['env']): Promise<{ res: Response; text: string }> {
+  const url = new URL(server);
+  const headers = { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': TARGET };
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { ...headers, ...signedHeaders({ method: 'POST', url, headers, body }, SIGNING_SERVICE, env) },
+    body,
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  });
+  return { res, text: await res.text() };
+}
+
+/**
+ * The API URL of the leader of `server`'s cluster (the server that runs tasks and keeps their
+ * logs), or `server` itself: when it leads, runs alone (SQLite), or cannot tell (an older server,
+ * no leader, a refused or failed request; the logs request then says what is wrong).
+ */
+async function leaderOf(server: string, env: MainIo['env']): Promise<string> {
+  try {
+    const res = await fetchClusterStatus(server, env);
+    if (!res.ok) return server;
+    const status = (await res.json()) as ClusterStatus;
+    if (status.leader === undefined || status.leader.id === status.self) return server;
+    return status.members.find((m) => m.id === status.leader!.id)?.apiUrl ?? server;
+  } catch {
+    return server;
+  }
 }
