@@ -1,7 +1,8 @@
 /**
- * A NUL character in a container's command, entry point or environment can never reach the
- * process (arguments and environment are C strings): RegisterTaskDefinition and RunTask's
- * overrides refuse it with InvalidParameterException naming the field, through the real AWS SDK,
+ * A NUL character in a container's command, entry point, environment or health check command can
+ * never reach the process (arguments and environment are C strings): RegisterTaskDefinition and
+ * RunTask's overrides refuse it with InvalidParameterException (ClientException for healthCheck, as
+ * ECS words the rest of it) naming the field, through the real AWS SDK,
  * instead of storing a task definition whose tasks fail at every start.
  */
 import assert from 'node:assert/strict';
@@ -32,11 +33,14 @@ describe('NUL in what a task would execute', () => {
     ['entryPoint', { entryPoint: ['/bin/\u0000sh'] }, /containerDefinitions\[0\]\.entryPoint\[0\] must not contain a NUL character/],
     ['an environment name', { environment: [{ name: 'A\u0000B', value: 'x' }] }, /containerDefinitions\[0\]\.environment\[0\]\.name must not contain a NUL character/],
     ['an environment value', { environment: [{ name: 'A', value: 'x\u0000y' }] }, /containerDefinitions\[0\]\.environment\[0\]\.value must not contain a NUL character/],
+    ['a healthCheck command', { healthCheck: { command: ['CMD', 'true\u0000'] } }, /containerDefinitions\[0\]\.healthCheck\.command\[1\] must not contain a NUL character/],
     ['an empty environment name', { environment: [{ name: '', value: 'x' }] }, /containerDefinitions\[0\]\.environment\[0\]\.name must be at least 1 characters long/],
   ];
   for (const [what, extra, message] of CASES) {
-    test(`RegisterTaskDefinition: ${what} with NUL is InvalidParameterException`, async () => {
-      const err = await rejectsWith(() => ecs.registerTaskDefinition({ family: 'nul', containerDefinitions: [{ ...container, ...extra }] }), 'InvalidParameterException');
+    // A healthCheck mistake is a ClientException, as ECS answers for the rest of healthCheck.
+    const code = what === 'a healthCheck command' ? 'ClientException' : 'InvalidParameterException';
+    test(`RegisterTaskDefinition: ${what} with NUL is ${code}`, async () => {
+      const err = await rejectsWith(() => ecs.registerTaskDefinition({ family: 'nul', containerDefinitions: [{ ...container, ...extra }] }), code);
       assert.match(err.message, message);
     });
   }

@@ -160,8 +160,8 @@ export function parsePairs(d: Json, path: string): KeyValuePair[] {
 
 /**
  * A process's arguments and environment are C strings: a NUL in them can never reach the program
- * (the task would fail at every start), so it is refused when the task definition or override is
- * given. Other control characters are left alone: a tab or newline in an argument is ordinary.
+ * (the task would fail at every start, a health check at every run), so it is refused when the
+ * task definition or override is given. Other control characters are left alone: a tab or newline in an argument is ordinary.
  */
 const NO_NUL = /^[^\u0000]*$/;
 const NO_NUL_HELP = 'must not contain a NUL character (a process cannot receive one).';
@@ -205,6 +205,9 @@ function parseHealthCheck(d: Json, p: string): ContainerHealthCheck | undefined 
   if (!isObject(raw)) throw clientException(`${p} must be an object.`);
   const command = arr(raw, `${p}.command`, { required: true, code: 'ClientException', min: 1 })!;
   if (!command.every((c) => typeof c === 'string')) throw clientException(`${p}.command must be a list of strings.`);
+  command.forEach((c, i) => {
+    if (!NO_NUL.test(c as string)) throw clientException(`${p}.command[${i}] ${NO_NUL_HELP}`);
+  });
   const kind = command[0] as string;
   if (kind !== 'CMD' && kind !== 'CMD-SHELL' && kind !== 'NONE') {
     throw clientException(`${p}.command must start with "CMD", "CMD-SHELL" or "NONE".`);
