@@ -59,6 +59,7 @@ const CASES: Case[] = [
   { name: 'space before colon', bytes: post('{}').replace('Content-Length:', 'Content-Length :'), fast: false },
   { name: 'obs-fold', bytes: post('{}', 'X-Folded: a\r\n b\r\n'), fast: false },
   { name: 'bare LF', bytes: post('{}').replace(/\r\n/g, '\n'), fast: false },
+  { name: 'bare LF in a header line', bytes: post('{}').replace('application/x-amz-json-1.1\r\n', 'application/x-amz-json-1.1\n'), fast: false },
   { name: 'bare CR in a value', bytes: post('{}', 'X-A: a\rb\r\n'), fast: false },
   { name: 'NUL in a value', bytes: post('{}', 'X-A: a\u0000b\r\n'), fast: false },
   { name: 'obs-text in a value', bytes: Buffer.from(post('{}', 'X-A: caf\u00e9\r\n'), 'latin1'), fast: false },
@@ -169,7 +170,7 @@ describe('API fast path vs node:http', () => {
   });
 
   test('split at every byte boundary: the same answers', async () => {
-    const picked = ['one request', 'pipelined three', 'CL and TE (smuggling)', 'fast one, then TE chunked', 'obs-fold', 'incomplete body then end', 'Connection: close'];
+    const picked = ['one request', 'pipelined three', 'CL and TE (smuggling)', 'fast one, then TE chunked', 'obs-fold', 'bare LF in a header line', 'incomplete body then end', 'Connection: close'];
     for (const name of picked) {
       const bytes = Buffer.from(CASES.find((c) => c.name === name)!.bytes);
       const splits = Array.from({ length: bytes.length - 1 }, (_, i) => i + 1);
@@ -256,6 +257,20 @@ except sd.exceptions.NamespaceNotFound as e:
     release();
     assert.match(await busy.reply, /^HTTP\/1.1 200 OK\r\n[\s\S]*Connection: close\r\n[\s\S]*\{"done":true\}$/);
     await closed;
+  });
+
+  test('a 900 KB body in 1 KiB pieces, and a head a byte at a time: answered by the fast path, as node:http answers', async () => {
+    const before = await handoffs(fast.metrics);
+    const body = JSON.stringify({ big: 'x'.repeat(900_000) });
+    const bytes = Buffer.from(post(body));
+    const headEnd = bytes.indexOf('\r\n\r\n') + 4;
+    const chunks = [...Array.from(bytes.subarray(0, headEnd), (b) => Buffer.from([b]))];
+    for (let i = headEnd; i < bytes.length; i += 1024) chunks.push(bytes.subarray(i, i + 1024));
+    const [a, b] = await Promise.all([exchange(fastPort, chunks, 0), exchange(nodePort, chunks, 0)]);
+    assert.equal(normalized(a), normalized(b));
+    assert.match(a, /^HTTP\/1.1 200 OK\r\n/);
+    assert.ok(a.endsWith(`${'x'.repeat(1000)}"}}`));
+    assert.equal(await handoffs(fast.metrics), before);
   });
 
   test('one byte at a time: the same answers', async () => {

@@ -56,6 +56,7 @@ export interface FastAnswer {
 
 /** node:http's default `maxHeaderSize`: a longer head is node's to refuse (431/400), so the fast path hands it over. */
 const MAX_HEAD_BYTES = 16 * 1024;
+const LF = 10;
 
 /**
  * Puts the fast path in front of node:http: node's own 'connection' listener is taken off the
@@ -139,6 +140,11 @@ class Connection {
   handOffPending = false;
   /** The client half-closed. */
   eof = false;
+  /** Head read, body incomplete: the bytes `buffered` must hold before the request is complete (0: reading a head). */
+  bodyNeeds = 0;
+  /** What arrived of that body after `buffered`, not joined yet. */
+  pieces: Buffer[] = [];
+  piecesLength = 0;
   parsing = false;
   parseAgain = false;
   readonly onData = (chunk: Buffer) => this.path.data(this, chunk);
@@ -255,7 +261,22 @@ export class FastPath {
         if (conn.served > 0 || conn.queue.length > 0) conn.since = Date.now();
         conn.headDone = false;
       }
-    } else conn.buffered = Buffer.concat([conn.buffered, chunk]);
+    } else if (conn.bodyNeeds > 0) {
+      // A body arriving in pieces is joined once, when complete: joining at every piece would copy
+      // a slowly sent megabyte over and over.
+      conn.pieces.push(chunk);
+      conn.piecesLength += chunk.length;
+      if (conn.buffered.length + conn.piecesLength < conn.bodyNeeds) return;
+      conn.buffered = Buffer.concat([conn.buffered, ...conn.pieces]);
+      conn.pieces = [];
+      conn.piecesLength = 0;
+    } else {
+      // A head arriving in pieces is read again only when a piece ends a line (or it is too long):
+      // reading it from the start at every byte would cost the square of its length; lines are at
+      // most MAX_HEADER_LINES (http1.ts).
+      conn.buffered = Buffer.concat([conn.buffered, chunk]);
+      if (!conn.handOffPending && conn.buffered.length < this.options.maxHeadBytes && chunk.indexOf(LF) === -1) return;
+    }
     if (!conn.handOffPending) this.parse(conn);
   }
 
@@ -278,6 +299,7 @@ export class FastPath {
 
   private parseBuffered(conn: Connection): void {
     const buf = conn.buffered!;
+    conn.bodyNeeds = 0;
     // First every complete request in these bytes, served only if none is foreign: node:http, given
     // a chunk with a request it refuses, refuses the connection before answering the ones before it.
     const heads: RequestHead[] = [];
@@ -298,6 +320,7 @@ export class FastPath {
       }
       if (bodyEnd > buf.length) {
         conn.headDone = true;
+        conn.bodyNeeds = bodyEnd - offset;
         break;
       }
       heads.push(head);

@@ -71,9 +71,11 @@ export function parseHead(buf: Buffer, start: number, maxHeadBytes: number, maxB
   let keepAlive = true;
   let host = false;
   let p = start + lineLength;
+  const more = () => (end >= start + maxHeadBytes ? FOREIGN : INCOMPLETE);
   for (let lines = 0; ; lines++) {
-    if (p + 1 >= end) return p + 1 >= start + maxHeadBytes ? FOREIGN : INCOMPLETE;
+    if (p >= end) return more();
     if (buf[p] === CR) {
+      if (p + 1 >= end) return more();
       if (buf[p + 1] !== LF) return FOREIGN;
       if (contentLength < 0 || !host) return FOREIGN;
       return { headers, rawHeaders, bodyStart: p + 2, bodyLength: contentLength, keepAlive };
@@ -82,14 +84,16 @@ export function parseHead(buf: Buffer, start: number, maxHeadBytes: number, maxB
     // field-name ":" OWS field-value OWS CRLF; no space before the colon, no obs-fold.
     const nameStart = p;
     while (p < end && TCHAR[buf[p]!] === 1) p++;
-    if (p >= end) return p >= start + maxHeadBytes ? FOREIGN : INCOMPLETE;
+    if (p >= end) return more();
     if (buf[p] !== COLON || p === nameStart) return FOREIGN;
     const nameEnd = p++;
     while (p < end && (buf[p] === SP || buf[p] === HTAB)) p++;
     const valueStart = p;
     while (p < end && VCHAR[buf[p]!] === 1) p++;
-    if (p + 1 >= end) return p + 1 >= start + maxHeadBytes ? FOREIGN : INCOMPLETE;
-    if (buf[p] !== CR || buf[p + 1] !== LF) return FOREIGN;
+    if (p >= end) return more();
+    if (buf[p] !== CR) return FOREIGN;
+    if (p + 1 >= end) return more();
+    if (buf[p + 1] !== LF) return FOREIGN;
     let valueEnd = p;
     while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
     p += 2;
