@@ -71,32 +71,38 @@ export interface AnswerEntry {
 export function encodeBody(question: readonly string[], base: number, answers: readonly Rr[], authority: readonly Rr[] = []): Body {
   const w = new BodyWriter(question, base);
   const budget = MAX_MESSAGE_LENGTH - base - OPT_LENGTH;
-  const extras: { at: number; target: readonly string[]; rr: { type: number; ttl: number; ip: Buffer } }[] = [];
-  const an = writeWithin(w, budget, answers, (rr, targetAt) => {
-    if (rr.type === TYPE.SRV && targetAt !== undefined) for (const e of rr.extras) extras.push({ at: targetAt, target: rr.target, rr: e });
-  });
+  const targets: (number | undefined)[] = [];
+  const an = writeWithin(w, budget, answers, targets);
   const ns = writeWithin(w, budget, authority);
   const lengthWithoutAdditional = w.length;
   let ar = 0;
-  for (const { at, target, rr } of extras) {
-    const start = w.length;
-    // A target beyond a pointer's reach (a big TCP answer) is written again in full.
-    if (at <= MAX_POINTER_OFFSET) w.pointer(at);
-    else w.name(target, false);
-    const rd = w.rrHeader(rr.type, rr.ttl);
-    w.bytes(rr.ip);
-    w.endRdata(rd);
-    if (w.length > budget) {
-      w.rewind(start);
-      break;
+  extras: for (let i = 0; i < an; i++) {
+    const rr = answers[i]!;
+    const at = targets[i];
+    if (rr.type !== TYPE.SRV || at === undefined) continue;
+    for (const extra of rr.extras) {
+      const start = w.length;
+      // A target beyond a pointer's reach (a big TCP answer) is written again in full.
+      if (at <= MAX_POINTER_OFFSET) w.pointer(at);
+      else w.name(rr.target, false);
+      const rd = w.rrHeader(extra.type, extra.ttl);
+      w.bytes(extra.ip);
+      w.endRdata(rd);
+      if (w.length > budget) {
+        w.rewind(start);
+        break extras;
+      }
+      ar++;
     }
-    ar++;
   }
   return { bytes: w.done(), an, ns, ar, lengthWithoutAdditional };
 }
 
-/** Writes records in order until one would pass `budget` bytes; returns how many were written. */
-function writeWithin(w: BodyWriter, budget: number, records: readonly Rr[], written?: (rr: Rr, targetAt: number | undefined) => void): number {
+/**
+ * Writes records in order until one would pass `budget` bytes; returns how many were written.
+ * With `targets`, each written record's SRV target offset (else undefined) is pushed to it.
+ */
+function writeWithin(w: BodyWriter, budget: number, records: readonly Rr[], targets?: (number | undefined)[]): number {
   let count = 0;
   for (const rr of records) {
     const start = w.length;
@@ -105,7 +111,7 @@ function writeWithin(w: BodyWriter, budget: number, records: readonly Rr[], writ
       w.rewind(start);
       break;
     }
-    written?.(rr, targetAt);
+    targets?.push(targetAt);
     count++;
   }
   return count;
