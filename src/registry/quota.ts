@@ -180,9 +180,10 @@ export class InstanceSlotIndex {
    * keys (held by another server's registration); `full` names the scope with no free slot.
    */
   async draw(serviceId: string, namespaceId: string, limits: { service: number; namespace: number }, refused: ReadonlySet<string>): Promise<SlotDraw> {
-    const service = await this.drawIn({ kind: 'svc', id: serviceId }, limits.service, (n) => refused.has(keys.serviceInstanceSlot(serviceId, n)));
+    const none = refused.size === 0; // nearly always: no key string built per slot looked at
+    const service = await this.drawIn({ kind: 'svc', id: serviceId }, limits.service, (n) => !none && refused.has(keys.serviceInstanceSlot(serviceId, n)));
     if (!service) return { full: 'service' };
-    const namespace = await this.drawIn({ kind: 'ns', id: namespaceId }, limits.namespace, (n) => refused.has(keys.namespaceInstanceSlot(namespaceId, n)));
+    const namespace = await this.drawIn({ kind: 'ns', id: namespaceId }, limits.namespace, (n) => !none && refused.has(keys.namespaceInstanceSlot(namespaceId, n)));
     if (!namespace) {
       service.release();
       return { full: 'namespace' };
