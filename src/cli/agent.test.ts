@@ -43,6 +43,8 @@ describe('pharos agent flags', () => {
       [[], { PHAROS_TASK_CIDR: '10.0.0.0/33' }, /PHAROS_TASK_CIDR/],
       [['--runtime', 'docker'], {}, /--runtime: must be one of auto, container, process/],
       [['--container-engine', 'ftp://x'], {}, /--container-engine/],
+      [['--container-engine', 'tcp://127.0.0.1:0'], {}, /port from 1 to 65535/],
+      [['--container-engine', 'tcp://127.0.0.1:70000'], {}, /--container-engine/],
       [['--attributes', 'bad name=1'], {}, /--attributes: bad attribute name/],
       [['--cluster', 'a/b'], {}, /--cluster: must be up to 255/],
       [['--nope'], {}, /unknown flag --nope/],

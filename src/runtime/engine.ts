@@ -51,7 +51,8 @@ export function parseEngineUrl(url: string): EngineEndpoint {
   }
   if (u.protocol === 'tcp:' || u.protocol === 'http:') {
     const port = Number(u.port || 2375);
-    if (u.hostname === '' || !Number.isInteger(port)) throw new BadRuntimeConfigError(`container engine "${url}" needs host:port`);
+    // Port 0 would mean "any port" to a listener; a client cannot reach it.
+    if (u.hostname === '' || !Number.isInteger(port) || port < 1) throw new BadRuntimeConfigError(`container engine "${url}" needs host:port with a port from 1 to 65535`);
     return { host: u.hostname.replace(/^\[|\]$/g, ''), port };
   }
   throw new BadRuntimeConfigError(`container engine "${url}": scheme ${u.protocol} is not supported (unix:// or tcp://; TLS engines are not supported)`);
