@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import type { ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { createMetricsRegistry, eventually, silentLogger } from '../lib/index.ts';
 import { rawRequest } from '../../test/helpers.ts';
 import { ApiServer, CLOUD_MAP_PREFIX, CLOUD_MAP_STYLE } from './index.ts';
+import type { BoundaryError } from './errors.ts';
+import type { PathOutcome } from './server.ts';
 
 const HEADER_TIMEOUT_MS = 300;
 const BODY_TIMEOUT_MS = 300;
@@ -64,6 +67,46 @@ describe('API limits', () => {
     assert.deepEqual([(await first).status, (await second).status], [200, 200]);
     const ping = await rawRequest(`http://127.0.0.1:${port}`, 'GET', '/ping');
     assert.equal(ping.status, 200);
+  });
+
+  test('path routes (Route 53, /cluster) count against the same limit; routes held open by design (watches) do not', { timeout: 10_000 }, async () => {
+    const registry = createMetricsRegistry();
+    const paths = new ApiServer({ logger: silentLogger(), metrics: registry, limits: { maxInFlightPerClient: 2 } });
+    const pathHeld: (() => void)[] = [];
+    const hold = (res: ServerResponse) =>
+      new Promise<PathOutcome>((resolve) =>
+        pathHeld.push(() => {
+          res.end('ok');
+          resolve({ operation: 'Hold', code: 'OK' });
+        }),
+      );
+    const reject = (res: ServerResponse, err: BoundaryError) => {
+      res.writeHead(400, { 'x-code': err.code }).end();
+      return err.code;
+    };
+    paths.addPathRoute({ prefix: '/r53/', handle: (_req, res) => hold(res), reject });
+    paths.addPathRoute({ prefix: '/watchlike/', heldOpen: true, handle: (_req, res) => hold(res), reject });
+    const url = `http://127.0.0.1:${(await paths.listen('127.0.0.1', 0)).port}`;
+    paths.setReady(true);
+    try {
+      const watches = [0, 1, 2].map(() => rawRequest(url, 'GET', '/watchlike/x'));
+      const first = rawRequest(url, 'GET', '/r53/a');
+      const second = rawRequest(url, 'GET', '/r53/b');
+      await eventually(() => pathHeld.length === 5);
+      // Before path routes were counted, this third Route 53 request was served like the first two.
+      const third = await rawRequest(url, 'GET', '/r53/c');
+      assert.equal(third.status, 400);
+      assert.equal(third.headers['x-code'], 'ThrottlingException');
+      assert.match(await registry.metrics(), /pharos_api_refused_total\{reason="client_in_flight"\} 1/);
+      pathHeld.splice(0).forEach((release) => release());
+      assert.deepEqual((await Promise.all([...watches, first, second])).map((r) => r.status), [200, 200, 200, 200, 200]);
+      const fourth = rawRequest(url, 'GET', '/r53/d');
+      await eventually(() => pathHeld.length === 1);
+      pathHeld.splice(0).forEach((release) => release());
+      assert.equal((await fourth).status, 200, 'admitted again once the others answered');
+    } finally {
+      await paths.close();
+    }
   });
 
   const connections = () => new Promise<number>((r) => (api as unknown as { server: { getConnections(cb: (e: unknown, n: number) => void): void } }).server.getConnections((_e, n) => r(n)));

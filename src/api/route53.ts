@@ -9,6 +9,7 @@ import {
   INVALID_SIGNATURE,
   MISSING_AUTHENTICATION_TOKEN,
   REQUEST_TOO_LARGE,
+  THROTTLING,
   UNRECOGNIZED_CLIENT,
 } from './errors.ts';
 import type { PathOutcome, PathRequest, PathRoute } from './server.ts';
@@ -49,6 +50,8 @@ const BOUNDARY_CODES: Readonly<Record<string, { code: string; status: number }>>
   [UNRECOGNIZED_CLIENT]: { code: 'InvalidClientTokenId', status: 403 },
   [REQUEST_TOO_LARGE]: { code: 'RequestEntityTooLarge', status: 413 },
   [ACCESS_DENIED]: { code: 'AccessDenied', status: 403 },
+  // Route 53's name for it; the SDKs retry it with backoff.
+  [THROTTLING]: { code: 'Throttling', status: 400 },
 };
 
 type Handler = (r53: Route53, req: PathRequest, id: string) => unknown;

@@ -125,6 +125,11 @@ export interface PathRoute {
   prefix: string;
   /** SigV4 service the signature must be scoped to; any accepted one when absent. */
   signingName?: string;
+  /**
+   * Requests held open by design (watches): not counted against `--http-max-in-flight-per-client`,
+   * the route bounds them itself. Others (Route 53, `/cluster`) are counted like the JSON API's.
+   */
+  heldOpen?: boolean;
   handle(req: PathRequest, res: ServerResponse): PathOutcome | Promise<PathOutcome>;
   /** Writes an error the server raised before `handle` (authentication, body size); returns the wire code. */
   reject(res: ServerResponse, err: BoundaryError): string;
@@ -215,7 +220,7 @@ export class ApiServer {
     const addr = socket.remoteAddress ?? '';
     const target = head.headers['x-amz-target'];
     if (!this.limits.admitAddress(addr)) {
-      const wire = toWireError(new BoundaryError(THROTTLING, 'too many requests in flight from this client address; retry later'), this.styleFor(target));
+      const wire = toWireError(tooManyInFlight(), this.styleFor(target));
       answer.send(wire.status, JSON_CONTENT_TYPE, JSON.stringify(wire.body), randomUUID(), wire.code, true);
       this.metrics.record(UNKNOWN_LABEL, THROTTLING, 0);
       return;
@@ -345,9 +350,13 @@ export class ApiServer {
         return;
       }
     }
-    // Mounts (the console) and path routes (Route 53 REST, watches) are not counted per client: a watch is held open by design.
+    // Mounts (the console) and routes held open by design (watches) are not counted per client.
     for (const route of this.pathRoutes) {
       if (pathOnly.startsWith(route.prefix)) {
+        if (!route.heldOpen && !this.limits.admit(req, res)) {
+          this.refuse(req, res, pathOnly, tooManyInFlight());
+          return;
+        }
         this.onPathRequest(route, req, res, pathOnly, q === -1 ? '' : url.slice(q + 1));
         return;
       }
@@ -355,7 +364,7 @@ export class ApiServer {
     if (!this.limits.admit(req, res)) {
       // The body is not read: close the connection after the answer instead.
       res.setHeader('Connection', 'close');
-      this.sendError(res, toWireError(new BoundaryError(THROTTLING, 'too many requests in flight from this client address; retry later'), this.styleFor(req.headers['x-amz-target'])));
+      this.sendError(res, toWireError(tooManyInFlight(), this.styleFor(req.headers['x-amz-target'])));
       this.metrics.record(UNKNOWN_LABEL, THROTTLING, 0);
       return;
     }
@@ -589,4 +598,9 @@ export class ApiServer {
     const dot = target.lastIndexOf('.');
     return (dot > 0 && this.styles.get(target.slice(0, dot))) || CLOUD_MAP_STYLE;
   }
+}
+
+/** What a client past `--http-max-in-flight-per-client` is told (SDKs retry a throttling error). */
+function tooManyInFlight(): BoundaryError {
+  return new BoundaryError(THROTTLING, 'too many requests in flight from this client address; retry later');
 }

@@ -169,6 +169,8 @@ export function watchRoute(source: WatchSource, hub: WatchHub, logger: Logger, o
   const clients = new WatchClients(options.maxPerClient ?? DEFAULT_MAX_WATCHES_PER_CLIENT, options.metrics);
   return {
     prefix: WATCH_PREFIX,
+    // Held open by design; bounded per client by --watch-max-per-client instead.
+    heldOpen: true,
     handle: (req, res) => handleWatch(source, hub, clients, req, res, sendError),
     reject: sendError,
   };
