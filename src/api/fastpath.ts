@@ -147,9 +147,12 @@ class Connection {
   piecesLength = 0;
   parsing = false;
   parseAgain = false;
+  /** Reading waits until the client has taken the answers written so far ('drain'). */
+  awaitingDrain = false;
   readonly onData = (chunk: Buffer) => this.path.data(this, chunk);
   readonly onEnd = () => this.path.end(this);
   readonly onClose = () => this.path.closed(this);
+  readonly onDrain = () => this.path.drained(this);
 
   constructor(
     readonly socket: Socket,
@@ -303,10 +306,13 @@ export class FastPath {
     // First every complete request in these bytes, served only if none is foreign: node:http, given
     // a chunk with a request it refuses, refuses the connection before answering the ones before it.
     const heads: RequestHead[] = [];
+    const starts: number[] = [];
     let offset = 0;
     let foreign = false;
     while (offset < buf.length) {
-      if (conn.queue.length + heads.length >= MAX_PIPELINED) {
+      // A client that does not read its answers gets no more until it does (node:http pauses too):
+      // otherwise pipelined requests would pile answers up in memory without bound.
+      if (conn.queue.length + heads.length >= MAX_PIPELINED || conn.socket.writableNeedDrain) {
         conn.socket.pause();
         break;
       }
@@ -324,6 +330,7 @@ export class FastPath {
         break;
       }
       heads.push(head);
+      starts.push(offset);
       offset = bodyEnd;
       if (!head.keepAlive) break;
     }
@@ -333,7 +340,14 @@ export class FastPath {
       conn.socket.pause();
       offset = 0;
     } else {
-      for (const head of heads) {
+      for (let i = 0; i < heads.length; i++) {
+        const head = heads[i]!;
+        if (i > 0 && conn.socket.writableNeedDrain) {
+          // The answers so far fill the socket: the rest are read again once it drains.
+          offset = starts[i]!;
+          conn.socket.pause();
+          break;
+        }
         const answer = new Answer(conn, this, head.keepAlive);
         conn.queue.push(answer);
         if (conn.queue.length === 1) this.host.busy(conn.socket);
@@ -354,6 +368,7 @@ export class FastPath {
     }
     if (conn.handOffPending && conn.queue.length === 0) this.handOff(conn);
     else if (conn.eof && conn.queue.length === 0) this.endAfterEof(conn);
+    else if (conn.queue.length === 0 && conn.socket.isPaused() && !conn.ending) this.readOn(conn);
   }
 
   /** Writes the answers that are ready, in order; ends the connection or hands it over when due. */
@@ -392,10 +407,26 @@ export class FastPath {
     else if (this.closing) {
       socket.end();
       this.forget(conn);
-    } else if (socket.isPaused()) {
-      socket.resume();
-      if (conn.buffered !== undefined) this.parse(conn);
+    } else if (socket.isPaused()) this.readOn(conn);
+  }
+
+  /** Reads on (after a pause), once the client has taken the answers written so far. */
+  private readOn(conn: Connection): void {
+    const socket = conn.socket;
+    if (socket.writableNeedDrain) {
+      if (!conn.awaitingDrain) {
+        conn.awaitingDrain = true;
+        socket.once('drain', conn.onDrain);
+      }
+      return;
     }
+    socket.resume();
+    if (conn.buffered !== undefined) this.parse(conn);
+  }
+
+  drained(conn: Connection): void {
+    conn.awaitingDrain = false;
+    if (conn.phase !== Phase.Gone && conn.queue.length === 0 && !conn.handOffPending && !conn.ending) this.readOn(conn);
   }
 
   end(conn: Connection): void {
@@ -439,6 +470,7 @@ export class FastPath {
     socket.off('data', conn.onData);
     socket.off('end', conn.onEnd);
     socket.off('close', conn.onClose);
+    socket.off('drain', conn.onDrain);
   }
 
   /** Deadlines, checked every `checkIntervalMs` like node:http's. */
@@ -446,6 +478,13 @@ export class FastPath {
     const o = this.options;
     for (const conn of this.conns) {
       if (conn.queue.length > 0 || conn.handOffPending) continue;
+      if (conn.awaitingDrain || conn.socket.writableLength > 0) {
+        // Answers still going out to a slow reader: the connection is not idle until they have gone
+        // (node:http starts its keep-alive timer when a response has finished), and one that holds
+        // pipelined requests back is not late with them.
+        conn.since = now;
+        continue;
+      }
       if (conn.phase === Phase.Partial || (conn.phase === Phase.Idle && conn.served === 0)) {
         if (now - conn.since > (conn.headDone ? o.requestTimeoutMs : o.headerTimeoutMs)) {
           this.forget(conn);
