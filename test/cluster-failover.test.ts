@@ -138,12 +138,27 @@ describe('failover of several servers on etcd', { skip }, () => {
     const [a, b] = [sdClient(alive[0]!.proc.apiUrl), sdClient(alive[1]!.proc.apiUrl)];
     const serviceId = (await a.listServices({})).Services!.find((s) => s.Name === 'web')!.Id!;
     const port = String((backend.address() as { port: number }).port);
-    const r = new dnsPromises.Resolver({ timeout: 1000, tries: 2 });
-    r.setServers([alive[1]!.dns]);
-    const dnsBefore = (await r.resolve4('web.failover.test')).sort();
-    const discover = async (sd: typeof a) => (await sd.discoverInstances({ NamespaceName: 'failover.test', ServiceName: 'web', MaxResults: 1000 })).Instances!.map((i) => i.InstanceId!).sort();
+    // What is compared across the outage must not move on its own before it: the health checker
+    // still writes (a probe at this short interval can time out on a loaded machine, and one
+    // failure flips an instance), so DiscoverInstances asks for every instance whatever its health,
+    // and DNS is read for a service without health checks.
+    const discover = async (sd: typeof a) =>
+      (await sd.discoverInstances({ NamespaceName: 'failover.test', ServiceName: 'web', HealthStatus: 'ALL', MaxResults: 1000 })).Instances!.map((i) => i.InstanceId!).sort();
+    const nsId = (await a.listNamespaces({})).Namespaces!.find((n) => n.Name === 'failover.test')!.Id!;
+    const { Service: plain } = await a.createService({ Name: 'plain', NamespaceId: nsId, DnsConfig: { DnsRecords: [{ Type: 'A', TTL: 1 }] } });
+    for (const [i, ip] of ['127.0.0.11', '127.0.0.12', '127.0.0.13'].entries()) {
+      await waitOp(a, (await a.registerInstance({ ServiceId: plain!.Id!, InstanceId: `p${i}`, Attributes: { AWS_INSTANCE_IPV4: ip } })).OperationId);
+    }
+    const resolvers = alive.map((n) => {
+      const r = new dnsPromises.Resolver({ timeout: 1000, tries: 2 });
+      r.setServers([n.dns]);
+      return r;
+    });
+    const resolvePlain = async (r: dnsPromises.Resolver) => (await r.resolve4('plain.failover.test')).sort();
+    const dnsBefore = ['127.0.0.11', '127.0.0.12', '127.0.0.13'];
     // Each server's snapshot follows the store on its own: wait until A and B have seen the same
-    // writes (earlier tests registered through both) before comparing their answers to this list.
+    // writes (earlier tests registered through both) before comparing their answers to these.
+    for (const r of resolvers) await eventually(async () => JSON.stringify(await resolvePlain(r).catch(() => [])) === JSON.stringify(dnsBefore), { timeoutMs: 10_000, message: 'both servers answer the three in DNS' });
     const discoveredBefore = await eventually(
       async () => {
         const [fromA, fromB] = [await discover(a), await discover(b)];
@@ -154,7 +169,7 @@ describe('failover of several servers on etcd', { skip }, () => {
 
     await Promise.all([etcd.kill(0), etcd.kill(1), etcd.kill(2)]);
     // Reads come from each server's snapshot: the same answers as before the outage.
-    assert.deepEqual((await r.resolve4('web.failover.test')).sort(), dnsBefore);
+    for (const r of resolvers) assert.deepEqual(await resolvePlain(r), dnsBefore);
     assert.deepEqual(await discover(b), discoveredBefore);
     assert.deepEqual(await discover(a), discoveredBefore);
     // A write fails as AWS's transient error: 503 ServiceUnavailable, which the SDKs retry.

@@ -182,7 +182,7 @@ describe('quota blocks across servers on one etcd cluster', { skip }, () => {
   test('a block holder killed: its blocks go with its lease, and the others fill the quota exactly', async () => {
     const [a] = servers as [TestServer];
     const serviceId = await newService('blocks-expiry');
-    const child = await spawnServer(['--store', url(), '--api-addr', '127.0.0.1:0', '--dns-addr', '127.0.0.1:0', '--data-dir', tempDir('pharos-i10-node-'), '--lease-ttl', '2s', '--max-instances-per-service', String(BLOCK_QUOTA), '--log-level', 'info']);
+    const child = await spawnServer(['--store', url(), '--api-addr', '127.0.0.1:0', '--dns-addr', '127.0.0.1:0', '--data-dir', tempDir('pharos-i10-node-'), '--lease-ttl', '3s', '--max-instances-per-service', String(BLOCK_QUOTA), '--log-level', 'info']);
     try {
       const c = sdClient(child.apiUrl);
       // Registrations through C, back to back, killed mid-stream: it holds the blocks it draws from.
@@ -198,10 +198,35 @@ describe('quota blocks across servers on one etcd cluster', { skip }, () => {
         }
       });
       await ten;
+      // C must hold a block when it dies, but a small block goes back the moment it fills, so at a
+      // given instant C may hold none: freeze it (no release, no lease renewal) while it holds one.
+      // A txn it sent just before may still land (a block taken or given back), so its blocks are
+      // read once two readings 100 ms apart agree.
+      const keysNow = async () => (await blocksOf(serviceId)).map((b) => b.key).join(',');
+      let last: string | undefined;
+      const held = await eventually(
+        async () => {
+          if (last === undefined) {
+            if ((await keysNow()) === '') return undefined;
+            child.child.kill('SIGSTOP');
+            last = await keysNow();
+            return undefined;
+          }
+          const now = await keysNow();
+          if (now === last && now !== '') return now.split(',');
+          if (now === '') {
+            child.child.kill('SIGCONT');
+            last = undefined;
+          } else last = now;
+          return undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 100, message: 'C frozen holding a block' },
+      );
       child.child.kill('SIGKILL');
       await child.exited;
       await Promise.all(load);
-      assert.ok((await blocksOf(serviceId)).length > 0, "C's blocks outlive it until its lease expires");
+      const after = new Set((await blocksOf(serviceId)).map((b) => b.key));
+      for (const key of held) assert.ok(after.has(key), `C's block ${key} outlives it until its lease expires`);
       await eventually(async () => (await blocksOf(serviceId)).length === 0, { timeoutMs: 10_000, message: "C's blocks gone with its lease" });
     } finally {
       child.child.kill('SIGKILL');
