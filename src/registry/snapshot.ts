@@ -107,6 +107,8 @@ export class Snapshot implements RegistryView {
           logger: snap.logger,
           onError: (err) => snap.logger?.error({ err, prefix }, 'snapshot watch failed'),
           onResync: (revision) => snap.resynced(revision),
+          // The instance keys' revisions are kept here anyway (instanceRevision): one map, not two.
+          ...(prefix === keys.instancePrefix ? { known: () => snap.instanceKeys } : {}),
         }),
       );
     }
@@ -162,9 +164,9 @@ export class Snapshot implements RegistryView {
   instance(serviceId: string, instanceId: string): InstanceRecord | undefined {
     return this.inst.get(serviceId)?.get(instanceId);
   }
-  /** The store revision of an instance record this view holds (the guard of a write that replaces it). */
+  /** The store revision of the record this view holds for `rec`'s instance (the guard of a write that replaces it). */
   instanceRevision(rec: InstanceRecord): number | undefined {
-    return this.instRev.get(rec);
+    return this.instanceKeys.get(keys.instance(rec.serviceId, rec.id));
   }
   healthRecord(serviceId: string, instanceId: string): HealthRecord | undefined {
     return this.healthRecs.get(serviceId)?.get(instanceId);
@@ -225,13 +227,13 @@ export class Snapshot implements RegistryView {
 
   /** Highest modRevision among a service's live instance records. */
   private readonly instRevs = new Map<string, number>();
-  /** Each live instance record's modRevision, keyed by the record itself (replaced on each put). */
-  private readonly instRev = new WeakMap<InstanceRecord, number>();
+  /** The modRevision of every key under the instance prefix (instances and their quota keys), as delivered. */
+  private readonly instanceKeys = new Map<string, number>();
 
   private applyEvents(events: WatchEvent[]): void {
     const now = this.clock.now();
     for (const ev of events) {
-      if (ev.type === 'put') this.applyPut(ev.key, ev.value ?? '', ev.revision, true, ev.committedAt);
+      if (ev.type === 'put') this.applyPut(ev.key, ev.value ?? '', ev.revision, true, ev.committedAt, ev.object);
       else this.applyDelete(ev.key, ev.revision, ev.committedAt);
       if (ev.committedAt !== undefined) this.applyDelay?.observe(Math.max(0, now - ev.committedAt) / 1000);
       if (ev.revision > this.appliedRevision) this.appliedRevision = ev.revision;
@@ -260,14 +262,18 @@ export class Snapshot implements RegistryView {
     if (notify) this.emitter.emit('change', change);
   }
 
-  private applyPut(key: string, value: string, revision: number, notify: boolean, committedAt?: number): void {
+  /** `object`: the record this process wrote (`WatchEvent.object`), so `value` needs no parse. */
+  private applyPut(key: string, value: string, revision: number, notify: boolean, committedAt?: number, object?: unknown): void {
+    if (key.startsWith(keys.instancePrefix)) this.instanceKeys.set(key, revision);
     if (key.startsWith(keys.instanceQuotaPrefix)) return this.applyQuota(key, revision);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(value);
-    } catch (err) {
-      this.logger?.error({ err, key }, 'snapshot: unparsable record skipped');
-      return;
+    let parsed = object;
+    if (parsed === undefined) {
+      try {
+        parsed = JSON.parse(value);
+      } catch (err) {
+        this.logger?.error({ err, key }, 'snapshot: unparsable record skipped');
+        return;
+      }
     }
     if (key.startsWith(keys.namespacePrefix)) {
       const rec = parsed as NamespaceRecord;
@@ -290,7 +296,6 @@ export class Snapshot implements RegistryView {
       if (!m) this.inst.set(rec.serviceId, (m = new Map()));
       const previous = m.get(rec.id);
       m.set(rec.id, rec);
-      this.instRev.set(rec, revision);
       this.instRevs.set(rec.serviceId, Math.max(this.instRevs.get(rec.serviceId) ?? 0, revision));
       const namespaceId = this.svc.get(rec.serviceId)?.namespaceId;
       this.emit({ kind: 'instance', namespaceId, serviceId: rec.serviceId, instanceId: rec.id, revision, committedAt, previous }, notify);
@@ -318,6 +323,7 @@ export class Snapshot implements RegistryView {
   }
 
   private applyDelete(key: string, revision: number, committedAt?: number): void {
+    if (key.startsWith(keys.instancePrefix)) this.instanceKeys.delete(key);
     if (key.startsWith(keys.namespacePrefix)) {
       const id = key.slice(keys.namespacePrefix.length);
       const previous = this.ns.get(id);

@@ -12,6 +12,13 @@ export interface FollowOptions {
   onError?: (err: Error) => void;
   /** After a re-list: the view is complete through `revision` (its differences were delivered first). */
   onResync?: (revision: number) => void;
+  /**
+   * The keys the caller holds under the prefix, with their modRevisions, for a caller that keeps
+   * them anyway: asked at a re-list, instead of `follow` keeping its own copy of every key (a map
+   * entry per key, set on every event). It must hold every key delivered and not deleted since; a
+   * key the caller dropped as unusable is delivered again.
+   */
+  known?: () => Iterable<readonly [string, number]>;
 }
 
 /**
@@ -28,13 +35,15 @@ export interface FollowOptions {
  * ("look again") and the watch goes on from the current revision.
  */
 export function follow(kv: KV, prefix: string, from: ListResult | number, onEvents: (events: WatchEvent[]) => void, options: FollowOptions = {}): Watch {
-  const known = typeof from === 'number' ? undefined : new Map(from.items.map((i) => [i.key, i.modRevision]));
+  const own = typeof from === 'number' || options.known ? undefined : new Map(from.items.map((i) => [i.key, i.modRevision]));
+  /** What the caller holds now (undefined: a bare revision, no per-key state). */
+  const held = (): Map<string, number> | undefined => (typeof from === 'number' ? undefined : options.known ? new Map(options.known()) : own);
   let current: Watch | undefined;
   let cancelled = false;
   let retry: NodeJS.Timeout | undefined;
 
   const deliver = (events: WatchEvent[]): void => {
-    if (known) for (const ev of events) (ev.type === 'put' ? known.set(ev.key, ev.revision) : known.delete(ev.key));
+    if (own) for (const ev of events) (ev.type === 'put' ? own.set(ev.key, ev.revision) : own.delete(ev.key));
     onEvents(events);
   };
   const start = (after: number): void => {
@@ -48,6 +57,7 @@ export function follow(kv: KV, prefix: string, from: ListResult | number, onEven
   const resync = async (backoff: number): Promise<void> => {
     let revision: number;
     const events: WatchEvent[] = [];
+    const known = held();
     try {
       if (known) {
         const listed = await kv.list(prefix);

@@ -30,6 +30,13 @@ export type TxnOp =
        * shared by several servers have leases; SQLite keeps the key until it is deleted.
        */
       lease?: string;
+      /**
+       * What `value` was serialized from, when the writer has it. A backend that publishes its own
+       * writes in-process (SQLite) hands it to watchers as `WatchEvent.object`, who then need not
+       * parse `value` back; etcd's watchers get their events off the wire and never see it. The
+       * writer must not change it afterwards.
+       */
+      object?: unknown;
     }
   | {
       type: 'delete';
@@ -59,6 +66,12 @@ export interface WatchEvent {
   prev?: KeyValue;
   /** Wall-clock milliseconds when the write committed, when the backend knows it (propagation metrics). */
   committedAt?: number;
+  /**
+   * A put's value as the writer's object (`TxnOp.object`), when this process wrote it and the
+   * backend publishes in-process: equal to `JSON.parse(value)` for JSON values. Shared with the
+   * writer and every watcher: read-only.
+   */
+  object?: unknown;
 }
 
 export interface ListResult {

@@ -137,6 +137,79 @@ describe('SqliteKV specifics', () => {
     }
   });
 
+  test('a put’s object reaches live watchers as the event’s object; history read back has none', async () => {
+    const path = freshPath();
+    const kv = await SqliteKV.open(path);
+    const record = { id: 'i-1', attributes: { zone: 'a' } };
+    try {
+      const live: WatchEvent[] = [];
+      kv.watch('/o/', 0, (events) => live.push(...events));
+      await new Promise((resolve) => setImmediate(resolve));
+      await kv.txn([
+        { type: 'put', key: '/o/with', value: JSON.stringify(record), object: record },
+        { type: 'put', key: '/o/without', value: '{}' },
+      ]);
+      assert.equal(live[0]!.object, record, 'the writer’s own object, not a copy');
+      assert.equal('object' in live[1]!, false);
+    } finally {
+      await kv.close();
+    }
+    const again = await SqliteKV.open(path);
+    try {
+      const caughtUp: WatchEvent[] = [];
+      again.watch('/o/', 0, (events) => caughtUp.push(...events));
+      await eventually(() => caughtUp.length === 2);
+      assert.deepEqual(JSON.parse(caughtUp[0]!.value!), record);
+      assert.equal(caughtUp[0]!.object, undefined);
+    } finally {
+      await again.close();
+    }
+  });
+
+  test('one group commit of many writes over few keys (rows in several multi-row statements) reads back as issued', async () => {
+    const path = freshPath();
+    const kv = await SqliteKV.open(path);
+    const keys = Array.from({ length: 40 }, (_, i) => `/c/${i}`);
+    try {
+      await Promise.all(keys.map((k) => kv.create(k, 'v0')));
+      const seen: WatchEvent[] = [];
+      kv.watch('/c/', await kv.revision(), (events) => seen.push(...events));
+      await new Promise((resolve) => setImmediate(resolve));
+      // 300 writes in one turn: each key is put, deleted and created again several times, so one
+      // key's rows fall into different chunks of the batch.
+      const writes: Promise<number>[] = [];
+      for (let round = 1; round <= 7; round++) {
+        for (const k of keys) writes.push(round % 3 === 0 ? kv.delete(k) : round % 3 === 1 && round > 1 ? kv.create(k, `v${round}`) : kv.txn([{ type: 'put', key: k, value: `v${round}` }]));
+      }
+      writes.push(kv.create('/c/0', 'refused: it exists'));
+      const results = await Promise.allSettled(writes);
+      assert.equal(results.filter((r) => r.status === 'rejected').length, 1);
+      const revs = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      assert.deepEqual(revs, [...revs].sort((a, b) => a - b), 'revisions in issue order');
+      // Round 7 (7 % 3 = 1) created every key again with v7 after round 6 deleted it.
+      const expectKeys = () => keys.map((key) => ({ key, value: 'v7' })).sort((a, b) => (a.key < b.key ? -1 : 1));
+      const listed = (await kv.list('/c/')).items;
+      assert.deepEqual(listed.map(({ key, value }) => ({ key, value })), expectKeys());
+      for (const item of listed) assert.equal(item.createRevision, item.modRevision, 'created again by its last write');
+      assert.equal(seen.length, 280);
+      assert.equal(seen.at(-1)!.revision, await kv.revision());
+      const deletes = seen.filter((e) => e.type === 'delete');
+      assert.equal(deletes.length, 80);
+      assert.ok(deletes.every((e) => e.prev !== undefined), 'a delete carries the value it removed');
+    } finally {
+      await kv.close();
+    }
+    const again = await SqliteKV.open(path);
+    try {
+      const listed = (await again.list('/c/')).items;
+      assert.equal(listed.length, 40);
+      assert.ok(listed.every((i) => i.value === 'v7'));
+      assert.equal((await again.get('/c/3'))?.value, 'v7');
+    } finally {
+      await again.close();
+    }
+  });
+
   test('a long catch-up pages through history without gaps, duplicates or split txns', async () => {
     const clock = new ManualClock();
     const kv = await SqliteKV.open(freshPath(), { clock });

@@ -15,7 +15,7 @@ import {
 } from './errors.ts';
 import { QueuedWrites, deliverEvents, reportWatchError, type QueuedWrite, type WatcherRecord } from './backend.ts';
 import type { KV, KeyValue, ListOptions, ListResult, Watch, WatchEvent } from './kv.ts';
-import { createMetrics, prepareStatements, SCHEMA, SCHEMA_VERSION, toEvent, type HistoryRow, type LatestRow, type SqliteMetrics, type Statements } from './sqliteschema.ts';
+import { RowStatements, createMetrics, prepareStatements, SCHEMA, SCHEMA_VERSION, toEvent, type HistoryRow, type SqliteMetrics, type Statements } from './sqliteschema.ts';
 import { PREFIX_END, checkKey, checkList, watchRefusal } from './validate.ts';
 
 /** At most this many queued writes go into one SQLite transaction, so one flush never blocks the loop for long. */
@@ -80,6 +80,7 @@ export class SqliteKV extends QueuedWrites implements KV {
   private readonly logger?: Logger;
 
   private readonly stmts: Statements;
+  private readonly rows: RowStatements;
   private readonly commitBatch: (batch: QueuedWrite[], now: number, results: (number | Error)[], events: WatchEvent[]) => number;
 
   private constructor(
@@ -94,20 +95,29 @@ export class SqliteKV extends QueuedWrites implements KV {
     this.rev = (this.stmts.sequence.get() as { seq: number } | undefined)?.seq ?? 0;
     this.compactRev = this.meta('compact_revision');
     this.compactProgress = this.meta('compact_progress');
+    this.rows = new RowStatements(db);
     this.commitBatch = db.transaction((batch: QueuedWrite[], now: number, results: (number | Error)[], events: WatchEvent[]) => {
-      let rev = this.rev;
+      const startRev = this.rev;
+      const newest = this.newestOf(batch);
+      const rows: unknown[] = [];
+      let rev = startRev;
       for (const w of batch) {
-        try {
-          // Every guard is checked before the write's first row: a failed one leaves nothing to
-          // roll back, so a txn needs no savepoint (whose statement journal cost a temp-file write
-          // per touched page).
-          rev = this.applyWrite(w, rev, now, events);
-          results.push(rev);
-        } catch (err) {
-          // A failed guard rejects this write only; anything else (I/O, constraint) fails the batch.
-          if (!isGuardError(err)) throw err;
-          results.push(err);
+        // A failed guard rejects this write only; it has written nothing, so nothing rolls back
+        // (no savepoint, whose statement journal cost a temp-file write per touched page).
+        const refused = guardError(w, newest);
+        if (refused) {
+          results.push(refused);
+          continue;
         }
+        rev = applyWrite(w, rev, now, newest, rows, events);
+        results.push(rev);
+      }
+      // The batch's rows go to SQL together, in a few multi-row statements (see RowStatements).
+      if (rows.length > 0) {
+        this.rows.insert(rows);
+        const latest: unknown[] = [];
+        for (const [key, n] of newest) if (n !== undefined && n.id > startRev) latest.push(key, n.id, n.deleted ? 1 : 0);
+        this.rows.setLatest(latest);
       }
       return rev;
     });
@@ -294,56 +304,14 @@ export class SqliteKV extends QueuedWrites implements KV {
     if (conflicts > 0) this.metrics?.writes.inc({ result: 'conflict' }, conflicts);
   }
 
-  /**
-   * Checks every op's guard against the state before the write (a key appears once per write, so
-   * no op sees another's row), then appends the rows; throws a guard error before writing anything.
-   */
-  private applyWrite(w: QueuedWrite, startRev: number, now: number, events: WatchEvent[]): number {
-    const latests: (LatestRow | undefined)[] = new Array(w.ops.length);
-    for (let i = 0; i < w.ops.length; i++) {
-      const op = w.ops[i]!;
-      const latest = this.stmts.latest.get(op.key) as LatestRow | undefined;
-      latests[i] = latest;
-      const live = latest !== undefined && latest.deleted === 0;
-      const modRevision = live ? latest.id : 0;
-      if (op.type === 'check') {
-        if (op.prevRevision !== modRevision) throw new RevisionMismatchError(op.key, op.prevRevision, modRevision);
-      } else if (op.type === 'put') {
-        if (op.prevRevision === 0 && live) throw new KeyExistsError(op.key);
-        if (op.prevRevision !== undefined && op.prevRevision !== 0 && op.prevRevision !== modRevision) {
-          throw new RevisionMismatchError(op.key, op.prevRevision, modRevision);
-        }
-      } else {
-        if (w.kind === 'delete' && !live) throw new KeyNotFoundError(op.key);
-        if (op.prevRevision !== undefined && op.prevRevision !== modRevision) {
-          throw new RevisionMismatchError(op.key, op.prevRevision, modRevision);
-        }
-      }
+  /** The newest row of every key the batch touches, read in a few statements (undefined: no row). */
+  private newestOf(batch: QueuedWrite[]): Map<string, Newest | undefined> {
+    const newest = new Map<string, Newest | undefined>();
+    for (const w of batch) for (const op of w.ops) newest.set(op.key, undefined);
+    for (const [name, id, deleted, createRevision, value] of this.rows.latestOf([...newest.keys()])) {
+      newest.set(name, { id, deleted: deleted === 1, createRevision, value });
     }
-    let rev = startRev;
-    for (let i = 0; i < w.ops.length; i++) {
-      const op = w.ops[i]!;
-      const latest = latests[i];
-      const live = latest !== undefined && latest.deleted === 0 ? latest : undefined;
-      const prev: KeyValue | undefined = live && { key: op.key, value: live.value ?? '', createRevision: live.create_revision, modRevision: live.id };
-      if (op.type === 'check') continue; // a guard only: no row
-      if (op.type === 'put') {
-        rev++;
-        const createRevision = live ? live.create_revision : rev;
-        this.stmts.insert.run(rev, op.key, 0, createRevision, latest?.id ?? 0, op.value, now);
-        this.stmts.setLatest.run(op.key, rev, 0);
-        const ev: WatchEvent = { type: 'put', key: op.key, value: op.value, revision: rev, committedAt: now };
-        if (prev) ev.prev = prev;
-        events.push(ev);
-      } else {
-        if (!live) continue; // unguarded delete of an absent key: nothing to record
-        rev++;
-        this.stmts.insert.run(rev, op.key, 1, live.create_revision, live.id, null, now);
-        this.stmts.setLatest.run(op.key, rev, 1);
-        events.push({ type: 'delete', key: op.key, revision: rev, prev, committedAt: now });
-      }
-    }
-    return rev;
+    return newest;
   }
 
   // ---- watch ----
@@ -351,11 +319,14 @@ export class SqliteKV extends QueuedWrites implements KV {
   /** Hands a committed batch to every live watcher whose prefix matches; runs before writers resolve. */
   private publish(events: WatchEvent[]): void {
     const last = events[events.length - 1]!.revision;
-    for (const w of [...this.watchers]) {
+    // No copy of the set: a watcher added by a listener is not live before its catch-up (a
+    // microtask away), and one cancelled meanwhile is skipped.
+    for (const w of this.watchers) {
       if (!w.live || w.cancelled) continue;
-      const matching = events.filter((e) => e.revision > w.delivered && e.key.startsWith(w.prefix));
+      let matching: WatchEvent[] | undefined;
+      for (const e of events) if (e.revision > w.delivered && e.key.startsWith(w.prefix)) (matching ??= []).push(e);
       w.delivered = Math.max(w.delivered, last);
-      if (matching.length > 0) deliverEvents(w, matching, this.logger, this.metrics);
+      if (matching) deliverEvents(w, matching, this.logger, this.metrics);
     }
   }
 
@@ -438,8 +409,67 @@ export class SqliteKV extends QueuedWrites implements KV {
   }
 }
 
-function isGuardError(err: unknown): err is Error {
-  return err instanceof KeyExistsError || err instanceof RevisionMismatchError || err instanceof KeyNotFoundError;
+/** A key's newest row as a group commit sees it: read once, then as the batch's earlier writes left it. */
+interface Newest {
+  id: number;
+  deleted: boolean;
+  createRevision: number;
+  value: string | null;
+}
+
+/**
+ * The guard error of a write against the state before it (a key appears once per write, so no op
+ * sees another's row), or undefined when every guard holds.
+ */
+function guardError(w: QueuedWrite, newest: ReadonlyMap<string, Newest | undefined>): Error | undefined {
+  for (const op of w.ops) {
+    const latest = newest.get(op.key);
+    const modRevision = latest !== undefined && !latest.deleted ? latest.id : 0;
+    if (op.type === 'check') {
+      if (op.prevRevision !== modRevision) return new RevisionMismatchError(op.key, op.prevRevision, modRevision);
+    } else if (op.type === 'put') {
+      if (op.prevRevision === 0 && modRevision !== 0) return new KeyExistsError(op.key);
+      if (op.prevRevision !== undefined && op.prevRevision !== 0 && op.prevRevision !== modRevision) {
+        return new RevisionMismatchError(op.key, op.prevRevision, modRevision);
+      }
+    } else {
+      if (w.kind === 'delete' && modRevision === 0) return new KeyNotFoundError(op.key);
+      if (op.prevRevision !== undefined && op.prevRevision !== modRevision) return new RevisionMismatchError(op.key, op.prevRevision, modRevision);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Applies a write whose guards hold: its log rows go to `rows` (7 values each, for
+ * RowStatements.insert), `newest` follows them, and its events go to `events`. Returns the last
+ * revision used.
+ */
+function applyWrite(w: QueuedWrite, startRev: number, now: number, newest: Map<string, Newest | undefined>, rows: unknown[], events: WatchEvent[]): number {
+  let rev = startRev;
+  for (const op of w.ops) {
+    if (op.type === 'check') continue; // a guard only: no row
+    const latest = newest.get(op.key);
+    const live = latest !== undefined && !latest.deleted ? latest : undefined;
+    const prev: KeyValue | undefined = live && { key: op.key, value: live.value ?? '', createRevision: live.createRevision, modRevision: live.id };
+    if (op.type === 'put') {
+      rev++;
+      const createRevision = live ? live.createRevision : rev;
+      rows.push(rev, op.key, 0, createRevision, latest?.id ?? 0, op.value, now);
+      newest.set(op.key, { id: rev, deleted: false, createRevision, value: op.value });
+      const ev: WatchEvent = { type: 'put', key: op.key, value: op.value, revision: rev, committedAt: now };
+      if (prev) ev.prev = prev;
+      if (op.object !== undefined) ev.object = op.object;
+      events.push(ev);
+    } else {
+      if (!live) continue; // unguarded delete of an absent key: nothing to record
+      rev++;
+      rows.push(rev, op.key, 1, live.createRevision, live.id, null, now);
+      newest.set(op.key, { id: rev, deleted: true, createRevision: live.createRevision, value: null });
+      events.push({ type: 'delete', key: op.key, revision: rev, prev, committedAt: now });
+    }
+  }
+  return rev;
 }
 
 function isBusy(err: unknown): boolean {

@@ -40,13 +40,6 @@ CREATE TABLE IF NOT EXISTS kine_meta (
 ) WITHOUT ROWID;
 `;
 
-export interface LatestRow {
-  id: number;
-  deleted: number;
-  create_revision: number;
-  value: string | null;
-}
-
 export interface HistoryRow {
   id: number;
   name: string;
@@ -56,6 +49,87 @@ export interface HistoryRow {
   prev_id: number | null;
   prev_value: string | null;
   prev_create: number | null;
+}
+
+/**
+ * Rows one multi-row statement writes or reads at most. A group commit's rows go in chunks of
+ * powers of two up to this (50 rows: 32 + 16 + 2), so at most log2 statements of each kind are
+ * ever prepared, and a batch of registrations costs a few statements instead of three per key:
+ * each statement call has a fixed cost (binding, step, reset, its result object) of about the
+ * same size as the row's own b-tree work.
+ */
+export const MAX_ROWS_PER_STATEMENT = 64;
+
+/** A key's newest row (`latestOf`): name, row id, deleted (0/1), create revision, value. */
+export type LatestTuple = [name: string, id: number, deleted: number, createRevision: number, value: string | null];
+
+/**
+ * The multi-row statements of a group commit, prepared on first use per chunk size. Each takes a
+ * flat array of values, `width` per row.
+ */
+export class RowStatements {
+  private readonly cache = new Map<string, Database.Statement>();
+
+  constructor(private readonly db: Database.Database) {}
+
+  /** The newest row of each key (tombstones too); keys with no row are absent from the result. */
+  latestOf(keys: string[]): LatestTuple[] {
+    const out: LatestTuple[] = [];
+    inChunks(keys, 1, (values, rows) => {
+      const stmt = this.statement('latest', rows, () =>
+        `SELECT c.name, c.id, c.deleted, l.create_revision, l.value FROM kine_latest c JOIN kine l ON l.id = c.id WHERE c.name IN (${placeholders(rows, 1)})`,
+      );
+      for (const row of stmt.all(values) as LatestTuple[]) out.push(row);
+    });
+    return out;
+  }
+
+  /** Appends rows to the log: (id, name, deleted, create_revision, prev_revision, value, committed_at) each. */
+  insert(values: unknown[]): void {
+    inChunks(values, 7, (chunk, rows) =>
+      this.statement('insert', rows, () =>
+        `INSERT INTO kine (id, name, deleted, create_revision, prev_revision, value, committed_at) VALUES ${placeholders(rows, 7)}`,
+      ).run(chunk),
+    );
+  }
+
+  /** Points keys at their newest row: (name, id, deleted) each, one row per key. */
+  setLatest(values: unknown[]): void {
+    inChunks(values, 3, (chunk, rows) =>
+      this.statement('setLatest', rows, () =>
+        `INSERT INTO kine_latest (name, id, deleted) VALUES ${placeholders(rows, 3)} ON CONFLICT(name) DO UPDATE SET id = excluded.id, deleted = excluded.deleted`,
+      ).run(chunk),
+    );
+  }
+
+  private statement(kind: string, rows: number, sql: () => string): Database.Statement {
+    const name = `${kind}/${rows}`;
+    let stmt = this.cache.get(name);
+    if (!stmt) {
+      stmt = this.db.prepare(sql());
+      // Rows as arrays: no object with named properties built per row.
+      if (stmt.reader) stmt.raw(true);
+      this.cache.set(name, stmt);
+    }
+    return stmt;
+  }
+}
+
+/** Calls `run` for chunks of `values` (`width` per row) of power-of-two row counts up to MAX_ROWS_PER_STATEMENT. */
+function inChunks<T>(values: T[], width: number, run: (chunk: T[], rows: number) => void): void {
+  const total = values.length / width;
+  for (let start = 0; start < total; ) {
+    let rows = MAX_ROWS_PER_STATEMENT;
+    while (rows > total - start) rows >>= 1;
+    run(rows === total ? values : values.slice(start * width, (start + rows) * width), rows);
+    start += rows;
+  }
+}
+
+/** `(?, ?, ?), (?, ?, ?)` for rows × width, or `?, ?` for width 1. */
+function placeholders(rows: number, width: number): string {
+  const row = width === 1 ? '?' : `(${Array(width).fill('?').join(', ')})`;
+  return Array(rows).fill(row).join(', ');
 }
 
 /** The prepared statements SqliteKV runs, compiled once per connection. */
@@ -73,15 +147,6 @@ export function prepareStatements(db: Database.Database) {
        FROM kine_latest c JOIN kine l ON l.id = c.id
        WHERE c.name >= @lo AND c.name < @hi AND c.name > @after AND c.deleted = 0
        ORDER BY c.name LIMIT @limit`,
-    ),
-    latest: db.prepare(
-      `SELECT c.id, c.deleted, l.create_revision, l.value FROM kine_latest c JOIN kine l ON l.id = c.id WHERE c.name = ?`,
-    ),
-    insert: db.prepare(
-      `INSERT INTO kine (id, name, deleted, create_revision, prev_revision, value, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    setLatest: db.prepare(
-      `INSERT INTO kine_latest (name, id, deleted) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET id = excluded.id, deleted = excluded.deleted`,
     ),
     history: db.prepare(
       `SELECT l.id, l.name, l.deleted, l.value, l.committed_at, p.id AS prev_id, p.value AS prev_value, p.create_revision AS prev_create

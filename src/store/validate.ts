@@ -9,10 +9,14 @@ const MAX_KEY_BYTES = 4096;
 const MAX_LIST_LIMIT = 1_000_000;
 /** etcd's default `--max-txn-ops`: a txn with more ops is refused by etcd, so by every backend. */
 export const MAX_TXN_OPS = 128;
+/** Up to this many ops, a txn's keys are checked for repeats pairwise (no set to build). */
+const SMALL_TXN_OPS = 8;
 /** The upper bound of a prefix range: U+10FFFF sorts after every character a key can hold. */
 export const PREFIX_END = '\u{10FFFF}';
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** Every key that could fail the checks below holds one of these (PREFIX_END is a surrogate pair): one scan for the usual key. */
+const SUSPECT = /[\0\uD800-\uDFFF]/;
 
 /** Rejects keys no backend can store and read back identically. */
 export function checkKey(key: unknown): asserts key is string {
@@ -20,7 +24,7 @@ export function checkKey(key: unknown): asserts key is string {
   if (key.length > MAX_KEY_BYTES / 3 && Buffer.byteLength(key) > MAX_KEY_BYTES) throw new InvalidArgumentError(`key longer than ${MAX_KEY_BYTES} bytes`);
   // Stored keys must read back identical (no lone surrogates), and PREFIX_END must sort after
   // every key, so a range scan and the in-memory startsWith agree.
-  if (LONE_SURROGATE.test(key) || key.includes('\0') || key.includes(PREFIX_END)) {
+  if (SUSPECT.test(key) && (LONE_SURROGATE.test(key) || key.includes('\0') || key.includes(PREFIX_END))) {
     throw new InvalidArgumentError('key holds a NUL, U+10FFFF or an unpaired surrogate', { key });
   }
 }
@@ -51,13 +55,23 @@ function checkOp(op: TxnOp): void {
 export function checkOps(ops: unknown): TxnOp[] {
   if (!Array.isArray(ops)) throw new InvalidArgumentError('txn ops must be an array');
   if (ops.length > MAX_TXN_OPS) throw new InvalidArgumentError(`a txn holds at most ${MAX_TXN_OPS} ops`, { ops: ops.length });
-  const seen = new Set<string>();
-  for (const op of ops as TxnOp[]) {
+  const copies: TxnOp[] = [];
+  // A set for long txns; a registration's two or three keys are compared pairwise.
+  const seen = ops.length > SMALL_TXN_OPS ? new Set<string>() : undefined;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i] as TxnOp;
     checkOp(op);
-    if (seen.has(op.key)) throw new InvalidArgumentError('a key may appear only once in a txn', { key: op.key });
-    seen.add(op.key);
+    if (seen ? seen.has(op.key) : keyIn(copies, i, op.key)) throw new InvalidArgumentError('a key may appear only once in a txn', { key: op.key });
+    seen?.add(op.key);
+    copies.push({ ...op });
   }
-  return (ops as TxnOp[]).map((op) => ({ ...op }));
+  return copies;
+}
+
+/** Whether one of the first `n` ops has `key`. */
+function keyIn(ops: TxnOp[], n: number, key: string): boolean {
+  for (let i = 0; i < n; i++) if (ops[i]!.key === key) return true;
+  return false;
 }
 
 /** Checks `list` arguments; returns the limit (-1 = none). */
