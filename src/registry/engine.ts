@@ -123,8 +123,7 @@ export class OperationEngine extends RegistryPart {
     this.watch = follow(this.kv, keys.operationPrefix, listed, (events) => this.applyEvents(events), {
       logger: this.logger,
       onError: (err) => this.logger.error({ err }, 'registry: operation watch failed'),
-      // The index holds every committed record's revision already: follow needs no copy of its own.
-      known: () => this.committedKeys(),
+      known: () => [...this.ops.values()].filter((e) => e.rev !== 0).map((e) => [keys.operation(e.rec.id), e.rev] as const),
     });
   }
 
@@ -183,11 +182,6 @@ export class OperationEngine extends RegistryPart {
     if (rec || id.length === 0 || id.includes('/')) return rec;
     const kv = await this.kv.get(keys.operation(id));
     return kv ? this.parse(kv.key, kv.value) : undefined;
-  }
-
-  /** The store key and revision of every operation record whose create has committed. */
-  private *committedKeys(): Iterable<[string, number]> {
-    for (const e of this.ops.values()) if (e.rev !== 0) yield [keys.operation(e.rec.id), e.rev];
   }
 
   /** Every operation whose create has committed. */

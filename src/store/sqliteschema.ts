@@ -58,10 +58,10 @@ export interface HistoryRow {
  * each statement call has a fixed cost (binding, step, reset, its result object) of about the
  * same size as the row's own b-tree work.
  */
-export const MAX_ROWS_PER_STATEMENT = 64;
+const MAX_ROWS_PER_STATEMENT = 64;
 
 /** A key's newest row (`latestOf`): name, row id, deleted (0/1), create revision, value. */
-export type LatestTuple = [name: string, id: number, deleted: number, createRevision: number, value: string | null];
+type LatestTuple = [name: string, id: number, deleted: number, createRevision: number, value: string | null];
 
 /**
  * The multi-row statements of a group commit, prepared on first use per chunk size. Each takes a
