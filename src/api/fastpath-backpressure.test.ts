@@ -5,11 +5,11 @@ import { createMetricsRegistry, eventually, silentLogger } from '../lib/index.ts
 import { ApiServer, CLOUD_MAP_PREFIX, CLOUD_MAP_STYLE } from './index.ts';
 
 /**
- * A client that pipelines requests and never reads the answers must not make the server hold
- * them all in memory: node:http stops reading a connection whose answers are not being taken
- * (its socket needs draining), and so must the fast path; and a slow reader must get its whole
- * answer. Each answer here is 512 KiB, so 200
- * pipelined requests answered without that would hold 100 MiB for one connection.
+ * A client that pipelines requests and never reads the answers must not make the server hold them
+ * all in memory: node:http stops reading a connection whose answers are not being taken (its
+ * socket needs draining), and so must the fast path. Each answer here is 512 KiB, so 200 pipelined
+ * requests answered without that would hold 100 MiB for one connection. And a slow reader of a
+ * large answer must get all of it, however long it takes.
  */
 
 const ANSWER_BYTES = 512 * 1024;
@@ -24,6 +24,8 @@ const MAX_ANSWERED_UNREAD = 48;
 const HUGE_BYTES = 48 * 1024 * 1024;
 /** node:http's default keep-alive timeout, which the fast path follows. */
 const KEEP_ALIVE_MS = 5000;
+/** Between a slow reader's 64 KiB reads: 48 MiB then take about 8 s, longer than the keep-alive timeout. */
+const SLOW_READ_GAP_MS = 10;
 
 function post(n: number, target = 'Big'): string {
   const body = JSON.stringify({ n });
@@ -88,19 +90,23 @@ for (const fastPath of [true, false]) {
 
     test('a slow reader of a large answer gets all of it: the keep-alive timeout counts from when the answer has gone out', async () => {
       const socket: Socket = connect(port, '127.0.0.1');
-      socket.pause();
       await new Promise<void>((resolve) => socket.once('connect', resolve));
-      socket.write(post(0, 'Huge'));
-      // The client reads nothing for longer than the keep-alive timeout: the answer is still being sent.
-      await new Promise((resolve) => setTimeout(resolve, KEEP_ALIVE_MS + 1500));
+      // 64 KiB reads 10 ms apart: the answer takes longer to read than the keep-alive timeout.
       let got = 0;
       let closed = false;
-      socket.on('data', (d: Buffer) => (got += d.length));
+      const started = Date.now();
+      socket.on('data', (d: Buffer) => {
+        got += d.length;
+        socket.pause();
+        setTimeout(() => socket.resume(), SLOW_READ_GAP_MS);
+      });
       socket.on('close', () => (closed = true));
-      socket.resume();
-      await eventually(() => got >= HUGE_BYTES || closed, { timeoutMs: 30_000, intervalMs: 50, message: 'the answer read, or the connection closed' });
+      socket.write(post(0, 'Huge'));
+      await eventually(() => got >= HUGE_BYTES || closed, { timeoutMs: 60_000, intervalMs: 50, message: 'the answer read, or the connection closed' });
       assert.ok(got >= HUGE_BYTES, `${got} of more than ${HUGE_BYTES} bytes arrived before the server closed the connection`);
+      assert.ok(Date.now() - started > KEEP_ALIVE_MS, 'the read took longer than the keep-alive timeout (else this proves nothing)');
       socket.destroy();
     });
+
   });
 }

@@ -480,8 +480,9 @@ export class FastPath {
       if (conn.queue.length > 0 || conn.handOffPending) continue;
       if (conn.awaitingDrain || conn.socket.writableLength > 0) {
         // Answers still going out to a slow reader: the connection is not idle until they have gone
-        // (node:http starts its keep-alive timer when a response has finished), and one that holds
-        // pipelined requests back is not late with them.
+        // (node:http starts its keep-alive timer when a response has finished, and has no timer on
+        // a response being sent either). What a client that never reads can hold is bounded by the
+        // backpressure above and the connection cap, which closes idle connections like this one first.
         conn.since = now;
         continue;
       }
