@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { Histogram, LATENCY_BUCKETS, type Clock, type Logger, type Registry as MetricsRegistry, systemClock } from '../lib/index.ts';
 import { follow, type KV, type Watch, type WatchEvent } from '../store/index.ts';
 import {
@@ -71,7 +70,12 @@ export class Snapshot implements RegistryView {
   /** Namespace id → (store key → user record set). */
   private readonly rrsets = new Map<string, Map<string, ZoneRecordSetRecord>>();
   private readonly nsByHttpName = new Map<string, string>();
-  private readonly emitter = new EventEmitter();
+  /**
+   * Change listeners, copied on (un)subscribe rather than on every change (as EventEmitter's emit
+   * does): a change per registration reaches every listener. An emit walks the array it started
+   * with, so a listener added meanwhile waits for the next change, as with EventEmitter.
+   */
+  private listeners: readonly ((change: SnapshotChange) => void)[] = [];
   private readonly watches: Watch[] = [];
   private readonly waiters: { revision: number; resolve: () => void }[] = [];
   private appliedRevision = 0;
@@ -82,7 +86,6 @@ export class Snapshot implements RegistryView {
     private readonly logger?: Logger,
     metrics?: MetricsRegistry,
   ) {
-    this.emitter.setMaxListeners(0);
     if (metrics) {
       this.applyDelay = new Histogram({
         name: 'pharos_snapshot_apply_delay_seconds',
@@ -117,7 +120,7 @@ export class Snapshot implements RegistryView {
 
   close(): void {
     for (const w of this.watches.splice(0)) w.cancel();
-    this.emitter.removeAllListeners();
+    this.listeners = [];
   }
 
   /** The newest store revision applied. */
@@ -132,8 +135,11 @@ export class Snapshot implements RegistryView {
   }
 
   onChange(listener: (change: SnapshotChange) => void): () => void {
-    this.emitter.on('change', listener);
-    return () => this.emitter.off('change', listener);
+    this.listeners = [...this.listeners, listener];
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners = [...this.listeners.slice(0, i), ...this.listeners.slice(i + 1)];
+    };
   }
 
   namespace(id: string): NamespaceRecord | undefined {
@@ -259,7 +265,7 @@ export class Snapshot implements RegistryView {
   }
 
   private emit(change: SnapshotChange, notify: boolean): void {
-    if (notify) this.emitter.emit('change', change);
+    if (notify) for (const listener of this.listeners) listener(change);
   }
 
   /** `object`: the record this process wrote (`WatchEvent.object`), so `value` needs no parse. */

@@ -115,9 +115,7 @@ export class SqliteKV extends QueuedWrites implements KV {
       // The batch's rows go to SQL together, in a few multi-row statements (see RowStatements).
       if (rows.length > 0) {
         this.rows.insert(rows);
-        const latest: unknown[] = [];
-        for (const [key, n] of newest) if (n !== undefined && n.id > startRev) latest.push(key, n.id, n.deleted ? 1 : 0);
-        this.rows.setLatest(latest);
+        this.rows.setLatest(startRev + 1, rev);
       }
       return rev;
     });

@@ -93,13 +93,17 @@ export class RowStatements {
     );
   }
 
-  /** Points keys at their newest row: (name, id, deleted) each, one row per key. */
-  setLatest(values: unknown[]): void {
-    inChunks(values, 3, (chunk, rows) =>
-      this.statement('setLatest', rows, () =>
-        `INSERT INTO kine_latest (name, id, deleted) VALUES ${placeholders(rows, 3)} ON CONFLICT(name) DO UPDATE SET id = excluded.id, deleted = excluded.deleted`,
-      ).run(chunk),
-    );
+  /**
+   * Points every key written in the revisions `from`..`to` at its newest row. The rows are read
+   * back from the log (fresh in the page cache) by id, in id order so the newest of a key wins:
+   * two numbers bound instead of every key's name once more.
+   */
+  setLatest(from: number, to: number): void {
+    this.statement('setLatest', 1, () =>
+      // `WHERE true`: SQLite's parser needs a WHERE before ON CONFLICT in INSERT … SELECT.
+      `INSERT INTO kine_latest (name, id, deleted) SELECT name, id, deleted FROM kine WHERE id BETWEEN ? AND ? AND true ORDER BY id
+       ON CONFLICT(name) DO UPDATE SET id = excluded.id, deleted = excluded.deleted`,
+    ).run(from, to);
   }
 
   private statement(kind: string, rows: number, sql: () => string): Database.Statement {
