@@ -75,10 +75,7 @@ export interface ApiServerOptions {
   limits?: Partial<HttpLimits>;
   /** PEM certificate chain and key: serve HTTPS instead of HTTP (setTls replaces them). */
   tls?: TlsMaterial;
-  /**
-   * Answer the common AWS JSON request straight from the socket (fastpath.ts); default true.
-   * False: every request goes through node:http (`pharos server --api-http node`). Over TLS node:https serves all.
-   */
+  /** Answer the common AWS JSON request on the socket (fastpath.ts; default true); false: all through node:http (`--api-http node`). TLS: node:https. */
   fastPath?: boolean;
 }
 
@@ -102,10 +99,7 @@ export interface PathRequest {
    * ten thousand idle watches feel.
    */
   ended: Promise<void>;
-  /**
-   * Who is asking, for per-client limits: `key:<access key id>` when the signature was verified,
-   * else `addr:<remote address>` (an unverified access key id could be made up per request).
-   */
+  /** Who asks, for per-client limits: `key:<access key id>` if the signature was verified, else `addr:<address>` (an unverified key id can be made up). */
   client: string;
 }
 
@@ -125,10 +119,7 @@ export interface PathRoute {
   prefix: string;
   /** SigV4 service the signature must be scoped to; any accepted one when absent. */
   signingName?: string;
-  /**
-   * Requests held open by design (watches): not counted against `--http-max-in-flight-per-client`,
-   * the route bounds them itself. Others (Route 53, `/cluster`) are counted like the JSON API's.
-   */
+  /** Held open by design (watches): not counted against `--http-max-in-flight-per-client` (the route bounds them); others are. */
   heldOpen?: boolean;
   handle(req: PathRequest, res: ServerResponse): PathOutcome | Promise<PathOutcome>;
   /** Writes an error the server raised before `handle` (authentication, body size); returns the wire code. */
