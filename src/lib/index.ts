@@ -3,6 +3,7 @@ export * from './clock.ts';
 export * from './ids.ts';
 export * from './log.ts';
 export * from './metrics.ts';
+export * from './counted.ts';
 export * from './retry.ts';
 export * from './abort.ts';
 export * from './handlers.ts';
