@@ -17,7 +17,13 @@ interface Cell<L extends string> {
 
 /** A labelled counter (`name{labels} n`), exact at every scrape. */
 export class CountedCounter<L extends string> {
-  private readonly cells = new Map<string, Cell<L>>();
+  /** Every series, for the scrape. */
+  private readonly cells: Cell<L>[] = [];
+  /**
+   * Series by label values, one map level per label: the values are the callers' constant strings,
+   * whose hashes V8 keeps, where a key joined from them would be a new string to hash per call.
+   */
+  private readonly index = new Map<string, unknown>();
   private readonly labelNames: readonly L[];
 
   constructor(config: { name: string; help: string; labelNames: readonly L[]; registers: Registry[] }) {
@@ -27,7 +33,7 @@ export class CountedCounter<L extends string> {
       ...config,
       labelNames: [...config.labelNames],
       collect() {
-        for (const c of cells.values()) {
+        for (const c of cells) {
           if (c.n === c.flushed) continue;
           this.inc(c.labels, c.n - c.flushed);
           c.flushed = c.n;
@@ -39,12 +45,22 @@ export class CountedCounter<L extends string> {
   /** Counts one, as prom-client's `inc(labels)` would. */
   inc(labels: Record<L, string>): void {
     const names = this.labelNames;
-    // The series key: the label values in label order (one label: the value itself, no new string).
-    let key: string = labels[names[0]!];
-    for (let i = 1; i < names.length; i++) key += `\u0000${labels[names[i]!]}`;
-    const cell = this.cells.get(key);
+    let level = this.index;
+    const last = names.length - 1;
+    for (let i = 0; i < last; i++) {
+      const value = labels[names[i]!];
+      let next = level.get(value) as Map<string, unknown> | undefined;
+      if (!next) level.set(value, (next = new Map<string, unknown>()));
+      level = next;
+    }
+    const value = labels[names[last]!];
+    const cell = level.get(value) as Cell<L> | undefined;
     if (cell) cell.n++;
-    else this.cells.set(key, { labels: { ...labels }, n: 1, flushed: 0 });
+    else {
+      const created = { labels: { ...labels }, n: 1, flushed: 0 };
+      level.set(value, created);
+      this.cells.push(created);
+    }
   }
 }
 

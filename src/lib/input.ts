@@ -169,10 +169,13 @@ export class InputReader {
     const v = this.raw(o, path, rule);
     if (v === undefined) return undefined;
     if (!isObject(v)) this.fail(this.wording.kind(path, 'map', v), rule.code);
-    // No prototype: a `__proto__` key is kept as data, not taken as the object's prototype.
-    const out = Object.create(null) as Record<string, string>;
+    const entries = Object.entries(v);
+    // A `__proto__` key is kept as data (no prototype to set) in an object without a prototype.
+    // Otherwise a plain object: V8 keeps prototype-less objects as dictionaries, which every later
+    // read, copy and JSON.stringify of the map (a registration's attributes) walks slowly.
+    const out = (entries.some(([k]) => k === '__proto__') ? Object.create(null) : {}) as Record<string, string>;
     let n = 0;
-    for (const [k, val] of Object.entries(v)) {
+    for (const [k, val] of entries) {
       this.checkStr(`${path} key`, k, rule.key);
       out[k] = this.checkStr(`${path}.${k}`, val, rule.value);
       n++;
