@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { PharosError, createMetricsRegistry, silentLogger, type Registry } from '../lib/index.ts';
 import { requireOrSkip, sdClient } from '../../test/helpers.ts';
 import { ApiServer, CLOUD_MAP_PREFIX, CLOUD_MAP_STYLE, MAX_BODY_BYTES } from './index.ts';
+import { parseHead } from './http1.ts';
 
 /**
  * The fast path (fastpath.ts, http1.ts) against node:http: the same raw bytes go to a server with
@@ -347,5 +348,20 @@ describe('API fast path: slow clients, as node:http treats them', () => {
       });
       assert.match(reply, /"n":1[\s\S]*"n":2/, s.fastPath ? 'fast path' : 'node:http');
     }
+  });
+});
+
+describe('http1 parseHead', () => {
+  test('header names in any case: lower-cased in headers, as sent in rawHeaders (what SigV4 signs)', () => {
+    const bytes = Buffer.from('POST / HTTP/1.1\r\nHOST: a\r\nX-Amz-TARGET: t\r\nx-amz-date: d\r\nX-Custom-Thing: c\r\nContent-Length: 0\r\n\r\n', 'latin1');
+    const head = parseHead(bytes, 0, 16 * 1024, 1024);
+    assert.ok(typeof head === 'object');
+    assert.deepEqual({ ...head.headers }, { host: 'a', 'x-amz-target': 't', 'x-amz-date': 'd', 'x-custom-thing': 'c', 'content-length': '0' });
+    assert.deepEqual(head.rawHeaders, ['HOST', 'a', 'X-Amz-TARGET', 't', 'x-amz-date', 'd', 'X-Custom-Thing', 'c', 'Content-Length', '0']);
+    // A name of a known one's length that differs in one byte is not taken for it.
+    const near = parseHead(Buffer.from('POST / HTTP/1.1\r\nHost: a\r\nX-Amz-Targex: t\r\nContent-Length: 0\r\n\r\n', 'latin1'), 0, 16 * 1024, 1024);
+    assert.ok(typeof near === 'object');
+    assert.equal(near.headers['x-amz-target'], undefined);
+    assert.equal(near.headers['x-amz-targex'], 't');
   });
 });

@@ -18,12 +18,43 @@ export interface RequestHead {
   /** Lower-case name → value (each name occurs once). */
   headers: Record<string, string>;
   /** [name, value, ...], names as sent (node's `rawHeaders`: SigV4 signs what arrived). */
-  rawHeaders: string[];
+  readonly rawHeaders: string[];
   /** Offset of the first body byte in the buffer. */
   bodyStart: number;
   bodyLength: number;
   /** False when the client sent `Connection: close`. */
   keepAlive: boolean;
+}
+
+/**
+ * A head as parseHead returns it. The names as sent are decoded from the buffer only when
+ * `rawHeaders` is read (SigV4 reads them; an unsigned request never does): one string less per header.
+ */
+class ParsedHead implements RequestHead {
+  private raw?: string[];
+
+  constructor(
+    readonly headers: Record<string, string>,
+    private readonly buf: Buffer,
+    /** Per header: where its name starts and ends in `buf`. */
+    private readonly nameBounds: number[],
+    readonly bodyStart: number,
+    readonly bodyLength: number,
+    readonly keepAlive: boolean,
+  ) {}
+
+  get rawHeaders(): string[] {
+    if (this.raw === undefined) {
+      const raw: string[] = [];
+      const b = this.nameBounds;
+      for (let i = 0; i < b.length; i += 2) {
+        const name = this.buf.toString('latin1', b[i], b[i + 1]);
+        raw.push(name, this.headers[name.toLowerCase()]!);
+      }
+      this.raw = raw;
+    }
+    return this.raw;
+  }
 }
 
 /** The head has not fully arrived yet (and is within the size limit). */
@@ -53,6 +84,49 @@ for (let c = 0x20; c <= 0x7e; c++) VCHAR[c] = 1;
 VCHAR[HTAB] = 1;
 
 /**
+ * Header names SDKs and the CLI send, lower case, by length. A name that matches one (in any case)
+ * is read as that constant instead of a new string lower-cased: no allocation, and V8 keeps the
+ * constant's hash for the lookups that follow.
+ */
+const KNOWN_NAMES: (string[] | undefined)[] = [];
+for (const name of [
+  'host',
+  'accept',
+  'origin',
+  'connection',
+  'user-agent',
+  'x-amz-date',
+  'content-type',
+  'x-amz-target',
+  'authorization',
+  'content-length',
+  'accept-encoding',
+  'amz-sdk-request',
+  'x-amz-user-agent',
+  'x-amz-security-token',
+  'x-amz-content-sha256',
+  'amz-sdk-invocation-id',
+]) {
+  (KNOWN_NAMES[name.length] ??= []).push(name);
+}
+
+/**
+ * The lower-case name of the field name `buf[start, end)` (already checked to be tchar bytes).
+ * `| 0x20` lower-cases an ASCII letter and leaves every other tchar byte as it is ('-', digits).
+ */
+function fieldName(buf: Buffer, start: number, end: number): string {
+  const candidates = KNOWN_NAMES[end - start];
+  if (candidates !== undefined) {
+    for (const known of candidates) {
+      let i = 0;
+      while (i < known.length && (buf[start + i]! | 0x20) === known.charCodeAt(i)) i++;
+      if (i === known.length) return known;
+    }
+  }
+  return buf.toString('latin1', start, end).toLowerCase();
+}
+
+/**
  * Reads the request head starting at `start` in `buf`. Returns the head, INCOMPLETE when more
  * bytes are needed (and the head so far is no longer than `maxHeadBytes`), or FOREIGN.
  * `maxBodyBytes`: a longer declared body is foreign (node:http answers 413 as before).
@@ -66,7 +140,7 @@ export function parseHead(buf: Buffer, start: number, maxHeadBytes: number, maxB
   if (available < lineLength) return INCOMPLETE;
   const end = Math.min(buf.length, start + maxHeadBytes);
   const headers: Record<string, string> = Object.create(null) as Record<string, string>;
-  const rawHeaders: string[] = [];
+  const nameBounds: number[] = [];
   let contentLength = -1;
   let keepAlive = true;
   let host = false;
@@ -78,7 +152,7 @@ export function parseHead(buf: Buffer, start: number, maxHeadBytes: number, maxB
       if (p + 1 >= end) return more();
       if (buf[p + 1] !== LF) return FOREIGN;
       if (contentLength < 0 || !host) return FOREIGN;
-      return { headers, rawHeaders, bodyStart: p + 2, bodyLength: contentLength, keepAlive };
+      return new ParsedHead(headers, buf, nameBounds, p + 2, contentLength, keepAlive);
     }
     if (lines >= MAX_HEADER_LINES) return FOREIGN;
     // field-name ":" OWS field-value OWS CRLF; no space before the colon, no obs-fold.
@@ -97,8 +171,7 @@ export function parseHead(buf: Buffer, start: number, maxHeadBytes: number, maxB
     let valueEnd = p;
     while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
     p += 2;
-    const rawName = buf.toString('latin1', nameStart, nameEnd);
-    const name = rawName.toLowerCase();
+    const name = fieldName(buf, nameStart, nameEnd);
     const value = buf.toString('latin1', valueStart, valueEnd);
     if (name in headers || FOREIGN_HEADERS.has(name)) return FOREIGN;
     if (name === 'content-length') {
@@ -113,6 +186,6 @@ export function parseHead(buf: Buffer, start: number, maxHeadBytes: number, maxB
       host = true;
     }
     headers[name] = value;
-    rawHeaders.push(rawName, value);
+    nameBounds.push(nameStart, nameEnd);
   }
 }
