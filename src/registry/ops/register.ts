@@ -28,21 +28,35 @@ interface Attempt {
  * a new one draws quota slots in blocks this server holds and checks them in the same txn; a lost
  * race tries again from the store's state.
  */
-export async function submitRegistration(reg: Registry, svc: ServiceRecord, instance: InstanceRecord, token: string | undefined, print: string | undefined): Promise<Out> {
+export function submitRegistration(reg: Registry, svc: ServiceRecord, instance: InstanceRecord, token: string | undefined, print: string | undefined): Promise<Out> {
   const targets: Targets = { INSTANCE: instance.id, SERVICE: svc.id };
   const prior = token === undefined ? undefined : reg.operations.requestOp('REGISTER_INSTANCE', token);
-  if (prior && !sameInstance(prior, targets)) throw reusedToken(prior);
+  if (prior && !sameInstance(prior, targets)) return Promise.reject(reusedToken(prior));
+  if (!reg.sharedStore) {
+    // One server on its store: no other server's write can race this one, so there is nothing to
+    // retry, and the submit's promise is returned as it is (no async layer per registration).
+    try {
+      localAttempt(reg, svc, instance);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return reg.operations.submit('REGISTER_INSTANCE', targets, { kind: 'registerInstance', instance }, token, print);
+  }
+  return submitShared(reg, svc, instance, targets, token, print, prior);
+}
+
+async function submitShared(reg: Registry, svc: ServiceRecord, instance: InstanceRecord, targets: Targets, token: string | undefined, print: string | undefined, prior: OperationRecord | undefined): Promise<Out> {
   // The id derived from the token: the same request at two servers at once makes the same operation
   // record, and the store's create lets one win (no extra key). A random one when this server holds
   // an operation for the token already (other attributes: a new request). One server alone sees
   // every request in its own index first; there a derived id would only cost the store index the
   // locality of time-ordered ids (newOperationId).
-  let opId = token !== undefined && reg.sharedStore && !prior ? operationIdFor(`REGISTER_INSTANCE\n${token}`) : undefined;
+  let opId = token !== undefined && !prior ? operationIdFor(`REGISTER_INSTANCE\n${token}`) : undefined;
   if (opId !== undefined && reg.operations.get(opId)) opId = newOperationId();
   /** Slot keys another server holds that this server has not seen yet. */
   const refused = new Set<string>();
   for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-    const next = reg.sharedStore ? await guardedAttempt(reg, svc, instance, attempt > 0, refused) : localAttempt(reg, svc, instance);
+    const next = await guardedAttempt(reg, svc, instance, attempt > 0, refused);
     try {
       return await reg.operations.submit('REGISTER_INSTANCE', targets, next.payload, token, print, [], opId, next.guards);
     } catch (err) {
@@ -83,10 +97,9 @@ export async function submitDeregistration(reg: Registry, svc: ServiceRecord, in
   throw registryConflict(keys.instance(svc.id, instanceId));
 }
 
-/** One server on its store: its counts (snapshot + registrations in flight) are exact. */
-function localAttempt(reg: Registry, svc: ServiceRecord, instance: InstanceRecord): Attempt {
+/** One server on its store: its counts (snapshot + registrations in flight) are exact; throws when over a quota. */
+function localAttempt(reg: Registry, svc: ServiceRecord, instance: InstanceRecord): void {
   if (!reg.snapshot.instance(svc.id, instance.id)) checkCounts(reg, svc);
-  return { payload: { kind: 'registerInstance', instance } };
 }
 
 /**
