@@ -15,6 +15,9 @@
 
 /** The parsed head of a request the fast path may answer. */
 export interface RequestHead {
+  /** The only request line the fast path answers: `POST / HTTP/1.1`. */
+  readonly method: 'POST';
+  readonly url: '/';
   /** Lower-case name → value (each name occurs once). */
   headers: Record<string, string>;
   /** [name, value, ...], names as sent (node's `rawHeaders`: SigV4 signs what arrived). */
@@ -31,6 +34,8 @@ export interface RequestHead {
  * `rawHeaders` is read (SigV4 reads them; an unsigned request never does): one string less per header.
  */
 class ParsedHead implements RequestHead {
+  readonly method = 'POST';
+  readonly url = '/';
   private raw?: string[];
 
   constructor(

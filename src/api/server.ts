@@ -224,7 +224,8 @@ export class ApiServer {
         return requestId;
       },
     };
-    this.dispatch({ method: 'POST', url: '/', headers: head.headers, rawHeaders: head.rawHeaders }, reply, body);
+    // The head itself: its `rawHeaders` are decoded only if SigV4 reads them.
+    this.dispatch(head, reply, body);
   }
 
   /** Replaces the certificate and key of an HTTPS server (SIGHUP); new connections get them, open ones keep theirs. Throws on bad PEM. */

@@ -84,6 +84,16 @@ function memberOf(path: string): string {
   return dot < 0 ? path : path.slice(dot + 1);
 }
 
+/** The first rule a value breaks, in the order they are checked (undefined: none). */
+function strViolation(v: unknown, rule: StrRule): 'kind' | 'min' | 'max' | 'pattern' | 'oneOf' | undefined {
+  if (typeof v !== 'string') return 'kind';
+  if (rule.min !== undefined && v.length < rule.min) return 'min';
+  if (rule.max !== undefined && v.length > rule.max) return 'max';
+  if (rule.pattern && !rule.pattern.test(v)) return 'pattern';
+  if (rule.oneOf && !rule.oneOf.includes(v)) return 'oneOf';
+  return undefined;
+}
+
 /** One API's readers: its wording and its error, over the checks every API shares. */
 export class InputReader {
   constructor(
@@ -176,8 +186,10 @@ export class InputReader {
     const out = (entries.some(([k]) => k === '__proto__') ? Object.create(null) : {}) as Record<string, string>;
     let n = 0;
     for (const [k, val] of entries) {
-      this.checkStr(`${path} key`, k, rule.key);
-      out[k] = this.checkStr(`${path}.${k}`, val, rule.value);
+      // An entry's paths are built only for a message: two new strings per entry cost more than its checks.
+      if (strViolation(k, rule.key) !== undefined) this.checkStr(`${path} key`, k, rule.key);
+      if (strViolation(val, rule.value) !== undefined) this.checkStr(`${path}.${k}`, val, rule.value);
+      out[k] = val as string;
       n++;
     }
     this.checkCount(path, 'map', n, rule);
@@ -187,12 +199,20 @@ export class InputReader {
   /** A value (a list item, a map value) as a string under `rule`. */
   checkStr(path: string, v: unknown, rule: StrRule = {}): string {
     const w = this.wording;
-    if (typeof v !== 'string') this.fail(w.kind(path, 'string', v), rule.code);
-    if (rule.min !== undefined && v.length < rule.min) this.fail(w.length(path, 'min', rule.min), rule.code);
-    if (rule.max !== undefined && v.length > rule.max) this.fail(w.length(path, 'max', rule.max), rule.code);
-    if (rule.pattern && !rule.pattern.test(v)) this.fail(w.pattern(path, rule.pattern, rule.patternHelp), rule.code);
-    if (rule.oneOf && !rule.oneOf.includes(v)) this.fail(w.oneOf(path, rule.oneOf), rule.code);
-    return v;
+    switch (strViolation(v, rule)) {
+      case undefined:
+        return v as string;
+      case 'kind':
+        return this.fail(w.kind(path, 'string', v), rule.code);
+      case 'min':
+        return this.fail(w.length(path, 'min', rule.min!), rule.code);
+      case 'max':
+        return this.fail(w.length(path, 'max', rule.max!), rule.code);
+      case 'pattern':
+        return this.fail(w.pattern(path, rule.pattern!, rule.patternHelp), rule.code);
+      case 'oneOf':
+        return this.fail(w.oneOf(path, rule.oneOf!), rule.code);
+    }
   }
 
   checkInt(path: string, v: unknown, rule: IntRule = {}): number {
