@@ -1,22 +1,12 @@
 import { PharosError, jitter, newOperationId } from '../lib/index.ts';
 import { KeyExistsError, MAX_CAS_ATTEMPTS, deleteUnchanged, follow, isConflict, type TxnOp, type Watch, type WatchEvent } from '../store/index.ts';
 import { RegistryPart, type RegistryParts } from './background.ts';
-import { delayedDeregistration, delayedRegistration, keyedSlots, slotWrites } from './quota.ts';
+import { keyedSlots, slotWrites } from './quota.ts';
 import { duplicateRequest, operationNotFound } from './errors.ts';
-import {
-  keys,
-  namespaceClaims,
-  type DnsRecordConfig,
-  type NamespaceClaim,
-  type HealthCheckConfigRecord,
-  type InstanceRecord,
-  type InstanceSlots,
-  type NamespaceRecord,
-  type OperationRecord,
-  type OperationStatus,
-  type OperationType,
-  type ServiceRecord,
-} from './model.ts';
+import { keys, type NamespaceRecord, type OperationRecord, type OperationStatus, type OperationType } from './model.ts';
+import { claimOf, finishedRecord, planAtSubmit, planLater, type InstancePayload, type OpPayload, type Plan, type PlanContext } from './plans.ts';
+
+export type { OpPayload } from './plans.ts';
 
 /** Back-off before retrying an operation whose apply failed on a store fault (not a conflict). */
 const APPLY_RETRY_MS = 1000;
@@ -29,16 +19,6 @@ export const OP_SWEEP_INTERVAL_MS = 60_000;
 /** Deletes per sweep txn: small enough not to stall the group commit, and within the store's MAX_TXN_OPS (etcd's limit). */
 const OP_SWEEP_BATCH = 100;
 
-/** What an asynchronous operation will apply (stored in `OperationRecord.payload`). */
-export type OpPayload =
-  | { kind: 'createNamespace'; namespace: NamespaceRecord }
-  | { kind: 'updateNamespace'; namespaceId: string; description?: string; soaTtl?: number }
-  | { kind: 'deleteNamespace'; namespaceId: string }
-  | { kind: 'updateService'; serviceId: string; description?: string; dnsRecords?: DnsRecordConfig[]; healthCheckConfig: HealthCheckConfigRecord | null }
-  // `prevRevision` (shared store): the instance record's guard when applied at submit (0 = new).
-  | { kind: 'registerInstance'; instance: InstanceRecord; prevRevision?: number }
-  | { kind: 'deregisterInstance'; serviceId: string; instanceId: string; prevRevision?: number; slots?: InstanceSlots };
-
 interface OpEntry {
   rec: OperationRecord;
   /** The op record's modRevision (0 while its create is in flight). */
@@ -46,14 +26,6 @@ interface OpEntry {
   /** While the operation is open: its `targetKey` (made once; a registration indexes and unindexes it per request). */
   target?: string;
 }
-
-/** An instance (de)registration: applied at submit when there is no operation delay. */
-type InstancePayload = Extract<OpPayload, { kind: 'registerInstance' | 'deregisterInstance' }>;
-
-const SERVICE_GONE = { code: 'INTERNAL_FAILURE', message: 'the service no longer exists' };
-
-/** The result of planning an operation: store writes that go in the same txn as the op's SUCCESS, or a failure. */
-type Plan = { writes: TxnOp[]; after?: () => void } | { fail: { code: string; message: string }; release?: TxnOp[] };
 
 const isOpen = (s: OperationStatus): boolean => s === 'SUBMITTED' || s === 'PENDING';
 
@@ -110,9 +82,12 @@ export class OperationEngine extends RegistryPart {
   /** Operations this server has scheduled and not finished running (so adoption skips them). */
   private readonly local = new Set<string>();
 
+  private readonly planning: PlanContext;
+
   constructor(options: OperationEngineOptions) {
     super(options);
     this.options = options;
+    this.planning = { kv: this.kv, snapshot: this.snapshot, clock: this.clock, onDeregistered: options.onDeregistered };
   }
 
   /** How many operations the index holds. */
@@ -317,8 +292,8 @@ export class OperationEngine extends RegistryPart {
     let done: OperationRecord;
     let value: string;
     try {
-      plan = this.planAtSubmit(payload);
-      done = this.finished(rec, 'fail' in plan ? plan.fail : undefined);
+      plan = planAtSubmit(this.planning, payload);
+      done = finishedRecord(this.clock.now(), rec, 'fail' in plan ? plan.fail : undefined);
       value = JSON.stringify(done);
     } catch (err) {
       this.dropReservation(rec.id);
@@ -500,11 +475,11 @@ export class OperationEngine extends RegistryPart {
       if (!entry || !isOpen(entry.rec.status) || !this.bg.running) return;
       let plan: Plan;
       try {
-        plan = await this.plan(entry.rec);
+        plan = await planLater(this.planning, entry.rec);
       } catch (err) {
         plan = { fail: { code: 'INTERNAL_FAILURE', message: err instanceof Error ? err.message : String(err) } };
       }
-      const done = this.finished(entry.rec, 'fail' in plan ? plan.fail : undefined);
+      const done = finishedRecord(this.clock.now(), entry.rec, 'fail' in plan ? plan.fail : undefined);
       const writes = 'fail' in plan ? (plan.release ?? []) : plan.writes;
       try {
         await this.kv.txn([...writes, { type: 'put', key: opKey, value: JSON.stringify(done), prevRevision: entry.rev }]);
@@ -531,124 +506,9 @@ export class OperationEngine extends RegistryPart {
     // Lost the race too often: record the failure rather than spin.
     const entry = this.ops.get(id);
     if (!entry || !isOpen(entry.rec.status)) return;
-    const done = this.finished(entry.rec, { code: 'INTERNAL_FAILURE', message: 'too many concurrent changes; retry the request' });
+    const done = finishedRecord(this.clock.now(), entry.rec, { code: 'INTERNAL_FAILURE', message: 'too many concurrent changes; retry the request' });
     await this.kv.txn([{ type: 'put', key: opKey, value: JSON.stringify(done), prevRevision: entry.rev }]).catch((err) => {
       if (!isConflict(err)) throw err;
     });
   }
-
-  private finished(rec: OperationRecord, fail?: { code: string; message: string }): OperationRecord {
-    // Field by field, without the payload (applied: no need to keep it). A copy with `delete`
-    // would be a dictionary-mode object, which JSON.stringify and every later read walk slowly.
-    const done: OperationRecord = { id: rec.id, type: rec.type, status: fail ? 'FAIL' : 'SUCCESS', createDate: rec.createDate, updateDate: this.clock.now(), targets: rec.targets };
-    if (rec.requestId !== undefined) done.requestId = rec.requestId;
-    if (rec.fingerprint !== undefined) done.fingerprint = rec.fingerprint;
-    if (fail) {
-      done.errorCode = fail.code;
-      done.errorMessage = fail.message;
-    }
-    return done;
-  }
-
-  /**
-   * What an operation applied after its submit writes (a registration's guards, on a shared store,
-   * were taken at submit: see quota.ts).
-   */
-  private async plan(op: OperationRecord): Promise<Plan> {
-    const p = op.payload as OpPayload | undefined;
-    if (!p) return { fail: { code: 'INTERNAL_FAILURE', message: 'operation has no payload' } };
-    switch (p.kind) {
-      case 'createNamespace':
-        return { writes: [{ type: 'put', key: keys.namespace(p.namespace.id), value: JSON.stringify(p.namespace), prevRevision: 0 }] };
-      case 'deleteNamespace': {
-        for (const _ of this.snapshot.servicesOf(p.namespaceId)) {
-          return { fail: { code: 'INTERNAL_FAILURE', message: 'the namespace still contains services' } };
-        }
-        const cur = await this.kv.get(keys.namespace(p.namespaceId));
-        if (!cur) return { writes: [] };
-        const claims = namespaceClaims(JSON.parse(cur.value) as NamespaceRecord).map((key): TxnOp => ({ type: 'delete', key }));
-        return { writes: [{ type: 'delete', key: cur.key, prevRevision: cur.modRevision }, ...claims] };
-      }
-      case 'updateNamespace': {
-        const cur = await this.kv.get(keys.namespace(p.namespaceId));
-        if (!cur) return { fail: { code: 'INTERNAL_FAILURE', message: 'the namespace no longer exists' } };
-        const ns = JSON.parse(cur.value) as NamespaceRecord;
-        if (p.description !== undefined) ns.description = p.description;
-        if (p.soaTtl !== undefined) ns.soaTtl = p.soaTtl;
-        return { writes: [{ type: 'put', key: cur.key, value: JSON.stringify(ns), prevRevision: cur.modRevision }] };
-      }
-      case 'updateService': {
-        const cur = await this.kv.get(keys.service(p.serviceId));
-        if (!cur) return { fail: { code: 'INTERNAL_FAILURE', message: 'the service no longer exists' } };
-        const svc = JSON.parse(cur.value) as ServiceRecord;
-        if (p.description !== undefined) svc.description = p.description;
-        if (p.dnsRecords && svc.dnsConfig) svc.dnsConfig = { ...svc.dnsConfig, dnsRecords: p.dnsRecords };
-        const healthDeletes: TxnOp[] = [];
-        if (p.healthCheckConfig) {
-          svc.healthCheckConfig = p.healthCheckConfig;
-        } else if (svc.healthCheckConfig) {
-          delete svc.healthCheckConfig;
-          // The probe results go with the check, so adding one later starts from UNKNOWN again.
-          for (const instanceId of this.snapshot.healthRecords(svc.id)?.keys() ?? []) {
-            healthDeletes.push({ type: 'delete', key: keys.health(svc.id, instanceId) });
-          }
-        }
-        return { writes: [{ type: 'put', key: cur.key, value: JSON.stringify(svc), prevRevision: cur.modRevision }, ...healthDeletes] };
-      }
-      case 'registerInstance': {
-        const inst = p.instance;
-        if (!this.snapshot.service(inst.serviceId)) return { fail: SERVICE_GONE, release: slotWrites(inst.serviceId, inst.id, inst.slots, false) };
-        const rec: InstanceRecord = { ...inst, registeredAt: this.clock.now() };
-        if (p.prevRevision !== undefined) return delayedRegistration(this.kv, rec, p.prevRevision === 0);
-        return { writes: [{ type: 'put', key: keys.instance(inst.serviceId, inst.id), value: JSON.stringify(rec) }] };
-      }
-      case 'deregisterInstance': {
-        const removal: TxnOp[] =
-          p.prevRevision !== undefined
-            ? await delayedDeregistration(this.kv, p.serviceId, p.instanceId)
-            : [...slotWrites(p.serviceId, p.instanceId, p.slots, false), { type: 'delete', key: keys.instance(p.serviceId, p.instanceId) }];
-        return this.deregistration(p, removal);
-      }
-    }
-  }
-
-  /**
-   * What an instance (de)registration applied at submit writes (see `appliesAtSubmit`). It reads
-   * nothing from the store, so it is not async: no microtask hop before the txn. On a shared store
-   * the instance's write is guarded by the revision the registration saw (0 = new: its slots too).
-   */
-  private planAtSubmit(p: InstancePayload): Plan {
-    if (p.kind === 'deregisterInstance') {
-      const guard = p.prevRevision !== undefined ? { prevRevision: p.prevRevision } : {};
-      return this.deregistration(p, [...slotWrites(p.serviceId, p.instanceId, p.slots, false), { type: 'delete', key: keys.instance(p.serviceId, p.instanceId), ...guard }]);
-    }
-    const inst = p.instance;
-    if (!this.snapshot.service(inst.serviceId)) return { fail: SERVICE_GONE };
-    const rec: InstanceRecord = { ...inst, registeredAt: this.clock.now() };
-    const put: TxnOp = { type: 'put', key: keys.instance(inst.serviceId, inst.id), value: JSON.stringify(rec) };
-    if (p.prevRevision === undefined) return { writes: [put] };
-    put.prevRevision = p.prevRevision;
-    return { writes: p.prevRevision === 0 ? [...slotWrites(inst.serviceId, inst.id, inst.slots, true), put] : [put] };
-  }
-
-  /** A deregistration's writes: `removal` (the instance and its slots), its health, the revision marker. */
-  private deregistration(p: { serviceId: string; instanceId: string }, removal: TxnOp[]): Plan {
-    return {
-      writes: [
-        ...removal,
-        { type: 'delete', key: keys.health(p.serviceId, p.instanceId) },
-        // Keeps InstancesRevision from going down across restarts when the last change was a delete.
-        { type: 'put', key: keys.instancesRevision(p.serviceId), value: JSON.stringify({ serviceId: p.serviceId }) },
-      ],
-      after: () => this.options.onDeregistered(p.serviceId, p.instanceId),
-    };
-  }
-}
-
-/** The claim a CREATE_NAMESPACE operation writes for each name it takes. */
-function claimOf(rec: OperationRecord): NamespaceClaim {
-  const claim: NamespaceClaim = { namespaceId: rec.targets.NAMESPACE ?? '', operationId: rec.id };
-  if (rec.requestId !== undefined) claim.creatorRequestId = rec.requestId;
-  if (rec.fingerprint !== undefined) claim.fingerprint = rec.fingerprint;
-  return claim;
 }
