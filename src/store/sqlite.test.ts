@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { ManualClock, createMetricsRegistry, eventually, isPharosError } from '../lib/index.ts';
@@ -60,18 +60,43 @@ describe('SqliteKV specifics', () => {
     }
   });
 
-  test('UNIQUE(name, prev_revision) refuses a second successor of a row (the CAS backstop)', async () => {
+  test('a store made by schema version 1 opens: its data intact, the name index gone, the rows an old compaction missed swept', async () => {
     const path = freshPath();
+    mkdirSync(dirname(path), { recursive: true });
+    // What version 1 left: its layout (the UNIQUE index included), and a compaction to 2 that kept
+    // /a's row 1, superseded at 3 after it (version 1 never deleted such a row later).
+    const old = new Database(path);
+    old.pragma('journal_mode = WAL');
+    old.exec(`
+      CREATE TABLE kine (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, deleted INTEGER NOT NULL,
+        create_revision INTEGER NOT NULL, prev_revision INTEGER NOT NULL, value TEXT, committed_at INTEGER NOT NULL);
+      CREATE UNIQUE INDEX kine_name_prev_revision ON kine (name, prev_revision);
+      CREATE TABLE kine_latest (name TEXT PRIMARY KEY, id INTEGER NOT NULL, deleted INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE kine_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+      INSERT INTO kine VALUES (1, '/a', 0, 1, 0, 'a1', 0), (2, '/b', 0, 2, 0, 'b', 0), (3, '/a', 0, 1, 1, 'a2', 0);
+      INSERT INTO kine_latest VALUES ('/a', 3, 0), ('/b', 2, 0);
+      INSERT INTO kine_meta VALUES ('compact_revision', 2), ('compact_progress', 2);
+      PRAGMA user_version = 1;`);
+    old.close();
+
     const kv = await SqliteKV.open(path);
-    const r1 = await kv.create('/u/a', '1');
-    await kv.update('/u/a', '2', r1);
-    await kv.close();
+    try {
+      assert.deepEqual((await kv.list('/')).items, [
+        { key: '/a', value: 'a2', createRevision: 1, modRevision: 3 },
+        { key: '/b', value: 'b', createRevision: 2, modRevision: 2 },
+      ]);
+      assert.equal(await kv.update('/a', 'a3', 3), 4);
+      assert.equal(kv.compactedRevision, 2);
+      await kv.compact(await kv.revision());
+      assert.equal(kv.diagnostics().logRows, 2, '/a\'s rows 1 and 3 went, its newest and /b stay');
+    } finally {
+      await kv.close();
+    }
     const raw = new Database(path);
     try {
-      assert.throws(
-        () => raw.prepare('INSERT INTO kine (name, deleted, create_revision, prev_revision, value, committed_at) VALUES (?, 0, ?, ?, ?, 0)').run('/u/a', r1, r1, 'lost update'),
-        /UNIQUE constraint failed/,
-      );
+      assert.equal(raw.pragma('user_version', { simple: true }), 2);
+      assert.equal((raw.prepare(`SELECT count(*) AS n FROM sqlite_schema WHERE name = 'kine_name_prev_revision'`).get() as { n: number }).n, 0);
+      assert.equal(raw.pragma('integrity_check', { simple: true }), 'ok');
     } finally {
       raw.close();
     }
@@ -266,6 +291,21 @@ describe('SqliteKV specifics', () => {
     assert.equal(raw.pragma('integrity_check', { simple: true }), 'ok');
     assert.equal((raw.prepare('SELECT value FROM kine_meta WHERE key = ?').get('compact_revision') as { value: number }).value > 0, true);
     raw.close();
+  });
+
+  test('a row still the newest at one compaction goes at the next one once superseded', async () => {
+    const kv = await SqliteKV.open(freshPath());
+    try {
+      const a = await kv.create('/s/a', '1');
+      await kv.create('/s/b', 'b');
+      await kv.compact(await kv.revision());
+      assert.equal(kv.diagnostics().logRows, 2);
+      await kv.update('/s/a', '2', a);
+      await kv.compact(await kv.revision());
+      assert.equal(kv.diagnostics().logRows, 2, "/s/a's first row is superseded: only the newest rows stay");
+    } finally {
+      await kv.close();
+    }
   });
 
   test('compaction runs in batches: writes complete while a large compaction is in progress', async () => {

@@ -15,7 +15,7 @@ import {
 } from './errors.ts';
 import { QueuedWrites, deliverEvents, reportWatchError, type QueuedWrite, type WatcherRecord } from './backend.ts';
 import type { KV, KeyValue, ListOptions, ListResult, Watch, WatchEvent } from './kv.ts';
-import { RowStatements, createMetrics, prepareStatements, SCHEMA, SCHEMA_VERSION, toEvent, type HistoryRow, type SqliteMetrics, type Statements } from './sqliteschema.ts';
+import { MIGRATIONS, RowStatements, createMetrics, prepareStatements, SCHEMA, SCHEMA_VERSION, toEvent, type HistoryRow, type SqliteMetrics, type Statements } from './sqliteschema.ts';
 import { PREFIX_END, checkKey, checkList, watchRefusal } from './validate.ts';
 
 /** At most this many queued writes go into one SQLite transaction, so one flush never blocks the loop for long. */
@@ -156,8 +156,12 @@ export class SqliteKV extends QueuedWrites implements KV {
       if (version > SCHEMA_VERSION) {
         throw new InvalidArgumentError(`store ${path} has schema version ${version}, newer than this Pharos (${SCHEMA_VERSION})`);
       }
-      db.exec(SCHEMA);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      db.transaction(() => {
+        db.exec(SCHEMA);
+        // After SCHEMA, so a migration finds every table (a new file runs them all, as no-ops).
+        for (let v = version + 1; v <= SCHEMA_VERSION; v++) if (MIGRATIONS[v]) db.exec(MIGRATIONS[v]);
+        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      })();
     } catch (err) {
       db.close();
       if (isBusy(err)) throw new StoreLockedError(path, err);
@@ -381,16 +385,17 @@ export class SqliteKV extends QueuedWrites implements KV {
     for (let lo = from + 1; lo <= target; lo += COMPACT_BATCH_REVISIONS) {
       if (this.closed) throw new StoreClosedError();
       const hi = Math.min(target, lo + COMPACT_BATCH_REVISIONS - 1);
-      this.compactWindow(lo, hi, target);
+      this.compactWindow(lo, hi);
       // Yield between windows so writes and DNS answers keep flowing.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
-  private compactWindow(lo: number, hi: number, target: number): void {
+  /** Deletes the rows superseded by revisions lo..hi and the tombstones among them (hi <= the target). */
+  private compactWindow(lo: number, hi: number): void {
     this.db.transaction(() => {
       const tombstones = this.stmts.tombstonesIn.all(lo, hi) as { id: number; name: string }[];
-      this.stmts.deleteSuperseded.run({ lo, hi, target });
+      this.stmts.deleteSuperseded.run(lo, hi);
       for (const t of tombstones) this.stmts.deleteLatestIf.run(t.name, t.id);
       this.stmts.deleteTombstones.run(lo, hi);
       this.stmts.setMeta.run('compact_progress', hi);

@@ -6,16 +6,19 @@ import { commonStoreMetrics, type CommonStoreMetrics } from './metrics.ts';
 // The SQL side of SqliteKV: the kine layout, its prepared statements, the rows they return and
 // the SQLite backend's metrics. sqlite.ts holds the behaviour (group commit, guards, watch, compaction).
 
-/** Schema version kept in `PRAGMA user_version`, so a future layout change can migrate. */
-export const SCHEMA_VERSION = 1;
+/** Schema version kept in `PRAGMA user_version`, so a layout change can migrate (see MIGRATIONS). */
+export const SCHEMA_VERSION = 2;
 
 /**
  * The kine layout: `kine` is the table and the log. The row id is the global revision
  * (AUTOINCREMENT, so ids are never reused even after compaction deletes the newest rows); a delete
- * is a tombstone row; `UNIQUE(name, prev_revision)` lets each row have at most one successor, so
- * two writers racing from the same revision cannot both commit.
+ * is a tombstone row; `prev_revision` links each row to its key's previous row.
  * `kine_latest` points at the newest row of every key still in the log (tombstones included), so
  * `get` is a point lookup and `list` is a range scan instead of kine's `MAX(id) GROUP BY name`.
+ * kine also keeps a `UNIQUE(name, prev_revision)` index as a compare-and-swap backstop for several
+ * writers on one database; here one process owns the file and checks every guard against
+ * `kine_latest` in the write's own transaction, so that index (a third b-tree written per key) is
+ * not kept: see MIGRATIONS.
  * @see https://github.com/k3s-io/kine pkg/drivers/generic/generic.go
  */
 export const SCHEMA = `
@@ -28,7 +31,6 @@ CREATE TABLE IF NOT EXISTS kine (
   value TEXT,
   committed_at INTEGER NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS kine_name_prev_revision ON kine (name, prev_revision);
 CREATE TABLE IF NOT EXISTS kine_latest (
   name TEXT PRIMARY KEY,
   id INTEGER NOT NULL,
@@ -39,6 +41,19 @@ CREATE TABLE IF NOT EXISTS kine_meta (
   value INTEGER NOT NULL
 ) WITHOUT ROWID;
 `;
+
+/**
+ * What opening a store of an older schema version runs, by the version it upgrades to, in the
+ * store's first transaction (before SCHEMA).
+ * - 2: the `UNIQUE(name, prev_revision)` index goes (SCHEMA says why). Compaction now finds
+ *   superseded rows through their successors; version 1's compaction missed a row that was still
+ *   the newest at one compaction and superseded before the next, so `compact_progress` starts over
+ *   and the next compaction (in windows, yielding between them) sweeps the whole log once.
+ */
+export const MIGRATIONS: Record<number, string> = {
+  2: `DROP INDEX IF EXISTS kine_name_prev_revision;
+      UPDATE kine_meta SET value = 0 WHERE key = 'compact_progress';`,
+};
 
 export interface HistoryRow {
   id: number;
@@ -161,11 +176,8 @@ export function prepareStatements(db: Database.Database) {
     tombstonesIn: db.prepare(`SELECT id, name FROM kine WHERE id BETWEEN ? AND ? AND deleted = 1`),
     // Superseded = has a successor at or below the compaction target (etcd keeps the newest
     // version of each key as of the target, so events after it still know their previous value).
-    deleteSuperseded: db.prepare(
-      `DELETE FROM kine WHERE id IN (
-         SELECT r.id FROM kine r WHERE r.id BETWEEN @lo AND @hi AND EXISTS (
-           SELECT 1 FROM kine s WHERE s.name = r.name AND s.prev_revision = r.id AND s.id <= @target))`,
-    ),
+    // A window of successors' revisions deletes the rows they superseded, whatever their age.
+    deleteSuperseded: db.prepare(`DELETE FROM kine WHERE id IN (SELECT prev_revision FROM kine WHERE id BETWEEN ? AND ? AND prev_revision > 0)`),
     deleteTombstones: db.prepare(`DELETE FROM kine WHERE id BETWEEN ? AND ? AND deleted = 1`),
     deleteLatestIf: db.prepare(`DELETE FROM kine_latest WHERE name = ? AND id = ?`),
   };
