@@ -301,7 +301,7 @@ export class OperationEngine extends RegistryPart {
     }
     const writes = 'fail' in plan ? [] : plan.writes;
     this.committing.set(rec.id, { rec: done, value });
-    return this.kv.txn([...guards, ...writes, { type: 'put', key: keys.operation(rec.id), value, prevRevision: 0 }]).then(
+    return this.kv.txn([...guards, ...writes, { type: 'put', key: keys.operation(rec.id), value, prevRevision: 0, object: done }]).then(
       (rev) => {
         this.committing.delete(rec.id);
         this.index(done, rev);
@@ -349,9 +349,9 @@ export class OperationEngine extends RegistryPart {
     for (const ev of events) {
       const id = ev.key.slice(keys.operationPrefix.length);
       if (ev.type === 'put') {
-        // Our own write comes back as the same string: index the record we already have.
-        const mine = this.committing.get(id);
-        const rec = mine !== undefined && mine.value === ev.value ? mine.rec : this.parse(ev.key, ev.value ?? '');
+        // Our own write comes back with its object (SQLite) or as the same string: index the record we already have.
+        const mine = ev.object === undefined ? this.committing.get(id) : undefined;
+        const rec = (ev.object as OperationRecord | undefined) ?? (mine !== undefined && mine.value === ev.value ? mine.rec : this.parse(ev.key, ev.value ?? ''));
         if (rec) this.index(rec, ev.revision);
       } else {
         const prev = this.ops.get(id);

@@ -136,7 +136,8 @@ export function planAtSubmit(ctx: PlanContext, p: InstancePayload): Plan {
   const inst = p.instance;
   if (!ctx.snapshot.service(inst.serviceId)) return { fail: SERVICE_GONE };
   const rec: InstanceRecord = { ...inst, registeredAt: ctx.clock.now() };
-  const put: TxnOp = { type: 'put', key: keys.instance(inst.serviceId, inst.id), value: JSON.stringify(rec) };
+  // `object`: the snapshot takes this record as it is instead of parsing the value back (SQLite).
+  const put: TxnOp = { type: 'put', key: keys.instance(inst.serviceId, inst.id), value: JSON.stringify(rec), object: rec };
   if (p.prevRevision === undefined) return { writes: [put] };
   put.prevRevision = p.prevRevision;
   return { writes: p.prevRevision === 0 ? [...slotWrites(inst.serviceId, inst.id, inst.slots, true), put] : [put] };
