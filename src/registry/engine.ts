@@ -236,20 +236,15 @@ export class OperationEngine extends RegistryPart {
     // An id this node holds already (derived from a token): refused as the store would refuse it.
     if (this.ops.has(id)) return Promise.reject(new KeyExistsError(keys.operation(id)));
     const now = this.clock.now();
-    if (this.appliesAtSubmit(payload)) {
-      const rec: OperationRecord = { id, type, status: 'SUBMITTED', createDate: now, updateDate: now, targets, payload };
-      if (requestId !== undefined) rec.requestId = requestId;
-      if (print !== undefined) rec.fingerprint = print;
-      this.index(rec, 0);
-      return this.submitApplied(rec, payload as InstancePayload, guards);
-    }
+    const atSubmit = this.appliesAtSubmit(payload);
     // Applied later, a new instance's slots are also taken by slot keys at submit (quota.ts).
-    const stored: OpPayload = payload.kind === 'registerInstance' && payload.prevRevision === 0 ? { ...payload, instance: keyedSlots(payload.instance) } : payload;
+    const keyed = !atSubmit && payload.kind === 'registerInstance' && payload.prevRevision === 0;
+    const stored: OpPayload = keyed ? { ...payload, instance: keyedSlots(payload.instance) } : payload;
     const rec: OperationRecord = { id, type, status: 'SUBMITTED', createDate: now, updateDate: now, targets, payload: stored };
     if (requestId !== undefined) rec.requestId = requestId;
     if (print !== undefined) rec.fingerprint = print;
     this.index(rec, 0);
-    return this.submitLater(rec, stored !== payload, claims, guards);
+    return atSubmit ? this.submitApplied(rec, payload as InstancePayload, guards) : this.submitLater(rec, keyed, claims, guards);
   }
 
   private async submitLater(rec: OperationRecord, keyed: boolean, claims: string[], guards: TxnOp[]): Promise<Record<string, unknown>> {
