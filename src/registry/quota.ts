@@ -216,15 +216,36 @@ export class InstanceSlotIndex {
     const name = `${scope.kind}/${scope.id}`;
     const size = blockSize(limit);
     const until = this.clock.now() + BLOCK_WAIT_MS;
+    let caughtUp = false;
     for (;;) {
       const drawn = this.drawHeld(scope, name, size, limit, refused);
       if (drawn) return drawn;
       if (await this.acquire(scope, name, size, limit, refused)) continue;
       // Every free slot is in blocks other servers hold: wait for one to come back.
       const wait = until - this.clock.now();
-      if (wait <= 0 || !this.othersHoldRoom(name, size, limit, refused)) return undefined;
-      await this.quotaChange(name, wait);
+      if (wait > 0 && this.othersHoldRoom(name, size, limit, refused)) {
+        await this.quotaChange(name, wait);
+        continue;
+      }
+      if (caughtUp) return undefined;
+      // Full as this snapshot sees it, which may not have the deregistration another server has
+      // already acknowledged yet: look once more when it holds everything committed before now.
+      caughtUp = true;
+      await this.catchUp();
     }
+  }
+
+  /** Resolves once the snapshot holds every write committed before the call (at most BLOCK_WAIT_MS). */
+  private async catchUp(): Promise<void> {
+    const revision = await this.kv.revision();
+    if (revision <= this.snapshot.revision) return;
+    await new Promise<void>((resolve) => {
+      const timer = this.clock.setTimeout(resolve, BLOCK_WAIT_MS);
+      void this.snapshot.waitForRevision(revision).then(() => {
+        timer.cancel();
+        resolve();
+      });
+    });
   }
 
   /** A free slot in a block this server holds (releasing those that are full), or undefined. */
